@@ -1,0 +1,43 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "pxe-catalog",
+    products: [
+        .executable(name: "pxe-catalog", targets: ["pxe-catalog"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // C libraries, each behind its own system-library module.
+        .systemLibrary(name: "CFastCGI", pkgConfig: "fcgi", providers: [.apt(["libfcgi-dev"])]),
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+
+        // Transport: the only importer of libfcgi; knows nothing of PXE.
+        .target(name: "FastCGI", dependencies: ["CFastCGI"]),
+        // Domain: PNG metadata, catalog scanning, settings, JSON; knows nothing of FastCGI.
+        .target(name: "PXECatalog", dependencies: ["CZlib"]),
+        // HTTP API: handlers from request values to response values.
+        .target(name: "PXEAPI", dependencies: ["PXECatalog"]),
+        // Configuration, command line, nginx config generation and process wiring.
+        .target(name: "PXEServer", dependencies: [
+            "FastCGI", "PXECatalog", "PXEAPI",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "pxe-catalog", dependencies: ["PXEServer"]),
+
+        .target(name: "TestSupport", dependencies: ["PXECatalog"], path: "Tests/TestSupport"),
+        .testTarget(name: "PXECatalogTests", dependencies: ["PXECatalog", "TestSupport"]),
+        .testTarget(name: "PXEAPITests", dependencies: ["PXEAPI", "PXECatalog", "TestSupport"]),
+        .testTarget(name: "PXEServerTests", dependencies: ["PXEServer", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["PXECatalog", "TestSupport"]),
+    ]
+)
+
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + [
+        .swiftLanguageMode(.v6),
+        .enableUpcomingFeature("ExistentialAny"),
+    ]
+}

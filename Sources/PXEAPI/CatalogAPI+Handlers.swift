@@ -1,0 +1,178 @@
+import PXECatalog
+
+extension CatalogAPI {
+    static let endpoints: [String] = [
+        "GET /", "GET /containers", "GET /containers/{id}", "GET /files/{filename}",
+        "POST /catalog/refresh", "GET /pxe", "POST /pxe/{id}/toggle",
+    ]
+
+    func index() -> HTTPResponse {
+        let state = store.current
+        let enabled = Self.pxeEntries(state).count
+        return .json(.object([
+            ("name", .string(context.serverName)),
+            ("version", .string(context.version)),
+            ("endpoints", .array(Self.endpoints.map(JSONValue.string))),
+            ("catalog", .object([("enabled", .int(Int64(enabled))), ("count", .int(Int64(state.snapshot.entries.count)))])),
+            ("config", .object(context.publicConfig)),
+        ]))
+    }
+
+    func listContainers() -> HTTPResponse {
+        let state = store.current
+        let items = state.snapshot.entries.map { Self.containerJSON($0, setting: state.settings[$0.id]) }
+        return .json(.object([("containers", .array(items)), ("count", .int(Int64(items.count)))]))
+    }
+
+    public static func containerJSON(_ entry: CatalogEntry, setting: PXESetting?) -> JSONValue {
+        let m = entry.metadata
+        return .object([
+            ("id", .string(entry.id)),
+            ("name", .string(entry.displayName)),
+            ("filename", .string(entry.fileName)),
+            ("size", .int(entry.size)),
+            ("url", .string("/containers/\(entry.id)")),
+            ("kernel_version", .string(orNull: m.kernelVersion)),
+            ("distro", .string(orNull: m.distro)),
+            ("architecture", .string(orNull: m.architecture)),
+            ("grid_size", .int(orNull: m.gridSize)),
+            ("format", .string(orNull: m.format)),
+            ("format_version", .string(orNull: m.formatVersion)),
+            ("type", .string(orNull: m.type)),
+            ("description", .string(orNull: m.description)),
+            ("content_version", .string(orNull: m.contentVersion)),
+            ("data_size", .int(orNull: m.dataSize)),
+            ("data_hash", .string(orNull: m.dataHash)),
+            ("valid", .bool(entry.isValid)),
+            ("problem", .string(orNull: entry.problem)),
+            ("warnings", .array(m.warnings.map(JSONValue.string))),
+            ("pxe_enabled", .bool(setting?.enabled ?? false)),
+            ("boot_order", .int(orNull: setting.map { Int64($0.bootOrder) })),
+        ])
+    }
+
+    func downloadContainer(id: String) -> HTTPResponse {
+        guard CatalogEntry.isWellFormedID(id), let entry = store.current.snapshot.entry(id: id) else {
+            return .error(404, "No container with that id is in the catalog.")
+        }
+        let root = context.catalogRoots[entry.rootIndex]
+        guard let resolved = files.resolveServable(path: entry.realPath, insideRoot: root), resolved == entry.realPath else {
+            return .error(404, "Container \(id) is no longer available; refresh the catalog.")
+        }
+        return redirect(index: entry.rootIndex, relativePath: entry.relativePath, fileName: entry.fileName)
+    }
+
+    func downloadFile(name: String) -> HTTPResponse {
+        guard Self.isSafeFileName(name) else { return .error(400, "Invalid file name.") }
+        guard context.scanner.matches(fileName: name) else { return .error(404, "No container file with that name.") }
+        let root = context.filesRoot
+        guard let resolved = files.resolveServable(path: root + "/" + name, insideRoot: root),
+              let realRoot = CatalogScanner.realPath(root) else {
+            return .error(404, "No container file with that name.")
+        }
+        let relative = String(resolved.dropFirst(realRoot == "/" ? 1 : realRoot.count + 1))
+        return redirect(index: context.locations.filesRootIndex, relativePath: relative, fileName: name)
+    }
+
+    /// A plain file name: no separators, no dot-names, no control characters, bounded length.
+    static func isSafeFileName(_ name: String) -> Bool {
+        guard !name.isEmpty, name.utf8.count <= 255, !name.hasPrefix(".") else { return false }
+        return !name.unicodeScalars.contains { scalar in
+            scalar == "/" || scalar == "\\" || scalar.value < 0x20 || scalar.value == 0x7F
+                || (0x80...0x9F).contains(scalar.value)
+        }
+    }
+
+    func redirect(index: Int, relativePath: String, fileName: String) -> HTTPResponse {
+        HTTPResponse(status: 200, headers: [
+            ("Content-Type", "image/png"),
+            ("Content-Disposition", Self.contentDisposition(fileName: fileName)),
+            ("X-Accel-Redirect", context.locations.redirectURI(index: index, relativePath: relativePath)),
+        ])
+    }
+
+    /// `attachment` with an ASCII fallback name and the exact UTF-8 name (RFC 6266 / 5987).
+    static func contentDisposition(fileName: String) -> String {
+        let fallback = String(fileName.unicodeScalars.map { scalar -> Character in
+            scalar.isASCII && scalar.value >= 0x20 && scalar != "\"" && scalar != "\\" && scalar.value != 0x7F
+                ? Character(scalar) : "_"
+        })
+        return "attachment; filename=\"\(fallback)\"; filename*=UTF-8''\(InternalLocations.percentEncode(fileName))"
+    }
+
+    func refresh() -> HTTPResponse {
+        let summary = store.refresh()
+        var message = "Catalog refreshed: \(summary.count) containers (\(summary.added) added, \(summary.removed) removed, \(summary.invalid) invalid)."
+        if !summary.rootProblems.isEmpty {
+            message += " \(summary.rootProblems.count) catalog root(s) could not be read; see the server log."
+        }
+        return .json(.object([
+            ("success", .bool(true)),
+            ("count", .int(Int64(summary.count))),
+            ("message", .string(message)),
+            ("added", .int(Int64(summary.added))),
+            ("removed", .int(Int64(summary.removed))),
+            ("invalid", .int(Int64(summary.invalid))),
+        ]))
+    }
+
+    /// Enabled, valid entries of the current snapshot in boot order.
+    static func pxeEntries(_ state: CatalogState) -> [(CatalogEntry, PXESetting)] {
+        state.snapshot.entries.compactMap { entry -> (CatalogEntry, PXESetting)? in
+            guard entry.isValid, let setting = state.settings[entry.id], setting.enabled else { return nil }
+            return (entry, setting)
+        }.sorted { $0.1.bootOrder < $1.1.bootOrder }
+    }
+
+    func listPXE() -> HTTPResponse {
+        let items = Self.pxeEntries(store.current).map { entry, setting in
+            JSONValue.object([
+                ("id", .string(entry.id)),
+                ("name", .string(entry.displayName)),
+                ("url", .string("/containers/\(entry.id)")),
+                ("boot_order", .int(Int64(setting.bootOrder))),
+                ("size", .int(entry.size)),
+            ])
+        }
+        return .json(.object([("pxe_containers", .array(items)), ("count", .int(Int64(items.count)))]))
+    }
+
+    func toggle(id: String, request: HTTPRequest) -> HTTPResponse {
+        if let problem = bodyProblemResponse(request) { return problem }
+        guard CatalogEntry.isWellFormedID(id), store.current.snapshot.entry(id: id) != nil else {
+            return .error(404, "No container with that id is in the catalog.")
+        }
+        var enabled = true
+        if !request.body.allSatisfy({ [0x20, 0x09, 0x0A, 0x0D].contains($0) }) {
+            let body: JSONValue
+            do {
+                body = try JSONParser.parse(request.body)
+            } catch {
+                return .error(400, "The request body is not valid JSON: \(error.description)")
+            }
+            guard case .object = body else {
+                return .error(400, "The request body must be a JSON object such as {\"enabled\": true}.")
+            }
+            if let value = body["enabled"] {
+                guard case let .bool(flag) = value else {
+                    return .error(400, "Field 'enabled' must be true or false, not a \(value.typeName).")
+                }
+                enabled = flag
+            }
+        }
+        do {
+            let setting = try store.setEnabled(enabled, id: id)
+            return .json(.object([("success", .bool(true)), ("entry_id", .string(id)), ("pxe_enabled", .bool(setting.enabled))]))
+        } catch {
+            return .error(404, "No container with that id is in the catalog.")
+        }
+    }
+
+    func bodyProblemResponse(_ request: HTTPRequest) -> HTTPResponse? {
+        switch request.bodyProblem {
+        case .tooLarge: return .error(413, "The request body is larger than this endpoint accepts.")
+        case .shorterThanDeclared: return .error(400, "The request body is shorter than its Content-Length.")
+        case nil: return nil
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import PXECatalog
+
+/// The HTTP API: a router and handlers from `HTTPRequest` to `HTTPResponse`.
+/// Compatible with the previous server's endpoints and JSON key names.
+public final class CatalogAPI: Sendable {
+    public let store: CatalogStore
+    public let context: APIContext
+    let files: any ServedFileChecker
+
+    public init(store: CatalogStore, context: APIContext, files: any ServedFileChecker = LiveFileChecker()) {
+        self.store = store
+        self.context = context
+        self.files = files
+    }
+
+    enum Route {
+        case index, containers, container(String), file(String), refresh, pxe, toggle(String)
+
+        var allowedMethods: [String] {
+            switch self {
+            case .refresh, .toggle: return ["POST"]
+            default: return ["GET", "HEAD"]
+            }
+        }
+    }
+
+    /// Answers a request; sets `Content-Length` and drops the body for HEAD.
+    public func handle(_ request: HTTPRequest) -> HTTPResponse {
+        var response = route(request)
+        response.headers.append(("Content-Length", String(response.body.count)))
+        if request.method == "HEAD" { response.body = [] }
+        return response
+    }
+
+    func route(_ request: HTTPRequest) -> HTTPResponse {
+        guard let path = request.path else { return .error(400, "The request path is not valid UTF-8.") }
+        guard let route = Self.match(path) else { return .error(404, "No such endpoint.") }
+        guard route.allowedMethods.contains(request.method) else {
+            return .error(405, "Method \(Self.printable(request.method)) is not allowed here; use \(route.allowedMethods.joined(separator: " or ")).",
+                          headers: [("Allow", route.allowedMethods.joined(separator: ", "))])
+        }
+        switch route {
+        case .index: return index()
+        case .containers: return listContainers()
+        case let .container(id): return downloadContainer(id: id)
+        case let .file(name): return downloadFile(name: name)
+        case .refresh: return refresh()
+        case .pxe: return listPXE()
+        case let .toggle(id): return toggle(id: id, request: request)
+        }
+    }
+
+    static func match(_ path: String) -> Route? {
+        if path == "/" { return .index }
+        if path.hasPrefix("/files/") { return .file(String(path.dropFirst("/files/".count))) }
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        switch (segments.count, segments.first) {
+        case (1, "containers"): return .containers
+        case (2, "containers"): return .container(String(segments.last!))
+        case (2, "catalog") where segments.last == "refresh": return .refresh
+        case (1, "pxe"): return .pxe
+        case (3, "pxe") where segments.last == "toggle": return .toggle(String(segments[segments.startIndex + 1]))
+        default: return nil
+        }
+    }
+
+    /// A method name fit for an error message (bounded, printable ASCII).
+    static func printable(_ text: String) -> String {
+        let cleaned = String(text.unicodeScalars.filter { $0.isASCII && $0.value >= 0x21 && $0.value < 0x7F }.prefix(16).map(Character.init))
+        return cleaned.isEmpty ? "(empty)" : cleaned
+    }
+}

@@ -1,0 +1,66 @@
+import PXECatalog
+
+/// An HTTP request as the API sees it: no sockets, no FastCGI.
+public struct HTTPRequest: Sendable {
+    public enum BodyProblem: Sendable, Equatable {
+        case tooLarge
+        case shorterThanDeclared
+    }
+
+    public var method: String
+    /// The decoded, normalised path (nginx's `DOCUMENT_URI`); nil when it is not valid UTF-8.
+    public var path: String?
+    public var query: String
+    /// Request headers with lowercased names.
+    public var headers: [String: String]
+    public var body: [UInt8]
+    public var bodyProblem: BodyProblem?
+
+    public init(method: String, path: String?, query: String = "", headers: [String: String] = [:],
+                body: [UInt8] = [], bodyProblem: BodyProblem? = nil) {
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+        self.bodyProblem = bodyProblem
+    }
+}
+
+/// An HTTP response value; the transport turns it into CGI headers and a body.
+public struct HTTPResponse: Sendable {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+
+    public init(status: Int, headers: [(String, String)] = [], body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    public func header(_ name: String) -> String? {
+        headers.first(where: { $0.0.lowercased() == name.lowercased() })?.1
+    }
+
+    public var bodyText: String { String(decoding: body, as: UTF8.self) }
+
+    public static func json(_ value: JSONValue, status: Int = 200) -> HTTPResponse {
+        HTTPResponse(status: status,
+                     headers: [("Content-Type", "application/json; charset=utf-8"), ("Cache-Control", "no-cache")],
+                     body: value.serialized())
+    }
+
+    /// An error answer: the status and `{"error": "<sentence>"}`. The sentence must not hold
+    /// server paths or other internals.
+    public static func error(_ status: Int, _ message: String, headers extra: [(String, String)] = []) -> HTTPResponse {
+        var response = json(.object([("error", .string(message))]), status: status)
+        response.headers += extra
+        return response
+    }
+
+    public static func text(_ text: String, contentType: String = "text/plain; charset=utf-8") -> HTTPResponse {
+        HTTPResponse(status: 200, headers: [("Content-Type", contentType), ("Cache-Control", "no-store")],
+                     body: Array(text.utf8))
+    }
+}

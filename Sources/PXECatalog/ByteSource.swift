@@ -1,0 +1,57 @@
+import Foundation
+
+/// Random-access bytes: a file read with `pread`, or memory (tests, the fuzzer).
+/// The PNG reader only ever asks for chunk headers and the chunks it needs.
+public protocol ByteSource {
+    var size: Int64 { get }
+    /// Exactly `count` bytes at `offset`, or nil when they are not there (short file, I/O error).
+    func read(at offset: Int64, count: Int) -> [UInt8]?
+}
+
+public struct MemoryByteSource: ByteSource {
+    public let bytes: [UInt8]
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public var size: Int64 { Int64(bytes.count) }
+    public func read(at offset: Int64, count: Int) -> [UInt8]? {
+        guard offset >= 0, count >= 0, offset + Int64(count) <= size else { return nil }
+        return Array(bytes[Int(offset)..<Int(offset) + count])
+    }
+}
+
+/// An open file read with `pread`; owns its descriptor and closes it on deinit.
+public final class FileByteSource: ByteSource {
+    private let descriptor: Int32
+    public let size: Int64
+    public let status: stat
+
+    public init?(path: String) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { return nil }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            return nil
+        }
+        descriptor = fd
+        size = Int64(info.st_size)
+        status = info
+    }
+
+    deinit { close(descriptor) }
+
+    public func read(at offset: Int64, count: Int) -> [UInt8]? {
+        guard offset >= 0, count >= 0 else { return nil }
+        if count == 0 { return [] }
+        var buffer = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = buffer.withUnsafeMutableBytes { raw in
+                pread(descriptor, raw.baseAddress! + done, count - done, off_t(offset) + off_t(done))
+            }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return nil }
+            done += n
+        }
+        return buffer
+    }
+}

@@ -1,0 +1,57 @@
+/// One container file found by a scan. Immutable; a refresh makes new entries.
+public struct CatalogEntry: Sendable, Equatable {
+    /// First 12 hex digits of MD5(real path): the previous server's id scheme.
+    public var id: String
+    /// Index of the catalog root the file lives under (selects the nginx internal location).
+    public var rootIndex: Int
+    /// Path below the root's real path, `/`-separated. Never contains `..` or symlinks.
+    public var relativePath: String
+    /// Absolute, symlink-resolved path. Internal only: never sent to clients.
+    public var realPath: String
+    public var size: Int64
+    public var fileIdentity: FileIdentity
+    public var metadata: ContainerMetadata
+    /// Why the file is not a valid PNG; nil when it is.
+    public var problem: String?
+
+    public var isValid: Bool { problem == nil }
+
+    public var fileName: String {
+        relativePath.split(separator: "/").last.map(String.init) ?? relativePath
+    }
+
+    /// Metadata `name`, else the file name without `.rts.png`.
+    public var displayName: String {
+        metadata.name ?? Self.stem(of: fileName)
+    }
+
+    public static func stem(of fileName: String) -> String {
+        for suffix in [".rts.png", ".png"] where fileName.lowercased().hasSuffix(suffix) && fileName.count > suffix.count {
+            return String(fileName.dropLast(suffix.count))
+        }
+        return fileName
+    }
+
+    public static func id(forRealPath path: String) -> String {
+        String(MD5.hexDigest(Array(path.utf8)).prefix(12))
+    }
+
+    public static func isWellFormedID(_ candidate: some StringProtocol) -> Bool {
+        candidate.utf8.count == 12 && candidate.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+    }
+}
+
+/// What identifies a file's content for incremental rescans: same device, inode, size and mtime.
+public struct FileIdentity: Sendable, Equatable, Hashable {
+    public var device: UInt64
+    public var inode: UInt64
+    public var size: Int64
+    public var modifiedNanoseconds: Int64
+
+    public init(device: UInt64, inode: UInt64, size: Int64, modifiedNanoseconds: Int64) {
+        self.device = device
+        self.inode = inode
+        self.size = size
+        self.modifiedNanoseconds = modifiedNanoseconds
+    }
+}

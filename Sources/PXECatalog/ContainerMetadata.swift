@@ -1,0 +1,141 @@
+/// The metadata the catalog exposes for a container, mapped from its PNG text chunks.
+public struct ContainerMetadata: Sendable, Equatable {
+    public var name: String?
+    public var kernelVersion: String?
+    public var distro: String?
+    public var architecture: String?
+    public var gridSize: Int64?
+    public var format: String?
+    public var formatVersion: String?
+    public var type: String?
+    public var description: String?
+    public var contentVersion: String?
+    public var dataSize: Int64?
+    public var dataHash: String?
+    /// Things worth telling the admin that do not make the file invalid (e.g. unparsable PixelRTS JSON).
+    public var warnings: [String] = []
+
+    public init() {}
+}
+
+extension ContainerMetadata {
+    /// Plain text keys (lowercased) and the field each one fills. Immutable; key paths are not
+    /// marked Sendable in the standard library, hence `nonisolated(unsafe)`.
+    nonisolated(unsafe) static let plainKeys: [String: WritableKeyPath<ContainerMetadata, String?>] = [
+        "name": \.name, "pixelrts.name": \.name,
+        "kernel_version": \.kernelVersion, "kernel": \.kernelVersion,
+        "pixelrts.kernel": \.kernelVersion, "pixelrts.kernel_version": \.kernelVersion,
+        "distro": \.distro, "pixelrts.distro": \.distro,
+        "architecture": \.architecture, "arch": \.architecture,
+        "pixelrts.arch": \.architecture, "pixelrts.architecture": \.architecture,
+        "description": \.description, "pixelrts.description": \.description,
+        "type": \.type, "pixelrts.type": \.type,
+        "content_version": \.contentVersion, "pixelrts.content_version": \.contentVersion,
+    ]
+    static let gridSizeKeys: Set<String> = ["grid_size", "pixelrts.grid_size"]
+
+    /// Maps text chunks to metadata. Precedence: the PixelRTS v2 chunk (keyword `PixelRTS`), then
+    /// other `*pixelrts*` JSON chunks, then plain keys; within each, the first chunk wins.
+    public static func from(textChunks: [PNGTextChunk]) -> ContainerMetadata {
+        var metadata = ContainerMetadata()
+        let jsonChunks = textChunks.filter { chunk in
+            let key = chunk.keyword.lowercased()
+            return key.contains("pixelrts") && plainKeys[key] == nil && !gridSizeKeys.contains(key)
+        }.sorted { a, b in
+            (a.keyword.lowercased() == "pixelrts" ? 0 : 1) < (b.keyword.lowercased() == "pixelrts" ? 0 : 1)
+        }
+        for chunk in jsonChunks {
+            switch pixelRTSObject(chunk) {
+            case let .success(object?): metadata.fill(fromPixelRTS: object)
+            case .success(nil): break
+            case let .failure(reason): metadata.warnings.append("\(chunk.keyword) chunk: \(reason)")
+            }
+        }
+        for chunk in textChunks {
+            let key = chunk.keyword.lowercased()
+            let value = cleaned(chunk.text)
+            if let field = plainKeys[key], metadata[keyPath: field] == nil {
+                metadata[keyPath: field] = value
+            } else if gridSizeKeys.contains(key), metadata.gridSize == nil, let value {
+                metadata.gridSize = Int64(value)
+            }
+        }
+        return metadata
+    }
+
+    enum PixelRTSFailure: Error, CustomStringConvertible {
+        case invalidJSON(String)
+        var description: String {
+            switch self { case let .invalidJSON(reason): return reason }
+        }
+    }
+
+    /// The JSON object in a PixelRTS-style chunk: the value is an optional magic (the keyword itself,
+    /// or `PixelRTS`) followed by JSON. nil when the value is not meant to be JSON at all.
+    static func pixelRTSObject(_ chunk: PNGTextChunk) -> Result<[(String, JSONValue)]?, PixelRTSFailure> {
+        var text = Substring(chunk.text)
+        for magic in [chunk.keyword, "PixelRTS"] where text.hasPrefix(magic) {
+            text = text.dropFirst(magic.count)
+            break
+        }
+        text = text.drop(while: { $0.isWhitespace })
+        guard text.first == "{" else {
+            return chunk.keyword.lowercased() == "pixelrts"
+                ? .failure(.invalidJSON("value is not the PixelRTS magic followed by a JSON object")) : .success(nil)
+        }
+        do {
+            guard case let .object(members) = try JSONParser.parse(String(text)) else { return .success(nil) }
+            return .success(members)
+        } catch {
+            return .failure(.invalidJSON(error.description))
+        }
+    }
+
+    mutating func fill(fromPixelRTS object: [(String, JSONValue)]) {
+        let value = JSONValue.object(object)
+        func text(_ keys: String...) -> String? {
+            for key in keys { if let s = value[key].flatMap(Self.scalarText) { return s } }
+            return nil
+        }
+        func integer(_ key: String) -> Int64? {
+            guard let v = value[key] else { return nil }
+            if let i = v.intValue { return i }
+            return v.stringValue.flatMap { Int64($0.trimmingWhitespace()) }
+        }
+        name = name ?? text("name")
+        kernelVersion = kernelVersion ?? text("kernel_version", "kernel")
+        distro = distro ?? text("distro")
+        architecture = architecture ?? text("architecture", "arch")
+        format = format ?? text("format")
+        formatVersion = formatVersion ?? text("format_version")
+        type = type ?? text("type")
+        description = description ?? text("description")
+        contentVersion = contentVersion ?? text("content_version")
+        dataHash = dataHash ?? text("data_hash")
+        dataSize = dataSize ?? integer("data_size")
+        gridSize = gridSize ?? integer("grid_size")
+    }
+
+    static func scalarText(_ value: JSONValue) -> String? {
+        switch value {
+        case let .string(s): return cleaned(s)
+        case let .int(i): return String(i)
+        case let .double(d): return String(d)
+        default: return nil
+        }
+    }
+
+    static func cleaned(_ text: String) -> String? {
+        let trimmed = text.trimmingWhitespace()
+        return trimmed.isEmpty ? nil : trimmed
+    }
+}
+
+extension StringProtocol {
+    func trimmingWhitespace() -> String {
+        var s = Substring(self)
+        while let c = s.first, c.isWhitespace { s.removeFirst() }
+        while let c = s.last, c.isWhitespace { s.removeLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import Logging
+import PXEAPI
+import PXECatalog
+
+/// `pxe-catalog` subcommands. Hand-parsed: five commands and three options do not justify a
+/// dependency that every CI run would have to build.
+public enum CommandLineTool {
+    static let usage = """
+    usage: pxe-catalog serve --config FILE
+           pxe-catalog scan (--config FILE | DIRECTORY...)
+           pxe-catalog check-config --config FILE
+           pxe-catalog nginx-config --config FILE [--standalone PREFIX]
+           pxe-catalog demo-catalog DIRECTORY
+           pxe-catalog --version
+
+    Configuration keys may be overridden by PXE_CATALOG_<SECTION>_<KEY> environment variables
+    (see docs/configuration.md).
+    """
+
+    public static func main(_ arguments: [String]) -> Int32 {
+        var rest = Array(arguments.dropFirst())
+        guard let command = rest.first else { printError(usage); return 2 }
+        rest.removeFirst()
+        var configPath: String?
+        var standalonePrefix: String?
+        var positional: [String] = []
+        var index = 0
+        while index < rest.count {
+            let argument = rest[index]
+            switch argument {
+            case "--config", "-c", "--standalone":
+                guard index + 1 < rest.count else { printError("\(argument) needs a value.\n\n\(usage)"); return 2 }
+                if argument == "--standalone" { standalonePrefix = rest[index + 1] } else { configPath = rest[index + 1] }
+                index += 2
+            default:
+                if argument.hasPrefix("-") { printError("Unknown option \(argument).\n\n\(usage)"); return 2 }
+                positional.append(argument)
+                index += 1
+            }
+        }
+
+        switch command {
+        case "serve":
+            guard let configuration = loadConfiguration(configPath) else { return 1 }
+            let logger = makeLogger(level: configuration.log.level)
+            return WorkerApplication(configuration: configuration, logger: logger).run()
+        case "scan":
+            return scan(configPath: configPath, directories: positional)
+        case "check-config":
+            guard let configuration = loadConfiguration(configPath) else { return 1 }
+            print("Configuration \(configPath ?? "(defaults)") is valid: \(configuration.catalog.roots.count) catalog root(s), socket \(configuration.worker.socket).")
+            return 0
+        case "nginx-config":
+            guard let configuration = loadConfiguration(configPath, checkDirectories: false) else { return 1 }
+            let name = configPath.map { ($0 as NSString).lastPathComponent } ?? "the default configuration"
+            let site = NginxConfigGenerator.site(for: configuration, sourceName: name)
+            print(standalonePrefix.map { NginxConfigGenerator.standalone(site: site, prefix: $0) } ?? site, terminator: "")
+            return 0
+        case "demo-catalog":
+            guard positional.count == 1 else { printError(usage); return 2 }
+            do {
+                try DemoCatalog.write(to: positional[0])
+                return 0
+            } catch {
+                printError("Cannot write the demo catalog to \(positional[0]): \(error.localizedDescription)")
+                return 1
+            }
+        case "--version", "version":
+            print("pxe-catalog \(WorkerApplication.version)")
+            return 0
+        case "--help", "-h", "help":
+            print(usage)
+            return 0
+        default:
+            printError("Unknown command \(command).\n\n\(usage)")
+            return 2
+        }
+    }
+
+    static func loadConfiguration(_ path: String?, checkDirectories: Bool = true) -> Configuration? {
+        do {
+            return try ConfigurationLoader.load(file: path, checkDirectories: checkDirectories)
+        } catch {
+            printError(error.description)
+            return nil
+        }
+    }
+
+    static func scan(configPath: String?, directories: [String]) -> Int32 {
+        var roots = directories
+        var pattern = "*.rts.png"
+        if roots.isEmpty || configPath != nil {
+            guard let configuration = loadConfiguration(configPath) else { return 1 }
+            roots = directories.isEmpty ? configuration.catalog.roots : directories
+            pattern = configuration.catalog.pattern
+        }
+        let scanner = CatalogScanner(roots: roots, pattern: pattern)
+        let store = CatalogStore(scanner: scanner)
+        let summary = store.refresh()
+        for problem in summary.rootProblems { printError(problem) }
+        let state = store.current
+        let items = state.snapshot.entries.map { CatalogAPI.containerJSON($0, setting: state.settings[$0.id]) }
+        let document = JSONValue.object([("containers", .array(items)), ("count", .int(Int64(items.count)))])
+        FileHandle.standardOutput.write(Data(document.serialized(pretty: true)))
+        return summary.rootProblems.isEmpty ? 0 : 1
+    }
+
+    static func makeLogger(level: String) -> Logger {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = Logger.Level(rawValue: level) ?? .info
+            return handler
+        }
+        return Logger(label: "pxe-catalog")
+    }
+
+    static func printError(_ message: String) {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+    }
+}

@@ -1,0 +1,48 @@
+import Glibc
+
+/// The worker's configuration: a plain value with defaults. How it is read (file, environment)
+/// lives in `ConfigurationLoader`; every key is described once, in `ConfigurationKey.all`.
+public struct Configuration: Sendable, Equatable {
+    public struct Worker: Sendable, Equatable {
+        public var socket = "/run/pxe-catalog/fcgi.sock"
+        public var socketMode: mode_t = 0o660
+        public var threads = 0
+        public var maximumBodyBytes = 65_536
+        public var shutdownTimeoutSeconds = 10
+    }
+
+    public struct Catalog: Sendable, Equatable {
+        public var roots = ["/srv/pxe-catalog"]
+        public var pattern = "*.rts.png"
+    }
+
+    public struct Files: Sendable, Equatable {
+        /// nil: the first catalog root.
+        public var root: String?
+    }
+
+    public struct Nginx: Sendable, Equatable {
+        public var listen = "80"
+        public var serverName = "_"
+        public var internalPrefix = "/_pxe_internal/"
+    }
+
+    public struct Log: Sendable, Equatable {
+        public var level = "info"
+    }
+
+    public var worker = Worker()
+    public var catalog = Catalog()
+    public var files = Files()
+    public var nginx = Nginx()
+    public var log = Log()
+
+    public init() {}
+
+    /// Threads to run: the configured count, or one per core.
+    public var effectiveThreadCount: Int {
+        worker.threads > 0 ? worker.threads : max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }
+
+    public var effectiveFilesRoot: String { files.root ?? catalog.roots.first ?? "/" }
+}

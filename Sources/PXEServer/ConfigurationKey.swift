@@ -1,0 +1,176 @@
+import Foundation
+import Glibc
+import PXECatalog
+
+/// One documented configuration key: its JSON type, default, meaning and how it is applied.
+/// Unknown keys, type errors and the environment-variable names all derive from this table.
+struct ConfigurationKey: Sendable {
+    enum Kind: String, Sendable {
+        case string, integer, stringList = "list of strings", octalMode = "string (octal mode)"
+    }
+
+    let path: String
+    let kind: Kind
+    let defaultText: String
+    let summary: String
+    let setter: @Sendable (inout Configuration, JSONValue, ConfigurationError.Source) throws -> Void
+
+    init(path: String, kind: Kind, defaultText: String, summary: String,
+         setter: @escaping @Sendable (inout Configuration, JSONValue, ConfigurationError.Source) throws -> Void) {
+        self.path = path
+        self.kind = kind
+        self.defaultText = defaultText
+        self.summary = summary
+        self.setter = setter
+    }
+
+    /// Applies a value; setters only throw `ConfigurationError`.
+    func apply(_ configuration: inout Configuration, _ value: JSONValue, _ source: ConfigurationError.Source) throws(ConfigurationError) {
+        do {
+            try setter(&configuration, value, source)
+        } catch let error as ConfigurationError {
+            throw error
+        } catch {
+            throw ConfigurationError(source: source, key: path, reason: "could not be applied: \(error)")
+        }
+    }
+
+    /// `PXE_CATALOG_` + the key in upper case with `.` as `_`: `worker.threads` -> `PXE_CATALOG_WORKER_THREADS`.
+    var environmentName: String {
+        "PXE_CATALOG_" + path.uppercased().replacingOccurrences(of: ".", with: "_")
+    }
+
+    static let all: [ConfigurationKey] = [
+        ConfigurationKey(path: "worker.socket", kind: .string, defaultText: "/run/pxe-catalog/fcgi.sock",
+                         summary: "Unix socket the worker listens on when no socket is inherited (systemd fd 3, spawn-fcgi fd 0).") {
+            $0.worker.socket = try string($1, "worker.socket", $2)
+        },
+        ConfigurationKey(path: "worker.socket_mode", kind: .octalMode, defaultText: "\"0660\"",
+                         summary: "Permission bits of the socket the worker creates; nginx's user must be able to write to it.") {
+            let text = try string($1, "worker.socket_mode", $2)
+            guard let mode = mode_t(text, radix: 8), mode <= 0o777 else {
+                throw ConfigurationError(source: $2, key: "worker.socket_mode", reason: "must be an octal mode such as \"0660\", not \"\(text)\"")
+            }
+            $0.worker.socketMode = mode
+        },
+        ConfigurationKey(path: "worker.threads", kind: .integer, defaultText: "0 (one per core)",
+                         summary: "Threads accepting requests on the socket.") {
+            $0.worker.threads = try integer($1, "worker.threads", $2, in: 0...256)
+        },
+        ConfigurationKey(path: "worker.max_body_bytes", kind: .integer, defaultText: "65536",
+                         summary: "Largest request body accepted (413 beyond); also nginx's client_max_body_size.") {
+            $0.worker.maximumBodyBytes = try integer($1, "worker.max_body_bytes", $2, in: 1...(64 << 20))
+        },
+        ConfigurationKey(path: "worker.shutdown_timeout", kind: .integer, defaultText: "10",
+                         summary: "Seconds in-flight requests get to finish after SIGTERM.") {
+            $0.worker.shutdownTimeoutSeconds = try integer($1, "worker.shutdown_timeout", $2, in: 0...3600)
+        },
+        ConfigurationKey(path: "catalog.roots", kind: .stringList, defaultText: "[\"/srv/pxe-catalog\"]",
+                         summary: "Directories scanned recursively for containers. Each must exist.") {
+            let roots = try stringList($1, "catalog.roots", $2)
+            guard !roots.isEmpty else {
+                throw ConfigurationError(source: $2, key: "catalog.roots", reason: "must name at least one directory")
+            }
+            $0.catalog.roots = roots
+        },
+        ConfigurationKey(path: "catalog.pattern", kind: .string, defaultText: "\"*.rts.png\"",
+                         summary: "Shell pattern (fnmatch) a file name must match to be a container.") {
+            let pattern = try string($1, "catalog.pattern", $2)
+            guard !pattern.isEmpty, !pattern.contains("/") else {
+                throw ConfigurationError(source: $2, key: "catalog.pattern", reason: "must be a non-empty file-name pattern without '/'")
+            }
+            $0.catalog.pattern = pattern
+        },
+        ConfigurationKey(path: "files.root", kind: .string, defaultText: "the first catalog root",
+                         summary: "Directory `GET /files/{name}` serves plain file names from.") {
+            $0.files.root = try string($1, "files.root", $2)
+        },
+        ConfigurationKey(path: "nginx.listen", kind: .string, defaultText: "\"80\"",
+                         summary: "nginx `listen` value written by `pxe-catalog nginx-config`.") {
+            $0.nginx.listen = try nginxWord($1, "nginx.listen", $2)
+        },
+        ConfigurationKey(path: "nginx.server_name", kind: .string, defaultText: "\"_\"",
+                         summary: "nginx `server_name` written by `pxe-catalog nginx-config`.") {
+            $0.nginx.serverName = try nginxWord($1, "nginx.server_name", $2)
+        },
+        ConfigurationKey(path: "nginx.internal_prefix", kind: .string, defaultText: "\"/_pxe_internal/\"",
+                         summary: "URI prefix of the `internal` locations X-Accel-Redirect points at (one per root).") {
+            let prefix = try string($1, "nginx.internal_prefix", $2)
+            guard prefix.hasPrefix("/"), prefix.count > 1,
+                  prefix.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || "0123456789/_-".unicodeScalars.contains($0)) }) else {
+                throw ConfigurationError(source: $2, key: "nginx.internal_prefix",
+                                         reason: "must be an absolute URI path of letters, digits, '/', '_' and '-', not \"\(prefix)\"")
+            }
+            $0.nginx.internalPrefix = prefix.hasSuffix("/") ? prefix : prefix + "/"
+        },
+        ConfigurationKey(path: "log.level", kind: .string, defaultText: "\"info\"",
+                         summary: "Lowest level logged to stderr: trace, debug, info, notice, warning, error, critical.") {
+            let level = try string($1, "log.level", $2)
+            guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {
+                throw ConfigurationError(source: $2, key: "log.level", reason: "must be one of trace, debug, info, notice, warning, error, critical, not \"\(level)\"")
+            }
+            $0.log.level = level
+        },
+    ]
+
+    static func string(_ value: JSONValue, _ key: String, _ source: ConfigurationError.Source) throws(ConfigurationError) -> String {
+        guard case let .string(text) = value else {
+            throw ConfigurationError(source: source, key: key, reason: "must be a string, not a \(value.typeName)")
+        }
+        guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw ConfigurationError(source: source, key: key, reason: "must not contain control characters")
+        }
+        return text
+    }
+
+    static func integer(_ value: JSONValue, _ key: String, _ source: ConfigurationError.Source, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        guard case let .int(number) = value else {
+            throw ConfigurationError(source: source, key: key, reason: "must be an integer, not a \(value.typeName)")
+        }
+        guard range.contains(Int(number)) else {
+            throw ConfigurationError(source: source, key: key, reason: "must be between \(range.lowerBound) and \(range.upperBound), not \(number)")
+        }
+        return Int(number)
+    }
+
+    static func stringList(_ value: JSONValue, _ key: String, _ source: ConfigurationError.Source) throws(ConfigurationError) -> [String] {
+        guard case let .array(items) = value else {
+            throw ConfigurationError(source: source, key: key, reason: "must be a list of strings, not a \(value.typeName)")
+        }
+        var result: [String] = []
+        for item in items { result.append(try string(item, key, source)) }
+        return result
+    }
+
+    /// A value pasted into nginx's configuration as one word.
+    static func nginxWord(_ value: JSONValue, _ key: String, _ source: ConfigurationError.Source) throws(ConfigurationError) -> String {
+        let text = try string(value, key, source)
+        guard !text.isEmpty, !text.contains(where: { " \t;{}\"'$\\#".contains($0) }) else {
+            throw ConfigurationError(source: source, key: key, reason: "must be a single nginx word without spaces, quotes, ';', '{', '}', '$', '#' or '\\', not \"\(text)\"")
+        }
+        return text
+    }
+}
+
+/// A configuration mistake, naming the key and where the value came from.
+public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+    public enum Source: Sendable, Equatable, CustomStringConvertible {
+        case file(String)
+        case environment(String)
+        case defaults
+
+        public var description: String {
+            switch self {
+            case let .file(path): return "in \(path)"
+            case let .environment(name): return "from environment variable \(name)"
+            case .defaults: return "in the defaults"
+            }
+        }
+    }
+
+    public let source: Source
+    public let key: String
+    public let reason: String
+
+    public var description: String { "Configuration key '\(key)' \(source) \(reason)." }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import PXECatalog
+
+/// Reads the configuration. Precedence, lowest first: built-in defaults, the JSON file, then
+/// `PXE_CATALOG_*` environment variables (see `ConfigurationKey.environmentName`).
+/// Relative paths in the file are resolved against the file's directory.
+public enum ConfigurationLoader {
+    public static let environmentPrefix = "PXE_CATALOG_"
+
+    public static func load(file: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
+                            checkDirectories: Bool = true) throws(ConfigurationError) -> Configuration {
+        var configuration = Configuration()
+        var baseDirectory = FileManager.default.currentDirectoryPath
+        if let file {
+            let source = ConfigurationError.Source.file(file)
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw ConfigurationError(source: source, key: "(file)", reason: "cannot be read: the file does not exist or is not readable")
+            }
+            let document: JSONValue
+            do {
+                document = try JSONParser.parse([UInt8](data))
+            } catch {
+                throw ConfigurationError(source: source, key: "(file)", reason: "is not valid JSON: \(error.description)")
+            }
+            try apply(document: document, to: &configuration, source: source)
+            baseDirectory = (absolute(file, base: baseDirectory) as NSString).deletingLastPathComponent
+        }
+        try applyEnvironment(environment, to: &configuration)
+        resolvePaths(&configuration, base: baseDirectory)
+        try validate(configuration, checkDirectories: checkDirectories)
+        return configuration
+    }
+
+    static func apply(document: JSONValue, to configuration: inout Configuration, source: ConfigurationError.Source) throws(ConfigurationError) {
+        guard case let .object(sections) = document else {
+            throw ConfigurationError(source: source, key: "(file)", reason: "must hold a JSON object of sections")
+        }
+        for (section, content) in sections {
+            guard ConfigurationKey.all.contains(where: { $0.path.hasPrefix(section + ".") }) else {
+                throw ConfigurationError(source: source, key: section, reason: "is not a known section; known sections are \(knownSections.joined(separator: ", "))")
+            }
+            guard case let .object(members) = content else {
+                throw ConfigurationError(source: source, key: section, reason: "must be an object, not a \(content.typeName)")
+            }
+            for (name, value) in members {
+                let path = "\(section).\(name)"
+                guard let key = ConfigurationKey.all.first(where: { $0.path == path }) else {
+                    throw ConfigurationError(source: source, key: path, reason: "is not a known key")
+                }
+                try key.apply(&configuration, value, source)
+            }
+        }
+    }
+
+    static var knownSections: [String] {
+        var seen: [String] = []
+        for key in ConfigurationKey.all {
+            let section = String(key.path.split(separator: ".")[0])
+            if !seen.contains(section) { seen.append(section) }
+        }
+        return seen
+    }
+
+    static func applyEnvironment(_ environment: [String: String], to configuration: inout Configuration) throws(ConfigurationError) {
+        for (name, text) in environment.sorted(by: { $0.key < $1.key }) where name.hasPrefix(environmentPrefix) {
+            let source = ConfigurationError.Source.environment(name)
+            guard let key = ConfigurationKey.all.first(where: { $0.environmentName == name }) else {
+                throw ConfigurationError(source: source, key: name, reason: "does not name a configuration key")
+            }
+            let value: JSONValue
+            switch key.kind {
+            case .string, .octalMode:
+                value = .string(text)
+            case .integer:
+                guard let number = Int64(text.trimmingCharacters(in: .whitespaces)) else {
+                    throw ConfigurationError(source: source, key: key.path, reason: "must be an integer, not \"\(text)\"")
+                }
+                value = .int(number)
+            case .stringList:
+                if text.hasPrefix("[") {
+                    do { value = try JSONParser.parse(text) } catch {
+                        throw ConfigurationError(source: source, key: key.path, reason: "is not a valid JSON list: \(error.description)")
+                    }
+                } else {
+                    value = .array(text.split(separator: ":").map { .string(String($0)) })
+                }
+            }
+            try key.apply(&configuration, value, source)
+        }
+    }
+
+    static func absolute(_ path: String, base: String) -> String {
+        let joined = path.hasPrefix("/") ? path : base + "/" + path
+        return URL(fileURLWithPath: joined).standardizedFileURL.path
+    }
+
+    static func resolvePaths(_ configuration: inout Configuration, base: String) {
+        configuration.worker.socket = absolute(configuration.worker.socket, base: base)
+        configuration.catalog.roots = configuration.catalog.roots.map { absolute($0, base: base) }
+        configuration.files.root = configuration.files.root.map { absolute($0, base: base) }
+    }
+
+    static func validate(_ configuration: Configuration, checkDirectories: Bool) throws(ConfigurationError) {
+        var paths = configuration.catalog.roots.map { ("catalog.roots", $0) }
+        if let root = configuration.files.root { paths.append(("files.root", root)) }
+        for (key, path) in paths + [("worker.socket", configuration.worker.socket)] {
+            // These go into nginx's configuration inside double quotes; `$` would be a variable.
+            if path.contains(where: { "\"\\$".contains($0) }) {
+                throw ConfigurationError(source: .defaults, key: key, reason: "holds \(path), which contains '\"', '\\' or '$'; nginx cannot use such a path")
+            }
+        }
+        if configuration.worker.socket.utf8.count >= 108 {
+            throw ConfigurationError(source: .defaults, key: "worker.socket", reason: "is longer than the 107 bytes a unix socket path may have")
+        }
+        guard checkDirectories else { return }
+        for (key, path) in paths {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ConfigurationError(source: .defaults, key: key, reason: "names \(path), which is not an existing directory")
+            }
+        }
+    }
+}
