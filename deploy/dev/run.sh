@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Runs nginx + the pxe-catalog worker in the foreground on 127.0.0.1:$PORT (used by `make run`).
+# Everything runtime (config, socket, nginx prefix, logs, demo catalog) goes under $STATE_DIR.
+# Ctrl-C (SIGINT) or SIGTERM stops both processes.
+set -euo pipefail
+
+binary=$(realpath "$1")
+port=${PORT:-8080}
+state_dir=${STATE_DIR:-$(pwd)/.state}
+mkdir -p "$state_dir/nginx/tmp"
+state_dir=$(realpath "$state_dir")
+
+catalog_dir=${CATALOG_DIR:-}
+if [ -z "$catalog_dir" ]; then
+    catalog_dir="$state_dir/demo-catalog"
+    rm -rf "$catalog_dir"
+    "$binary" demo-catalog "$catalog_dir"
+fi
+[ -d "$catalog_dir" ] || { echo "CATALOG_DIR $catalog_dir is not a directory." >&2; exit 1; }
+catalog_dir=$(realpath "$catalog_dir")
+
+json_string() { printf '"%s"' "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')"; }
+config="$state_dir/config.json"
+cat > "$config" <<JSON
+{
+  "worker": { "socket": $(json_string "$state_dir/worker.sock"), "socket_mode": "0600" },
+  "catalog": { "roots": [ $(json_string "$catalog_dir") ] },
+  "nginx": { "listen": "127.0.0.1:$port" }
+}
+JSON
+
+"$binary" nginx-config --config "$config" --standalone "$state_dir/nginx" > "$state_dir/nginx/nginx.conf"
+nginx -t -q -p "$state_dir/nginx" -c "$state_dir/nginx/nginx.conf"
+
+worker_pid=""
+nginx_pid=""
+stop() {
+    trap - INT TERM EXIT
+    [ -n "$nginx_pid" ] && kill -QUIT "$nginx_pid" 2>/dev/null || true
+    [ -n "$worker_pid" ] && kill -TERM "$worker_pid" 2>/dev/null || true
+    wait 2>/dev/null || true
+    echo "pxe-catalog stopped." >&2
+}
+trap stop INT TERM EXIT
+
+"$binary" serve --config "$config" &
+worker_pid=$!
+for _ in $(seq 100); do [ -S "$state_dir/worker.sock" ] && break; sleep 0.1; done
+[ -S "$state_dir/worker.sock" ] || { echo "The worker did not create its socket." >&2; exit 1; }
+nginx -p "$state_dir/nginx" -c "$state_dir/nginx/nginx.conf" &
+nginx_pid=$!
+
+cat >&2 <<TEXT
+
+pxe-catalog is running on http://127.0.0.1:$port/  (catalog: $catalog_dir)
+  curl -s http://127.0.0.1:$port/containers
+  curl -s http://127.0.0.1:$port/pxe
+Logs: worker on this terminal, nginx in $state_dir/nginx/. Press Ctrl-C to stop.
+
+TEXT
+wait -n "$worker_pid" "$nginx_pid" || true
