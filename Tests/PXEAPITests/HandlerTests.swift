@@ -1,0 +1,155 @@
+import Foundation
+import PXEAPI
+import PXECatalog
+import TestSupport
+import Testing
+
+@Suite struct HandlerTests {
+    @Test func indexDescribesTheServerWithoutPaths() {
+        let fixture = APIFixture(files: ["a.rts.png": PNGFixtures.named("A"), "bad.rts.png": Array("x".utf8)])
+        let response = fixture.call("GET", "/")
+        #expect(response.status == 200)
+        #expect(response.bodyText == #"{"name":"pxe-catalog","version":"9.9.9","endpoints":["GET /","GET /containers","GET /containers/{id}","GET /files/{filename}","POST /catalog/refresh","GET /pxe","POST /pxe/{id}/toggle"],"catalog":{"enabled":1,"count":2},"config":{"file_pattern":"*.rts.png"}}"#)
+        #expect(!response.bodyText.contains(fixture.root.path))
+    }
+
+    @Test func listsContainersWithExactFields() {
+        let payload = Array(repeating: UInt8(7), count: 100)
+        let fixture = APIFixture(files: [
+            "alpine.rts.png": PNGFixtures.pixelRTS(payload: payload, fields: [("name", .string("Alpine")), ("distro", .string("alpine"))]),
+            "plain.rts.png": PNGFixtures.png(),
+        ])
+        let alpine = fixture.id("alpine.rts.png"), plain = fixture.id("plain.rts.png")
+        let size = PNGFixtures.pixelRTS(payload: payload, fields: [("name", .string("Alpine")), ("distro", .string("alpine"))]).count
+        let plainSize = PNGFixtures.png().count
+        let hash = SHA256.hexDigest(payload)
+        let response = fixture.call("GET", "/containers")
+        #expect(response.status == 200)
+        #expect(response.bodyText == """
+        {"containers":[\
+        {"id":"\(alpine)","name":"Alpine","filename":"alpine.rts.png","size":\(size),"url":"/containers/\(alpine)",\
+        "kernel_version":null,"distro":"alpine","architecture":null,"grid_size":8,"format":"PixelRTS-2.0","format_version":"2",\
+        "type":null,"description":null,"content_version":null,"data_size":100,"data_hash":"\(hash)","valid":true,"problem":null,\
+        "warnings":[],"pxe_enabled":true,"boot_order":0},\
+        {"id":"\(plain)","name":"plain","filename":"plain.rts.png","size":\(plainSize),"url":"/containers/\(plain)",\
+        "kernel_version":null,"distro":null,"architecture":null,"grid_size":null,"format":null,"format_version":null,\
+        "type":null,"description":null,"content_version":null,"data_size":null,"data_hash":null,"valid":true,"problem":null,\
+        "warnings":[],"pxe_enabled":true,"boot_order":1}\
+        ],"count":2}
+        """)
+    }
+
+    @Test func downloadIsAnXAccelRedirectWithEncodedSegments() {
+        let fixture = APIFixture(files: ["sub dir/a%b?c é.rts.png": PNGFixtures.png()])
+        let response = fixture.call("GET", "/containers/" + fixture.id("sub dir/a%b?c é.rts.png"))
+        #expect(response.status == 200)
+        #expect(response.body.isEmpty)
+        #expect(response.header("X-Accel-Redirect") == "/_pxe_internal/0/sub%20dir/a%25b%3Fc%20%C3%A9.rts.png")
+        #expect(response.header("Content-Type") == "image/png")
+        #expect(response.header("Content-Disposition") == #"attachment; filename="a%b?c _.rts.png"; filename*=UTF-8''a%25b%3Fc%20%C3%A9.rts.png"#)
+    }
+
+    @Test func invalidContainersCanStillBeDownloaded() {
+        let fixture = APIFixture(files: ["bad.rts.png": Array("garbage".utf8)])
+        #expect(fixture.call("GET", "/containers/" + fixture.id("bad.rts.png")).header("X-Accel-Redirect") == "/_pxe_internal/0/bad.rts.png")
+    }
+
+    @Test func unknownOrVanishedIdIs404WithoutRedirect() {
+        let fixture = APIFixture(files: ["a.rts.png": PNGFixtures.png()])
+        for id in ["000000000000", "..%2F..%2Fetc", "0123456789AB", String(repeating: "a", count: 10_000)] {
+            let response = fixture.call("GET", "/containers/\(id)")
+            #expect(response.status == 404)
+            #expect(response.header("X-Accel-Redirect") == nil)
+            #expect(response.bodyText == #"{"error":"No container with that id is in the catalog."}"#)
+        }
+        fixture.root.remove("a.rts.png")
+        let gone = fixture.call("GET", "/containers/" + fixture.id("a.rts.png"))
+        #expect(gone.status == 404)
+        #expect(gone.header("X-Accel-Redirect") == nil)
+    }
+
+    @Test func filesServesPlainNamesFromTheFilesRoot() {
+        let fixture = APIFixture(files: ["plain name.rts.png": PNGFixtures.png(), "sub/inner.rts.png": PNGFixtures.png()])
+        let response = fixture.call("GET", "/files/plain name.rts.png")
+        #expect(response.status == 200)
+        #expect(response.header("X-Accel-Redirect") == "/_pxe_internal/0/plain%20name.rts.png")
+    }
+
+    @Test(arguments: ["sub/inner.rts.png", "../x.rts.png", "..", ".", "a\\b.rts.png", "/etc/passwd", "x\u{0}.rts.png",
+                      "x\r\nX-Accel-Redirect: /etc.rts.png", ".hidden.rts.png", "", String(repeating: "a", count: 300) + ".rts.png"])
+    func filesRejectsUnsafeNamesWith400(_ name: String) {
+        let response = APIFixture().call("GET", "/files/" + name)
+        #expect(response.status == 400)
+        #expect(response.bodyText == #"{"error":"Invalid file name."}"#)
+        #expect(response.header("X-Accel-Redirect") == nil)
+    }
+
+    @Test(arguments: ["missing.rts.png", "notes.txt", "a.rts.png.meta.json"])
+    func filesAnswers404ForOtherNamesAndMissingFiles(_ name: String) {
+        let fixture = APIFixture(files: ["notes.txt": Array("x".utf8), "a.rts.png.meta.json": Array("{}".utf8)])
+        let response = fixture.call("GET", "/files/" + name)
+        #expect(response.status == 404)
+        #expect(response.header("X-Accel-Redirect") == nil)
+    }
+
+    @Test func refreshReportsCounts() {
+        let fixture = APIFixture(files: ["a.rts.png": PNGFixtures.png(), "b.rts.png": PNGFixtures.png()])
+        fixture.root.remove("b.rts.png")
+        fixture.root.write(PNGFixtures.png(), to: "c.rts.png")
+        fixture.root.write(Array("junk".utf8), to: "d.rts.png")
+        let response = fixture.call("POST", "/catalog/refresh")
+        #expect(response.bodyText == #"{"success":true,"count":3,"message":"Catalog refreshed: 3 containers (2 added, 1 removed, 1 invalid).","added":2,"removed":1,"invalid":1}"#)
+    }
+
+    @Test func pxeListsEnabledValidEntriesInBootOrder() throws {
+        let fixture = APIFixture(files: ["a.rts.png": PNGFixtures.named("A"), "b.rts.png": PNGFixtures.named("B"),
+                                         "c.rts.png": PNGFixtures.named("C"), "bad.rts.png": Array("x".utf8)])
+        _ = try fixture.store.setEnabled(false, id: fixture.id("b.rts.png"))
+        let a = fixture.id("a.rts.png"), c = fixture.id("c.rts.png")
+        let sizeA = PNGFixtures.named("A").count, sizeC = PNGFixtures.named("C").count
+        #expect(fixture.call("GET", "/pxe").bodyText == """
+        {"pxe_containers":[{"id":"\(a)","name":"A","url":"/containers/\(a)","boot_order":0,"size":\(sizeA)},\
+        {"id":"\(c)","name":"C","url":"/containers/\(c)","boot_order":3,"size":\(sizeC)}],"count":2}
+        """)
+    }
+
+    @Test(arguments: [("", true), ("{}", true), ("  \n", true), (#"{"enabled": false}"#, false), (#"{"enabled": true}"#, true),
+                      (#"{"enabled": false, "extra": 1}"#, false)])
+    func toggleSetsTheFlag(body: String, expected: Bool) throws {
+        let fixture = APIFixture(files: ["a.rts.png": PNGFixtures.png()])
+        let id = fixture.id("a.rts.png")
+        _ = try fixture.store.setEnabled(!expected, id: id)
+        let response = fixture.call("POST", "/pxe/\(id)/toggle", body: body)
+        #expect(response.status == 200)
+        #expect(response.bodyText == #"{"success":true,"entry_id":"\#(id)","pxe_enabled":\#(expected)}"#)
+        #expect(fixture.store.current.settings[id]?.enabled == expected)
+    }
+
+    @Test(arguments: [
+        (#"{"enabled": 1}"#, #"{"error":"Field 'enabled' must be true or false, not a number."}"#),
+        (#"{"enabled": "false"}"#, #"{"error":"Field 'enabled' must be true or false, not a string."}"#),
+        (#"{"enabled": null}"#, #"{"error":"Field 'enabled' must be true or false, not a null."}"#),
+        ("[true]", #"{"error":"The request body must be a JSON object such as {\"enabled\": true}."}"#),
+        ("{enabled: true}", #"{"error":"The request body is not valid JSON: Invalid JSON at byte 1: expected a string key."}"#),
+    ])
+    func toggleRejectsBadBodiesAndChangesNothing(body: String, expected: String) {
+        let fixture = APIFixture(files: ["a.rts.png": PNGFixtures.png()])
+        let id = fixture.id("a.rts.png")
+        let response = fixture.call("POST", "/pxe/\(id)/toggle", body: body)
+        #expect(response.status == 400)
+        #expect(response.bodyText == expected)
+        #expect(fixture.store.current.settings[id]?.enabled == true)
+    }
+
+    @Test func toggleOfUnknownIdIs404() {
+        let response = APIFixture().call("POST", "/pxe/0123456789ab/toggle", body: "{}")
+        #expect(response.status == 404)
+    }
+
+    @Test func oversizedOrShortBodiesAreRefused() {
+        let fixture = APIFixture(files: ["a.rts.png": PNGFixtures.png()])
+        let id = fixture.id("a.rts.png")
+        #expect(fixture.call("POST", "/pxe/\(id)/toggle", bodyProblem: .tooLarge).status == 413)
+        #expect(fixture.call("POST", "/pxe/\(id)/toggle", body: "{", bodyProblem: .shorterThanDeclared).status == 400)
+    }
+}

@@ -1,0 +1,35 @@
+import Foundation
+
+/// A directory under /tmp removed when the value is released.
+public final class TemporaryDirectory: @unchecked Sendable {
+    public let path: String
+
+    public init(_ label: String = "pxe-catalog-test") {
+        var template = Array("/tmp/\(label).XXXXXX".utf8CString)
+        let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        precondition(created != nil, "mkdtemp failed")
+        // realpath: ids are derived from symlink-resolved paths.
+        path = URL(fileURLWithPath: String(cString: created!)).resolvingSymlinksInPath().path
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    /// Writes `bytes` at `relative` (creating parent directories) and returns the full path.
+    @discardableResult
+    public func write(_ bytes: [UInt8], to relative: String) -> String {
+        let full = path + "/" + relative
+        try! FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        precondition(FileManager.default.createFile(atPath: full, contents: Data(bytes)), "cannot write \(full)")
+        return full
+    }
+
+    public func subdirectory(_ relative: String) -> String {
+        let full = path + "/" + relative
+        try! FileManager.default.createDirectory(atPath: full, withIntermediateDirectories: true)
+        return full
+    }
+
+    public func remove(_ relative: String) {
+        try! FileManager.default.removeItem(atPath: path + "/" + relative)
+    }
+}

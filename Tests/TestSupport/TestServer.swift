@@ -1,0 +1,206 @@
+import Foundation
+
+/// The built worker behind a real nginx on 127.0.0.1, each with its own prefix, socket and port,
+/// for end-to-end tests. Stopped by PID; nothing else is touched.
+public final class TestServer: @unchecked Sendable {
+    public let directory = TemporaryDirectory("pxe-catalog-e2e")
+    public let catalogRoot: String
+    public private(set) var port = 0
+    private var worker: Process?
+    private var nginx: Process?
+    private let extraConfig: String
+
+    public static var repositoryRoot: String {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }
+
+    /// The worker binary `swift build` produced (override with PXE_CATALOG_BINARY).
+    public static var binary: String {
+        ProcessInfo.processInfo.environment["PXE_CATALOG_BINARY"] ?? repositoryRoot + "/.build/debug/pxe-catalog"
+    }
+
+    /// `extraConfig`: additional JSON members for the config's top-level object, e.g. `"files": {...}`.
+    public init(extraConfig: String = "") {
+        catalogRoot = directory.subdirectory("catalog")
+        self.extraConfig = extraConfig
+    }
+
+    public var configPath: String { directory.path + "/config.json" }
+    public var nginxPrefix: String { directory.path + "/nginx" }
+    public var workerLog: String { (try? String(contentsOfFile: directory.path + "/worker.log", encoding: .utf8)) ?? "" }
+    public var nginxErrorLog: String { (try? String(contentsOfFile: nginxPrefix + "/error.log", encoding: .utf8)) ?? "" }
+
+    public func start() throws {
+        for attempt in 1...3 {
+            port = Self.freePort()
+            try writeConfig()
+            if try startProcesses() { return }
+            stop()
+            if attempt == 3 { throw TestServerError(message: "nginx did not start: \(nginxErrorLog)\nworker: \(workerLog)") }
+        }
+    }
+
+    private func writeConfig() throws {
+        let extra = extraConfig.isEmpty ? "" : ",\n" + extraConfig
+        let config = """
+        {
+          "worker": { "socket": "\(directory.path)/worker.sock", "threads": 2, "shutdown_timeout": 5 },
+          "catalog": { "roots": ["\(catalogRoot)"] },
+          "nginx": { "listen": "127.0.0.1:\(port)" }\(extra)
+        }
+        """
+        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: nginxPrefix + "/tmp", withIntermediateDirectories: true)
+        let generated = try Self.run(Self.binary, ["nginx-config", "--config", configPath, "--standalone", nginxPrefix])
+        guard generated.status == 0 else { throw TestServerError(message: "nginx-config failed: \(generated.stderr)") }
+        try generated.stdout.write(toFile: nginxPrefix + "/nginx.conf", atomically: true, encoding: .utf8)
+    }
+
+    private func startProcesses() throws -> Bool {
+        let workerProcess = Process()
+        workerProcess.executableURL = URL(fileURLWithPath: Self.binary)
+        workerProcess.arguments = ["serve", "--config", configPath]
+        _ = FileManager.default.createFile(atPath: directory.path + "/worker.log", contents: nil)
+        let log = FileHandle(forWritingAtPath: directory.path + "/worker.log")
+        workerProcess.standardError = log
+        workerProcess.standardOutput = log
+        try workerProcess.run()
+        worker = workerProcess
+        guard Self.waitFor(seconds: 15, { FileManager.default.fileExists(atPath: self.directory.path + "/worker.sock") }) else {
+            throw TestServerError(message: "the worker did not create its socket: \(workerLog)")
+        }
+        let nginxProcess = Process()
+        nginxProcess.executableURL = URL(fileURLWithPath: "/usr/sbin/nginx")
+        nginxProcess.arguments = ["-p", nginxPrefix, "-c", nginxPrefix + "/nginx.conf"]
+        nginxProcess.standardError = FileHandle.nullDevice
+        try nginxProcess.run()
+        nginx = nginxProcess
+        return Self.waitFor(seconds: 10, { nginxProcess.isRunning && Self.canConnect(port: self.port) })
+    }
+
+    /// Sends SIGTERM to the worker and SIGQUIT to nginx, and waits for both.
+    public func stop() {
+        if let nginx, nginx.isRunning {
+            kill(nginx.processIdentifier, SIGQUIT)
+            _ = Self.waitFor(seconds: 10, { !nginx.isRunning })
+        }
+        if let worker, worker.isRunning {
+            kill(worker.processIdentifier, SIGTERM)
+            if !Self.waitFor(seconds: 10, { !worker.isRunning }) { kill(worker.processIdentifier, SIGKILL) }
+        }
+        nginx = nil
+        worker = nil
+    }
+
+    public var workerProcess: Process? { worker }
+
+    deinit { stop() }
+
+    // MARK: HTTP through curl
+
+    public struct Response: Sendable {
+        public var status: Int
+        public var headers: [String: String]
+        public var body: [UInt8]
+        public var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    /// One request with curl (`--path-as-is`, so hostile paths reach nginx unchanged).
+    public func request(_ method: String = "GET", _ path: String, headers: [String] = [], body: String? = nil) throws -> Response {
+        let headerFile = directory.path + "/curl-\(UUID().uuidString).headers"
+        let bodyFile = directory.path + "/curl-\(UUID().uuidString).body"
+        defer {
+            try? FileManager.default.removeItem(atPath: headerFile)
+            try? FileManager.default.removeItem(atPath: bodyFile)
+        }
+        var arguments = ["-s", "-S", "--path-as-is", "--max-time", "20", "-D", headerFile, "-o", bodyFile]
+        arguments += method == "HEAD" ? ["-I"] : ["-X", method]
+        for header in headers { arguments += ["-H", header] }
+        if let body { arguments += ["--data-binary", body] }
+        arguments.append("http://127.0.0.1:\(port)\(path)")
+        let result = try Self.run("/usr/bin/curl", arguments)
+        guard result.status == 0 else { throw TestServerError(message: "curl \(path) failed: \(result.stderr)") }
+        let headerText = (try? String(contentsOfFile: headerFile, encoding: .isoLatin1)) ?? ""
+        var status = 0
+        var parsed: [String: String] = [:]
+        for line in headerText.components(separatedBy: "\r\n") {
+            if line.hasPrefix("HTTP/") {
+                status = Int(line.split(separator: " ")[1]) ?? 0
+                parsed = [:]
+            } else if let colon = line.firstIndex(of: ":") {
+                parsed[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        let bytes = FileManager.default.contents(atPath: bodyFile).map { [UInt8]($0) } ?? []
+        return Response(status: status, headers: parsed, body: bytes)
+    }
+
+    // MARK: Process helpers
+
+    public struct RunResult: Sendable {
+        public var status: Int32
+        public var stdout: String
+        public var stderr: String
+    }
+
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> RunResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return RunResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                         stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    public static func waitFor(seconds: Double, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            usleep(20_000)
+        }
+        return condition()
+    }
+
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length)
+                return getsockname(fd, pointer, &length)
+            }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    static func canConnect(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
+    }
+}
+
+public struct TestServerError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}
