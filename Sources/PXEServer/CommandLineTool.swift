@@ -11,6 +11,7 @@ public enum CommandLineTool {
            pxe-catalog scan (--config FILE | DIRECTORY...)
            pxe-catalog check-config --config FILE
            pxe-catalog nginx-config --config FILE [--standalone PREFIX]
+           pxe-catalog config-reference
            pxe-catalog demo-catalog DIRECTORY
            pxe-catalog --version
 
@@ -56,6 +57,9 @@ public enum CommandLineTool {
             let name = configPath.map { ($0 as NSString).lastPathComponent } ?? "the default configuration"
             let site = NginxConfigGenerator.site(for: configuration, sourceName: name)
             print(standalonePrefix.map { NginxConfigGenerator.standalone(site: site, prefix: $0) } ?? site, terminator: "")
+            return 0
+        case "config-reference":
+            print(ConfigurationKey.markdownReference, terminator: "")
             return 0
         case "demo-catalog":
             guard positional.count == 1 else { printError(usage); return 2 }

@@ -41,7 +41,7 @@ struct ConfigurationKey: Sendable {
     }
 
     static let all: [ConfigurationKey] = [
-        ConfigurationKey(path: "worker.socket", kind: .string, defaultText: "/run/pxe-catalog/fcgi.sock",
+        ConfigurationKey(path: "worker.socket", kind: .string, defaultText: "\"/run/pxe-catalog/fcgi.sock\"",
                          summary: "Unix socket the worker listens on when no socket is inherited (systemd fd 3, spawn-fcgi fd 0).") {
             $0.worker.socket = try string($1, "worker.socket", $2)
         },
@@ -112,6 +112,15 @@ struct ConfigurationKey: Sendable {
             $0.log.level = level
         },
     ]
+
+    /// The key table as Markdown, for docs/configuration.md (a test keeps the two in step).
+    static var markdownReference: String {
+        var text = "| key | type | default | environment variable | meaning |\n|---|---|---|---|---|\n"
+        for key in all {
+            text += "| `\(key.path)` | \(key.kind.rawValue) | \(key.defaultText.replacingOccurrences(of: "|", with: "\\|")) | `\(key.environmentName)` | \(key.summary) |\n"
+        }
+        return text
+    }
 
     static func string(_ value: JSONValue, _ key: String, _ source: ConfigurationError.Source) throws(ConfigurationError) -> String {
         guard case let .string(text) = value else {

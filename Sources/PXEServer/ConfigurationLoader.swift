@@ -10,6 +10,7 @@ public enum ConfigurationLoader {
     public static func load(file: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
                             checkDirectories: Bool = true) throws(ConfigurationError) -> Configuration {
         var configuration = Configuration()
+        var sources: [String: ConfigurationError.Source] = [:]
         var baseDirectory = FileManager.default.currentDirectoryPath
         if let file {
             let source = ConfigurationError.Source.file(file)
@@ -22,16 +23,17 @@ public enum ConfigurationLoader {
             } catch {
                 throw ConfigurationError(source: source, key: "(file)", reason: "is not valid JSON: \(error.description)")
             }
-            try apply(document: document, to: &configuration, source: source)
+            try apply(document: document, to: &configuration, source: source, sources: &sources)
             baseDirectory = (absolute(file, base: baseDirectory) as NSString).deletingLastPathComponent
         }
-        try applyEnvironment(environment, to: &configuration)
+        try applyEnvironment(environment, to: &configuration, sources: &sources)
         resolvePaths(&configuration, base: baseDirectory)
-        try validate(configuration, checkDirectories: checkDirectories)
+        try validate(configuration, checkDirectories: checkDirectories, sources: sources)
         return configuration
     }
 
-    static func apply(document: JSONValue, to configuration: inout Configuration, source: ConfigurationError.Source) throws(ConfigurationError) {
+    static func apply(document: JSONValue, to configuration: inout Configuration, source: ConfigurationError.Source,
+                      sources: inout [String: ConfigurationError.Source]) throws(ConfigurationError) {
         guard case let .object(sections) = document else {
             throw ConfigurationError(source: source, key: "(file)", reason: "must hold a JSON object of sections")
         }
@@ -48,6 +50,7 @@ public enum ConfigurationLoader {
                     throw ConfigurationError(source: source, key: path, reason: "is not a known key")
                 }
                 try key.apply(&configuration, value, source)
+                sources[path] = source
             }
         }
     }
@@ -61,7 +64,8 @@ public enum ConfigurationLoader {
         return seen
     }
 
-    static func applyEnvironment(_ environment: [String: String], to configuration: inout Configuration) throws(ConfigurationError) {
+    static func applyEnvironment(_ environment: [String: String], to configuration: inout Configuration,
+                                 sources: inout [String: ConfigurationError.Source]) throws(ConfigurationError) {
         for (name, text) in environment.sorted(by: { $0.key < $1.key }) where name.hasPrefix(environmentPrefix) {
             let source = ConfigurationError.Source.environment(name)
             guard let key = ConfigurationKey.all.first(where: { $0.environmentName == name }) else {
@@ -86,6 +90,7 @@ public enum ConfigurationLoader {
                 }
             }
             try key.apply(&configuration, value, source)
+            sources[key.path] = source
         }
     }
 
@@ -100,23 +105,24 @@ public enum ConfigurationLoader {
         configuration.files.root = configuration.files.root.map { absolute($0, base: base) }
     }
 
-    static func validate(_ configuration: Configuration, checkDirectories: Bool) throws(ConfigurationError) {
+    static func validate(_ configuration: Configuration, checkDirectories: Bool,
+                         sources: [String: ConfigurationError.Source]) throws(ConfigurationError) {
         var paths = configuration.catalog.roots.map { ("catalog.roots", $0) }
         if let root = configuration.files.root { paths.append(("files.root", root)) }
         for (key, path) in paths + [("worker.socket", configuration.worker.socket)] {
             // These go into nginx's configuration inside double quotes; `$` would be a variable.
             if path.contains(where: { "\"\\$".contains($0) }) {
-                throw ConfigurationError(source: .defaults, key: key, reason: "holds \(path), which contains '\"', '\\' or '$'; nginx cannot use such a path")
+                throw ConfigurationError(source: sources[key] ?? .defaults, key: key, reason: "holds \(path), which contains '\"', '\\' or '$'; nginx cannot use such a path")
             }
         }
         if configuration.worker.socket.utf8.count >= 108 {
-            throw ConfigurationError(source: .defaults, key: "worker.socket", reason: "is longer than the 107 bytes a unix socket path may have")
+            throw ConfigurationError(source: sources["worker.socket"] ?? .defaults, key: "worker.socket", reason: "is longer than the 107 bytes a unix socket path may have")
         }
         guard checkDirectories else { return }
         for (key, path) in paths {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw ConfigurationError(source: .defaults, key: key, reason: "names \(path), which is not an existing directory")
+                throw ConfigurationError(source: sources[key] ?? .defaults, key: key, reason: "names \(path), which is not an existing directory")
             }
         }
     }
