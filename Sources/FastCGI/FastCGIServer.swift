@@ -86,6 +86,12 @@ public final class FastCGIServer: Sendable {
 
     fileprivate func serve() {
         defer { running.subtract(1, ordering: .sequentiallyConsistent) }
+        // The mask is inherited from whoever started us (e.g. a Dispatch thread that blocks
+        // everything); the wake-up signal must get through or stop() cannot interrupt accept().
+        var wake = sigset_t()
+        sigemptyset(&wake)
+        sigaddset(&wake, Self.wakeSignal)
+        pthread_sigmask(SIG_UNBLOCK, &wake, nil)
         var request = FCGX_Request()
         guard FCGX_InitRequest(&request, listenFD, Int32(FCGI_FAIL_ACCEPT_ON_INTR)) == 0 else {
             log("FCGX_InitRequest failed on fd \(listenFD)")

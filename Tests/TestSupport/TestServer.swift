@@ -30,6 +30,7 @@ public final class TestServer: @unchecked Sendable {
     public var configPath: String { directory.path + "/config.json" }
     public var nginxPrefix: String { directory.path + "/nginx" }
     public var workerLog: String { (try? String(contentsOfFile: directory.path + "/worker.log", encoding: .utf8)) ?? "" }
+    public var workerStdout: String { (try? String(contentsOfFile: directory.path + "/worker.stdout", encoding: .utf8)) ?? "" }
     public var nginxErrorLog: String { (try? String(contentsOfFile: nginxPrefix + "/error.log", encoding: .utf8)) ?? "" }
 
     public func start() throws {
@@ -63,9 +64,9 @@ public final class TestServer: @unchecked Sendable {
         workerProcess.executableURL = URL(fileURLWithPath: Self.binary)
         workerProcess.arguments = ["serve", "--config", configPath]
         _ = FileManager.default.createFile(atPath: directory.path + "/worker.log", contents: nil)
-        let log = FileHandle(forWritingAtPath: directory.path + "/worker.log")
-        workerProcess.standardError = log
-        workerProcess.standardOutput = log
+        _ = FileManager.default.createFile(atPath: directory.path + "/worker.stdout", contents: nil)
+        workerProcess.standardError = FileHandle(forWritingAtPath: directory.path + "/worker.log")
+        workerProcess.standardOutput = FileHandle(forWritingAtPath: directory.path + "/worker.stdout")
         try workerProcess.run()
         worker = workerProcess
         guard Self.waitFor(seconds: 15, { FileManager.default.fileExists(atPath: self.directory.path + "/worker.sock") }) else {
@@ -135,6 +136,32 @@ public final class TestServer: @unchecked Sendable {
         }
         let bytes = FileManager.default.contents(atPath: bodyFile).map { [UInt8]($0) } ?? []
         return Response(status: status, headers: parsed, body: bytes)
+    }
+
+    /// Sends raw bytes to nginx and returns everything it answers until it closes (HTTP/1.0),
+    /// for requests curl would refuse to send and for checking that no body follows the headers.
+    public func rawRequest(_ bytes: [UInt8]) throws -> [UInt8] {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 20, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw TestServerError(message: "cannot connect to port \(port)") }
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        var answer: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            answer += buffer[0..<n]
+        }
+        return answer
     }
 
     // MARK: Process helpers

@@ -1,0 +1,49 @@
+import Foundation
+import PXECatalog
+import TestSupport
+import Testing
+
+@Suite(.serialized) struct WorkerProcessTests {
+    @Test func sigtermStopsTheWorkerCleanlyAndRemovesItsSocket() throws {
+        let server = TestServer()
+        try server.start()
+        let worker = try #require(server.workerProcess)
+        #expect(try server.request("GET", "/").status == 200)
+        kill(worker.processIdentifier, SIGTERM)
+        #expect(TestServer.waitFor(seconds: 10) { !worker.isRunning })
+        #expect(worker.terminationStatus == 0)
+        #expect(!FileManager.default.fileExists(atPath: server.directory.path + "/worker.sock"))
+        server.stop()
+    }
+
+    @Test func refusesToStartWithABadConfigurationNamingTheKey() throws {
+        let directory = TemporaryDirectory()
+        let config = directory.write(Array(#"{"catalog": {"roots": ["\#(directory.path)/missing"]}}"#.utf8), to: "c.json")
+        let result = try TestServer.run(TestServer.binary, ["serve", "--config", config])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("Configuration key 'catalog.roots'"))
+        #expect(result.stdout.isEmpty)
+    }
+
+    @Test func scanPrintsTheCatalogAsJSON() throws {
+        let directory = TemporaryDirectory()
+        directory.write(PNGFixtures.named("Scanned"), to: "s.rts.png")
+        let result = try TestServer.run(TestServer.binary, ["scan", directory.path])
+        #expect(result.status == 0)
+        let document = try JSONParser.parse(result.stdout)
+        #expect(document["count"] == .int(1))
+    }
+
+    @Test func shippedNginxSitePassesNginxSyntaxCheck() throws {
+        let directory = TemporaryDirectory()
+        let site = try String(contentsOfFile: TestServer.repositoryRoot + "/nginx/pxe-catalog.conf", encoding: .utf8)
+        let prefix = directory.subdirectory("nginx")
+        _ = directory.subdirectory("nginx/tmp")
+        // The shipped site listens on port 80; check it as written, inside a standalone wrapper.
+        let wrapper = try TestServer.run(TestServer.binary, ["nginx-config", "--config", TestServer.repositoryRoot + "/deploy/pxe-catalog.json", "--standalone", prefix])
+        #expect(wrapper.stdout.contains(site.split(separator: "\n", omittingEmptySubsequences: false).map { $0.isEmpty ? "" : "    " + $0 }.joined(separator: "\n")))
+        try wrapper.stdout.write(toFile: prefix + "/nginx.conf", atomically: true, encoding: .utf8)
+        let check = try TestServer.run("/usr/sbin/nginx", ["-t", "-p", prefix, "-c", prefix + "/nginx.conf"])
+        #expect(check.status == 0, "\(check.stderr)")
+    }
+}
