@@ -100,8 +100,12 @@ extension CatalogAPI {
         return "attachment; filename=\"\(fallback)\"; filename*=UTF-8''\(InternalLocations.percentEncode(fileName))"
     }
 
-    func refresh() -> HTTPResponse {
+    func refresh(actor: String) -> HTTPResponse {
         let summary = store.refresh()
+        audit("\(actor) refreshed the catalog: \(summary.count) containers, \(summary.added) added, \(summary.removed) removed")
+        if let error = summary.settingsError {
+            return Self.settingsFailure(error, prefix: "The catalog was rescanned, but the settings of the \(summary.added) new containers could not be saved")
+        }
         var message = "Catalog refreshed: \(summary.count) containers (\(summary.added) added, \(summary.removed) removed, \(summary.invalid) invalid)."
         if !summary.rootProblems.isEmpty {
             message += " \(summary.rootProblems.count) catalog root(s) could not be read; see the server log."
@@ -137,7 +141,12 @@ extension CatalogAPI {
         return .json(.object([("pxe_containers", .array(items)), ("count", .int(Int64(items.count)))]))
     }
 
-    func toggle(id: String, request: HTTPRequest) -> HTTPResponse {
+    /// 507 when the disk is full (the operator must free space), 500 for other write failures.
+    static func settingsFailure(_ error: SettingsWriteError, prefix: String = "The settings could not be saved") -> HTTPResponse {
+        .error(error.isOutOfSpace ? 507 : 500, "\(prefix): \(error.description). Nothing was changed.")
+    }
+
+    func toggle(id: String, request: HTTPRequest, actor: String) -> HTTPResponse {
         if let problem = bodyProblemResponse(request) { return problem }
         guard CatalogEntry.isWellFormedID(id), store.current.snapshot.entry(id: id) != nil else {
             return .error(404, "No container with that id is in the catalog.")
@@ -162,9 +171,17 @@ extension CatalogAPI {
         }
         do {
             let setting = try store.setEnabled(enabled, id: id)
+            audit("\(actor) set pxe_enabled=\(setting.enabled) on \(id)")
             return .json(.object([("success", .bool(true)), ("entry_id", .string(id)), ("pxe_enabled", .bool(setting.enabled))]))
         } catch {
-            return .error(404, "No container with that id is in the catalog.")
+            return storeFailure(error)
+        }
+    }
+
+    func storeFailure(_ error: CatalogStoreError) -> HTTPResponse {
+        switch error {
+        case .unknownEntry: return .error(404, "No container with that id is in the catalog.")
+        case let .settingsNotSaved(writeError): return Self.settingsFailure(writeError)
         }
     }
 

@@ -5,12 +5,18 @@ import PXECatalog
 public final class CatalogAPI: Sendable {
     public let store: CatalogStore
     public let context: APIContext
+    public let authorizer: AdminAuthorizer
     let files: any ServedFileChecker
+    /// Receives one line per admin change (who did what), for the log.
+    let audit: @Sendable (String) -> Void
 
-    public init(store: CatalogStore, context: APIContext, files: any ServedFileChecker = LiveFileChecker()) {
+    public init(store: CatalogStore, context: APIContext, authorizer: AdminAuthorizer,
+                files: any ServedFileChecker = LiveFileChecker(), audit: @escaping @Sendable (String) -> Void = { _ in }) {
         self.store = store
         self.context = context
+        self.authorizer = authorizer
         self.files = files
+        self.audit = audit
     }
 
     enum Route {
@@ -39,14 +45,22 @@ public final class CatalogAPI: Sendable {
             return .error(405, "Method \(Self.printable(request.method)) is not allowed here; use \(route.allowedMethods.joined(separator: " or ")).",
                           headers: [("Allow", route.allowedMethods.joined(separator: ", "))])
         }
+        var actor = ""
+        if request.method == "POST" {
+            switch authorizer.authorize(authorizationHeader: request.headers["authorization"]) {
+            case let .allowed(who): actor = who
+            case let .refused(refusal):
+                return .error(refusal.status, refusal.message, headers: refusal.challenge.map { [("WWW-Authenticate", $0)] } ?? [])
+            }
+        }
         switch route {
         case .index: return index()
         case .containers: return listContainers()
         case let .container(id): return downloadContainer(id: id)
         case let .file(name): return downloadFile(name: name)
-        case .refresh: return refresh()
+        case .refresh: return refresh(actor: actor)
         case .pxe: return listPXE()
-        case let .toggle(id): return toggle(id: id, request: request)
+        case let .toggle(id): return toggle(id: id, request: request, actor: actor)
         }
     }
 

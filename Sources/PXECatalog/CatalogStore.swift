@@ -22,28 +22,45 @@ public struct RefreshSummary: Sendable, Equatable {
     public var reused: Int
     public var rootProblems: [String]
     public var duration: Duration
+    /// Set when the default settings of new entries could not be saved.
+    public var settingsError: SettingsWriteError?
 }
 
 public enum CatalogStoreError: Error, Equatable, CustomStringConvertible {
     case unknownEntry(String)
+    /// The change could not be made durable; nothing was changed.
+    case settingsNotSaved(SettingsWriteError)
 
     public var description: String {
         switch self {
         case let .unknownEntry(id): return "No container with id \(id) is in the catalog."
+        case let .settingsNotSaved(error): return "The settings could not be saved (\(error.description)); nothing was changed."
         }
     }
 }
 
+/// A change to a text field of an entry's menu settings.
+public enum FieldChange<Value: Sendable & Equatable>: Sendable, Equatable {
+    case keep
+    case set(Value)
+    /// Back to the catalog's value.
+    case reset
+}
+
 /// Owns the current catalog state. Readers take the state under a short lock (a copy of two
-/// references); a refresh scans without holding it and swaps the result in. Refreshes are
-/// serialised so the scan never runs twice at once.
+/// references). Changes are serialised by `writeGate`, made durable through `persistence`
+/// before they become visible, and dropped if that fails. A refresh scans without holding
+/// either lock; refreshes are serialised so the scan never runs twice at once.
 public final class CatalogStore: Sendable {
     private let state: Mutex<CatalogState>
     private let refreshGate = Mutex<Void>(())
+    private let writeGate = Mutex<Void>(())
     private let scanner: CatalogScanner
+    private let persistence: (any SettingsPersistence)?
 
-    public init(scanner: CatalogScanner, settings: PXESettings = PXESettings()) {
+    public init(scanner: CatalogScanner, settings: PXESettings = PXESettings(), persistence: (any SettingsPersistence)? = nil) {
         self.scanner = scanner
+        self.persistence = persistence
         state = Mutex(CatalogState(snapshot: .empty, settings: settings))
     }
 
@@ -51,7 +68,9 @@ public final class CatalogStore: Sendable {
 
     public var scannerRoots: [String] { scanner.roots }
 
-    /// Rescans the roots and swaps in the new snapshot.
+    /// Rescans the roots and swaps in the new snapshot. New entries get default settings; if
+    /// those cannot be saved the summary says so (`settingsError`), the new snapshot is still
+    /// served and the defaults are saved with the next successful change.
     @discardableResult
     public func refresh() -> RefreshSummary {
         refreshGate.withLock { _ in
@@ -61,28 +80,63 @@ public final class CatalogStore: Sendable {
             let duration = ContinuousClock.now - started
             let snapshot = CatalogSnapshot(entries: result.entries, generation: previous.generation + 1,
                                            scannedAt: Date(), scanDuration: duration)
-            state.withLock { state in
-                state.settings.adopt(snapshot.entries.map(\.id))
-                state.snapshot = snapshot
+            var settingsError: SettingsWriteError?
+            writeGate.withLock { _ in
+                var settings = current.settings
+                let added = settings.adopt(snapshot.entries.map(\.id))
+                if !added.isEmpty, let persistence {
+                    do throws(SettingsWriteError) { try persistence.save(settings) } catch { settingsError = error }
+                }
+                state.withLock { state in
+                    state.settings = settings
+                    state.snapshot = snapshot
+                }
             }
             let oldIDs = Set(previous.entries.map(\.id))
             let newIDs = Set(snapshot.entries.map(\.id))
             return RefreshSummary(count: snapshot.entries.count, added: newIDs.subtracting(oldIDs).count,
                                   removed: oldIDs.subtracting(newIDs).count, invalid: snapshot.invalidCount,
                                   parsed: result.parsedCount, reused: result.reusedCount,
-                                  rootProblems: result.rootProblems, duration: duration)
+                                  rootProblems: result.rootProblems, duration: duration, settingsError: settingsError)
         }
     }
 
-    /// Sets an entry's PXE flag. Only ids in the current snapshot can be changed.
-    public func setEnabled(_ enabled: Bool, id: String) throws(CatalogStoreError) -> PXESetting {
-        try state.withLock { (state) throws(CatalogStoreError) -> PXESetting in
-            guard state.snapshot.entry(id: id) != nil, var setting = state.settings[id] else {
-                throw .unknownEntry(id)
+    /// Applies `change` to a copy of the settings, saves it, then publishes it. Only ids in the
+    /// current snapshot can be changed.
+    private func change(id: String, _ change: (inout PXESettings) -> Void) throws(CatalogStoreError) -> PXESetting {
+        try writeGate.withLock { _ throws(CatalogStoreError) -> PXESetting in
+            let before = current
+            guard before.snapshot.entry(id: id) != nil, before.settings[id] != nil else { throw .unknownEntry(id) }
+            var settings = before.settings
+            change(&settings)
+            if settings != before.settings, let persistence {
+                do throws(SettingsWriteError) { try persistence.save(settings) } catch { throw .settingsNotSaved(error) }
             }
-            setting.enabled = enabled
-            state.settings[id] = setting
-            return setting
+            state.withLock { $0.settings = settings }
+            return settings[id]!
+        }
+    }
+
+    /// Sets an entry's PXE flag.
+    public func setEnabled(_ enabled: Bool, id: String) throws(CatalogStoreError) -> PXESetting {
+        try change(id: id) { $0[id]!.enabled = enabled }
+    }
+
+    /// Changes an entry's menu name, description and/or position in the boot order.
+    public func updateMenu(id: String, name: FieldChange<String> = .keep, description: FieldChange<String> = .keep,
+                           bootOrder: Int? = nil) throws(CatalogStoreError) -> PXESetting {
+        try change(id: id) { settings in
+            switch name {
+            case .keep: break
+            case let .set(text): settings[id]!.menuName = text
+            case .reset: settings[id]!.menuName = nil
+            }
+            switch description {
+            case .keep: break
+            case let .set(text): settings[id]!.menuDescription = text
+            case .reset: settings[id]!.menuDescription = nil
+            }
+            if let bootOrder { settings.move(id, to: bootOrder) }
         }
     }
 }

@@ -26,6 +26,20 @@ public struct PXESettings: Sendable, Equatable {
         set { byID[id] = newValue }
     }
 
+    /// Ids ordered by boot order.
+    public var idsInBootOrder: [String] {
+        byID.sorted { ($0.value.bootOrder, $0.key) < ($1.value.bootOrder, $1.key) }.map(\.key)
+    }
+
+    /// Moves `id` to `position` in the boot order (clamped to the end); the others shift so the
+    /// orders stay unique and dense (0, 1, 2, ...).
+    public mutating func move(_ id: String, to position: Int) {
+        guard byID[id] != nil else { return }
+        var order = idsInBootOrder.filter { $0 != id }
+        order.insert(id, at: min(max(position, 0), order.count))
+        for (index, key) in order.enumerated() { byID[key]!.bootOrder = index }
+    }
+
     /// Gives every id without settings the defaults: enabled, at the end of the boot order,
     /// in the order given. Returns the ids that were new.
     @discardableResult

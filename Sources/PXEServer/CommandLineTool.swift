@@ -45,11 +45,20 @@ public enum CommandLineTool {
         case "serve":
             guard let configuration = loadConfiguration(configPath) else { return 1 }
             let logger = makeLogger(level: configuration.log.level)
-            return WorkerApplication(configuration: configuration, logger: logger).run()
+            do {
+                return try WorkerApplication(configuration: configuration, logger: logger).run()
+            } catch {
+                logger.critical("\(error.description)")
+                printError(error.description)
+                return 1
+            }
         case "scan":
             return scan(configPath: configPath, directories: positional)
         case "check-config":
             guard let configuration = loadConfiguration(configPath) else { return 1 }
+            if let tokenFile = configuration.admin.tokenFile {
+                do { _ = try AdminTokenFile.load(path: tokenFile) } catch { printError(error.description); return 1 }
+            }
             print("Configuration \(configPath ?? "(defaults)") is valid: \(configuration.catalog.roots.count) catalog root(s), socket \(configuration.worker.socket).")
             return 0
         case "nginx-config":
@@ -94,13 +103,16 @@ public enum CommandLineTool {
     static func scan(configPath: String?, directories: [String]) -> Int32 {
         var roots = directories
         var pattern = "*.rts.png"
+        var settings = PXESettings()
         if roots.isEmpty || configPath != nil {
             guard let configuration = loadConfiguration(configPath) else { return 1 }
             roots = directories.isEmpty ? configuration.catalog.roots : directories
             pattern = configuration.catalog.pattern
+            // Show the saved PXE settings too; read-only, nothing is written.
+            if let (saved, _) = try? SettingsFile(directory: configuration.state.directory).load() { settings = saved }
         }
         let scanner = CatalogScanner(roots: roots, pattern: pattern)
-        let store = CatalogStore(scanner: scanner)
+        let store = CatalogStore(scanner: scanner, settings: settings)
         let summary = store.refresh()
         for problem in summary.rootProblems { printError(problem) }
         let state = store.current

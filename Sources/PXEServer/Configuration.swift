@@ -25,10 +25,22 @@ public struct Configuration: Sendable, Equatable {
         public var listen = "80"
         public var serverName = "_"
         public var internalPrefix = "/_pxe_internal/"
+        /// Addresses/networks allowed to send POSTs, enforced by nginx; empty: no IP restriction.
+        public var adminAllow: [String] = []
     }
 
     public struct Log: Sendable, Equatable {
         public var level = "info"
+    }
+
+    public struct State: Sendable, Equatable {
+        /// Suits systemd's `StateDirectory=pxe-catalog`.
+        public var directory = "/var/lib/pxe-catalog"
+    }
+
+    public struct Admin: Sendable, Equatable {
+        public var tokenFile: String?
+        public var allowUnauthenticated = false
     }
 
     public var worker = Worker()
@@ -36,6 +48,8 @@ public struct Configuration: Sendable, Equatable {
     public var files = Files()
     public var nginx = Nginx()
     public var log = Log()
+    public var state = State()
+    public var admin = Admin()
 
     public init() {}
 

@@ -6,7 +6,7 @@ import PXECatalog
 /// Unknown keys, type errors and the environment-variable names all derive from this table.
 struct ConfigurationKey: Sendable {
     enum Kind: String, Sendable {
-        case string, integer, stringList = "list of strings", octalMode = "string (octal mode)"
+        case string, integer, boolean, stringList = "list of strings", octalMode = "string (octal mode)"
     }
 
     let path: String
@@ -103,6 +103,29 @@ struct ConfigurationKey: Sendable {
             }
             $0.nginx.internalPrefix = prefix.hasSuffix("/") ? prefix : prefix + "/"
         },
+        ConfigurationKey(path: "nginx.admin_allow", kind: .stringList, defaultText: "[] (no IP restriction)",
+                         summary: "Addresses or CIDR networks nginx lets send POSTs (`allow`/`deny` in front of the admin token check).") {
+            var list: [String] = []
+            for item in try stringList($1, "nginx.admin_allow", $2) {
+                guard !item.isEmpty, item.allSatisfy({ $0.isHexDigit || ".:/".contains($0) }) || item == "unix:" else {
+                    throw ConfigurationError(source: $2, key: "nginx.admin_allow", reason: "holds \"\(item)\", which is not an address or CIDR network")
+                }
+                list.append(item)
+            }
+            $0.nginx.adminAllow = list
+        },
+        ConfigurationKey(path: "state.directory", kind: .string, defaultText: "\"/var/lib/pxe-catalog\"",
+                         summary: "Where the PXE settings are kept (`settings.json` and its backup); created if missing.") {
+            $0.state.directory = try string($1, "state.directory", $2)
+        },
+        ConfigurationKey(path: "admin.token_file", kind: .string, defaultText: "none",
+                         summary: "File of admin bearer tokens, one a line (`#` comments allowed); must not be readable by others. POSTs need one of them.") {
+            $0.admin.tokenFile = try string($1, "admin.token_file", $2)
+        },
+        ConfigurationKey(path: "admin.allow_unauthenticated", kind: .boolean, defaultText: "false",
+                         summary: "Without a token file, allow POSTs from anyone (labs only; logged as a warning at start).") {
+            $0.admin.allowUnauthenticated = try boolean($1, "admin.allow_unauthenticated", $2)
+        },
         ConfigurationKey(path: "log.level", kind: .string, defaultText: "\"info\"",
                          summary: "Lowest level logged to stderr: trace, debug, info, notice, warning, error, critical.") {
             let level = try string($1, "log.level", $2)
@@ -140,6 +163,13 @@ struct ConfigurationKey: Sendable {
             throw ConfigurationError(source: source, key: key, reason: "must be between \(range.lowerBound) and \(range.upperBound), not \(number)")
         }
         return Int(number)
+    }
+
+    static func boolean(_ value: JSONValue, _ key: String, _ source: ConfigurationError.Source) throws(ConfigurationError) -> Bool {
+        guard case let .bool(flag) = value else {
+            throw ConfigurationError(source: source, key: key, reason: "must be true or false, not a \(value.typeName)")
+        }
+        return flag
     }
 
     static func stringList(_ value: JSONValue, _ key: String, _ source: ConfigurationError.Source) throws(ConfigurationError) -> [String] {

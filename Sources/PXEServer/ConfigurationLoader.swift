@@ -75,6 +75,12 @@ public enum ConfigurationLoader {
             switch key.kind {
             case .string, .octalMode:
                 value = .string(text)
+            case .boolean:
+                switch text.lowercased() {
+                case "true", "1", "yes", "on": value = .bool(true)
+                case "false", "0", "no", "off": value = .bool(false)
+                default: throw ConfigurationError(source: source, key: key.path, reason: "must be true or false, not \"\(text)\"")
+                }
             case .integer:
                 guard let number = Int64(text.trimmingCharacters(in: .whitespaces)) else {
                     throw ConfigurationError(source: source, key: key.path, reason: "must be an integer, not \"\(text)\"")
@@ -103,6 +109,8 @@ public enum ConfigurationLoader {
         configuration.worker.socket = absolute(configuration.worker.socket, base: base)
         configuration.catalog.roots = configuration.catalog.roots.map { absolute($0, base: base) }
         configuration.files.root = configuration.files.root.map { absolute($0, base: base) }
+        configuration.state.directory = absolute(configuration.state.directory, base: base)
+        configuration.admin.tokenFile = configuration.admin.tokenFile.map { absolute($0, base: base) }
     }
 
     static func validate(_ configuration: Configuration, checkDirectories: Bool,

@@ -29,6 +29,7 @@ public enum NginxConfigGenerator {
                 include /etc/nginx/fastcgi_params;
                 fastcgi_param HTTP_PROXY "";
                 fastcgi_pass pxe_catalog_worker;
+        \(adminRestriction(configuration.nginx.adminAllow))
             }
 
         """
@@ -40,6 +41,9 @@ public enum NginxConfigGenerator {
                 location \(locations.locationURI(index: index)) {
                     internal;
                     alias \(quoted(directory.hasSuffix("/") ? directory : directory + "/"));
+                    # The worker only ever points at resolved paths; a symlink met here was swapped
+                    # in after its check (or points elsewhere), so refuse it.
+                    disable_symlinks on \(quoted("from=" + directory));
                     sendfile on;
                     tcp_nopush on;
                 }
@@ -48,6 +52,22 @@ public enum NginxConfigGenerator {
         }
         text += "}\n"
         return text
+    }
+
+    /// `limit_except` in front of the worker's own bearer-token check: a second layer for POSTs.
+    static func adminRestriction(_ allowed: [String]) -> String {
+        guard !allowed.isEmpty else {
+            return [
+                "        # Admin API (POST) second layer: set nginx.admin_allow to the admin networks to get",
+                "        #   limit_except GET { allow 192.0.2.0/24; deny all; }",
+                "        # here. POSTs always need a bearer token from admin.token_file as well.",
+            ].joined(separator: "\n")
+        }
+        var lines = ["        # Admin API (POST): only these networks, and a bearer token from admin.token_file.",
+                     "        limit_except GET {"]
+        lines += allowed.map { "            allow \($0);" }
+        lines += ["            deny all;", "        }"]
+        return lines.joined(separator: "\n")
     }
 
     /// A complete nginx.conf for running unprivileged under `prefix` (tests, `make run`).

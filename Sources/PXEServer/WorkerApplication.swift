@@ -15,11 +15,38 @@ public final class WorkerApplication: Sendable {
     let store: CatalogStore
     let api: CatalogAPI
 
-    public init(configuration: Configuration, logger: Logger) {
+    public struct StartupError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Loads the saved settings and the admin tokens; refuses to build a worker when either is
+    /// unusable (a corrupt settings file is never silently replaced by defaults).
+    public init(configuration: Configuration, logger: Logger) throws(StartupError) {
         self.configuration = configuration
         self.logger = logger
+        let settingsFile = SettingsFile(directory: configuration.state.directory)
+        do {
+            try FileManager.default.createDirectory(atPath: configuration.state.directory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o750])
+        } catch {
+            throw StartupError(description: "Cannot create the state directory \(configuration.state.directory) (state.directory): \(error.localizedDescription)")
+        }
+        let settings: PXESettings
+        do {
+            let (loaded, outcome) = try settingsFile.load()
+            settings = loaded
+            switch outcome {
+            case .fresh: logger.info("no settings file in \(configuration.state.directory): starting with defaults")
+            case .primary: logger.info("loaded settings for \(loaded.byID.count) entries from \(settingsFile.path)")
+            case let .backup(reason):
+                logger.critical("\(reason); USING THE BACKUP \(settingsFile.backupPath) (\(loaded.byID.count) entries). The unusable file will be replaced at the next change.")
+            }
+        } catch {
+            throw StartupError(description: error.description)
+        }
+        let authorizer = AdminAuthorizer(policy: try Self.adminPolicy(configuration, logger: logger))
         let scanner = CatalogScanner(roots: configuration.catalog.roots, pattern: configuration.catalog.pattern)
-        store = CatalogStore(scanner: scanner)
+        store = CatalogStore(scanner: scanner, settings: settings, persistence: settingsFile)
         let context = APIContext(
             version: Self.version, catalogRoots: configuration.catalog.roots, filesRoot: configuration.effectiveFilesRoot,
             internalPrefix: configuration.nginx.internalPrefix, scanner: scanner,
@@ -28,8 +55,27 @@ public final class WorkerApplication: Sendable {
                 ("file_pattern", .string(configuration.catalog.pattern)),
                 ("threads", .int(Int64(configuration.effectiveThreadCount))),
                 ("max_body_bytes", .int(Int64(configuration.worker.maximumBodyBytes))),
+                ("admin_authentication", .bool(configuration.admin.tokenFile != nil)),
             ])
-        api = CatalogAPI(store: store, context: context)
+        api = CatalogAPI(store: store, context: context, authorizer: authorizer, audit: { logger.notice("admin change: \($0)") })
+    }
+
+    static func adminPolicy(_ configuration: Configuration, logger: Logger) throws(StartupError) -> AdminAuthorizer.Policy {
+        if let path = configuration.admin.tokenFile {
+            do {
+                let tokens = try AdminTokenFile.load(path: path)
+                logger.info("admin endpoints need one of \(tokens.count) token(s) from \(path)")
+                return .tokens(tokens)
+            } catch {
+                throw StartupError(description: error.description)
+            }
+        }
+        if configuration.admin.allowUnauthenticated {
+            logger.warning("admin.allow_unauthenticated is true and no admin.token_file is set: ANYONE who can reach nginx can change the boot menu")
+            return .unauthenticatedAllowed
+        }
+        logger.warning("no admin.token_file is configured: POST endpoints (refresh, toggle, menu) are disabled")
+        return .disabled
     }
 
     /// Runs the worker; returns the process exit status.
@@ -76,7 +122,12 @@ public final class WorkerApplication: Sendable {
             guard sigwait(&signals, &received) == 0 else { continue }
             switch received {
             case SIGHUP:
-                logger.notice("SIGHUP: rescanning the catalog")
+                logger.notice("SIGHUP: re-reading the admin tokens and rescanning the catalog")
+                do {
+                    api.authorizer.replacePolicy(try Self.adminPolicy(configuration, logger: logger))
+                } catch {
+                    logger.error("\(error.description) Keeping the previous tokens.")
+                }
                 logRefresh(store.refresh(), reason: "SIGHUP")
             case SIGUSR1:
                 logger.info("SIGUSR1 ignored: the worker keeps no log files of its own to reopen")
@@ -98,6 +149,9 @@ public final class WorkerApplication: Sendable {
     func logRefresh(_ summary: RefreshSummary, reason: String) {
         logger.info("catalog scanned (\(reason)): \(summary.count) containers, \(summary.added) added, \(summary.removed) removed, \(summary.invalid) invalid, \(summary.parsed) parsed, \(summary.reused) unchanged in \(summary.duration)")
         for problem in summary.rootProblems { logger.error("\(problem)") }
+        if let error = summary.settingsError {
+            logger.error("settings of new entries could not be saved to \(error.path): \(error.description)")
+        }
         for entry in store.current.snapshot.entries where !entry.isValid && summary.parsed > 0 {
             logger.warning("invalid container \(entry.relativePath): \(entry.problem ?? "")")
         }

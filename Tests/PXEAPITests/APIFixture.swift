@@ -1,3 +1,4 @@
+import Foundation
 import PXEAPI
 import PXECatalog
 import TestSupport
@@ -8,19 +9,34 @@ final class APIFixture: @unchecked Sendable {
     let store: CatalogStore
     let api: CatalogAPI
 
-    init(files: [String: [UInt8]] = [:]) {
+    static let token = "fixture-token-0123456789"
+    let auditLines = AuditRecorder()
+
+    init(files: [String: [UInt8]] = [:], persistence: (any SettingsPersistence)? = nil, policy: AdminAuthorizer.Policy = .tokens([APIFixture.token])) {
         for (name, bytes) in files { root.write(bytes, to: name) }
         let scanner = CatalogScanner(roots: [root.path])
-        store = CatalogStore(scanner: scanner)
+        store = CatalogStore(scanner: scanner, persistence: persistence)
         api = CatalogAPI(store: store, context: APIContext(
             version: "9.9.9", catalogRoots: [root.path], filesRoot: root.path, internalPrefix: "/_pxe_internal/",
-            scanner: scanner, publicConfig: [("file_pattern", .string("*.rts.png"))]))
+            scanner: scanner, publicConfig: [("file_pattern", .string("*.rts.png"))]),
+            authorizer: AdminAuthorizer(policy: policy), audit: { [auditLines] in auditLines.append($0) })
         store.refresh()
     }
 
     func id(_ relative: String) -> String { CatalogEntry.id(forRealPath: root.path + "/" + relative) }
 
-    func call(_ method: String, _ path: String?, body: String = "", bodyProblem: HTTPRequest.BodyProblem? = nil) -> HTTPResponse {
-        api.handle(HTTPRequest(method: method, path: path, body: Array(body.utf8), bodyProblem: bodyProblem))
+    /// Calls the API; POSTs carry the fixture's admin token unless `authorization` says otherwise.
+    func call(_ method: String, _ path: String?, body: String = "", bodyProblem: HTTPRequest.BodyProblem? = nil,
+              authorization: String? = "Bearer " + APIFixture.token) -> HTTPResponse {
+        let headers = authorization.map { ["authorization": $0] } ?? [:]
+        return api.handle(HTTPRequest(method: method, path: path, headers: headers, body: Array(body.utf8), bodyProblem: bodyProblem))
     }
+}
+
+/// Collects audit lines from the API.
+final class AuditRecorder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [String] = []
+    func append(_ line: String) { lock.lock(); stored.append(line); lock.unlock() }
+    var lines: [String] { lock.lock(); defer { lock.unlock() }; return stored }
 }

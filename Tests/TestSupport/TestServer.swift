@@ -22,10 +22,21 @@ public final class TestServer: @unchecked Sendable {
     }
 
     /// `extraConfig`: additional JSON members for the config's top-level object, e.g. `"files": {...}`.
-    public init(extraConfig: String = "") {
+    public static let adminToken = "e2e-admin-token-0123456789abcdef"
+    public var stateDirectory: String { directory.path + "/state" }
+    public var tokenFile: String { directory.path + "/admin-token" }
+
+    /// `extraConfig`: additional JSON members for the config's top-level object, e.g. `"files": {...}`.
+    /// `stateDirectory`: where the settings live (default: a `state` folder in the test's directory).
+    public init(extraConfig: String = "", stateDirectory: String? = nil) {
         catalogRoot = directory.subdirectory("catalog")
         self.extraConfig = extraConfig
+        self.customStateDirectory = stateDirectory
+        _ = FileManager.default.createFile(atPath: directory.path + "/admin-token", contents: Data((Self.adminToken + "\n").utf8),
+                                           attributes: [.posixPermissions: 0o600])
     }
+
+    private let customStateDirectory: String?
 
     public var configPath: String { directory.path + "/config.json" }
     public var nginxPrefix: String { directory.path + "/nginx" }
@@ -49,7 +60,9 @@ public final class TestServer: @unchecked Sendable {
         {
           "worker": { "socket": "\(directory.path)/worker.sock", "threads": 2, "shutdown_timeout": 5 },
           "catalog": { "roots": ["\(catalogRoot)"] },
-          "nginx": { "listen": "127.0.0.1:\(port)" }\(extra)
+          "nginx": { "listen": "127.0.0.1:\(port)" },
+          "state": { "directory": "\(customStateDirectory ?? stateDirectory)" },
+          "admin": { "token_file": "\(tokenFile)" }\(extra)
         }
         """
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
@@ -60,18 +73,7 @@ public final class TestServer: @unchecked Sendable {
     }
 
     private func startProcesses() throws -> Bool {
-        let workerProcess = Process()
-        workerProcess.executableURL = URL(fileURLWithPath: Self.binary)
-        workerProcess.arguments = ["serve", "--config", configPath]
-        _ = FileManager.default.createFile(atPath: directory.path + "/worker.log", contents: nil)
-        _ = FileManager.default.createFile(atPath: directory.path + "/worker.stdout", contents: nil)
-        workerProcess.standardError = FileHandle(forWritingAtPath: directory.path + "/worker.log")
-        workerProcess.standardOutput = FileHandle(forWritingAtPath: directory.path + "/worker.stdout")
-        try workerProcess.run()
-        worker = workerProcess
-        guard Self.waitFor(seconds: 15, { FileManager.default.fileExists(atPath: self.directory.path + "/worker.sock") }) else {
-            throw TestServerError(message: "the worker did not create its socket: \(workerLog)")
-        }
+        try startWorker()
         let nginxProcess = Process()
         nginxProcess.executableURL = URL(fileURLWithPath: "/usr/sbin/nginx")
         nginxProcess.arguments = ["-p", nginxPrefix, "-c", nginxPrefix + "/nginx.conf"]
@@ -79,6 +81,38 @@ public final class TestServer: @unchecked Sendable {
         try nginxProcess.run()
         nginx = nginxProcess
         return Self.waitFor(seconds: 10, { nginxProcess.isRunning && Self.canConnect(port: self.port) })
+    }
+
+    /// Starts (or restarts) the worker alone and waits for its socket; logs are appended.
+    public func startWorker() throws {
+        let workerProcess = Process()
+        workerProcess.executableURL = URL(fileURLWithPath: Self.binary)
+        workerProcess.arguments = ["serve", "--config", configPath]
+        for name in ["worker.log", "worker.stdout"] where !FileManager.default.fileExists(atPath: directory.path + "/" + name) {
+            _ = FileManager.default.createFile(atPath: directory.path + "/" + name, contents: nil)
+        }
+        let log = FileHandle(forWritingAtPath: directory.path + "/worker.log")
+        log?.seekToEndOfFile()
+        let out = FileHandle(forWritingAtPath: directory.path + "/worker.stdout")
+        out?.seekToEndOfFile()
+        workerProcess.standardError = log
+        workerProcess.standardOutput = out
+        try workerProcess.run()
+        worker = workerProcess
+        guard Self.waitFor(seconds: 15, { Self.canConnect(unixSocket: self.directory.path + "/worker.sock") || !workerProcess.isRunning }),
+              workerProcess.isRunning else {
+            throw TestServerError(message: "the worker did not start listening: \(workerLog)")
+        }
+    }
+
+    /// Sends `signal` to the worker and waits for it to exit; returns its exit status.
+    @discardableResult
+    public func signalWorker(_ signal: Int32) -> Int32 {
+        guard let worker else { return -1 }
+        kill(worker.processIdentifier, signal)
+        _ = Self.waitFor(seconds: 15) { !worker.isRunning }
+        self.worker = nil
+        return worker.terminationStatus
     }
 
     /// Sends SIGTERM to the worker and SIGQUIT to nginx, and waits for both.
@@ -109,7 +143,9 @@ public final class TestServer: @unchecked Sendable {
     }
 
     /// One request with curl (`--path-as-is`, so hostile paths reach nginx unchanged).
-    public func request(_ method: String = "GET", _ path: String, headers: [String] = [], body: String? = nil) throws -> Response {
+    /// POSTs carry the admin token unless `authorized` is false.
+    public func request(_ method: String = "GET", _ path: String, headers: [String] = [], body: String? = nil,
+                        authorized: Bool = true) throws -> Response {
         let headerFile = directory.path + "/curl-\(UUID().uuidString).headers"
         let bodyFile = directory.path + "/curl-\(UUID().uuidString).body"
         defer {
@@ -119,6 +155,7 @@ public final class TestServer: @unchecked Sendable {
         var arguments = ["-s", "-S", "--path-as-is", "--max-time", "20", "-D", headerFile, "-o", bodyFile]
         arguments += method == "HEAD" ? ["-I"] : ["-X", method]
         for header in headers { arguments += ["-H", header] }
+        if method == "POST" && authorized { arguments += ["-H", "Authorization: Bearer \(Self.adminToken)"] }
         if let body { arguments += ["--data-binary", body] }
         arguments.append("http://127.0.0.1:\(port)\(path)")
         let result = try Self.run("/usr/bin/curl", arguments)
@@ -212,6 +249,17 @@ public final class TestServer: @unchecked Sendable {
             }
         }
         return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    static func canConnect(unixSocket path: String) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        } == 0
     }
 
     static func canConnect(port: Int) -> Bool {

@@ -1,0 +1,77 @@
+import Synchronization
+
+/// Decides whether a mutating request may proceed. Tokens are compared in constant time (the
+/// time does not depend on where a guess differs, nor on which token matched). Reloadable, so
+/// tokens can be rotated without a restart.
+public final class AdminAuthorizer: Sendable {
+    public enum Policy: Sendable, Equatable {
+        case tokens([String])
+        /// No token file, and the configuration explicitly allows anyone (labs).
+        case unauthenticatedAllowed
+        /// No token file: changes are refused.
+        case disabled
+    }
+
+    public enum Decision: Sendable, Equatable {
+        /// Allowed; `actor` says who, for the audit log (never the token itself).
+        case allowed(actor: String)
+        case refused(HTTPResponseStatus)
+    }
+
+    public struct HTTPResponseStatus: Sendable, Equatable {
+        public var status: Int
+        public var message: String
+        public var challenge: String?
+    }
+
+    private let policy: Mutex<Policy>
+
+    public init(policy: Policy) { self.policy = Mutex(policy) }
+
+    public func replacePolicy(_ newPolicy: Policy) { policy.withLock { $0 = newPolicy } }
+
+    public static let realm = "Bearer realm=\"pxe-catalog\""
+
+    public func authorize(authorizationHeader: String?) -> Decision {
+        switch policy.withLock({ $0 }) {
+        case .unauthenticatedAllowed:
+            return .allowed(actor: "unauthenticated client")
+        case .disabled:
+            return .refused(HTTPResponseStatus(status: 403, message: "Changes are disabled: the server has no admin token file configured.", challenge: nil))
+        case let .tokens(tokens):
+            guard let header = authorizationHeader, header.count > 7, header.prefix(7).lowercased() == "bearer " else {
+                return .refused(HTTPResponseStatus(status: 401, message: "This endpoint needs an admin token: send 'Authorization: Bearer <token>'.", challenge: Self.realm))
+            }
+            let presented = Array(header.dropFirst(7).trimmingSpaces().utf8)
+            var matched = -1
+            for (index, token) in tokens.enumerated() where Self.constantTimeEqual(presented, Array(token.utf8)) {
+                if matched < 0 { matched = index }
+            }
+            guard matched >= 0 else {
+                return .refused(HTTPResponseStatus(status: 401, message: "The admin token is not valid.", challenge: Self.realm + ", error=\"invalid_token\""))
+            }
+            return .allowed(actor: "admin token #\(matched + 1)")
+        }
+    }
+
+    /// Compares every byte of the longer input, so timing reveals neither the matching prefix
+    /// nor (beyond the length of the guess) the token.
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var difference = UInt64(a.count ^ b.count)
+        for i in 0..<max(a.count, b.count) {
+            let x = i < a.count ? a[i] : 0
+            let y = i < b.count ? b[i] : 0
+            difference |= UInt64(x ^ y)
+        }
+        return difference == 0
+    }
+}
+
+extension StringProtocol {
+    func trimmingSpaces() -> String {
+        var s = Substring(self)
+        while s.first == " " || s.first == "\t" { s.removeFirst() }
+        while s.last == " " || s.last == "\t" { s.removeLast() }
+        return String(s)
+    }
+}

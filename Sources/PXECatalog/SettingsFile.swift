@@ -1,0 +1,168 @@
+import Foundation
+
+/// Why saving the settings failed. The message names the failing step and the system's reason,
+/// not the path (it goes to API clients); the path is in `path` for the log.
+public struct SettingsWriteError: Error, Equatable, CustomStringConvertible {
+    public let step: String
+    public let code: Int32
+    public let path: String
+
+    /// No space or quota left: the operator has to free some.
+    public var isOutOfSpace: Bool { code == ENOSPC || code == EDQUOT }
+    public var reason: String { String(cString: strerror(code)) }
+    public var description: String { "\(step) failed: \(reason)" }
+}
+
+/// Why the saved settings could not be loaded.
+public struct SettingsLoadError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// Something that makes settings durable. `save` returns only once the settings are on disk.
+public protocol SettingsPersistence: Sendable {
+    func save(_ settings: PXESettings) throws(SettingsWriteError)
+}
+
+/// The settings file in the state directory: versioned, readable JSON, replaced atomically
+/// (temporary file, fsync, rename, fsync of the directory). The version it replaces stays as
+/// `settings.json.bak` (a hard link, so there is never a moment without a settings file).
+public struct SettingsFile: SettingsPersistence {
+    public static let formatName = "pxe-catalog-settings"
+    public static let currentVersion: Int64 = 1
+
+    public let directory: String
+    public var path: String { directory + "/settings.json" }
+    public var backupPath: String { directory + "/settings.json.bak" }
+
+    public init(directory: String) { self.directory = directory }
+
+    public enum LoadOutcome: Sendable, Equatable {
+        /// No settings file: a fresh install.
+        case fresh
+        case primary
+        /// The primary file was unusable (reason given); the backup was used.
+        case backup(reason: String)
+    }
+
+    /// Loads the settings; falls back to the backup when the primary is corrupt or unreadable,
+    /// and throws (naming the file) when neither is usable. Never silently returns defaults for
+    /// a file that exists.
+    public func load() throws(SettingsLoadError) -> (PXESettings, LoadOutcome) {
+        let primaryExists = FileManager.default.fileExists(atPath: path)
+        let backupExists = FileManager.default.fileExists(atPath: backupPath)
+        if !primaryExists && !backupExists { return (PXESettings(), .fresh) }
+        var primaryProblem = "it does not exist"
+        if primaryExists {
+            switch Self.decodeFile(at: path) {
+            case let .success(settings): return (settings, .primary)
+            case let .failure(problem): primaryProblem = problem.description
+            }
+        }
+        guard backupExists else {
+            throw SettingsLoadError(description: "Settings file \(path) is unusable (\(primaryProblem)) and there is no backup \(backupPath); fix or remove the file to start.")
+        }
+        switch Self.decodeFile(at: backupPath) {
+        case let .success(settings):
+            return (settings, .backup(reason: "settings file \(path) is unusable (\(primaryProblem))"))
+        case let .failure(problem):
+            throw SettingsLoadError(description: "Settings file \(path) is unusable (\(primaryProblem)) and so is its backup \(backupPath) (\(problem.description)); fix or remove them to start.")
+        }
+    }
+
+    static func decodeFile(at path: String) -> Result<PXESettings, SettingsLoadError> {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            return .failure(SettingsLoadError(description: "it cannot be read"))
+        }
+        do {
+            return .success(try decode(JSONParser.parse([UInt8](data))))
+        } catch let error as SettingsLoadError {
+            return .failure(error)
+        } catch {
+            return .failure(SettingsLoadError(description: "\(error)"))
+        }
+    }
+
+    public static func encode(_ settings: PXESettings) -> [UInt8] {
+        let entries = settings.byID.sorted { $0.key < $1.key }.map { id, setting in
+            (id, JSONValue.object([
+                ("enabled", .bool(setting.enabled)),
+                ("boot_order", .int(Int64(setting.bootOrder))),
+                ("menu_name", .string(orNull: setting.menuName)),
+                ("menu_description", .string(orNull: setting.menuDescription)),
+            ]))
+        }
+        return JSONValue.object([
+            ("format", .string(formatName)),
+            ("version", .int(currentVersion)),
+            ("entries", .object(entries)),
+        ]).serialized(pretty: true)
+    }
+
+    public static func decode(_ document: JSONValue) throws(SettingsLoadError) -> PXESettings {
+        guard document["format"] == .string(formatName) else {
+            throw SettingsLoadError(description: "it is not a pxe-catalog settings file (\"format\" is not \"\(formatName)\")")
+        }
+        guard let version = document["version"]?.intValue else { throw SettingsLoadError(description: "\"version\" is missing") }
+        guard version == currentVersion else {
+            throw SettingsLoadError(description: "it has version \(version); this pxe-catalog reads version \(currentVersion)")
+        }
+        guard case let .object(entries)? = document["entries"] else { throw SettingsLoadError(description: "\"entries\" is not an object") }
+        var byID: [String: PXESetting] = [:]
+        for (id, value) in entries {
+            guard CatalogEntry.isWellFormedID(id) else { throw SettingsLoadError(description: "entry id \"\(id)\" is not 12 hex digits") }
+            guard case let .bool(enabled)? = value["enabled"] else { throw SettingsLoadError(description: "entry \(id): \"enabled\" is not a boolean") }
+            guard let order = value["boot_order"]?.intValue, order >= 0, order < Int64(Int32.max) else {
+                throw SettingsLoadError(description: "entry \(id): \"boot_order\" is not a non-negative integer")
+            }
+            func optionalText(_ key: String) throws(SettingsLoadError) -> String? {
+                switch value[key] {
+                case nil, .null?: return nil
+                case let .string(text)?: return text
+                default: throw SettingsLoadError(description: "entry \(id): \"\(key)\" is not a string")
+                }
+            }
+            byID[id] = PXESetting(enabled: enabled, bootOrder: Int(order), menuName: try optionalText("menu_name"),
+                                  menuDescription: try optionalText("menu_description"))
+        }
+        return PXESettings(byID: byID)
+    }
+
+    public func save(_ settings: PXESettings) throws(SettingsWriteError) {
+        let bytes = Self.encode(settings)
+        let temporary = directory + "/.settings.json.tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw SettingsWriteError(step: "creating a temporary settings file", code: errno, path: temporary) }
+        var failure: SettingsWriteError?
+        var written = 0
+        while written < bytes.count && failure == nil {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, bytes.count - written) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { failure = SettingsWriteError(step: "writing the settings", code: n < 0 ? errno : ENOSPC, path: temporary) }
+            else { written += n }
+        }
+        if failure == nil && fsync(fd) != 0 { failure = SettingsWriteError(step: "flushing the settings to disk", code: errno, path: temporary) }
+        if close(fd) != 0 && failure == nil { failure = SettingsWriteError(step: "closing the settings file", code: errno, path: temporary) }
+        if let failure {
+            unlink(temporary)
+            throw failure
+        }
+        // Keep the version being replaced as the backup. A hard link cannot run out of data space.
+        if access(path, F_OK) == 0 {
+            unlink(backupPath)
+            if link(path, backupPath) != 0 {
+                let code = errno
+                unlink(temporary)
+                throw SettingsWriteError(step: "keeping the previous settings as a backup", code: code, path: backupPath)
+            }
+        }
+        guard rename(temporary, path) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw SettingsWriteError(step: "replacing the settings file", code: code, path: path)
+        }
+        let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directoryFD >= 0 else { throw SettingsWriteError(step: "opening the state directory", code: errno, path: directory) }
+        defer { close(directoryFD) }
+        guard fsync(directoryFD) == 0 else { throw SettingsWriteError(step: "flushing the state directory", code: errno, path: directory) }
+    }
+}
