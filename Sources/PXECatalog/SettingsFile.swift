@@ -7,6 +7,12 @@ public struct SettingsWriteError: Error, Equatable, CustomStringConvertible {
     public let code: Int32
     public let path: String
 
+    public init(step: String, code: Int32, path: String) {
+        self.step = step
+        self.code = code
+        self.path = path
+    }
+
     /// No space or quota left: the operator has to free some.
     public var isOutOfSpace: Bool { code == ENOSPC || code == EDQUOT }
     public var reason: String { String(cString: strerror(code)) }
