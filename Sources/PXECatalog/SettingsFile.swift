@@ -54,6 +54,7 @@ public struct SettingsFile: SettingsPersistence {
     /// and throws (naming the file) when neither is usable. Never silently returns defaults for
     /// a file that exists.
     public func load() throws(SettingsLoadError) -> (PXESettings, LoadOutcome) {
+        removeStaleTemporaryFiles()
         let primaryExists = FileManager.default.fileExists(atPath: path)
         let backupExists = FileManager.default.fileExists(atPath: backupPath)
         if !primaryExists && !backupExists { return (PXESettings(), .fresh) }
@@ -73,6 +74,12 @@ public struct SettingsFile: SettingsPersistence {
         case let .failure(problem):
             throw SettingsLoadError(description: "Settings file \(path) is unusable (\(primaryProblem)) and so is its backup \(backupPath) (\(problem.description)); fix or remove them to start.")
         }
+    }
+
+    /// Temporary files a killed worker left behind; never a valid state, safe to delete at start.
+    public func removeStaleTemporaryFiles() {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        for name in names where name.hasPrefix(".settings.json.tmp-") { unlink(directory + "/" + name) }
     }
 
     static func decodeFile(at path: String) -> Result<PXESettings, SettingsLoadError> {

@@ -1,0 +1,195 @@
+import Foundation
+import PXECatalog
+import TestSupport
+import Testing
+
+/// Settings survive restarts, kill -9 and full disks; downloads handed to nginx survive the worker.
+@Suite(.serialized) struct DurabilityTests {
+    @Test func settingsSurviveRestartAndKill() throws {
+        let server = TestServer()
+        let a = server.directory.write(PNGFixtures.named("A"), to: "catalog/a.rts.png")
+        let b = server.directory.write(PNGFixtures.named("B"), to: "catalog/b.rts.png")
+        try server.start()
+        defer { server.stop() }
+        let idA = CatalogEntry.id(forRealPath: a), idB = CatalogEntry.id(forRealPath: b)
+        #expect(try server.request("POST", "/pxe/\(idA)/toggle", body: #"{"enabled": false}"#).status == 200)
+        #expect(server.signalWorker(SIGTERM) == 0)
+        try server.startWorker()
+        #expect(try JSONParser.parse(server.request("GET", "/pxe").body)["count"] == .int(1))
+        #expect(try server.request("POST", "/pxe/\(idB)/toggle", body: #"{"enabled": false}"#).status == 200)
+        server.signalWorker(SIGKILL)
+        try server.startWorker()
+        #expect(try JSONParser.parse(server.request("GET", "/pxe").body)["count"] == .int(0))
+    }
+
+    @Test func refusesToStartOnCorruptSettingsWithoutBackupAndUsesTheBackupOtherwise() throws {
+        let server = TestServer()
+        let a = server.directory.write(PNGFixtures.named("A"), to: "catalog/a.rts.png")
+        try server.start()
+        defer { server.stop() }
+        let id = CatalogEntry.id(forRealPath: a)
+        #expect(try server.request("POST", "/pxe/\(id)/toggle", body: #"{"enabled": false}"#).status == 200)
+        #expect(try server.request("POST", "/pxe/\(id)/toggle", body: #"{"enabled": true}"#).status == 200)
+        #expect(server.signalWorker(SIGTERM) == 0)
+        let settings = server.stateDirectory + "/settings.json"
+        try "{ torn".write(toFile: settings, atomically: false, encoding: .utf8)
+        try server.startWorker()
+        #expect(server.workerLog.contains("USING THE BACKUP"))
+        // The backup holds the version before the last change: enabled=false.
+        #expect(try JSONParser.parse(server.request("GET", "/pxe").body)["count"] == .int(0))
+        server.signalWorker(SIGTERM)
+        try "{ torn".write(toFile: settings, atomically: false, encoding: .utf8)
+        try "".write(toFile: settings + ".bak", atomically: false, encoding: .utf8)
+        let refused = try TestServer.run(TestServer.binary, ["serve", "--config", server.configPath])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains(settings))
+        #expect(try String(contentsOfFile: settings, encoding: .utf8) == "{ torn", "the corrupt file is left for the operator")
+    }
+
+    @Test func downloadsHandedToNginxCompleteWhenTheWorkerIsKilled() throws {
+        let server = TestServer()
+        let payload = DemoBytes.make(count: 48 << 20)
+        let path = server.directory.write(payload, to: "catalog/big.rts.png")
+        let small = server.directory.write(PNGFixtures.named("small"), to: "catalog/small.rts.png")
+        server.directory.write(PNGFixtures.named("kept"), to: "catalog/kept.rts.png")
+        try server.start()
+        defer { server.stop() }
+        #expect(try server.request("POST", "/pxe/\(CatalogEntry.id(forRealPath: small))/toggle", body: #"{"enabled": false}"#).status == 200)
+
+        let url = "http://127.0.0.1:\(server.port)/containers/\(CatalogEntry.id(forRealPath: path))"
+        var downloads: [(Process, String)] = []
+        for index in 0..<4 {
+            let output = server.directory.path + "/download-\(index)"
+            let curl = Process()
+            curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+            curl.arguments = ["-s", "-f", "--max-time", "60", "--limit-rate", "24M", "-o", output, url]
+            try curl.run()
+            downloads.append((curl, output))
+        }
+        // A bounded burst of API requests while the worker dies.
+        usleep(400_000)
+        server.signalWorker(SIGKILL)
+        for _ in 0..<20 { _ = try? server.request("GET", "/pxe") }
+        for (curl, output) in downloads {
+            curl.waitUntilExit()
+            #expect(curl.terminationStatus == 0)
+            #expect(FileManager.default.contents(atPath: output).map([UInt8].init) == payload, "download \(output) is not byte-identical")
+        }
+        try server.startWorker()
+        let pxe = try JSONParser.parse(server.request("GET", "/pxe").body)
+        #expect(pxe["count"] == .int(1), "the acknowledged toggle survived kill -9")
+    }
+
+    @Test func randomKillsNeverTearTheSettingsOrLoseAnAcknowledgedChange() throws {
+        let server = TestServer()
+        let ids = (0..<6).map { i in
+            CatalogEntry.id(forRealPath: server.directory.write(PNGFixtures.named("n\(i)"), to: "catalog/n\(i).rts.png"))
+        }
+        try server.start()
+        defer { server.stop() }
+        let socket = server.directory.path + "/worker.sock"
+        var acknowledged: [String: Bool] = [:]
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<12 {
+            let inFlight = LockedBox<(String, Bool)?>(nil)
+            let acks = LockedBox<[String: Bool]>([:])
+            let stop = LockedBox(false)
+            let client = Thread {
+                var step = 0
+                while !stop.value {
+                    let id = ids[step % ids.count]
+                    let enabled = (step / ids.count + round) % 2 == 0
+                    inFlight.value = (id, enabled)
+                    let body = Array(#"{"enabled": \#(enabled)}"#.utf8)
+                    let params = FastCGIClient.params(method: "POST", documentURI: Array("/pxe/\(id)/toggle".utf8), contentLength: body.count,
+                                                      extra: [("HTTP_AUTHORIZATION", Array("Bearer \(TestServer.adminToken)".utf8))])
+                    guard let reply = try? FastCGIClient.request(socket: socket, params: params, stdin: body), reply.status == 200 else { break }
+                    acks.update { $0[id] = enabled }
+                    inFlight.value = nil
+                    step += 1
+                }
+            }
+            client.start()
+            usleep(UInt32.random(in: 5_000...80_000, using: &generator))
+            server.signalWorker(SIGKILL)
+            stop.value = true
+            while !client.isFinished { usleep(5_000) }
+            acknowledged.merge(acks.value) { $1 }
+
+            let (saved, outcome) = try SettingsFile(directory: server.stateDirectory).load()
+            #expect(outcome == .primary, "round \(round): the settings file was torn")
+            for (id, enabled) in acknowledged {
+                let pending = inFlight.value
+                let allowed = saved[id]?.enabled == enabled || (pending?.0 == id && saved[id]?.enabled == pending?.1)
+                #expect(allowed, "round \(round): acknowledged change to \(id) was lost: saved \(String(describing: saved[id])), acknowledged \(enabled), in flight \(String(describing: pending))")
+                if pending?.0 == id, let value = saved[id]?.enabled { acknowledged[id] = value }
+            }
+            try server.startWorker()
+        }
+    }
+
+    @Test(.enabled(if: geteuid() == 0, "mounting a tmpfs needs root"))
+    func aFullDiskAnswers507AndChangesNothingUntilSpaceIsFreed() throws {
+        let mountPoint = TemporaryDirectory("pxe-catalog-tmpfs")
+        let mounted = try TestServer.run("/bin/mount", ["-t", "tmpfs", "-o", "size=200k", "tmpfs", mountPoint.path])
+        try #require(mounted.status == 0, "mount failed: \(mounted.stderr)")
+        defer { _ = try? TestServer.run("/bin/umount", ["-l", mountPoint.path]) }
+        let server = TestServer(stateDirectory: mountPoint.path + "/state")
+        let file = server.directory.write(PNGFixtures.png(), to: "catalog/x.rts.png")
+        try server.start()
+        defer { server.stop() }
+        let path = "/pxe/\(CatalogEntry.id(forRealPath: file))/toggle"
+        #expect(try server.request("POST", path, body: #"{"enabled": true}"#).status == 200)
+        let settingsPath = mountPoint.path + "/state/settings.json"
+        let before = try Data(contentsOf: URL(fileURLWithPath: settingsPath))
+
+        // Fill the filesystem.
+        let filler = mountPoint.path + "/filler"
+        let fd = open(filler, O_WRONLY | O_CREAT, 0o600)
+        let block = [UInt8](repeating: 0xEE, count: 4096)
+        while block.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
+        close(fd)
+
+        let full = try server.request("POST", path, body: #"{"enabled": false}"#)
+        #expect(full.status == 507)
+        #expect(full.text.contains("No space left on device"))
+        #expect(!full.text.contains(mountPoint.path))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: settingsPath)) == before)
+        let listing = try FileManager.default.contentsOfDirectory(atPath: mountPoint.path + "/state").sorted()
+        #expect(listing == ["settings.json", "settings.json.bak"] || listing == ["settings.json"], "\(listing)")
+        #expect(try JSONParser.parse(server.request("GET", "/pxe").body)["count"] == .int(1), "memory unchanged")
+
+        unlink(filler)
+        #expect(try server.request("POST", path, body: #"{"enabled": false}"#).status == 200)
+        #expect(try JSONParser.parse(server.request("GET", "/pxe").body)["count"] == .int(0))
+        server.stop()
+    }
+}
+
+/// A value shared with a helper thread.
+final class LockedBox<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+    init(_ value: Value) { stored = value }
+    var value: Value {
+        get { lock.lock(); defer { lock.unlock() }; return stored }
+        set { lock.lock(); stored = newValue; lock.unlock() }
+    }
+    func update(_ body: (inout Value) -> Void) { lock.lock(); body(&stored); lock.unlock() }
+}
+
+enum DemoBytes {
+    /// Fast, reproducible, incompressible-looking bytes.
+    static func make(count: Int) -> [UInt8] {
+        var state: UInt64 = 0x1234_5678_9ABC_DEF1
+        var bytes = [UInt8](repeating: 0, count: count)
+        bytes.withUnsafeMutableBytes { raw in
+            let words = raw.bindMemory(to: UInt64.self)
+            for i in 0..<words.count {
+                state ^= state << 13; state ^= state >> 7; state ^= state << 17
+                words[i] = state
+            }
+        }
+        return bytes
+    }
+}
