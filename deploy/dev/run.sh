@@ -19,12 +19,25 @@ fi
 [ -d "$catalog_dir" ] || { echo "CATALOG_DIR $catalog_dir is not a directory." >&2; exit 1; }
 catalog_dir=$(realpath "$catalog_dir")
 
+# Admin token for POSTs: ADMIN_TOKEN_FILE, or a random one made for this demo.
+token_file=${ADMIN_TOKEN_FILE:-}
+if [ -z "$token_file" ]; then
+    token_file="$state_dir/admin-token"
+    if [ ! -s "$token_file" ]; then
+        (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$token_file"; echo >> "$token_file")
+    fi
+fi
+chmod 600 "$token_file" 2>/dev/null || true
+token_file=$(realpath "$token_file")
+
 json_string() { printf '"%s"' "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')"; }
 config="$state_dir/config.json"
 cat > "$config" <<JSON
 {
   "worker": { "socket": $(json_string "$state_dir/worker.sock"), "socket_mode": "0600" },
   "catalog": { "roots": [ $(json_string "$catalog_dir") ] },
+  "state": { "directory": $(json_string "$state_dir/state") },
+  "admin": { "token_file": $(json_string "$token_file") },
   "nginx": { "listen": "127.0.0.1:$port" }
 }
 JSON
@@ -55,6 +68,8 @@ cat >&2 <<TEXT
 pxe-catalog is running on http://127.0.0.1:$port/  (catalog: $catalog_dir)
   curl -s http://127.0.0.1:$port/containers
   curl -s http://127.0.0.1:$port/pxe
+Admin token (for POSTs) is in $token_file:
+  curl -s -X POST -H "Authorization: Bearer \$(cat $token_file)" http://127.0.0.1:$port/catalog/refresh
 Logs: worker on this terminal, nginx in $state_dir/nginx/. Press Ctrl-C to stop.
 
 TEXT
