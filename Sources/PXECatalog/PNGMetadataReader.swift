@@ -77,6 +77,10 @@ public struct PNGMetadataReader: Sendable {
                 result.problem = "the first chunk is not a 13-byte IHDR"
                 return result
             }
+            if chunkCount > 1 && type == "IHDR" {
+                result.problem = "a second IHDR chunk at byte \(offset)"
+                return result
+            }
             if chunkCount > limits.maximumChunks {
                 result.problem = "more than \(limits.maximumChunks) chunks"
                 return result

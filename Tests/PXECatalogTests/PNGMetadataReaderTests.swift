@@ -115,6 +115,13 @@ import Testing
         #expect(inspect(withoutIDAT).problem == "no IDAT chunk before IEND")
     }
 
+    /// Found by the fuzzer: a later, empty IHDR chunk with a valid CRC used to trap.
+    @Test func reportsASecondIHDRChunk() {
+        var parts = PNGFixtures.chunks(of: PNGFixtures.png()).map(\.bytes)
+        parts.insert(PNGWriter.chunk("IHDR", []), at: 2)
+        #expect(inspect(PNGFixtures.assemble(parts)).problem == "a second IHDR chunk at byte 60")
+    }
+
     @Test func skipsOversizedTextChunksWithoutReadingThem() {
         var limits = PNGMetadataReader.Limits()
         limits.maximumTextChunkBytes = 100
