@@ -12,9 +12,11 @@ public struct APIContext: Sendable {
     public var scanner: CatalogScanner
     /// Non-sensitive configuration summary shown by `GET /` (never paths).
     public var publicConfig: [(String, JSONValue)]
+    public var menu: MenuOptions
 
     public init(serverName: String = "pxe-catalog", version: String, catalogRoots: [String], filesRoot: String,
-                internalPrefix: String, scanner: CatalogScanner, publicConfig: [(String, JSONValue)] = []) {
+                internalPrefix: String, scanner: CatalogScanner, publicConfig: [(String, JSONValue)] = [],
+                menu: MenuOptions = MenuOptions()) {
         self.serverName = serverName
         self.version = version
         self.catalogRoots = catalogRoots
@@ -22,5 +24,6 @@ public struct APIContext: Sendable {
         self.locations = InternalLocations(prefix: internalPrefix, catalogRoots: catalogRoots, filesRoot: filesRoot)
         self.scanner = scanner
         self.publicConfig = publicConfig
+        self.menu = menu
     }
 }

@@ -3,7 +3,8 @@ import PXECatalog
 extension CatalogAPI {
     static let endpoints: [String] = [
         "GET /", "GET /containers", "GET /containers/{id}", "GET /files/{filename}",
-        "POST /catalog/refresh", "GET /pxe", "POST /pxe/{id}/toggle",
+        "POST /catalog/refresh", "GET /pxe", "POST /pxe/{id}/toggle", "POST /pxe/{id}/menu",
+        "GET /pxe/boot.ipxe", "GET /pxe/menu.ipxe", "GET /pxe/{id}/boot.ipxe",
     ]
 
     func index() -> HTTPResponse {
@@ -128,16 +129,20 @@ extension CatalogAPI {
         }.sorted { $0.1.bootOrder < $1.1.bootOrder }
     }
 
+    static func pxeJSON(_ entry: CatalogEntry, _ setting: PXESetting) -> JSONValue {
+        .object([
+            ("id", .string(entry.id)),
+            ("name", .string(entry.displayName)),
+            ("url", .string("/containers/\(entry.id)")),
+            ("boot_order", .int(Int64(setting.bootOrder))),
+            ("size", .int(entry.size)),
+            ("pxe_name", .string(orNull: setting.menuName)),
+            ("pxe_description", .string(orNull: setting.menuDescription)),
+        ])
+    }
+
     func listPXE() -> HTTPResponse {
-        let items = Self.pxeEntries(store.current).map { entry, setting in
-            JSONValue.object([
-                ("id", .string(entry.id)),
-                ("name", .string(entry.displayName)),
-                ("url", .string("/containers/\(entry.id)")),
-                ("boot_order", .int(Int64(setting.bootOrder))),
-                ("size", .int(entry.size)),
-            ])
-        }
+        let items = Self.pxeEntries(store.current).map(Self.pxeJSON)
         return .json(.object([("pxe_containers", .array(items)), ("count", .int(Int64(items.count)))]))
     }
 

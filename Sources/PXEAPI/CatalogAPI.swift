@@ -1,4 +1,5 @@
 import PXECatalog
+import Synchronization
 
 /// The HTTP API: a router and handlers from `HTTPRequest` to `HTTPResponse`.
 /// Compatible with the previous server's endpoints and JSON key names.
@@ -9,6 +10,8 @@ public final class CatalogAPI: Sendable {
     let files: any ServedFileChecker
     /// Receives one line per admin change (who did what), for the log.
     let audit: @Sendable (String) -> Void
+    /// The last rendered menu, reused while the catalog state is unchanged (boot storms).
+    let menuCache = Mutex<(key: [Int], response: HTTPResponse)?>(nil)
 
     public init(store: CatalogStore, context: APIContext, authorizer: AdminAuthorizer,
                 files: any ServedFileChecker = LiveFileChecker(), audit: @escaping @Sendable (String) -> Void = { _ in }) {
@@ -21,10 +24,11 @@ public final class CatalogAPI: Sendable {
 
     enum Route {
         case index, containers, container(String), file(String), refresh, pxe, toggle(String)
+        case bootScript, menuScript, entryScript(String), editMenu(String)
 
         var allowedMethods: [String] {
             switch self {
-            case .refresh, .toggle: return ["POST"]
+            case .refresh, .toggle, .editMenu: return ["POST"]
             default: return ["GET", "HEAD"]
             }
         }
@@ -61,6 +65,10 @@ public final class CatalogAPI: Sendable {
         case .refresh: return refresh(actor: actor)
         case .pxe: return listPXE()
         case let .toggle(id): return toggle(id: id, request: request, actor: actor)
+        case .bootScript: return bootScript()
+        case .menuScript: return menuScript()
+        case let .entryScript(id): return entryScript(id: id)
+        case let .editMenu(id): return editMenu(id: id, request: request, actor: actor)
         }
     }
 
@@ -73,7 +81,11 @@ public final class CatalogAPI: Sendable {
         case (2, "containers"): return .container(String(segments.last!))
         case (2, "catalog") where segments.last == "refresh": return .refresh
         case (1, "pxe"): return .pxe
+        case (2, "pxe") where segments.last == "boot.ipxe": return .bootScript
+        case (2, "pxe") where segments.last == "menu.ipxe": return .menuScript
         case (3, "pxe") where segments.last == "toggle": return .toggle(String(segments[segments.startIndex + 1]))
+        case (3, "pxe") where segments.last == "boot.ipxe": return .entryScript(String(segments[segments.startIndex + 1]))
+        case (3, "pxe") where segments.last == "menu": return .editMenu(String(segments[segments.startIndex + 1]))
         default: return nil
         }
     }

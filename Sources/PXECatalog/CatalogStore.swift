@@ -5,11 +5,17 @@ import Synchronization
 public struct CatalogState: Sendable {
     public var snapshot: CatalogSnapshot
     public var settings: PXESettings
+    /// Bumped on every published settings change; with `snapshot.generation` it keys caches.
+    public var settingsRevision: Int
 
-    public init(snapshot: CatalogSnapshot, settings: PXESettings) {
+    public init(snapshot: CatalogSnapshot, settings: PXESettings, settingsRevision: Int = 0) {
         self.snapshot = snapshot
         self.settings = settings
+        self.settingsRevision = settingsRevision
     }
+
+    /// Identifies this exact state for caches of rendered responses.
+    public var revisionKey: [Int] { [snapshot.generation, settingsRevision] }
 }
 
 /// What a refresh changed.
@@ -90,6 +96,7 @@ public final class CatalogStore: Sendable {
                 state.withLock { state in
                     state.settings = settings
                     state.snapshot = snapshot
+                    state.settingsRevision += 1
                 }
             }
             let oldIDs = Set(previous.entries.map(\.id))
@@ -112,7 +119,10 @@ public final class CatalogStore: Sendable {
             if settings != before.settings, let persistence {
                 do throws(SettingsWriteError) { try persistence.save(settings) } catch { throw .settingsNotSaved(error) }
             }
-            state.withLock { $0.settings = settings }
+            state.withLock {
+                $0.settings = settings
+                $0.settingsRevision += 1
+            }
             return settings[id]!
         }
     }

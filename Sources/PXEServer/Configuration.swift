@@ -1,4 +1,5 @@
 import Glibc
+import PXECatalog
 
 /// The worker's configuration: a plain value with defaults. How it is read (file, environment)
 /// lives in `ConfigurationLoader`; every key is described once, in `ConfigurationKey.all`.
@@ -38,6 +39,14 @@ public struct Configuration: Sendable, Equatable {
         public var directory = "/var/lib/pxe-catalog"
     }
 
+    public struct Menu: Sendable, Equatable {
+        public var title = "pxe-catalog boot menu"
+        public var timeoutSeconds = 10
+        /// "local", "first" or an entry id.
+        public var defaultChoice = "local"
+        public var publicBaseURL: String?
+    }
+
     public struct Admin: Sendable, Equatable {
         public var tokenFile: String?
         public var allowUnauthenticated = false
@@ -50,12 +59,22 @@ public struct Configuration: Sendable, Equatable {
     public var log = Log()
     public var state = State()
     public var admin = Admin()
+    public var menu = Menu()
 
     public init() {}
 
     /// Threads to run: the configured count, or one per core.
     public var effectiveThreadCount: Int {
         worker.threads > 0 ? worker.threads : max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }
+
+    public var menuOptions: MenuOptions {
+        let choice: MenuOptions.DefaultChoice = switch menu.defaultChoice {
+        case "local": .local
+        case "first": .first
+        default: .entry(menu.defaultChoice)
+        }
+        return MenuOptions(title: menu.title, timeoutSeconds: menu.timeoutSeconds, defaultChoice: choice, publicBaseURL: menu.publicBaseURL)
     }
 
     public var effectiveFilesRoot: String { files.root ?? catalog.roots.first ?? "/" }

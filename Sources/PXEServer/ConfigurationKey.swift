@@ -126,6 +126,30 @@ struct ConfigurationKey: Sendable {
                          summary: "Without a token file, allow POSTs from anyone (labs only; logged as a warning at start).") {
             $0.admin.allowUnauthenticated = try boolean($1, "admin.allow_unauthenticated", $2)
         },
+        ConfigurationKey(path: "menu.title", kind: .string, defaultText: "\"pxe-catalog boot menu\"",
+                         summary: "Title of the iPXE boot menu.") {
+            $0.menu.title = try string($1, "menu.title", $2)
+        },
+        ConfigurationKey(path: "menu.timeout", kind: .integer, defaultText: "10",
+                         summary: "Seconds before the menu boots its default; 0 waits for a key press.") {
+            $0.menu.timeoutSeconds = try integer($1, "menu.timeout", $2, in: 0...3600)
+        },
+        ConfigurationKey(path: "menu.default", kind: .string, defaultText: "\"local\"",
+                         summary: "What the menu boots after the timeout: `local` (local disk), `first` (first entry) or an entry id.") {
+            let choice = try string($1, "menu.default", $2)
+            guard choice == "local" || choice == "first" || CatalogEntry.isWellFormedID(choice) else {
+                throw ConfigurationError(source: $2, key: "menu.default", reason: "must be \"local\", \"first\" or a 12-hex-digit entry id, not \"\(choice)\"")
+            }
+            $0.menu.defaultChoice = choice
+        },
+        ConfigurationKey(path: "menu.public_base_url", kind: .string, defaultText: "none (URIs relative to the script)",
+                         summary: "Absolute base URL for the URIs in iPXE scripts, e.g. `http://boot.example.com`; never taken from the Host header.") {
+            let url = try string($1, "menu.public_base_url", $2)
+            guard url.hasPrefix("http://") || url.hasPrefix("https://"), !url.contains(where: { " \t\"'$;&|#{}\\".contains($0) }) else {
+                throw ConfigurationError(source: $2, key: "menu.public_base_url", reason: "must be an http:// or https:// URL without spaces or shell-like characters, not \"\(url)\"")
+            }
+            $0.menu.publicBaseURL = url
+        },
         ConfigurationKey(path: "log.level", kind: .string, defaultText: "\"info\"",
                          summary: "Lowest level logged to stderr: trace, debug, info, notice, warning, error, critical.") {
             let level = try string($1, "log.level", $2)

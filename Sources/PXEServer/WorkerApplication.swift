@@ -56,7 +56,10 @@ public final class WorkerApplication: Sendable {
                 ("threads", .int(Int64(configuration.effectiveThreadCount))),
                 ("max_body_bytes", .int(Int64(configuration.worker.maximumBodyBytes))),
                 ("admin_authentication", .bool(configuration.admin.tokenFile != nil)),
-            ])
+                ("menu_timeout", .int(Int64(configuration.menu.timeoutSeconds))),
+                ("menu_default", .string(configuration.menu.defaultChoice)),
+            ],
+            menu: configuration.menuOptions)
         api = CatalogAPI(store: store, context: context, authorizer: authorizer, audit: { logger.notice("admin change: \($0)") })
     }
 

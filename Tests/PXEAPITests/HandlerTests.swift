@@ -9,7 +9,7 @@ import Testing
         let fixture = APIFixture(files: ["a.rts.png": PNGFixtures.named("A"), "bad.rts.png": Array("x".utf8)])
         let response = fixture.call("GET", "/")
         #expect(response.status == 200)
-        #expect(response.bodyText == #"{"name":"pxe-catalog","version":"9.9.9","endpoints":["GET /","GET /containers","GET /containers/{id}","GET /files/{filename}","POST /catalog/refresh","GET /pxe","POST /pxe/{id}/toggle"],"catalog":{"enabled":1,"count":2},"config":{"file_pattern":"*.rts.png"}}"#)
+        #expect(response.bodyText == #"{"name":"pxe-catalog","version":"9.9.9","endpoints":["GET /","GET /containers","GET /containers/{id}","GET /files/{filename}","POST /catalog/refresh","GET /pxe","POST /pxe/{id}/toggle","POST /pxe/{id}/menu","GET /pxe/boot.ipxe","GET /pxe/menu.ipxe","GET /pxe/{id}/boot.ipxe"],"catalog":{"enabled":1,"count":2},"config":{"file_pattern":"*.rts.png"}}"#)
         #expect(!response.bodyText.contains(fixture.root.path))
     }
 
@@ -108,8 +108,8 @@ import Testing
         let a = fixture.id("a.rts.png"), c = fixture.id("c.rts.png")
         let sizeA = PNGFixtures.named("A").count, sizeC = PNGFixtures.named("C").count
         #expect(fixture.call("GET", "/pxe").bodyText == """
-        {"pxe_containers":[{"id":"\(a)","name":"A","url":"/containers/\(a)","boot_order":0,"size":\(sizeA)},\
-        {"id":"\(c)","name":"C","url":"/containers/\(c)","boot_order":3,"size":\(sizeC)}],"count":2}
+        {"pxe_containers":[{"id":"\(a)","name":"A","url":"/containers/\(a)","boot_order":0,"size":\(sizeA),"pxe_name":null,"pxe_description":null},\
+        {"id":"\(c)","name":"C","url":"/containers/\(c)","boot_order":3,"size":\(sizeC),"pxe_name":null,"pxe_description":null}],"count":2}
         """)
     }
 
