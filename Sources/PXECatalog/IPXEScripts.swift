@@ -50,7 +50,7 @@ public enum IPXEScripts {
         chain --autofree \(url("pxe/menu.ipxe", relative: "menu.ipxe", options)) || goto failed
         exit
         :failed
-        echo pxe-catalog: the boot menu could not be loaded; trying the next boot device.
+        echo pxe-catalog: the boot menu could not be loaded. Trying the next boot device.
         sleep 3
         exit 1
 
@@ -67,7 +67,7 @@ public enum IPXEScripts {
         chain --autofree \(url("containers/\(entry.id)", relative: "../../containers/\(entry.id)", options)) || goto failed
         exit
         :failed
-        echo pxe-catalog: could not boot \(name); trying the next boot device.
+        echo pxe-catalog: could not boot \(name). Trying the next boot device.
         sleep 3
         exit 1
 
@@ -112,7 +112,7 @@ public enum IPXEScripts {
                 "chain --autofree \(url("containers/\(entry.id)", relative: "../containers/\(entry.id)", options)) || goto \(label)_failed",
                 "goto menu",
                 ":\(label)_failed",
-                "echo Could not boot \(name); back to the menu, local disk is now the default.",
+                "echo Could not boot \(name). Back to the menu, with the local disk as default.",
                 "set pxe_default local",
                 "sleep 3",
                 "goto menu",

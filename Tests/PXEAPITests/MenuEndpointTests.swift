@@ -1,0 +1,108 @@
+import Foundation
+import PXEAPI
+import PXECatalog
+import TestSupport
+import Testing
+
+@Suite struct MenuEndpointTests {
+    func fixture(persistence: (any SettingsPersistence)? = nil) -> (APIFixture, [String]) {
+        let fixture = APIFixture(files: ["a.rts.png": PNGFixtures.named("A"), "b.rts.png": PNGFixtures.named("B"),
+                                         "c.rts.png": PNGFixtures.named("C"), "bad.rts.png": Array("x".utf8)], persistence: persistence)
+        return (fixture, ["a", "b", "c", "bad"].map { fixture.id("\($0).rts.png") })
+    }
+
+    func pxeOrder(_ fixture: APIFixture) throws -> [String] {
+        guard case let .array(items)? = try JSONParser.parse(fixture.call("GET", "/pxe").body)["pxe_containers"] else { return [] }
+        return items.compactMap { $0["name"]?.stringValue }
+    }
+
+    @Test func setsNameAndDescriptionAndTheMenuShowsThem() throws {
+        let (fixture, ids) = fixture()
+        _ = fixture.call("GET", "/pxe/menu.ipxe")   // fill the render cache first
+        let response = fixture.call("POST", "/pxe/\(ids[1])/menu", body: #"{"name": "Rescue B", "description": "Fixes things"}"#)
+        #expect(response.status == 200)
+        let size = PNGFixtures.named("B").count
+        #expect(response.bodyText == #"{"id":"\#(ids[1])","name":"B","url":"/containers/\#(ids[1])","boot_order":1,"size":\#(size),"pxe_name":"Rescue B","pxe_description":"Fixes things","pxe_enabled":true,"valid":true}"#)
+        #expect(fixture.call("GET", "/pxe/menu.ipxe").bodyText.contains("item --key 2 entry2 2. Rescue B ("))
+        let reset = fixture.call("POST", "/pxe/\(ids[1])/menu", body: #"{"name": null}"#)
+        #expect(try JSONParser.parse(reset.body)["pxe_name"] == .null)
+        #expect(try JSONParser.parse(reset.body)["pxe_description"] == .string("Fixes things"))
+        #expect(fixture.call("GET", "/pxe/menu.ipxe").bodyText.contains("item --key 2 entry2 2. B ("))
+    }
+
+    @Test func bootOrderMovesTheEntryAndKeepsOrdersDense() throws {
+        let (fixture, ids) = fixture()
+        #expect(try pxeOrder(fixture) == ["A", "B", "C"])
+        #expect(fixture.call("POST", "/pxe/\(ids[2])/menu", body: #"{"boot_order": 0}"#).status == 200)
+        #expect(try pxeOrder(fixture) == ["C", "A", "B"])
+        #expect(fixture.call("POST", "/pxe/\(ids[2])/menu", body: #"{"boot_order": 99}"#).status == 200)
+        #expect(try pxeOrder(fixture) == ["A", "B", "C"])
+        let orders = fixture.store.current.settings.byID.values.map(\.bootOrder).sorted()
+        #expect(orders == [0, 1, 2, 3])
+    }
+
+    @Test(arguments: [
+        (#"{"name": 5}"#, "Field 'name' must be a string or null, not a number."),
+        (#"{"name": "two\nlines"}"#, "Field 'name' must not contain control characters."),
+        (#"{"description": "tab\there"}"#, "Field 'description' must not contain control characters."),
+        (#"{"name": "\#(String(repeating: "n", count: 81))"}"#, "Field 'name' must be at most 80 characters."),
+        (#"{"boot_order": -1}"#, "Field 'boot_order' must be a non-negative integer."),
+        (#"{"boot_order": 1.5}"#, "Field 'boot_order' must be a non-negative integer."),
+        (#"{"boot_order": "2"}"#, "Field 'boot_order' must be a non-negative integer."),
+        (#"{"boot_order": true}"#, "Field 'boot_order' must be a non-negative integer."),
+        (#"{"nmae": "x"}"#, "Unknown field 'nmae'; use name, description or boot_order."),
+        (#"["name"]"#, "The request body must be a JSON object with any of name, description, boot_order."),
+    ])
+    func refusesBadFieldsAndChangesNothing(body: String, message: String) throws {
+        let (fixture, ids) = fixture()
+        let before = fixture.store.current.settings
+        let response = fixture.call("POST", "/pxe/\(ids[0])/menu", body: body)
+        #expect(response.status == 400)
+        #expect(try JSONParser.parse(response.body)["error"] == .string(message))
+        #expect(fixture.store.current.settings == before)
+    }
+
+    @Test func entryScriptIsServedOnlyForBootableEntries() throws {
+        let (fixture, ids) = fixture()
+        #expect(fixture.call("GET", "/pxe/\(ids[0])/boot.ipxe").bodyText.hasPrefix("#!ipxe\n"))
+        #expect(fixture.call("GET", "/pxe/\(ids[3])/boot.ipxe").status == 404, "invalid")
+        _ = try fixture.store.setEnabled(false, id: ids[0])
+        #expect(fixture.call("GET", "/pxe/\(ids[0])/boot.ipxe").status == 404, "disabled")
+        let script = fixture.call("GET", "/pxe/menu.ipxe")
+        #expect(script.header("Content-Type") == "text/plain; charset=utf-8")
+        #expect(script.header("Cache-Control") == "no-store")
+        #expect(!script.bodyText.contains(ids[0]) && !script.bodyText.contains(ids[3]))
+    }
+
+    @Test func menuFieldsSurviveRefreshAndRestart() throws {
+        let state = TemporaryDirectory()
+        let (fixture, ids) = fixture(persistence: SettingsFile(directory: state.path))
+        #expect(fixture.call("POST", "/pxe/\(ids[0])/menu", body: #"{"name": "Kept", "description": "Across restarts", "boot_order": 2}"#).status == 200)
+        #expect(fixture.call("POST", "/catalog/refresh").status == 200)
+        #expect(fixture.store.current.settings[ids[0]]?.menuName == "Kept")
+        let (reloaded, _) = try SettingsFile(directory: state.path).load()
+        #expect(reloaded == fixture.store.current.settings)
+        #expect(reloaded[ids[0]] == PXESetting(enabled: true, bootOrder: 2, menuName: "Kept", menuDescription: "Across restarts"))
+    }
+
+    @Test func hostileNamesFromMetadataAndTheAPIDoNotChangeTheMenusCommands() throws {
+        let hostile = ["a\nchain http://x/y", "${net0/mac}", "x && shell", "x ; reboot", "#x", "tab\tname", String(repeating: "z", count: 10_000)]
+        var files: [String: [UInt8]] = [:]
+        for (index, name) in hostile.enumerated() { files["h\(index).rts.png"] = PNGFixtures.named(name) }
+        let evil = APIFixture(files: files)
+        let benign = APIFixture(files: Dictionary(uniqueKeysWithValues: hostile.indices.map { ("h\($0).rts.png", PNGFixtures.named("n\($0)")) }))
+        for (index, name) in ["${net0/mac} || reboot", "x && shell", "; exit", "#comment"].enumerated() {
+            let response = evil.call("POST", "/pxe/\(evil.id("h\(index).rts.png"))/menu", body: JSONValue.object([("name", .string(name))]).serializedString())
+            #expect(response.status == 200)
+        }
+        let evilScript = IPXETokenizer.tokenize(evil.call("GET", "/pxe/menu.ipxe").bodyText)
+        let benignScript = IPXETokenizer.tokenize(benign.call("GET", "/pxe/menu.ipxe").bodyText)
+        // Ids differ between the two temporary catalogs; everything else must match.
+        func withoutIDs(_ lines: [String]) -> [String] {
+            lines.map { $0.replacingOccurrences(of: "[0-9a-f]{12}", with: "ID", options: .regularExpression) }
+        }
+        #expect(withoutIDs(IPXETokenizer.skeleton(evilScript)) == withoutIDs(IPXETokenizer.skeleton(benignScript)))
+        #expect(evilScript.expansions == benignScript.expansions)
+        #expect(evilScript.lineCount == benignScript.lineCount)
+    }
+}
