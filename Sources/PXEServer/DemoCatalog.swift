@@ -9,7 +9,8 @@ public enum DemoCatalog {
         let manager = FileManager.default
         try manager.createDirectory(atPath: directory + "/lab", withIntermediateDirectories: true)
 
-        let alpinePayload = deterministicBytes(count: 48 * 1024, seed: 1)
+        // Over 632 KiB: iPXE would run a smaller unrecognised image as a PXE program and hang.
+        let alpinePayload = deterministicBytes(count: 768 * 1024, seed: 1)
         let alpine = PNGWriter.pixelRTS(payload: alpinePayload, fields: [
             ("type", .string("linux-container")), ("name", .string("Alpine Linux 3.20")),
             ("description", .string("Minimal Alpine rescue system")), ("content_version", .string("3.20.3")),

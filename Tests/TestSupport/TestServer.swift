@@ -28,7 +28,11 @@ public final class TestServer: @unchecked Sendable {
 
     /// `extraConfig`: additional JSON members for the config's top-level object, e.g. `"files": {...}`.
     /// `stateDirectory`: where the settings live (default: a `state` folder in the test's directory).
-    public init(extraConfig: String = "", stateDirectory: String? = nil) {
+    /// Network namespace the worker, nginx and curl run in (nil: the test's own).
+    public let namespace: String?
+
+    public init(extraConfig: String = "", stateDirectory: String? = nil, namespace: String? = nil) {
+        self.namespace = namespace
         catalogRoot = directory.subdirectory("catalog")
         self.extraConfig = extraConfig
         self.customStateDirectory = stateDirectory
@@ -75,19 +79,31 @@ public final class TestServer: @unchecked Sendable {
     private func startProcesses() throws -> Bool {
         try startWorker()
         let nginxProcess = Process()
-        nginxProcess.executableURL = URL(fileURLWithPath: "/usr/sbin/nginx")
-        nginxProcess.arguments = ["-p", nginxPrefix, "-c", nginxPrefix + "/nginx.conf"]
+        (nginxProcess.executableURL, nginxProcess.arguments) = inNamespace("/usr/sbin/nginx", ["-p", nginxPrefix, "-c", nginxPrefix + "/nginx.conf"])
         nginxProcess.standardError = FileHandle.nullDevice
         try nginxProcess.run()
         nginx = nginxProcess
-        return Self.waitFor(seconds: 10, { nginxProcess.isRunning && Self.canConnect(port: self.port) })
+        return Self.waitFor(seconds: 10, { nginxProcess.isRunning && self.nginxAnswers() })
     }
+
+    /// `executable arguments`, run through `ip netns exec` when the server has a namespace.
+    public func inNamespace(_ executable: String, _ arguments: [String]) -> (URL, [String]) {
+        guard let namespace else { return (URL(fileURLWithPath: executable), arguments) }
+        return (URL(fileURLWithPath: "/usr/sbin/ip"), ["netns", "exec", namespace, executable] + arguments)
+    }
+
+    private func nginxAnswers() -> Bool {
+        guard namespace != nil else { return Self.canConnect(port: port) }
+        let (executable, arguments) = inNamespace("/usr/bin/curl", ["-s", "-o", "/dev/null", "--max-time", "2", "http://127.0.0.1:\(port)/"])
+        return (try? Self.run(executable.path, arguments).status) == 0
+    }
+
+    public var accessLog: String { (try? String(contentsOfFile: nginxPrefix + "/access.log", encoding: .utf8)) ?? "" }
 
     /// Starts (or restarts) the worker alone and waits for its socket; logs are appended.
     public func startWorker() throws {
         let workerProcess = Process()
-        workerProcess.executableURL = URL(fileURLWithPath: Self.binary)
-        workerProcess.arguments = ["serve", "--config", configPath]
+        (workerProcess.executableURL, workerProcess.arguments) = inNamespace(Self.binary, ["serve", "--config", configPath])
         for name in ["worker.log", "worker.stdout"] where !FileManager.default.fileExists(atPath: directory.path + "/" + name) {
             _ = FileManager.default.createFile(atPath: directory.path + "/" + name, contents: nil)
         }
@@ -158,7 +174,8 @@ public final class TestServer: @unchecked Sendable {
         if method == "POST" && authorized { arguments += ["-H", "Authorization: Bearer \(Self.adminToken)"] }
         if let body { arguments += ["--data-binary", body] }
         arguments.append("http://127.0.0.1:\(port)\(path)")
-        let result = try Self.run("/usr/bin/curl", arguments)
+        let (curl, curlArguments) = inNamespace("/usr/bin/curl", arguments)
+        let result = try Self.run(curl.path, curlArguments)
         guard result.status == 0 else { throw TestServerError(message: "curl \(path) failed: \(result.stderr)") }
         let headerText = (try? String(contentsOfFile: headerFile, encoding: .isoLatin1)) ?? ""
         var status = 0

@@ -3,7 +3,8 @@
 # Quiet and idempotent: does nothing when everything is there.
 set -euo pipefail
 
-packages=(nginx libfcgi-dev zlib1g-dev pkg-config curl)
+# qemu-system-x86 and ipxe-qemu: the end-to-end test that boots real iPXE firmware; iproute2: its network namespace.
+packages=(nginx libfcgi-dev zlib1g-dev pkg-config curl iproute2 qemu-system-x86 ipxe-qemu)
 missing=()
 for package in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
