@@ -40,10 +40,12 @@ fuzz: build
 	$(FUZZ_DIR)/png-metadata $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds -max_total_time=$(FUZZ_SECONDS) \
 		-max_len=65536 -timeout=10 -rss_limit_mb=4096 -artifact_prefix=$(FUZZ_DIR)/artifacts/ -print_final_stats=1
 
-# The unit and end-to-end tests under ThreadSanitizer (separate build folder).
+# The unit and end-to-end tests under ThreadSanitizer (separate build folder); the end-to-end
+# tests then drive a ThreadSanitizer build of the worker too.
 check-concurrency: deps
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
-	$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan
+	PXE_CATALOG_BINARY=$(CURDIR)/.build-tsan/debug/pxe-catalog TSAN_OPTIONS=halt_on_error=1 \
+		$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan
 
 clean:
 	rm -rf .build .state

@@ -28,7 +28,8 @@ let package = Package(
         .executableTarget(name: "pxe-catalog", dependencies: ["PXEServer"]),
 
         .target(name: "TestSupport", dependencies: ["PXECatalog"], path: "Tests/TestSupport"),
-        .testTarget(name: "PXECatalogTests", dependencies: ["PXECatalog", "TestSupport"]),
+        // Golden/ holds expected scripts, read by path in the tests.
+        .testTarget(name: "PXECatalogTests", dependencies: ["PXECatalog", "TestSupport"], exclude: ["Golden"]),
         .testTarget(name: "PXEAPITests", dependencies: ["PXEAPI", "PXECatalog", "TestSupport"]),
         .testTarget(name: "PXEServerTests", dependencies: ["PXEServer", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["PXECatalog", "TestSupport"]),

@@ -86,7 +86,7 @@ import Testing
                     if round % 2 == 0 {
                         unlink(file)
                     } else if let handle = FileHandle(forWritingAtPath: file) ?? {
-                        FileManager.default.createFile(atPath: file, contents: Data(PNGFixtures.named("n\(i)")))
+                        _ = FileManager.default.createFile(atPath: file, contents: Data(PNGFixtures.named("n\(i)")))
                         return nil
                     }() {
                         handle.seekToEndOfFile()
