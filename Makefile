@@ -44,7 +44,7 @@ fuzz: build
 # tests then drive a ThreadSanitizer build of the worker too.
 check-concurrency: deps
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
-	PXE_CATALOG_BINARY=$(CURDIR)/.build-tsan/debug/pxe-catalog TSAN_OPTIONS=halt_on_error=1 \
+	E2E_WORKER_BINARY=$(CURDIR)/.build-tsan/debug/pxe-catalog TSAN_OPTIONS=halt_on_error=1 \
 		$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan
 
 clean:

@@ -5,6 +5,7 @@ extension CatalogAPI {
         "GET /", "GET /containers", "GET /containers/{id}", "GET /files/{filename}",
         "POST /catalog/refresh", "GET /pxe", "POST /pxe/{id}/toggle", "POST /pxe/{id}/menu",
         "GET /pxe/boot.ipxe", "GET /pxe/menu.ipxe", "GET /pxe/{id}/boot.ipxe",
+        "GET /status", "GET /metrics", "GET /healthz",
     ]
 
     func index() -> HTTPResponse {

@@ -5,8 +5,13 @@ import Synchronization
 /// Compatible with the previous server's endpoints and JSON key names.
 public final class CatalogAPI: Sendable {
     public let store: CatalogStore
-    public let context: APIContext
+    private let contextBox: Mutex<APIContext>
     public let authorizer: AdminAuthorizer
+    public let metrics = APIMetrics()
+    /// Extra `/status` sections from the process layer (watcher mode, settings file state).
+    let statusSections: @Sendable () -> [(String, JSONValue)]
+    /// Requests in flight, from the transport.
+    let inFlight: @Sendable () -> Int
     let files: any ServedFileChecker
     /// Receives one line per admin change (who did what), for the log.
     let audit: @Sendable (String) -> Void
@@ -14,17 +19,50 @@ public final class CatalogAPI: Sendable {
     let menuCache = Mutex<(key: [Int], response: HTTPResponse)?>(nil)
 
     public init(store: CatalogStore, context: APIContext, authorizer: AdminAuthorizer,
-                files: any ServedFileChecker = LiveFileChecker(), audit: @escaping @Sendable (String) -> Void = { _ in }) {
+                files: any ServedFileChecker = LiveFileChecker(), audit: @escaping @Sendable (String) -> Void = { _ in },
+                statusSections: @escaping @Sendable () -> [(String, JSONValue)] = { [] },
+                inFlight: @escaping @Sendable () -> Int = { 0 }) {
         self.store = store
-        self.context = context
+        contextBox = Mutex(context)
+        self.statusSections = statusSections
+        self.inFlight = inFlight
         self.authorizer = authorizer
         self.files = files
         self.audit = audit
     }
 
+    public var context: APIContext { contextBox.withLock { $0 } }
+
+    /// Applies a reloaded configuration to requests that start after this call.
+    public func replaceContext(_ context: APIContext) {
+        contextBox.withLock { $0 = context }
+        menuCache.withLock { $0 = nil }
+    }
+
     enum Route {
         case index, containers, container(String), file(String), refresh, pxe, toggle(String)
         case bootScript, menuScript, entryScript(String), editMenu(String)
+        case status, metrics, healthz
+
+        /// Label for metrics: the route's shape, never the id.
+        var metricName: String {
+            switch self {
+            case .index: return "index"
+            case .containers: return "containers"
+            case .container: return "container"
+            case .file: return "file"
+            case .refresh: return "refresh"
+            case .pxe: return "pxe"
+            case .toggle: return "toggle"
+            case .bootScript: return "boot_script"
+            case .menuScript: return "menu_script"
+            case .entryScript: return "entry_script"
+            case .editMenu: return "edit_menu"
+            case .status: return "status"
+            case .metrics: return "metrics"
+            case .healthz: return "healthz"
+            }
+        }
 
         var allowedMethods: [String] {
             switch self {
@@ -36,7 +74,14 @@ public final class CatalogAPI: Sendable {
 
     /// Answers a request; sets `Content-Length` and drops the body for HEAD.
     public func handle(_ request: HTTPRequest) -> HTTPResponse {
+        let started = ContinuousClock.now
         var response = route(request)
+        let route = request.path.flatMap(Self.match)
+        let elapsed = ContinuousClock.now - started
+        var downloadID: String?
+        if case let .container(id)? = route, response.header("X-Accel-Redirect") != nil { downloadID = id }
+        metrics.record(route: route?.metricName ?? "unknown", status: response.status,
+                       seconds: APIMetrics.seconds(elapsed), downloadID: downloadID)
         response.headers.append(("Content-Length", String(response.body.count)))
         if request.method == "HEAD" { response.body = [] }
         return response
@@ -69,11 +114,17 @@ public final class CatalogAPI: Sendable {
         case .menuScript: return menuScript()
         case let .entryScript(id): return entryScript(id: id)
         case let .editMenu(id): return editMenu(id: id, request: request, actor: actor)
+        case .status: return status()
+        case .metrics: return metricsText()
+        case .healthz: return .json(.object([("status", .string("ok"))]))
         }
     }
 
     static func match(_ path: String) -> Route? {
         if path == "/" { return .index }
+        if path == "/status" { return .status }
+        if path == "/metrics" { return .metrics }
+        if path == "/healthz" { return .healthz }
         if path.hasPrefix("/files/") { return .file(String(path.dropFirst("/files/".count))) }
         let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
         switch (segments.count, segments.first) {

@@ -23,6 +23,8 @@ public struct CatalogScanner: Sendable {
         public var rootProblems: [String]
         public var parsedCount: Int
         public var reusedCount: Int
+        /// Files left out (or kept at their previous state) because they changed too recently.
+        public var deferredCount: Int = 0
     }
 
     struct Candidate: Sendable {
@@ -32,7 +34,9 @@ public struct CatalogScanner: Sendable {
         var identity: FileIdentity
     }
 
-    public func scan(previous: CatalogSnapshot? = nil) -> Result {
+    /// `settledBefore`: files modified at or after this time (ns since the epoch) may still be
+    /// being written; they are skipped, or kept as they were in `previous`, and counted.
+    public func scan(previous: CatalogSnapshot? = nil, settledBefore: Int64? = nil) -> Result {
         var candidates: [Candidate] = []
         var rootProblems: [String] = []
         var seenRealPaths = Set<String>()
@@ -47,7 +51,13 @@ public struct CatalogScanner: Sendable {
         // Reuse unchanged entries; parse the rest on all cores.
         var entries = [CatalogEntry?](repeating: nil, count: candidates.count)
         var toParse: [Int] = []
+        var deferred = 0
         for (index, candidate) in candidates.enumerated() {
+            if let settledBefore, candidate.identity.modifiedNanoseconds >= settledBefore {
+                deferred += 1
+                entries[index] = previous?.entry(realPath: candidate.realPath)
+                continue
+            }
             if let old = previous?.entry(realPath: candidate.realPath), old.fileIdentity == candidate.identity,
                old.rootIndex == candidate.rootIndex {
                 entries[index] = old
@@ -64,7 +74,8 @@ public struct CatalogScanner: Sendable {
         for (i, index) in toParse.enumerated() { entries[index] = parsed.values[i] ?? nil }
 
         let found = entries.compactMap { $0 }
-        return Result(entries: found, rootProblems: rootProblems, parsedCount: toParse.count, reusedCount: candidates.count - toParse.count)
+        return Result(entries: found, rootProblems: rootProblems, parsedCount: toParse.count,
+                      reusedCount: candidates.count - toParse.count - deferred, deferredCount: deferred)
     }
 
     /// Reads one file. nil when it vanished or stopped being a regular file since the walk.

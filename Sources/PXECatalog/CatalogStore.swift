@@ -30,6 +30,8 @@ public struct RefreshSummary: Sendable, Equatable {
     public var duration: Duration
     /// Set when the default settings of new entries could not be saved.
     public var settingsError: SettingsWriteError?
+    /// Files that changed too recently to be read (still being written).
+    public var deferred: Int = 0
 }
 
 public enum CatalogStoreError: Error, Equatable, CustomStringConvertible {
@@ -61,28 +63,35 @@ public final class CatalogStore: Sendable {
     private let state: Mutex<CatalogState>
     private let refreshGate = Mutex<Void>(())
     private let writeGate = Mutex<Void>(())
-    private let scanner: CatalogScanner
+    private let scannerBox: Mutex<CatalogScanner>
     private let persistence: (any SettingsPersistence)?
 
     public init(scanner: CatalogScanner, settings: PXESettings = PXESettings(), persistence: (any SettingsPersistence)? = nil) {
-        self.scanner = scanner
+        scannerBox = Mutex(scanner)
         self.persistence = persistence
         state = Mutex(CatalogState(snapshot: .empty, settings: settings))
     }
 
     public var current: CatalogState { state.withLock { $0 } }
 
-    public var scannerRoots: [String] { scanner.roots }
+    public var scanner: CatalogScanner { scannerBox.withLock { $0 } }
+
+    /// Takes effect at the next refresh (configuration reload).
+    public func replaceScanner(_ scanner: CatalogScanner) { scannerBox.withLock { $0 = scanner } }
+
+    /// Settings write failures since start, for metrics.
+    public var settingsWriteFailures: Int { failures.load(ordering: .relaxed) }
+    private let failures = Atomic<Int>(0)
 
     /// Rescans the roots and swaps in the new snapshot. New entries get default settings; if
     /// those cannot be saved the summary says so (`settingsError`), the new snapshot is still
     /// served and the defaults are saved with the next successful change.
     @discardableResult
-    public func refresh() -> RefreshSummary {
+    public func refresh(settledBefore: Int64? = nil) -> RefreshSummary {
         refreshGate.withLock { _ in
             let started = ContinuousClock.now
             let previous = current.snapshot
-            let result = scanner.scan(previous: previous)
+            let result = scanner.scan(previous: previous, settledBefore: settledBefore)
             let duration = ContinuousClock.now - started
             let snapshot = CatalogSnapshot(entries: result.entries, generation: previous.generation + 1,
                                            scannedAt: Date(), scanDuration: duration)
@@ -91,7 +100,10 @@ public final class CatalogStore: Sendable {
                 var settings = current.settings
                 let added = settings.adopt(snapshot.entries.map(\.id))
                 if !added.isEmpty, let persistence {
-                    do throws(SettingsWriteError) { try persistence.save(settings) } catch { settingsError = error }
+                    do throws(SettingsWriteError) { try persistence.save(settings) } catch {
+                        settingsError = error
+                        failures.add(1, ordering: .relaxed)
+                    }
                 }
                 state.withLock { state in
                     state.settings = settings
@@ -104,7 +116,8 @@ public final class CatalogStore: Sendable {
             return RefreshSummary(count: snapshot.entries.count, added: newIDs.subtracting(oldIDs).count,
                                   removed: oldIDs.subtracting(newIDs).count, invalid: snapshot.invalidCount,
                                   parsed: result.parsedCount, reused: result.reusedCount,
-                                  rootProblems: result.rootProblems, duration: duration, settingsError: settingsError)
+                                  rootProblems: result.rootProblems, duration: duration, settingsError: settingsError,
+                                  deferred: result.deferredCount)
         }
     }
 
@@ -117,7 +130,10 @@ public final class CatalogStore: Sendable {
             var settings = before.settings
             change(&settings)
             if settings != before.settings, let persistence {
-                do throws(SettingsWriteError) { try persistence.save(settings) } catch { throw .settingsNotSaved(error) }
+                do throws(SettingsWriteError) { try persistence.save(settings) } catch {
+                    failures.add(1, ordering: .relaxed)
+                    throw .settingsNotSaved(error)
+                }
             }
             state.withLock {
                 $0.settings = settings

@@ -46,7 +46,7 @@ public enum CommandLineTool {
             guard let configuration = loadConfiguration(configPath) else { return 1 }
             let logger = makeLogger(level: configuration.log.level)
             do {
-                return try WorkerApplication(configuration: configuration, logger: logger).run()
+                return try WorkerApplication(configuration: configuration, configPath: configPath, logger: logger).run()
             } catch {
                 logger.critical("\(error.description)")
                 printError(error.description)
@@ -122,12 +122,12 @@ public enum CommandLineTool {
         return summary.rootProblems.isEmpty ? 0 : 1
     }
 
+    /// The process-wide log level; SIGHUP applies `log.level` from the re-read configuration.
+    static let logLevel = LogLevelControl(.info)
+
     static func makeLogger(level: String) -> Logger {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = Logger.Level(rawValue: level) ?? .info
-            return handler
-        }
+        logLevel.level = Logger.Level(rawValue: level) ?? .info
+        LoggingSystem.bootstrap { _ in WorkerLogHandler(control: logLevel) }
         return Logger(label: "pxe-catalog")
     }
 

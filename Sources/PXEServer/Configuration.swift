@@ -15,6 +15,17 @@ public struct Configuration: Sendable, Equatable {
     public struct Catalog: Sendable, Equatable {
         public var roots = ["/srv/pxe-catalog"]
         public var pattern = "*.rts.png"
+        public var watch = true
+        /// Quiet time after the last change before rescanning; files younger than this wait.
+        public var settleMilliseconds = 2000
+        /// Periodic rescan (also the fallback when inotify is unavailable); 0 disables.
+        public var rescanIntervalSeconds = 300
+    }
+
+    public struct Status: Sendable, Equatable {
+        /// Which of status, metrics, healthz anyone may fetch; the rest only from `allow`.
+        public var publicEndpoints = ["healthz"]
+        public var allow = ["127.0.0.1", "::1"]
     }
 
     public struct Files: Sendable, Equatable {
@@ -60,6 +71,7 @@ public struct Configuration: Sendable, Equatable {
     public var state = State()
     public var admin = Admin()
     public var menu = Menu()
+    public var status = Status()
 
     public init() {}
 

@@ -81,6 +81,18 @@ struct ConfigurationKey: Sendable {
             }
             $0.catalog.pattern = pattern
         },
+        ConfigurationKey(path: "catalog.watch", kind: .boolean, defaultText: "true",
+                         summary: "Notice added, removed, replaced or renamed files with inotify and rescan by itself.") {
+            $0.catalog.watch = try boolean($1, "catalog.watch", $2)
+        },
+        ConfigurationKey(path: "catalog.settle_ms", kind: .integer, defaultText: "2000",
+                         summary: "Quiet time after the last change before an automatic rescan; files modified more recently are not offered yet.") {
+            $0.catalog.settleMilliseconds = try integer($1, "catalog.settle_ms", $2, in: 0...600_000)
+        },
+        ConfigurationKey(path: "catalog.rescan_interval", kind: .integer, defaultText: "300",
+                         summary: "Seconds between periodic rescans (the fallback when inotify is unavailable or out of watches); 0 disables.") {
+            $0.catalog.rescanIntervalSeconds = try integer($1, "catalog.rescan_interval", $2, in: 0...86_400)
+        },
         ConfigurationKey(path: "files.root", kind: .string, defaultText: "the first catalog root",
                          summary: "Directory `GET /files/{name}` serves plain file names from.") {
             $0.files.root = try string($1, "files.root", $2)
@@ -105,14 +117,7 @@ struct ConfigurationKey: Sendable {
         },
         ConfigurationKey(path: "nginx.admin_allow", kind: .stringList, defaultText: "[] (no IP restriction)",
                          summary: "Addresses or CIDR networks nginx lets send POSTs (`allow`/`deny` in front of the admin token check).") {
-            var list: [String] = []
-            for item in try stringList($1, "nginx.admin_allow", $2) {
-                guard !item.isEmpty, item.allSatisfy({ $0.isHexDigit || ".:/".contains($0) }) || item == "unix:" else {
-                    throw ConfigurationError(source: $2, key: "nginx.admin_allow", reason: "holds \"\(item)\", which is not an address or CIDR network")
-                }
-                list.append(item)
-            }
-            $0.nginx.adminAllow = list
+            $0.nginx.adminAllow = try addressList($1, "nginx.admin_allow", $2)
         },
         ConfigurationKey(path: "state.directory", kind: .string, defaultText: "\"/var/lib/pxe-catalog\"",
                          summary: "Where the PXE settings are kept (`settings.json` and its backup); created if missing.") {
@@ -149,6 +154,18 @@ struct ConfigurationKey: Sendable {
                 throw ConfigurationError(source: $2, key: "menu.public_base_url", reason: "must be an http:// or https:// URL without spaces or shell-like characters, not \"\(url)\"")
             }
             $0.menu.publicBaseURL = url
+        },
+        ConfigurationKey(path: "status.public", kind: .stringList, defaultText: "[\"healthz\"]",
+                         summary: "Which of `status`, `metrics`, `healthz` anyone may fetch; nginx limits the others to `status.allow`.") {
+            let names = try stringList($1, "status.public", $2)
+            for name in names where !["status", "metrics", "healthz"].contains(name) {
+                throw ConfigurationError(source: $2, key: "status.public", reason: "holds \"\(name)\"; the endpoints are status, metrics and healthz")
+            }
+            $0.status.publicEndpoints = names
+        },
+        ConfigurationKey(path: "status.allow", kind: .stringList, defaultText: "[\"127.0.0.1\", \"::1\"]",
+                         summary: "Addresses or CIDR networks nginx lets fetch the endpoints that are not public.") {
+            $0.status.allow = try addressList($1, "status.allow", $2)
         },
         ConfigurationKey(path: "log.level", kind: .string, defaultText: "\"info\"",
                          summary: "Lowest level logged to stderr: trace, debug, info, notice, warning, error, critical.") {
@@ -187,6 +204,15 @@ struct ConfigurationKey: Sendable {
             throw ConfigurationError(source: source, key: key, reason: "must be between \(range.lowerBound) and \(range.upperBound), not \(number)")
         }
         return Int(number)
+    }
+
+    /// Addresses or CIDR networks for nginx `allow` lines.
+    static func addressList(_ value: JSONValue, _ key: String, _ source: ConfigurationError.Source) throws(ConfigurationError) -> [String] {
+        let list = try stringList(value, key, source)
+        for item in list where item.isEmpty || !(item.allSatisfy({ $0.isHexDigit || ".:/".contains($0) }) || item == "unix:") {
+            throw ConfigurationError(source: source, key: key, reason: "holds \"\(item)\", which is not an address or CIDR network")
+        }
+        return list
     }
 
     static func boolean(_ value: JSONValue, _ key: String, _ source: ConfigurationError.Source) throws(ConfigurationError) -> Bool {

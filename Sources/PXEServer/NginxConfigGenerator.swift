@@ -32,6 +32,7 @@ public enum NginxConfigGenerator {
         \(adminRestriction(configuration.nginx.adminAllow))
             }
 
+        \(statusLocations(configuration))
         """
         for (index, directory) in locations.directories.enumerated() {
             text += """
@@ -67,6 +68,19 @@ public enum NginxConfigGenerator {
                      "        limit_except GET {"]
         lines += allowed.map { "            allow \($0);" }
         lines += ["            deny all;", "        }"]
+        return lines.joined(separator: "\n")
+    }
+
+    /// `/status`, `/metrics` and `/healthz` that are not public, limited to `status.allow`.
+    static func statusLocations(_ configuration: Configuration) -> String {
+        var lines: [String] = []
+        for endpoint in ["status", "metrics", "healthz"] where !configuration.status.publicEndpoints.contains(endpoint) {
+            lines.append("    # /\(endpoint) only for status.allow (status.public lists the endpoints open to all).")
+            lines.append("    location = /\(endpoint) {")
+            lines += configuration.status.allow.map { "        allow \($0);" }
+            lines += ["        deny all;", "        include /etc/nginx/fastcgi_params;", "        fastcgi_param HTTP_PROXY \"\";",
+                      "        fastcgi_pass pxe_catalog_worker;", "    }", ""]
+        }
         return lines.joined(separator: "\n")
     }
 

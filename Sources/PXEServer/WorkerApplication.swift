@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PXEAPI
 import PXECatalog
+import Synchronization
 
 /// Wires configuration, catalog, API and the FastCGI transport together and runs until a
 /// stop signal. Signals are blocked in every thread and taken by `sigwait` here, because
@@ -10,21 +11,31 @@ import PXECatalog
 public final class WorkerApplication: Sendable {
     public static let version = "1.0.0"
 
-    let configuration: Configuration
+    let configurationBox: Mutex<Configuration>
+    let configPath: String?
     let logger: Logger
     let store: CatalogStore
     let api: CatalogAPI
+    let settingsFile: SettingsFile
+    let settingsLoadNote: String
+    let transport = Shared<FastCGIServer?>(nil)
+    let watcher = Shared<CatalogWatcher?>(nil)
+    let reportedProblems = Mutex<Set<String>>([])
 
     public struct StartupError: Error, CustomStringConvertible {
         public let description: String
     }
 
+    var configuration: Configuration { configurationBox.withLock { $0 } }
+
     /// Loads the saved settings and the admin tokens; refuses to build a worker when either is
     /// unusable (a corrupt settings file is never silently replaced by defaults).
-    public init(configuration: Configuration, logger: Logger) throws(StartupError) {
-        self.configuration = configuration
+    public init(configuration: Configuration, configPath: String?, logger: Logger) throws(StartupError) {
+        configurationBox = Mutex(configuration)
+        self.configPath = configPath
         self.logger = logger
-        let settingsFile = SettingsFile(directory: configuration.state.directory)
+        logger.info("pxe-catalog \(Self.version) starting", metadata: Self.summary(configuration))
+        settingsFile = SettingsFile(directory: configuration.state.directory)
         do {
             try FileManager.default.createDirectory(atPath: configuration.state.directory, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o750])
@@ -36,19 +47,57 @@ public final class WorkerApplication: Sendable {
             let (loaded, outcome) = try settingsFile.load()
             settings = loaded
             switch outcome {
-            case .fresh: logger.info("no settings file in \(configuration.state.directory): starting with defaults")
-            case .primary: logger.info("loaded settings for \(loaded.byID.count) entries from \(settingsFile.path)")
+            case .fresh:
+                settingsLoadNote = "fresh"
+                logger.info("no settings file in \(configuration.state.directory): starting with defaults")
+            case .primary:
+                settingsLoadNote = "loaded"
+                logger.info("loaded settings for \(loaded.byID.count) entries from \(settingsFile.path)")
             case let .backup(reason):
+                settingsLoadNote = "loaded_from_backup"
                 logger.critical("\(reason); USING THE BACKUP \(settingsFile.backupPath) (\(loaded.byID.count) entries). The unusable file will be replaced at the next change.")
             }
         } catch {
             throw StartupError(description: error.description)
         }
         let authorizer = AdminAuthorizer(policy: try Self.adminPolicy(configuration, logger: logger))
-        let scanner = CatalogScanner(roots: configuration.catalog.roots, pattern: configuration.catalog.pattern)
+        let scanner = Self.scanner(for: configuration)
         store = CatalogStore(scanner: scanner, settings: settings, persistence: settingsFile)
-        let context = APIContext(
-            version: Self.version, catalogRoots: configuration.catalog.roots, filesRoot: configuration.effectiveFilesRoot,
+        let transport = self.transport
+        let watcher = self.watcher
+        let loadNote = settingsLoadNote
+        let store = self.store
+        api = CatalogAPI(
+            store: store, context: Self.context(for: configuration, scanner: scanner), authorizer: authorizer,
+            audit: { logger.notice("admin change: \($0)") },
+            statusSections: {
+                [("settings", .object([("load", .string(loadNote)), ("write_failures", .int(Int64(store.settingsWriteFailures)))])),
+                 ("watch", .string(watcher.value?.mode.rawValue ?? "off"))]
+            },
+            inFlight: { transport.value?.inFlight ?? 0 })
+    }
+
+    static func summary(_ configuration: Configuration) -> Logger.Metadata {
+        [
+            "roots": .array(configuration.catalog.roots.map { .string($0) }),
+            "pattern": .string(configuration.catalog.pattern),
+            "threads": .stringConvertible(configuration.effectiveThreadCount),
+            "socket": .string(configuration.worker.socket),
+            "state": .string(configuration.state.directory),
+            "admin": .string(configuration.admin.tokenFile != nil ? "token file" : configuration.admin.allowUnauthenticated ? "open" : "disabled"),
+            "watch": .stringConvertible(configuration.catalog.watch),
+            "menu_default": .string(configuration.menu.defaultChoice),
+            "log_level": .string(configuration.log.level),
+        ]
+    }
+
+    static func scanner(for configuration: Configuration) -> CatalogScanner {
+        CatalogScanner(roots: configuration.catalog.roots, pattern: configuration.catalog.pattern)
+    }
+
+    static func context(for configuration: Configuration, scanner: CatalogScanner) -> APIContext {
+        APIContext(
+            version: version, catalogRoots: configuration.catalog.roots, filesRoot: configuration.effectiveFilesRoot,
             internalPrefix: configuration.nginx.internalPrefix, scanner: scanner,
             publicConfig: [
                 ("catalog_roots", .int(Int64(configuration.catalog.roots.count))),
@@ -58,9 +107,9 @@ public final class WorkerApplication: Sendable {
                 ("admin_authentication", .bool(configuration.admin.tokenFile != nil)),
                 ("menu_timeout", .int(Int64(configuration.menu.timeoutSeconds))),
                 ("menu_default", .string(configuration.menu.defaultChoice)),
+                ("watch", .bool(configuration.catalog.watch)),
             ],
             menu: configuration.menuOptions)
-        api = CatalogAPI(store: store, context: context, authorizer: authorizer, audit: { logger.notice("admin change: \($0)") })
     }
 
     static func adminPolicy(_ configuration: Configuration, logger: Logger) throws(StartupError) -> AdminAuthorizer.Policy {
@@ -89,18 +138,13 @@ public final class WorkerApplication: Sendable {
         pthread_sigmask(SIG_BLOCK, &signals, nil)
         FastCGIServer.initializeLibrary()
 
-        logger.info("pxe-catalog \(Self.version) starting", metadata: [
-            "roots": .array(configuration.catalog.roots.map { .string($0) }),
-            "pattern": .string(configuration.catalog.pattern),
-            "threads": .stringConvertible(configuration.effectiveThreadCount),
-        ])
         logRefresh(store.refresh(), reason: "startup")
 
         let listenFD: Int32
         var ownedSocketPath: String?
         if let inherited = ListenSocket.inherited(environment: ProcessInfo.processInfo.environment) {
             listenFD = inherited
-            logger.info("listening on inherited socket fd \(inherited)")
+            logger.info("listening on the inherited socket (fd \(inherited))")
         } else {
             do {
                 listenFD = try ListenSocket.open(path: configuration.worker.socket, mode: configuration.worker.socketMode)
@@ -118,28 +162,26 @@ public final class WorkerApplication: Sendable {
                                    maximumBodyBytes: configuration.worker.maximumBodyBytes,
                                    log: { logger.error("\($0)") },
                                    handler: { request in Self.respond(to: request, api: api) })
+        transport.value = server
         server.start()
+        startWatcher(configuration)
 
         while true {
             var received: Int32 = 0
             guard sigwait(&signals, &received) == 0 else { continue }
             switch received {
             case SIGHUP:
-                logger.notice("SIGHUP: re-reading the admin tokens and rescanning the catalog")
-                do {
-                    api.authorizer.replacePolicy(try Self.adminPolicy(configuration, logger: logger))
-                } catch {
-                    logger.error("\(error.description) Keeping the previous tokens.")
-                }
-                logRefresh(store.refresh(), reason: "SIGHUP")
+                reload()
             case SIGUSR1:
                 logger.info("SIGUSR1 ignored: the worker keeps no log files of its own to reopen")
             default:
-                logger.notice("signal \(received): finishing in-flight requests and stopping")
-                let clean = server.stop(deadline: .seconds(configuration.worker.shutdownTimeoutSeconds))
+                let timeout = configuration.worker.shutdownTimeoutSeconds
+                logger.notice("signal \(received): no new requests; finishing in-flight ones (up to \(timeout) s) and stopping")
+                watcher.value?.stop()
+                let clean = server.stop(deadline: .seconds(timeout))
                 if let ownedSocketPath { unlink(ownedSocketPath) }
                 if !clean {
-                    logger.error("in-flight requests did not finish within \(configuration.worker.shutdownTimeoutSeconds) s; exiting anyway")
+                    logger.error("in-flight requests did not finish within \(timeout) s; exiting anyway")
                     return 1
                 }
                 server.waitUntilStopped()
@@ -149,15 +191,77 @@ public final class WorkerApplication: Sendable {
         }
     }
 
+    func startWatcher(_ configuration: Configuration) {
+        let newWatcher = CatalogWatcher(
+            store: store, watch: configuration.catalog.watch, settleMilliseconds: configuration.catalog.settleMilliseconds,
+            rescanIntervalSeconds: configuration.catalog.rescanIntervalSeconds, logger: logger,
+            onRefresh: { [weak self] summary, reason in self?.logRefresh(summary, reason: reason) })
+        let old = watcher.exchange(newWatcher)
+        old?.stop()
+        newWatcher.start()
+    }
+
+    /// SIGHUP: re-reads the configuration file and the admin tokens, applies what can change
+    /// while running, logs what cannot, and rescans. A configuration that does not load is
+    /// refused as a whole and the running one kept.
+    func reload() {
+        logger.notice("SIGHUP: re-reading \(configPath ?? "the configuration")")
+        let old = configuration
+        let new: Configuration
+        do {
+            new = try ConfigurationLoader.load(file: configPath)
+        } catch {
+            logger.error("\(error.description) Keeping the running configuration.")
+            logRefresh(store.refresh(), reason: "SIGHUP")
+            return
+        }
+        let policy: AdminAuthorizer.Policy
+        do {
+            policy = try Self.adminPolicy(new, logger: logger)
+        } catch {
+            logger.error("\(error.description) Keeping the running configuration.")
+            return
+        }
+        for (key, changed) in [
+            ("worker.socket", old.worker.socket != new.worker.socket),
+            ("worker.socket_mode", old.worker.socketMode != new.worker.socketMode),
+            ("worker.threads", old.worker.threads != new.worker.threads),
+            ("worker.max_body_bytes", old.worker.maximumBodyBytes != new.worker.maximumBodyBytes),
+            ("state.directory", old.state.directory != new.state.directory),
+        ] where changed {
+            logger.warning("\(key) changed but cannot change while running; restart the worker to apply it")
+        }
+        if old.catalog.roots != new.catalog.roots || old.nginx.internalPrefix != new.nginx.internalPrefix || old.files != new.files {
+            logger.notice("catalog roots, files.root or nginx.internal_prefix changed: regenerate the nginx site (pxe-catalog nginx-config) and reload nginx too")
+        }
+        var applied = new
+        applied.worker = old.worker
+        applied.state = old.state
+        configurationBox.withLock { $0 = applied }
+        CommandLineTool.logLevel.level = Logger.Level(rawValue: applied.log.level) ?? .info
+        api.authorizer.replacePolicy(policy)
+        let scanner = Self.scanner(for: applied)
+        store.replaceScanner(scanner)
+        api.replaceContext(Self.context(for: applied, scanner: scanner))
+        if old.catalog != new.catalog { startWatcher(applied) }
+        logRefresh(store.refresh(), reason: "SIGHUP")
+    }
+
     func logRefresh(_ summary: RefreshSummary, reason: String) {
-        logger.info("catalog scanned (\(reason)): \(summary.count) containers, \(summary.added) added, \(summary.removed) removed, \(summary.invalid) invalid, \(summary.parsed) parsed, \(summary.reused) unchanged in \(summary.duration)")
+        logger.info("catalog scanned (\(reason)): \(summary.count) containers, \(summary.added) added, \(summary.removed) removed, \(summary.invalid) invalid, \(summary.parsed) read, \(summary.reused) unchanged, \(summary.deferred) still being written, in \(summary.duration)")
         for problem in summary.rootProblems { logger.error("\(problem)") }
         if let error = summary.settingsError {
             logger.error("settings of new entries could not be saved to \(error.path): \(error.description)")
         }
-        for entry in store.current.snapshot.entries where !entry.isValid && summary.parsed > 0 {
-            logger.warning("invalid container \(entry.relativePath): \(entry.problem ?? "")")
+        // Each problem once per file version, not at every rescan.
+        let entries = store.current.snapshot.entries.filter { !$0.isValid }
+        let fresh = reportedProblems.withLock { reported -> [CatalogEntry] in
+            let keys = entries.map { "\($0.realPath)#\($0.fileIdentity.modifiedNanoseconds)" }
+            let new = zip(entries, keys).filter { !reported.contains($0.1) }.map(\.0)
+            reported = Set(keys)
+            return new
         }
+        for entry in fresh { logger.warning("invalid container \(entry.relativePath): \(entry.problem ?? "")") }
     }
 
     /// The FastCGI <-> API adapter: CGI params to an `HTTPRequest`, an `HTTPResponse` back.
@@ -176,5 +280,22 @@ public final class WorkerApplication: Sendable {
             headers: headers, body: request.body, bodyProblem: bodyProblem)
         let response = api.handle(httpRequest)
         return FastCGIResponse(status: response.status, headers: response.headers, body: response.body)
+    }
+}
+
+/// A value shared between threads behind a lock; a class so closures can hold it.
+final class Shared<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    var value: Value {
+        get { mutex.withLock { $0 } }
+        set { mutex.withLock { $0 = newValue } }
+    }
+    func exchange(_ newValue: Value) -> Value {
+        mutex.withLock { current in
+            let old = current
+            current = newValue
+            return old
+        }
     }
 }

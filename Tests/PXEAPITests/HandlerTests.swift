@@ -9,7 +9,7 @@ import Testing
         let fixture = APIFixture(files: ["a.rts.png": PNGFixtures.named("A"), "bad.rts.png": Array("x".utf8)])
         let response = fixture.call("GET", "/")
         #expect(response.status == 200)
-        #expect(response.bodyText == #"{"name":"pxe-catalog","version":"9.9.9","endpoints":["GET /","GET /containers","GET /containers/{id}","GET /files/{filename}","POST /catalog/refresh","GET /pxe","POST /pxe/{id}/toggle","POST /pxe/{id}/menu","GET /pxe/boot.ipxe","GET /pxe/menu.ipxe","GET /pxe/{id}/boot.ipxe"],"catalog":{"enabled":1,"count":2},"config":{"file_pattern":"*.rts.png"}}"#)
+        #expect(response.bodyText == #"{"name":"pxe-catalog","version":"9.9.9","endpoints":["GET /","GET /containers","GET /containers/{id}","GET /files/{filename}","POST /catalog/refresh","GET /pxe","POST /pxe/{id}/toggle","POST /pxe/{id}/menu","GET /pxe/boot.ipxe","GET /pxe/menu.ipxe","GET /pxe/{id}/boot.ipxe","GET /status","GET /metrics","GET /healthz"],"catalog":{"enabled":1,"count":2},"config":{"file_pattern":"*.rts.png"}}"#)
         #expect(!response.bodyText.contains(fixture.root.path))
     }
 

@@ -16,9 +16,9 @@ public final class TestServer: @unchecked Sendable {
         return url.path
     }
 
-    /// The worker binary `swift build` produced (override with PXE_CATALOG_BINARY).
+    /// The worker binary `swift build` produced (override with E2E_WORKER_BINARY).
     public static var binary: String {
-        ProcessInfo.processInfo.environment["PXE_CATALOG_BINARY"] ?? repositoryRoot + "/.build/debug/pxe-catalog"
+        ProcessInfo.processInfo.environment["E2E_WORKER_BINARY"] ?? repositoryRoot + "/.build/debug/pxe-catalog"
     }
 
     /// `extraConfig`: additional JSON members for the config's top-level object, e.g. `"files": {...}`.

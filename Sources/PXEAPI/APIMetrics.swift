@@ -1,0 +1,99 @@
+import Foundation
+import PXECatalog
+import Synchronization
+
+/// Request counters, latency histograms and per-container download counts, rendered in the
+/// Prometheus text format. Hand-written rather than swift-metrics + swift-prometheus: a dozen
+/// series do not justify two more packages in every CI build, and the text format is small.
+public final class APIMetrics: Sendable {
+    /// Upper bounds of the latency histogram, in seconds (worker time, not nginx's).
+    public static let latencyBuckets: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1]
+
+    struct Histogram {
+        var counts = [Int](repeating: 0, count: APIMetrics.latencyBuckets.count)
+        var sum = 0.0
+        var total = 0
+    }
+
+    struct State {
+        var requests: [String: [Int: Int]] = [:]      // route -> status -> count
+        var latency: [String: Histogram] = [:]
+        var downloads: [String: Int] = [:]            // container id -> X-Accel redirects
+        var served = 0
+    }
+
+    private let state = Mutex(State())
+    public let startedAt = Date()
+
+    public init() {}
+
+    func record(route: String, status: Int, seconds: Double, downloadID: String?) {
+        state.withLock { state in
+            state.served += 1
+            state.requests[route, default: [:]][status, default: 0] += 1
+            var histogram = state.latency[route] ?? Histogram()
+            if let bucket = Self.latencyBuckets.firstIndex(where: { seconds <= $0 }) { histogram.counts[bucket] += 1 }
+            histogram.sum += seconds
+            histogram.total += 1
+            state.latency[route] = histogram
+            if let downloadID { state.downloads[downloadID, default: 0] += 1 }
+        }
+    }
+
+    public var requestsServed: Int { state.withLock { $0.served } }
+
+    /// Prometheus text exposition (version 0.0.4).
+    public func render(catalog: CatalogState, inFlight: Int, scans: Int, settingsWriteFailures: Int) -> String {
+        let snapshot = state.withLock { $0 }
+        var out = ""
+        func family(_ name: String, _ type: String, _ help: String) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+        }
+        family("pxe_catalog_requests_total", "counter", "Requests answered by the worker, by route and status.")
+        for route in snapshot.requests.keys.sorted() {
+            for status in snapshot.requests[route]!.keys.sorted() {
+                out += "pxe_catalog_requests_total{route=\"\(route)\",status=\"\(status)\"} \(snapshot.requests[route]![status]!)\n"
+            }
+        }
+        family("pxe_catalog_request_duration_seconds", "histogram", "Time the worker spent on a request, by route.")
+        for route in snapshot.latency.keys.sorted() {
+            let histogram = snapshot.latency[route]!
+            var cumulative = 0
+            for (index, bound) in Self.latencyBuckets.enumerated() {
+                cumulative += histogram.counts[index]
+                out += "pxe_catalog_request_duration_seconds_bucket{route=\"\(route)\",le=\"\(bound)\"} \(cumulative)\n"
+            }
+            out += "pxe_catalog_request_duration_seconds_bucket{route=\"\(route)\",le=\"+Inf\"} \(histogram.total)\n"
+            out += "pxe_catalog_request_duration_seconds_sum{route=\"\(route)\"} \(histogram.sum)\n"
+            out += "pxe_catalog_request_duration_seconds_count{route=\"\(route)\"} \(histogram.total)\n"
+        }
+        family("pxe_catalog_requests_in_flight", "gauge", "Requests being handled right now.")
+        out += "pxe_catalog_requests_in_flight \(inFlight)\n"
+        family("pxe_catalog_downloads_total", "counter", "Downloads handed to nginx (X-Accel-Redirect), by container id.")
+        for id in snapshot.downloads.keys.sorted() {
+            out += "pxe_catalog_downloads_total{id=\"\(id)\"} \(snapshot.downloads[id]!)\n"
+        }
+        let entries = catalog.snapshot.entries
+        let invalid = catalog.snapshot.invalidCount
+        family("pxe_catalog_containers", "gauge", "Containers in the catalog, by validity.")
+        out += "pxe_catalog_containers{valid=\"true\"} \(entries.count - invalid)\n"
+        out += "pxe_catalog_containers{valid=\"false\"} \(invalid)\n"
+        family("pxe_catalog_pxe_enabled_containers", "gauge", "Valid containers offered for network boot.")
+        out += "pxe_catalog_pxe_enabled_containers \(CatalogAPI.pxeEntries(catalog).count)\n"
+        family("pxe_catalog_scans_total", "counter", "Catalog scans since start.")
+        out += "pxe_catalog_scans_total \(scans)\n"
+        family("pxe_catalog_last_scan_duration_seconds", "gauge", "Duration of the latest catalog scan.")
+        out += "pxe_catalog_last_scan_duration_seconds \(Self.seconds(catalog.snapshot.scanDuration))\n"
+        family("pxe_catalog_last_scan_timestamp_seconds", "gauge", "When the latest catalog scan finished (Unix time).")
+        out += "pxe_catalog_last_scan_timestamp_seconds \(Int(catalog.snapshot.scannedAt.timeIntervalSince1970))\n"
+        family("pxe_catalog_settings_write_failures_total", "counter", "Settings that could not be saved.")
+        out += "pxe_catalog_settings_write_failures_total \(settingsWriteFailures)\n"
+        family("pxe_catalog_start_time_seconds", "gauge", "When the worker started (Unix time).")
+        out += "pxe_catalog_start_time_seconds \(Int(startedAt.timeIntervalSince1970))\n"
+        return out
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+import PXECatalog
+
+/// `/status` (php-fpm's status page is the model) and `/metrics`.
+extension CatalogAPI {
+    func status() -> HTTPResponse {
+        let state = store.current
+        let snapshot = state.snapshot
+        let uptime = Date().timeIntervalSince(metrics.startedAt)
+        var members: [(String, JSONValue)] = [
+            ("name", .string(context.serverName)),
+            ("version", .string(context.version)),
+            ("pid", .int(Int64(getpid()))),
+            ("started_at", .string(Self.iso8601(metrics.startedAt))),
+            ("uptime_seconds", .int(Int64(uptime))),
+            ("catalog", .object([
+                ("count", .int(Int64(snapshot.entries.count))),
+                ("valid", .int(Int64(snapshot.entries.count - snapshot.invalidCount))),
+                ("invalid", .int(Int64(snapshot.invalidCount))),
+                ("pxe_enabled", .int(Int64(Self.pxeEntries(state).count))),
+                ("scans", .int(Int64(snapshot.generation))),
+                ("last_scan_at", .string(Self.iso8601(snapshot.scannedAt))),
+                ("last_scan_duration_ms", .double((APIMetrics.seconds(snapshot.scanDuration) * 1000 * 1000).rounded() / 1000)),
+            ])),
+            ("requests", .object([
+                ("served", .int(Int64(metrics.requestsServed))),
+                ("in_flight", .int(Int64(inFlight()))),
+            ])),
+        ]
+        members += statusSections()
+        return .json(.object(members))
+    }
+
+    func metricsText() -> HTTPResponse {
+        let text = metrics.render(catalog: store.current, inFlight: inFlight(), scans: store.current.snapshot.generation,
+                                  settingsWriteFailures: store.settingsWriteFailures)
+        return .text(text, contentType: "text/plain; version=0.0.4; charset=utf-8")
+    }
+
+    static func iso8601(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date)
+    }
+}
