@@ -7,18 +7,33 @@ CATALOG_DIR ?=
 ADMIN_TOKEN_FILE ?=
 RELEASE_BIN := .build/release/pxe-catalog
 
+# Installation layout (`make install PREFIX=/usr DESTDIR=pkgroot` for packaging).
+PREFIX        ?= /usr/local
+DESTDIR       ?=
+BINDIR        ?= $(PREFIX)/bin
+SYSCONFDIR    ?= /etc
+DOCDIR        ?= $(PREFIX)/share/doc/pxe-catalog
+SYSTEMDDIR    ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR   ?= $(PREFIX)/lib/sysusers.d
+SOCKET        ?= /run/pxe-catalog/fcgi.sock
+CATALOG_ROOTS ?= /srv/pxe-catalog/images
+INSTALL_BIN   ?= $(RELEASE_BIN)
+UNIT_SED = sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
+	-e 's|@SOCKET@|$(SOCKET)|g' -e 's|@CATALOG_ROOTS@|$(CATALOG_ROOTS)|g'
+
 FUZZ_SECONDS ?= 60
 FUZZ_DIR    := .build/fuzz
 
-.PHONY: all deps build build-debug run test fuzz check-concurrency clean
+.PHONY: all deps build build-debug run test fuzz check-concurrency install install-files clean
 
 all: build
 
 deps:
 	@deploy/dev/install-deps.sh
 
+# Release build with the Swift runtime linked in: the binary needs only libc, libfcgi and zlib.
 build: deps
-	$(SWIFT) build -c release --product pxe-catalog
+	$(SWIFT) build -c release --static-swift-stdlib --product pxe-catalog
 
 build-debug: deps
 	$(SWIFT) build --build-tests
@@ -46,6 +61,23 @@ check-concurrency: deps
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
 	E2E_WORKER_BINARY=$(CURDIR)/.build-tsan/debug/pxe-catalog TSAN_OPTIONS=halt_on_error=1 \
 		$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan
+
+install: build install-files
+
+# The files of an installation, from an existing binary (INSTALL_BIN). The example config goes
+# to $(SYSCONFDIR) only if there is none yet.
+install-files:
+	install -D -m 0755 $(INSTALL_BIN) $(DESTDIR)$(BINDIR)/pxe-catalog
+	mkdir -p $(DESTDIR)$(SYSTEMDDIR) $(DESTDIR)$(DOCDIR)
+	$(UNIT_SED) deploy/pxe-catalog.service > $(DESTDIR)$(SYSTEMDDIR)/pxe-catalog.service
+	$(UNIT_SED) deploy/pxe-catalog.socket > $(DESTDIR)$(SYSTEMDDIR)/pxe-catalog.socket
+	chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/pxe-catalog.service $(DESTDIR)$(SYSTEMDDIR)/pxe-catalog.socket
+	install -D -m 0644 deploy/pxe-catalog.sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/pxe-catalog.conf
+	install -m 0644 README.md docs/configuration.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 deploy/pxe-catalog.json $(DESTDIR)$(DOCDIR)/config.example.json
+	install -m 0644 nginx/pxe-catalog.conf $(DESTDIR)$(DOCDIR)/nginx-site.example.conf
+	test -e $(DESTDIR)$(SYSCONFDIR)/pxe-catalog/config.json || \
+		install -D -m 0640 deploy/pxe-catalog.json $(DESTDIR)$(SYSCONFDIR)/pxe-catalog/config.json
 
 clean:
 	rm -rf .build .state

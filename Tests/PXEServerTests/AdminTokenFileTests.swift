@@ -4,15 +4,14 @@ import TestSupport
 import Testing
 
 @Suite struct AdminTokenFileTests {
+    /// Each test owns its directory (the instance lives as long as the test).
+    let directory = TemporaryDirectory()
+
     func file(_ text: String, mode: Int16 = 0o600) -> String {
-        let directory = TemporaryDirectory()
         let path = directory.write(Array(text.utf8), to: "tokens")
         chmod(path, mode_t(mode))
-        // Keep the directory alive for the test's duration.
-        Self.keep.append(directory)
         return path
     }
-    nonisolated(unsafe) static var keep: [TemporaryDirectory] = []
 
     @Test func readsTokensSkippingCommentsAndBlankLines() throws {
         let path = file("# rotated 2026-11\nfirst-token-0123456789\n\n  second-token-0123456789  \n")
