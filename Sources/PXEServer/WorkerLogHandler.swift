@@ -63,7 +63,7 @@ public struct WorkerLogHandler: LogHandler {
     }
 
     /// `JOURNAL_STREAM` is `device:inode` of the journal socket; it applies only if stderr is it.
-    static func stderrIsJournal(_ value: String?) -> Bool {
+    public static func stderrIsJournal(_ value: String?) -> Bool {
         guard let value else { return false }
         let parts = value.split(separator: ":").compactMap { UInt64($0) }
         var info = stat()

@@ -31,6 +31,12 @@ public final class TestServer: @unchecked Sendable {
     /// Network namespace the worker, nginx and curl run in (nil: the test's own).
     public let namespace: String?
 
+    /// A listening socket the test holds (like systemd or spawn-fcgi): the worker inherits it
+    /// instead of opening its own. `systemd` selects LISTEN_FDS/fd 3, otherwise fd 0.
+    public var inheritedSocket: (fd: Int32, systemd: Bool)?
+    /// Extra environment for the worker.
+    public var workerEnvironment: [String: String] = [:]
+
     public init(extraConfig: String = "", stateDirectory: String? = nil, namespace: String? = nil) {
         self.namespace = namespace
         catalogRoot = directory.subdirectory("catalog")
@@ -103,7 +109,19 @@ public final class TestServer: @unchecked Sendable {
     /// Starts (or restarts) the worker alone and waits for its socket; logs are appended.
     public func startWorker() throws {
         let workerProcess = Process()
-        (workerProcess.executableURL, workerProcess.arguments) = inNamespace(Self.binary, ["serve", "--config", configPath])
+        if let inherited = inheritedSocket {
+            // The socket arrives as stdin; for systemd's protocol a shell moves it to fd 3 and
+            // sets LISTEN_PID to its own pid, which exec keeps for the worker.
+            let prefix = inherited.systemd ? "exec 3<&0 0</dev/null; LISTEN_FDS=1 LISTEN_PID=$$ " : ""
+            workerProcess.executableURL = URL(fileURLWithPath: "/bin/sh")
+            workerProcess.arguments = ["-c", prefix + "exec \"$0\" serve --config \"$1\"", Self.binary, configPath]
+            workerProcess.standardInput = FileHandle(fileDescriptor: inherited.fd, closeOnDealloc: false)
+        } else {
+            (workerProcess.executableURL, workerProcess.arguments) = inNamespace(Self.binary, ["serve", "--config", configPath])
+        }
+        if !workerEnvironment.isEmpty {
+            workerProcess.environment = ProcessInfo.processInfo.environment.merging(workerEnvironment) { $1 }
+        }
         for name in ["worker.log", "worker.stdout"] where !FileManager.default.fileExists(atPath: directory.path + "/" + name) {
             _ = FileManager.default.createFile(atPath: directory.path + "/" + name, contents: nil)
         }
@@ -113,10 +131,16 @@ public final class TestServer: @unchecked Sendable {
         out?.seekToEndOfFile()
         workerProcess.standardError = log
         workerProcess.standardOutput = out
+        let readyLine = "listening on the inherited socket"
+        let readyBefore = workerLog.components(separatedBy: readyLine).count
         try workerProcess.run()
         worker = workerProcess
-        guard Self.waitFor(seconds: 15, { Self.canConnect(unixSocket: self.directory.path + "/worker.sock") || !workerProcess.isRunning }),
-              workerProcess.isRunning else {
+        // With an inherited socket a connect succeeds (into the backlog) before the worker runs:
+        // wait for its log line instead.
+        let ready: () -> Bool = inheritedSocket == nil
+            ? { Self.canConnect(unixSocket: self.directory.path + "/worker.sock") }
+            : { self.workerLog.components(separatedBy: readyLine).count > readyBefore }
+        guard Self.waitFor(seconds: 15, { ready() || !workerProcess.isRunning }), workerProcess.isRunning else {
             throw TestServerError(message: "the worker did not start listening: \(workerLog)")
         }
     }
@@ -266,6 +290,20 @@ public final class TestServer: @unchecked Sendable {
             }
         }
         return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// A listening unix socket at `path`, held by the caller (who closes it).
+    public static func listeningSocket(path: String) -> Int32 {
+        unlink(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        precondition(bound == 0 && listen(fd, 1024) == 0, "cannot listen on \(path)")
+        return fd
     }
 
     static func canConnect(unixSocket path: String) -> Bool {

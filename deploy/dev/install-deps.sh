@@ -4,18 +4,27 @@
 set -euo pipefail
 
 # qemu-system-x86 and ipxe-qemu: the end-to-end test that boots real iPXE firmware; iproute2: its network namespace.
-packages=(nginx libfcgi-dev zlib1g-dev pkg-config curl iproute2 qemu-system-x86 ipxe-qemu)
+# systemd: systemd-analyze verify of the units; python3-venv: ansible-core for the role's checks.
+packages=(nginx libfcgi-dev zlib1g-dev pkg-config curl iproute2 qemu-system-x86 ipxe-qemu systemd python3-venv)
 missing=()
 for package in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
         missing+=("$package")
     fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "Installing missing Debian packages: ${missing[*]}" >&2
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq >/dev/null
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
 
-echo "Installing missing Debian packages: ${missing[*]}" >&2
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq >/dev/null
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# ansible-core from PyPI, in a virtualenv under .build (git ignores it), for the role's checks.
+venv="$(dirname "$0")/../../.build/ansible"
+if [ ! -x "$venv/bin/ansible-playbook" ]; then
+    echo "Installing ansible-core into .build/ansible" >&2
+    python3 -m venv "$venv" && "$venv/bin/pip" install -q ansible-core >/dev/null \
+        || echo "warning: ansible-core could not be installed; the Ansible role checks will be skipped" >&2
+fi
