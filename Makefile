@@ -42,8 +42,10 @@ run: build
 	@PORT="$(PORT)" STATE_DIR="$(STATE_DIR)" CATALOG_DIR="$(CATALOG_DIR)" ADMIN_TOKEN_FILE="$(ADMIN_TOKEN_FILE)" \
 		deploy/dev/run.sh "$(RELEASE_BIN)"
 
+# Every test, then every test again under ThreadSanitizer (worker included).
 test: build-debug
 	$(SWIFT) test --skip-build
+	$(MAKE) --no-print-directory check-concurrency
 
 # libFuzzer on the PNG metadata reader for FUZZ_SECONDS; crashes land in $(FUZZ_DIR)/artifacts.
 fuzz: build
