@@ -13,11 +13,12 @@ let package = Package(
         // C libraries, each behind its own system-library module.
         .systemLibrary(name: "CFastCGI", pkgConfig: "fcgi", providers: [.apt(["libfcgi-dev"])]),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CMalloc"),
 
         // Transport: the only importer of libfcgi; knows nothing of PXE.
         .target(name: "FastCGI", dependencies: ["CFastCGI"]),
         // Domain: PNG metadata, catalog scanning, settings, JSON; knows nothing of FastCGI.
-        .target(name: "PXECatalog", dependencies: ["CZlib"]),
+        .target(name: "PXECatalog", dependencies: ["CZlib", "CMalloc"]),
         // HTTP API: handlers from request values to response values.
         .target(name: "PXEAPI", dependencies: ["PXECatalog"]),
         // Configuration, command line, nginx config generation and process wiring.

@@ -18,11 +18,15 @@ public struct MemoryByteSource: ByteSource {
     }
 }
 
-/// An open file read with `pread`; owns its descriptor and closes it on deinit.
+/// An open file read with `pread`; owns its descriptor and closes it on deinit. The first
+/// `headBytes` are read at once: a small container (and the head of any) then costs one read
+/// instead of one per chunk header.
 public final class FileByteSource: ByteSource {
+    public static let headBytes = 64 * 1024
     private let descriptor: Int32
     public let size: Int64
     public let status: stat
+    private var head: [UInt8] = []
 
     public init?(path: String) {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
@@ -35,12 +39,18 @@ public final class FileByteSource: ByteSource {
         descriptor = fd
         size = Int64(info.st_size)
         status = info
+        head = readDirect(at: 0, count: Int(min(size, Int64(Self.headBytes)))) ?? []
     }
 
     deinit { close(descriptor) }
 
     public func read(at offset: Int64, count: Int) -> [UInt8]? {
         guard offset >= 0, count >= 0 else { return nil }
+        if offset + Int64(count) <= Int64(head.count) { return Array(head[Int(offset)..<Int(offset) + count]) }
+        return readDirect(at: offset, count: count)
+    }
+
+    private func readDirect(at offset: Int64, count: Int) -> [UInt8]? {
         if count == 0 { return [] }
         var buffer = [UInt8](repeating: 0, count: count)
         var done = 0

@@ -6,8 +6,8 @@ public struct CatalogEntry: Sendable, Equatable {
     public var rootIndex: Int
     /// Path below the root's real path, `/`-separated. Never contains `..` or symlinks.
     public var relativePath: String
-    /// Absolute, symlink-resolved path. Internal only: never sent to clients.
-    public var realPath: String
+    /// Real path of the root; one string shared by all entries of a root (memory at 100k entries).
+    public var rootRealPath: String
     public var size: Int64
     public var fileIdentity: FileIdentity
     public var metadata: ContainerMetadata
@@ -15,6 +15,9 @@ public struct CatalogEntry: Sendable, Equatable {
     public var problem: String?
 
     public var isValid: Bool { problem == nil }
+
+    /// Absolute, symlink-resolved path. Internal only: never sent to clients.
+    public var realPath: String { rootRealPath == "/" ? "/" + relativePath : rootRealPath + "/" + relativePath }
 
     public var fileName: String {
         relativePath.split(separator: "/").last.map(String.init) ?? relativePath

@@ -29,9 +29,10 @@ public struct CatalogScanner: Sendable {
 
     struct Candidate: Sendable {
         var rootIndex: Int
+        var rootRealPath: String
         var relativePath: String
-        var realPath: String
         var identity: FileIdentity
+        var realPath: String { rootRealPath + "/" + relativePath }
     }
 
     /// `settledBefore`: files modified at or after this time (ns since the epoch) may still be
@@ -52,15 +53,25 @@ public struct CatalogScanner: Sendable {
         var entries = [CatalogEntry?](repeating: nil, count: candidates.count)
         var toParse: [Int] = []
         var deferred = 0
+        // Candidates and the previous entries are both ordered by (root, relative path):
+        // match them in one pass instead of keeping a path index for every entry.
+        let old = previous?.entries ?? []
+        var cursor = 0
+        func previousEntry(_ candidate: Candidate) -> CatalogEntry? {
+            while cursor < old.count, (old[cursor].rootIndex, old[cursor].relativePath) < (candidate.rootIndex, candidate.relativePath) {
+                cursor += 1
+            }
+            guard cursor < old.count, old[cursor].rootIndex == candidate.rootIndex, old[cursor].relativePath == candidate.relativePath else { return nil }
+            return old[cursor]
+        }
         for (index, candidate) in candidates.enumerated() {
             if let settledBefore, candidate.identity.modifiedNanoseconds >= settledBefore {
                 deferred += 1
-                entries[index] = previous?.entry(realPath: candidate.realPath)
+                entries[index] = previousEntry(candidate)
                 continue
             }
-            if let old = previous?.entry(realPath: candidate.realPath), old.fileIdentity == candidate.identity,
-               old.rootIndex == candidate.rootIndex {
-                entries[index] = old
+            if let unchanged = previousEntry(candidate), unchanged.fileIdentity == candidate.identity {
+                entries[index] = unchanged
             } else {
                 toParse.append(index)
             }
@@ -71,7 +82,8 @@ public struct CatalogScanner: Sendable {
         DispatchQueue.concurrentPerform(iterations: work.count) { i in
             parsed.set(i, Self.makeEntry(work[i], reader: reader))
         }
-        for (i, index) in toParse.enumerated() { entries[index] = parsed.values[i] ?? nil }
+        let values = parsed.values
+        for (i, index) in toParse.enumerated() { entries[index] = values[i] ?? nil }
 
         let found = entries.compactMap { $0 }
         return Result(entries: found, rootProblems: rootProblems, parsedCount: toParse.count,
@@ -80,13 +92,14 @@ public struct CatalogScanner: Sendable {
 
     /// Reads one file. nil when it vanished or stopped being a regular file since the walk.
     static func makeEntry(_ candidate: Candidate, reader: PNGMetadataReader) -> CatalogEntry? {
-        guard let source = FileByteSource(path: candidate.realPath) else { return nil }
+        let realPath = candidate.realPath
+        guard let source = FileByteSource(path: realPath) else { return nil }
         let inspection = reader.inspect(source)
         return CatalogEntry(
-            id: CatalogEntry.id(forRealPath: candidate.realPath),
+            id: CatalogEntry.id(forRealPath: realPath),
             rootIndex: candidate.rootIndex,
             relativePath: candidate.relativePath,
-            realPath: candidate.realPath,
+            rootRealPath: candidate.rootRealPath,
             size: source.size,
             fileIdentity: FileIdentity(status: source.status),
             metadata: ContainerMetadata.from(textChunks: inspection.textChunks),
@@ -95,71 +108,103 @@ public struct CatalogScanner: Sendable {
     }
 
     public func matches(fileName name: String) -> Bool {
-        if name.hasPrefix(".") || name.hasSuffix(".meta.json") || name.hasSuffix(".blueprint.json") { return false }
+        name.withCString { matches(cFileName: $0) }
+    }
+
+    /// Pattern match on a C string; hidden names and sidecar files never match.
+    func matches(cFileName name: UnsafePointer<CChar>) -> Bool {
+        if name[0] == 0x2E { return false }
+        let length = strlen(name)
+        for suffix in [".meta.json", ".blueprint.json"] where length >= suffix.utf8.count {
+            if strcmp(name + (length - suffix.utf8.count), suffix) == 0 { return false }
+        }
         return fnmatch(pattern, name, 0) == 0
     }
 
+    /// Walks one root: the root's own files here, each top-level subtree on its own core.
     private func walk(root: String, rootIndex: Int, into candidates: inout [Candidate], seen: inout Set<String>, problems: inout [String]) {
-        var pending: [String] = [""]   // directories relative to root
+        var subtrees: [String] = []
+        guard var found = walkDirectory(root: root, rootIndex: rootIndex, start: "", recurse: false, subdirectories: &subtrees) else {
+            problems.append("catalog root \(root) cannot be read: \(String(cString: strerror(errno)))")
+            return
+        }
+        let results = ParallelResults<[Candidate]>(count: subtrees.count)
+        let scanner = self
+        let work = subtrees
+        DispatchQueue.concurrentPerform(iterations: work.count) { index in
+            var ignored: [String] = []
+            results.set(index, scanner.walkDirectory(root: root, rootIndex: rootIndex, start: work[index], recurse: true, subdirectories: &ignored) ?? [])
+        }
+        for subtree in results.values { found += subtree ?? [] }
+        found.sort { $0.relativePath < $1.relativePath }
+        // An in-root symlink resolves to a path that is also walked: keep one of each path.
+        var previous: String?
+        found.removeAll { candidate in
+            defer { previous = candidate.relativePath }
+            return candidate.relativePath == previous
+        }
+        // Overlapping roots can reach one file twice: keep the first root's.
+        if roots.count > 1 {
+            found.removeAll { !seen.insert($0.realPath).inserted }
+        }
+        candidates += found
+    }
+
+    /// Files matching the pattern below `start` (relative to `root`); subdirectories are walked
+    /// when `recurse`, else returned in `subdirectories`. nil when `start` cannot be opened.
+    private func walkDirectory(root: String, rootIndex: Int, start: String, recurse: Bool, subdirectories: inout [String]) -> [Candidate]? {
+        var candidates: [Candidate] = []
+        var pending: [String] = [start]
+        var first = true
         while let relativeDirectory = pending.popLast() {
             let directory = relativeDirectory.isEmpty ? root : root + "/" + relativeDirectory
             guard let handle = opendir(directory) else {
-                if relativeDirectory.isEmpty {
-                    problems.append("catalog root \(root) cannot be read: \(String(cString: strerror(errno)))")
-                }
+                if first { return nil }
                 continue
             }
+            first = false
             defer { closedir(handle) }
-            var names: [(String, UInt8)] = []
+            let directoryFD = dirfd(handle)
+            // Work on the C name: no Swift strings are made for entries that are not wanted,
+            // which keeps a 100,000-file scan fast and its heap unfragmented.
             while let entry = readdir(handle) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-                }
-                if name == "." || name == ".." || name.hasPrefix(".") { continue }
-                names.append((name, entry.pointee.d_type))
-            }
-            for (name, type) in names.sorted(by: { $0.0 < $1.0 }) {
-                let relative = relativeDirectory.isEmpty ? name : relativeDirectory + "/" + name
-                let full = root + "/" + relative
-                var info = stat()
-                switch Int32(type) {
-                case Int32(DT_DIR):
-                    pending.append(relative)
-                    continue
-                case Int32(DT_REG), Int32(DT_LNK), Int32(DT_UNKNOWN):
-                    guard matches(fileName: name) else {
-                        if Int32(type) == Int32(DT_UNKNOWN), lstat(full, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
-                            pending.append(relative)
-                        }
-                        continue
+                let found: Candidate? = withUnsafeBytes(of: &entry.pointee.d_name) { raw -> Candidate? in
+                    let cName = raw.bindMemory(to: CChar.self).baseAddress!
+                    if cName[0] == 0x2E { return nil }   // hidden, `.` and `..`
+                    let type = Int32(entry.pointee.d_type)
+                    var info = stat()
+                    var isDirectory = type == Int32(DT_DIR)
+                    if type == Int32(DT_UNKNOWN) {
+                        guard fstatat(directoryFD, cName, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
+                        isDirectory = (info.st_mode & S_IFMT) == S_IFDIR
                     }
-                default:
-                    continue
+                    if isDirectory {
+                        let name = String(cString: cName)
+                        let relative = relativeDirectory.isEmpty ? name : relativeDirectory + "/" + name
+                        if recurse { pending.append(relative) } else { subdirectories.append(relative) }
+                        return nil
+                    }
+                    guard type == Int32(DT_REG) || type == Int32(DT_LNK) || type == Int32(DT_UNKNOWN), matches(cFileName: cName),
+                          fstatat(directoryFD, cName, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
+                    let name = String(cString: cName)
+                    var relative = relativeDirectory.isEmpty ? name : relativeDirectory + "/" + name
+                    switch info.st_mode & S_IFMT {
+                    case S_IFREG:
+                        break
+                    case S_IFLNK:
+                        // Follow a file symlink only when its target stays inside this root.
+                        guard let resolved = Self.realPath(root + "/" + relative), resolved.hasPrefix(root + "/"),
+                              stat(resolved, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+                        relative = String(resolved.dropFirst(root.count + 1))
+                    default:
+                        return nil
+                    }
+                    return Candidate(rootIndex: rootIndex, rootRealPath: root, relativePath: relative, identity: FileIdentity(status: info))
                 }
-                guard lstat(full, &info) == 0 else { continue }
-                var realPath = full
-                var relativeReal = relative
-                switch info.st_mode & S_IFMT {
-                case S_IFREG:
-                    break
-                case S_IFDIR:
-                    pending.append(relative)
-                    continue
-                case S_IFLNK:
-                    // Follow a file symlink only when its target stays inside this root.
-                    guard let resolved = Self.realPath(full), resolved.hasPrefix(root + "/"),
-                          stat(resolved, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
-                    realPath = resolved
-                    relativeReal = String(resolved.dropFirst(root.count + 1))
-                default:
-                    continue
-                }
-                guard seen.insert(realPath).inserted else { continue }
-                candidates.append(Candidate(rootIndex: rootIndex, relativePath: relativeReal, realPath: realPath,
-                                            identity: FileIdentity(status: info)))
+                if let found { candidates.append(found) }
             }
         }
-        candidates.sort { ($0.rootIndex, $0.relativePath) < ($1.rootIndex, $1.relativePath) }
+        return candidates
     }
 
     public static func realPath(_ path: String) -> String? {

@@ -1,6 +1,6 @@
 import Foundation
 
-/// An immutable view of the catalog at one moment. Requests read a snapshot; a refresh builds a
+/// An immutable view of the catalog at one moment; entries are ordered by root, then path. Requests read a snapshot; a refresh builds a
 /// new one and swaps it in, so a request never sees a half-done scan.
 public final class CatalogSnapshot: Sendable {
     public let entries: [CatalogEntry]
@@ -8,7 +8,7 @@ public final class CatalogSnapshot: Sendable {
     public let scannedAt: Date
     public let scanDuration: Duration
     private let indexByID: [String: Int]
-    private let indexByRealPath: [String: Int]
+
 
     public init(entries: [CatalogEntry], generation: Int, scannedAt: Date = Date(), scanDuration: Duration = .zero) {
         self.entries = entries
@@ -16,14 +16,11 @@ public final class CatalogSnapshot: Sendable {
         self.scannedAt = scannedAt
         self.scanDuration = scanDuration
         var byID: [String: Int] = [:]
-        var byPath: [String: Int] = [:]
         byID.reserveCapacity(entries.count)
         for (index, entry) in entries.enumerated() {
             byID[entry.id] = byID[entry.id] ?? index
-            byPath[entry.realPath] = index
         }
         indexByID = byID
-        indexByRealPath = byPath
     }
 
     public static let empty = CatalogSnapshot(entries: [], generation: 0, scannedAt: Date(timeIntervalSince1970: 0))
@@ -32,9 +29,6 @@ public final class CatalogSnapshot: Sendable {
         indexByID[id].map { entries[$0] }
     }
 
-    public func entry(realPath: String) -> CatalogEntry? {
-        indexByRealPath[realPath].map { entries[$0] }
-    }
 
     public var invalidCount: Int { entries.reduce(0) { $0 + ($1.isValid ? 0 : 1) } }
 }

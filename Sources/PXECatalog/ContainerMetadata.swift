@@ -1,21 +1,84 @@
 /// The metadata the catalog exposes for a container, mapped from its PNG text chunks.
+///
+/// The fields most files carry are stored inline; the rest (mostly PixelRTS v2 fields) live in
+/// a copy-on-write box that plain files never allocate, which keeps 100,000 entries small.
 public struct ContainerMetadata: Sendable, Equatable {
     public var name: String?
     public var kernelVersion: String?
     public var distro: String?
     public var architecture: String?
     public var gridSize: Int64?
-    public var format: String?
-    public var formatVersion: String?
-    public var type: String?
-    public var description: String?
-    public var contentVersion: String?
     public var dataSize: Int64?
-    public var dataHash: String?
-    /// Things worth telling the admin that do not make the file invalid (e.g. unparsable PixelRTS JSON).
-    public var warnings: [String] = []
+    private var extended: Extended?
 
     public init() {}
+
+    final class Extended: @unchecked Sendable, Equatable {
+        // Mutated only while uniquely referenced (see `updateExtended`).
+        var format: String?
+        var formatVersion: String?
+        var type: String?
+        var description: String?
+        var contentVersion: String?
+        var dataHash: String?
+        var warnings: [String] = []
+
+        init() {}
+
+        init(copying other: Extended) {
+            format = other.format
+            formatVersion = other.formatVersion
+            type = other.type
+            description = other.description
+            contentVersion = other.contentVersion
+            dataHash = other.dataHash
+            warnings = other.warnings
+        }
+
+        static func == (a: Extended, b: Extended) -> Bool {
+            a.format == b.format && a.formatVersion == b.formatVersion && a.type == b.type && a.description == b.description
+                && a.contentVersion == b.contentVersion && a.dataHash == b.dataHash && a.warnings == b.warnings
+        }
+    }
+
+    private mutating func updateExtended(_ change: (Extended) -> Void) {
+        if extended == nil {
+            extended = Extended()
+        } else if !isKnownUniquelyReferenced(&extended!) {
+            extended = Extended(copying: extended!)
+        }
+        change(extended!)
+    }
+
+    public var format: String? {
+        get { extended?.format }
+        set { updateExtended { $0.format = newValue } }
+    }
+    public var formatVersion: String? {
+        get { extended?.formatVersion }
+        set { updateExtended { $0.formatVersion = newValue } }
+    }
+    public var type: String? {
+        get { extended?.type }
+        set { updateExtended { $0.type = newValue } }
+    }
+    public var description: String? {
+        get { extended?.description }
+        set { updateExtended { $0.description = newValue } }
+    }
+    public var contentVersion: String? {
+        get { extended?.contentVersion }
+        set { updateExtended { $0.contentVersion = newValue } }
+    }
+    public var dataHash: String? {
+        get { extended?.dataHash }
+        set { updateExtended { $0.dataHash = newValue } }
+    }
+    /// Things worth telling the admin that do not make the file invalid (e.g. unparsable PixelRTS JSON).
+    public var warnings: [String] {
+        get { extended?.warnings ?? [] }
+        set { updateExtended { $0.warnings = newValue } }
+    }
 }
 
 extension ContainerMetadata {
@@ -54,7 +117,7 @@ extension ContainerMetadata {
         for chunk in textChunks {
             let key = chunk.keyword.lowercased()
             let value = cleaned(chunk.text)
-            if let field = plainKeys[key], metadata[keyPath: field] == nil {
+            if let field = plainKeys[key], metadata[keyPath: field] == nil, let value {
                 metadata[keyPath: field] = value
             } else if gridSizeKeys.contains(key), metadata.gridSize == nil, let value {
                 metadata.gridSize = Int64(value)
@@ -106,12 +169,12 @@ extension ContainerMetadata {
         kernelVersion = kernelVersion ?? text("kernel_version", "kernel")
         distro = distro ?? text("distro")
         architecture = architecture ?? text("architecture", "arch")
-        format = format ?? text("format")
-        formatVersion = formatVersion ?? text("format_version")
-        type = type ?? text("type")
-        description = description ?? text("description")
-        contentVersion = contentVersion ?? text("content_version")
-        dataHash = dataHash ?? text("data_hash")
+        if format == nil, let value = text("format") { format = value }
+        if formatVersion == nil, let value = text("format_version") { formatVersion = value }
+        if type == nil, let value = text("type") { type = value }
+        if description == nil, let value = text("description") { description = value }
+        if contentVersion == nil, let value = text("content_version") { contentVersion = value }
+        if dataHash == nil, let value = text("data_hash") { dataHash = value }
         dataSize = dataSize ?? integer("data_size")
         gridSize = gridSize ?? integer("grid_size")
     }

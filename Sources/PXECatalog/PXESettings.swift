@@ -4,14 +4,39 @@ public struct PXESetting: Sendable, Equatable {
     public var enabled: Bool
     /// Position in the boot menu; unique across all known ids.
     public var bootOrder: Int
-    public var menuName: String?
-    public var menuDescription: String?
+    /// Menu texts, boxed: most entries have none, and a setting is kept for every id.
+    private var menu: MenuTexts?
+
+    /// Immutable, so sharing it between copies is safe; replaced as a whole on change.
+    final class MenuTexts: Sendable, Equatable {
+        let name: String?
+        let description: String?
+        init(name: String?, description: String?) {
+            self.name = name
+            self.description = description
+        }
+        static func == (a: MenuTexts, b: MenuTexts) -> Bool { a.name == b.name && a.description == b.description }
+    }
 
     public init(enabled: Bool = true, bootOrder: Int, menuName: String? = nil, menuDescription: String? = nil) {
         self.enabled = enabled
         self.bootOrder = bootOrder
         self.menuName = menuName
         self.menuDescription = menuDescription
+    }
+
+    public var menuName: String? {
+        get { menu?.name }
+        set { setMenu(name: newValue, description: menuDescription) }
+    }
+
+    public var menuDescription: String? {
+        get { menu?.description }
+        set { setMenu(name: menuName, description: newValue) }
+    }
+
+    private mutating func setMenu(name: String?, description: String?) {
+        menu = name == nil && description == nil ? nil : MenuTexts(name: name, description: description)
     }
 }
 

@@ -13,6 +13,8 @@ public enum CommandLineTool {
            pxe-catalog nginx-config --config FILE [--standalone PREFIX]
            pxe-catalog config-reference
            pxe-catalog demo-catalog DIRECTORY
+           pxe-catalog generate-catalog DIRECTORY COUNT [LARGE [LARGE_MIB]]
+           pxe-catalog bench-scan DIRECTORY...
            pxe-catalog --version
 
     Configuration keys may be overridden by PXE_CATALOG_<SECTION>_<KEY> environment variables
@@ -70,6 +72,20 @@ public enum CommandLineTool {
         case "config-reference":
             print(ConfigurationKey.markdownReference, terminator: "")
             return 0
+        case "generate-catalog":
+            // generate-catalog DIRECTORY COUNT [LARGE [LARGE_MIB]]: synthetic catalogs for benchmarks.
+            guard (2...4).contains(positional.count), let count = Int(positional[1]) else { printError(usage); return 2 }
+            let large = positional.count > 2 ? Int(positional[2]) ?? 0 : 0
+            let largeMiB = positional.count > 3 ? Int64(positional[3]) ?? 300 : 300
+            do {
+                try SyntheticCatalog.write(to: positional[0], count: count, large: large, largeBytes: largeMiB << 20)
+                return 0
+            } catch {
+                printError("Cannot write the catalog to \(positional[0]): \(error.localizedDescription)")
+                return 1
+            }
+        case "bench-scan":
+            return benchScan(directories: positional)
         case "demo-catalog":
             guard positional.count == 1 else { printError(usage); return 2 }
             do {
@@ -124,6 +140,37 @@ public enum CommandLineTool {
 
     /// The process-wide log level; SIGHUP applies `log.level` from the re-read configuration.
     static let logLevel = LogLevelControl(.info)
+
+    /// Times a cold scan and a no-change refresh in one process; prints JSON (used by bench/).
+    static func benchScan(directories: [String]) -> Int32 {
+        guard !directories.isEmpty else { printError(usage); return 2 }
+        let store = CatalogStore(scanner: CatalogScanner(roots: directories))
+        let cold = store.refresh()
+        let rssAfterCold = residentSetBytes()
+        let refresh = store.refresh()
+        let document = JSONValue.object([
+            ("entries", .int(Int64(cold.count))),
+            ("invalid", .int(Int64(cold.invalid))),
+            ("cold_scan_seconds", .double(seconds(cold.duration))),
+            ("no_change_refresh_seconds", .double(seconds(refresh.duration))),
+            ("refresh_files_read", .int(Int64(refresh.parsed))),
+            ("rss_bytes", .int(Int64(rssAfterCold))),
+            ("entry_stride_bytes", .int(Int64(MemoryLayout<CatalogEntry>.stride))),
+        ])
+        print(document.serializedString())
+        return 0
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    /// VmRSS from /proc/self/status, in bytes.
+    static func residentSetBytes() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return 0 }
+        return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
+    }
 
     static func makeLogger(level: String) -> Logger {
         logLevel.level = Logger.Level(rawValue: level) ?? .info

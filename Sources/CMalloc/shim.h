@@ -1,0 +1,2 @@
+// glibc malloc extensions (malloc_trim), not in the Glibc module.
+#include <malloc.h>
