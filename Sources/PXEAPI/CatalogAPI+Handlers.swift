@@ -20,10 +20,56 @@ extension CatalogAPI {
         ]))
     }
 
-    func listContainers() -> HTTPResponse {
+    /// All containers (the previous server's response), or a page with `?limit=&offset=`.
+    func listContainers(query: String) -> HTTPResponse {
+        var limit: Int?
+        var offset = 0
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            let value = parts.count > 1 ? parts[1] : ""
+            switch parts.first {
+            case "limit":
+                guard let number = Int(value), (1...10_000).contains(number) else {
+                    return .error(400, "Query parameter 'limit' must be an integer from 1 to 10000.")
+                }
+                limit = number
+            case "offset":
+                guard let number = Int(value), number >= 0 else {
+                    return .error(400, "Query parameter 'offset' must be a non-negative integer.")
+                }
+                offset = number
+            default:
+                continue   // unknown parameters are ignored, as by the previous server
+            }
+        }
         let state = store.current
-        let items = state.snapshot.entries.map { Self.containerJSON($0, setting: state.settings[$0.id]) }
-        return .json(.object([("containers", .array(items)), ("count", .int(Int64(items.count)))]))
+        let cached = listingCache.withLock { cache -> (items: [[UInt8]], full: HTTPResponse) in
+            if let cache, cache.key == state.revisionKey { return (cache.items, cache.full) }
+            let items = state.snapshot.entries.map { Self.containerJSON($0, setting: state.settings[$0.id]).serialized() }
+            let full = HTTPResponse.json(rawBody: Self.listingBody(items[...], extra: [("count", items.count)]))
+            cache = (state.revisionKey, items, full)
+            return (items, full)
+        }
+        guard limit != nil || offset > 0 else { return cached.full }
+        let total = cached.items.count
+        let start = min(offset, total)
+        let end = min(start + (limit ?? 10_000), total)
+        return .json(rawBody: Self.listingBody(cached.items[start..<end],
+                                               extra: [("count", end - start), ("total", total), ("offset", start), ("limit", limit ?? 10_000)]))
+    }
+
+    /// `{"containers":[...],<extra>}` from pre-serialised items.
+    static func listingBody(_ items: ArraySlice<[UInt8]>, extra: [(String, Int)]) -> [UInt8] {
+        var body: [UInt8] = Array(#"{"containers":["#.utf8)
+        body.reserveCapacity(items.reduce(64) { $0 + $1.count + 1 })
+        for (index, item) in items.enumerated() {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            body += item
+        }
+        body.append(UInt8(ascii: "]"))
+        for (key, value) in extra { body += Array(",\"\(key)\":\(value)".utf8) }
+        body.append(UInt8(ascii: "}"))
+        return body
     }
 
     public static func containerJSON(_ entry: CatalogEntry, setting: PXESetting?) -> JSONValue {
@@ -143,8 +189,14 @@ extension CatalogAPI {
     }
 
     func listPXE() -> HTTPResponse {
-        let items = Self.pxeEntries(store.current).map(Self.pxeJSON)
-        return .json(.object([("pxe_containers", .array(items)), ("count", .int(Int64(items.count)))]))
+        let state = store.current
+        return pxeCache.withLock { cache in
+            if let cache, cache.key == state.revisionKey { return cache.response }
+            let items = Self.pxeEntries(state).map(Self.pxeJSON)
+            let response = HTTPResponse.json(.object([("pxe_containers", .array(items)), ("count", .int(Int64(items.count)))]))
+            cache = (state.revisionKey, response)
+            return response
+        }
     }
 
     /// 507 when the disk is full (the operator must free space), 500 for other write failures.

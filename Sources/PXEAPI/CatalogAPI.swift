@@ -17,6 +17,9 @@ public final class CatalogAPI: Sendable {
     let audit: @Sendable (String) -> Void
     /// The last rendered menu, reused while the catalog state is unchanged (boot storms).
     let menuCache = Mutex<(key: [Int], response: HTTPResponse)?>(nil)
+    /// `/containers` items, serialised once per catalog state (10,000+ entries are common).
+    let listingCache = Mutex<(key: [Int], items: [[UInt8]], full: HTTPResponse)?>(nil)
+    let pxeCache = Mutex<(key: [Int], response: HTTPResponse)?>(nil)
 
     public init(store: CatalogStore, context: APIContext, authorizer: AdminAuthorizer,
                 files: any ServedFileChecker = LiveFileChecker(), audit: @escaping @Sendable (String) -> Void = { _ in },
@@ -37,6 +40,8 @@ public final class CatalogAPI: Sendable {
     public func replaceContext(_ context: APIContext) {
         contextBox.withLock { $0 = context }
         menuCache.withLock { $0 = nil }
+        listingCache.withLock { $0 = nil }
+        pxeCache.withLock { $0 = nil }
     }
 
     enum Route {
@@ -104,7 +109,7 @@ public final class CatalogAPI: Sendable {
         }
         switch route {
         case .index: return index()
-        case .containers: return listContainers()
+        case .containers: return listContainers(query: request.query)
         case let .container(id): return downloadContainer(id: id)
         case let .file(name): return downloadFile(name: name)
         case .refresh: return refresh(actor: actor)

@@ -46,9 +46,14 @@ public struct HTTPResponse: Sendable {
     public var bodyText: String { String(decoding: body, as: UTF8.self) }
 
     public static func json(_ value: JSONValue, status: Int = 200) -> HTTPResponse {
+        json(rawBody: value.serialized(), status: status)
+    }
+
+    /// A JSON response from an already serialised body.
+    public static func json(rawBody: [UInt8], status: Int = 200) -> HTTPResponse {
         HTTPResponse(status: status,
                      headers: [("Content-Type", "application/json; charset=utf-8"), ("Cache-Control", "no-cache")],
-                     body: value.serialized())
+                     body: rawBody)
     }
 
     /// An error answer: the status and `{"error": "<sentence>"}`. The sentence must not hold

@@ -26,10 +26,10 @@ final class APIFixture: @unchecked Sendable {
     func id(_ relative: String) -> String { CatalogEntry.id(forRealPath: root.path + "/" + relative) }
 
     /// Calls the API; POSTs carry the fixture's admin token unless `authorization` says otherwise.
-    func call(_ method: String, _ path: String?, body: String = "", bodyProblem: HTTPRequest.BodyProblem? = nil,
+    func call(_ method: String, _ path: String?, query: String = "", body: String = "", bodyProblem: HTTPRequest.BodyProblem? = nil,
               authorization: String? = "Bearer " + APIFixture.token) -> HTTPResponse {
         let headers = authorization.map { ["authorization": $0] } ?? [:]
-        return api.handle(HTTPRequest(method: method, path: path, headers: headers, body: Array(body.utf8), bodyProblem: bodyProblem))
+        return api.handle(HTTPRequest(method: method, path: path, query: query, headers: headers, body: Array(body.utf8), bodyProblem: bodyProblem))
     }
 }
 

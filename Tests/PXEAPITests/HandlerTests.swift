@@ -153,3 +153,47 @@ import Testing
         #expect(fixture.call("POST", "/pxe/\(id)/toggle", body: "{", bodyProblem: .shorterThanDeclared).status == 400)
     }
 }
+
+@Suite struct ListingTests {
+    func fixture(_ count: Int) -> APIFixture {
+        APIFixture(files: Dictionary(uniqueKeysWithValues: (0..<count).map { (String(format: "f%03d.rts.png", $0), PNGFixtures.named("N\($0)")) }))
+    }
+
+    func names(_ response: HTTPResponse) throws -> [String] {
+        guard case let .array(items)? = try JSONParser.parse(response.body)["containers"] else { return [] }
+        return items.compactMap { $0["name"]?.stringValue }
+    }
+
+    @Test func pagesWithLimitAndOffset() throws {
+        let fixture = fixture(25)
+        let page = fixture.call("GET", "/containers", query: "limit=10&offset=20")
+        #expect(try names(page) == (20..<25).map { "N\($0)" })
+        let document = try JSONParser.parse(page.body)
+        #expect(document["count"] == .int(5))
+        #expect(document["total"] == .int(25))
+        #expect(document["offset"] == .int(20))
+        #expect(document["limit"] == .int(10))
+        #expect(try names(fixture.call("GET", "/containers", query: "offset=100")).isEmpty)
+        let all = try JSONParser.parse(fixture.call("GET", "/containers", query: "unrelated=1").body)
+        #expect(all["count"] == .int(25))
+        #expect(all["total"] == nil, "the default response stays as the previous server's")
+    }
+
+    @Test(arguments: ["limit=0", "limit=-1", "limit=x", "limit=10001", "offset=-1", "offset=abc"])
+    func refusesBadPageParameters(_ query: String) throws {
+        let response = fixture(3).call("GET", "/containers", query: query)
+        #expect(response.status == 400)
+        #expect(try JSONParser.parse(response.body)["error"] != nil)
+    }
+
+    @Test func cachedListingFollowsChanges() throws {
+        let fixture = fixture(3)
+        #expect(fixture.call("GET", "/containers").bodyText.contains(#""pxe_enabled":true"#))
+        _ = try fixture.store.setEnabled(false, id: fixture.id("f000.rts.png"))
+        #expect(fixture.call("GET", "/containers").bodyText.contains(#""pxe_enabled":false"#))
+        fixture.root.write(PNGFixtures.named("N9"), to: "f009.rts.png")
+        fixture.store.refresh()
+        #expect(try names(fixture.call("GET", "/containers")).last == "N9")
+        #expect(try JSONParser.parse(fixture.call("GET", "/pxe").body)["count"] == .int(3))
+    }
+}
