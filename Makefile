@@ -24,7 +24,9 @@ UNIT_SED = sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -
 FUZZ_SECONDS ?= 60
 FUZZ_DIR    := .build/fuzz
 
-.PHONY: all deps build build-debug run test fuzz check-concurrency install install-files clean
+BENCH_ARGS ?=
+
+.PHONY: all deps build build-debug run test bench fuzz check-concurrency install install-files clean
 
 all: build
 
@@ -46,6 +48,12 @@ run: build
 test: build-debug
 	$(SWIFT) test --skip-build
 	$(MAKE) --no-print-directory check-concurrency
+
+# Benchmarks against nginx static and a minimal C responder (about ten minutes); results and
+# chart in bench/results/ (latest.md, latest.png).
+bench: build
+	@BENCH=1 deploy/dev/install-deps.sh
+	python3 bench/run.py $(BENCH_ARGS)
 
 # libFuzzer on the PNG metadata reader for FUZZ_SECONDS; crashes land in $(FUZZ_DIR)/artifacts.
 fuzz: build

@@ -1,23 +1,63 @@
 /// A request as the web server passed it: CGI params and the body. Values are raw bytes because
 /// nginx passes the decoded URI, which may hold any byte; decoding is the application's call.
+/// The params live in one buffer (`NAME=VALUE` pairs) and are looked up by scanning: a request
+/// carries about thirty, and hashing them all would cost more than the whole reply.
 public struct FastCGIRequest: Sendable {
-    public var params: [String: [UInt8]]
+    private var storage: [UInt8]
+    /// Name and value ranges in `storage`, in the order the server sent them.
+    private var pairs: [(name: Range<Int>, value: Range<Int>)]
     public var body: [UInt8]
     /// The body was not read because CONTENT_LENGTH exceeded the configured limit.
     public var bodyExceedsLimit: Bool
     /// Fewer bytes arrived than CONTENT_LENGTH announced.
     public var bodyShorterThanDeclared: Bool
 
-    public init(params: [String: [UInt8]], body: [UInt8] = [], bodyExceedsLimit: Bool = false, bodyShorterThanDeclared: Bool = false) {
-        self.params = params
+    public init(params: [(String, [UInt8])], body: [UInt8] = [], bodyExceedsLimit: Bool = false, bodyShorterThanDeclared: Bool = false) {
+        storage = []
+        pairs = []
         self.body = body
         self.bodyExceedsLimit = bodyExceedsLimit
         self.bodyShorterThanDeclared = bodyShorterThanDeclared
+        for (name, value) in params { append(name: Array(name.utf8)[...], value: value[...]) }
+    }
+
+    mutating func append(name: ArraySlice<UInt8>, value: ArraySlice<UInt8>) {
+        let nameStart = storage.count
+        storage += name
+        let valueStart = storage.count
+        storage += value
+        pairs.append((nameStart..<valueStart, valueStart..<storage.count))
+    }
+
+    mutating func reserve(bytes: Int, params: Int) {
+        storage.reserveCapacity(bytes)
+        pairs.reserveCapacity(params)
+    }
+
+    /// A param's raw bytes; nil when absent.
+    public func paramBytes(_ name: String) -> ArraySlice<UInt8>? {
+        var key = name
+        return key.withUTF8 { wanted -> ArraySlice<UInt8>? in
+            for pair in pairs where pair.name.count == wanted.count {
+                if storage[pair.name].elementsEqual(wanted) { return storage[pair.value] }
+            }
+            return nil
+        }
     }
 
     /// A param as UTF-8 text; nil when absent or not valid UTF-8.
     public func param(_ name: String) -> String? {
-        params[name].flatMap { String(validating: $0, as: UTF8.self) }
+        paramBytes(name).flatMap { String(validating: $0, as: UTF8.self) }
+    }
+
+    /// Every param whose name starts with `prefix`, as (name, value) with the prefix removed.
+    public func params(withPrefix prefix: String) -> [(name: String, value: [UInt8])] {
+        let wanted = Array(prefix.utf8)
+        return pairs.compactMap { pair in
+            guard pair.name.count >= wanted.count, storage[pair.name].starts(with: wanted) else { return nil }
+            return (String(decoding: storage[(pair.name.lowerBound + wanted.count)..<pair.name.upperBound], as: UTF8.self),
+                    Array(storage[pair.value]))
+        }
     }
 }
 
@@ -36,12 +76,27 @@ public struct FastCGIResponse: Sendable {
     /// The CGI header block. Headers whose name or value holds CR, LF or NUL are dropped, so no
     /// value can split the header block (nginx would honour the injected lines).
     public func headerBlock(reasonPhrase: String) -> [UInt8] {
-        var text = "Status: \(status) \(reasonPhrase)\r\n"
+        var block: [UInt8] = []
+        block.reserveCapacity(256)
+        Self.append("Status: ", to: &block)
+        Self.append(String(status), to: &block)
+        block.append(0x20)
+        Self.append(reasonPhrase, to: &block)
+        block += [0x0D, 0x0A]
         for (name, value) in headers where Self.isSafeHeader(name: name, value: value) {
-            text += "\(name): \(value)\r\n"
+            Self.append(name, to: &block)
+            block += [0x3A, 0x20]
+            Self.append(value, to: &block)
+            block += [0x0D, 0x0A]
         }
-        text += "\r\n"
-        return Array(text.utf8)
+        block += [0x0D, 0x0A]
+        return block
+    }
+
+    /// Appends a string's UTF-8 bytes in one copy.
+    static func append(_ text: String, to block: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { block.append(contentsOf: $0) }
     }
 
     static func isSafeHeader(name: String, value: String) -> Bool {

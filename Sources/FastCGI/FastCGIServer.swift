@@ -116,20 +116,23 @@ public final class FastCGIServer: Sendable {
     }
 
     private func readRequest(_ request: inout FCGX_Request) -> FastCGIRequest {
-        var params: [String: [UInt8]] = [:]
+        var incoming = FastCGIRequest(params: [])
+        incoming.reserve(bytes: 2048, params: 40)
         if var cursor = request.envp {
             while let pair = cursor.pointee {
                 let bytes = UnsafeRawBufferPointer(start: pair, count: strlen(pair))
                 if let equals = bytes.firstIndex(of: UInt8(ascii: "=")) {
-                    let name = String(decoding: bytes[..<equals], as: UTF8.self)
-                    params[name] = Array(bytes[(equals + 1)...])
+                    incoming.append(name: ArraySlice(bytes[..<equals]), value: ArraySlice(bytes[(equals + 1)...]))
                 }
                 cursor += 1
             }
         }
-        let declared = params["CONTENT_LENGTH"].flatMap { Int(String(decoding: $0, as: UTF8.self)) } ?? 0
-        guard declared > 0 else { return FastCGIRequest(params: params) }
-        guard declared <= maximumBodyBytes else { return FastCGIRequest(params: params, bodyExceedsLimit: true) }
+        let declared = incoming.param("CONTENT_LENGTH").flatMap { Int($0) } ?? 0
+        guard declared > 0 else { return incoming }
+        guard declared <= maximumBodyBytes else {
+            incoming.bodyExceedsLimit = true
+            return incoming
+        }
         var body = [UInt8](repeating: 0, count: declared)
         var received = 0
         while received < declared {
@@ -139,10 +142,9 @@ public final class FastCGIServer: Sendable {
             if n <= 0 { break }
             received += Int(n)
         }
-        if received < declared {
-            return FastCGIRequest(params: params, body: Array(body[0..<received]), bodyShorterThanDeclared: true)
-        }
-        return FastCGIRequest(params: params, body: body)
+        incoming.body = Array(body[0..<received])
+        incoming.bodyShorterThanDeclared = received < declared
+        return incoming
     }
 
     private func write(_ response: FastCGIResponse, to request: inout FCGX_Request) {

@@ -16,7 +16,7 @@ public final class APIMetrics: Sendable {
     }
 
     struct State {
-        var requests: [String: [Int: Int]] = [:]      // route -> status -> count
+        var requests: [String: [Int: Int]] = [:]      // route -> status -> count (see `record`)
         var latency: [String: Histogram] = [:]
         var downloads: [String: Int] = [:]            // container id -> X-Accel redirects
         var served = 0
@@ -31,11 +31,11 @@ public final class APIMetrics: Sendable {
         state.withLock { state in
             state.served += 1
             state.requests[route, default: [:]][status, default: 0] += 1
-            var histogram = state.latency[route] ?? Histogram()
-            if let bucket = Self.latencyBuckets.firstIndex(where: { seconds <= $0 }) { histogram.counts[bucket] += 1 }
-            histogram.sum += seconds
-            histogram.total += 1
-            state.latency[route] = histogram
+            // Mutate in place: a copy of the histogram would reallocate its buckets every time.
+            if state.latency[route] == nil { state.latency[route] = Histogram() }
+            if let bucket = Self.latencyBuckets.firstIndex(where: { seconds <= $0 }) { state.latency[route]!.counts[bucket] += 1 }
+            state.latency[route]!.sum += seconds
+            state.latency[route]!.total += 1
             if let downloadID { state.downloads[downloadID, default: 0] += 1 }
         }
     }

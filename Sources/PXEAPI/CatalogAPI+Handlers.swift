@@ -100,14 +100,23 @@ extension CatalogAPI {
     }
 
     func downloadContainer(id: String) -> HTTPResponse {
-        guard CatalogEntry.isWellFormedID(id), let entry = store.current.snapshot.entry(id: id) else {
+        let snapshot = store.current.snapshot
+        guard CatalogEntry.isWellFormedID(id), let entry = snapshot.entry(id: id) else {
             return .error(404, "No container with that id is in the catalog.")
         }
-        let root = context.catalogRoots[entry.rootIndex]
-        guard let resolved = files.resolveServable(path: entry.realPath, insideRoot: root), resolved == entry.realPath else {
+        let realPath = entry.realPath
+        guard let resolved = files.resolveServable(path: realPath, insideRoot: entry.rootRealPath), resolved == realPath else {
             return .error(404, "Container \(id) is no longer available; refresh the catalog.")
         }
-        return redirect(index: entry.rootIndex, relativePath: entry.relativePath, fileName: entry.fileName)
+        let headers = downloadHeaderCache.withLock { cache -> [(String, String)] in
+            if cache.generation != snapshot.generation { cache = (snapshot.generation, [:]) }
+            if let known = cache.headers[id] { return known }
+            let made = redirect(index: entry.rootIndex, relativePath: entry.relativePath, fileName: entry.fileName).headers
+            if cache.headers.count >= 4096 { cache.headers.removeAll(keepingCapacity: true) }
+            cache.headers[id] = made
+            return made
+        }
+        return HTTPResponse(status: 200, headers: headers)
     }
 
     func downloadFile(name: String) -> HTTPResponse {

@@ -20,6 +20,9 @@ public final class CatalogAPI: Sendable {
     /// `/containers` items, serialised once per catalog state (10,000+ entries are common).
     let listingCache = Mutex<(key: [Int], items: [[UInt8]], full: HTTPResponse)?>(nil)
     let pxeCache = Mutex<(key: [Int], response: HTTPResponse)?>(nil)
+    /// Download headers per container id for the current snapshot: a boot storm asks for the
+    /// same few containers thousands of times.
+    let downloadHeaderCache = Mutex<(generation: Int, headers: [String: [(String, String)]])>((-1, [:]))
 
     public init(store: CatalogStore, context: APIContext, authorizer: AdminAuthorizer,
                 files: any ServedFileChecker = LiveFileChecker(), audit: @escaping @Sendable (String) -> Void = { _ in },
@@ -80,11 +83,11 @@ public final class CatalogAPI: Sendable {
     /// Answers a request; sets `Content-Length` and drops the body for HEAD.
     public func handle(_ request: HTTPRequest) -> HTTPResponse {
         let started = ContinuousClock.now
-        var response = route(request)
         let route = request.path.flatMap(Self.match)
+        var response = respond(request, route: route)
         let elapsed = ContinuousClock.now - started
         var downloadID: String?
-        if case let .container(id)? = route, response.header("X-Accel-Redirect") != nil { downloadID = id }
+        if case let .container(id)? = route, response.status == 200 { downloadID = id }
         metrics.record(route: route?.metricName ?? "unknown", status: response.status,
                        seconds: APIMetrics.seconds(elapsed), downloadID: downloadID)
         response.headers.append(("Content-Length", String(response.body.count)))
@@ -92,9 +95,9 @@ public final class CatalogAPI: Sendable {
         return response
     }
 
-    func route(_ request: HTTPRequest) -> HTTPResponse {
-        guard let path = request.path else { return .error(400, "The request path is not valid UTF-8.") }
-        guard let route = Self.match(path) else { return .error(404, "No such endpoint.") }
+    func respond(_ request: HTTPRequest, route: Route?) -> HTTPResponse {
+        guard request.path != nil else { return .error(400, "The request path is not valid UTF-8.") }
+        guard let route else { return .error(404, "No such endpoint.") }
         guard route.allowedMethods.contains(request.method) else {
             return .error(405, "Method \(Self.printable(request.method)) is not allowed here; use \(route.allowedMethods.joined(separator: " or ")).",
                           headers: [("Allow", route.allowedMethods.joined(separator: ", "))])
@@ -125,25 +128,38 @@ public final class CatalogAPI: Sendable {
         }
     }
 
+    /// Routes on the path's bytes: this runs for every request of a boot storm.
     static func match(_ path: String) -> Route? {
-        if path == "/" { return .index }
-        if path == "/status" { return .status }
-        if path == "/metrics" { return .metrics }
-        if path == "/healthz" { return .healthz }
-        if path.hasPrefix("/files/") { return .file(String(path.dropFirst("/files/".count))) }
-        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
-        switch (segments.count, segments.first) {
-        case (1, "containers"): return .containers
-        case (2, "containers"): return .container(String(segments.last!))
-        case (2, "catalog") where segments.last == "refresh": return .refresh
-        case (1, "pxe"): return .pxe
-        case (2, "pxe") where segments.last == "boot.ipxe": return .bootScript
-        case (2, "pxe") where segments.last == "menu.ipxe": return .menuScript
-        case (3, "pxe") where segments.last == "toggle": return .toggle(String(segments[segments.startIndex + 1]))
-        case (3, "pxe") where segments.last == "boot.ipxe": return .entryScript(String(segments[segments.startIndex + 1]))
-        case (3, "pxe") where segments.last == "menu": return .editMenu(String(segments[segments.startIndex + 1]))
-        default: return nil
+        // The commonest request first: a container download.
+        if path.hasPrefix("/containers/") {
+            let id = path.dropFirst(12)
+            return id.contains("/") ? nil : .container(String(id))
         }
+        switch path {
+        case "/": return .index
+        case "/containers": return .containers
+        case "/pxe": return .pxe
+        case "/pxe/boot.ipxe": return .bootScript
+        case "/pxe/menu.ipxe": return .menuScript
+        case "/catalog/refresh": return .refresh
+        case "/status": return .status
+        case "/metrics": return .metrics
+        case "/healthz": return .healthz
+        default: break
+        }
+        if path.hasPrefix("/files/") { return .file(String(path.dropFirst(7))) }
+        if path.hasPrefix("/pxe/") {
+            let rest = path.dropFirst(5)
+            guard let slash = rest.firstIndex(of: "/") else { return nil }
+            let id = String(rest[..<slash])
+            switch rest[rest.index(after: slash)...] {
+            case "toggle": return .toggle(id)
+            case "boot.ipxe": return .entryScript(id)
+            case "menu": return .editMenu(id)
+            default: return nil
+            }
+        }
+        return nil
     }
 
     /// A method name fit for an error message (bounded, printable ASCII).

@@ -20,7 +20,8 @@ public struct CatalogEntry: Sendable, Equatable {
     public var realPath: String { rootRealPath == "/" ? "/" + relativePath : rootRealPath + "/" + relativePath }
 
     public var fileName: String {
-        relativePath.split(separator: "/").last.map(String.init) ?? relativePath
+        guard let slash = relativePath.utf8.lastIndex(of: UInt8(ascii: "/")) else { return relativePath }
+        return String(relativePath[relativePath.utf8.index(after: slash)...])
     }
 
     /// Metadata `name`, else the file name without `.rts.png`.
@@ -39,8 +40,13 @@ public struct CatalogEntry: Sendable, Equatable {
         String(MD5.hexDigest(Array(path.utf8)).prefix(12))
     }
 
-    public static func isWellFormedID(_ candidate: some StringProtocol) -> Bool {
-        candidate.utf8.count == 12 && candidate.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+    public static func isWellFormedID(_ candidate: String) -> Bool {
+        var count = 0
+        for byte in candidate.utf8 {
+            count += 1
+            guard count <= 12, (0x30...0x39).contains(byte) || (0x61...0x66).contains(byte) else { return false }
+        }
+        return count == 12
     }
 }
 

@@ -29,6 +29,10 @@ public enum NginxConfigGenerator {
                 include /etc/nginx/fastcgi_params;
                 fastcgi_param HTTP_PROXY "";
                 fastcgi_pass pxe_catalog_worker;
+                # A listing of 10,000 containers is megabytes: buffer it in memory, not in temp files.
+                fastcgi_buffer_size 32k;
+                fastcgi_buffers 64 64k;
+                fastcgi_busy_buffers_size 128k;
         \(adminRestriction(configuration.nginx.adminAllow))
             }
 

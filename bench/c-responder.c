@@ -1,0 +1,54 @@
+/*
+ * The ceiling for pxe-catalog's FastCGI hop: a minimal libfcgi responder that does no work.
+ * Two threads (one per core, like the worker) accept on the socket given as argv[1].
+ * GET /c/xaccel answers with a fixed X-Accel-Redirect; anything else with a fixed small JSON.
+ */
+#include <fcgiapp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int listen_fd;
+
+static const char json_reply[] =
+    "Status: 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: 29\r\n\r\n"
+    "{\"name\":\"c-responder\",\"ok\":1}";
+static const char xaccel_reply[] =
+    "Status: 200 OK\r\nContent-Type: image/png\r\nX-Accel-Redirect: /_c_internal/4k.rts.png\r\n\r\n";
+
+static void *serve(void *unused) {
+    (void)unused;
+    FCGX_Request request;
+    FCGX_InitRequest(&request, listen_fd, 0);
+    while (FCGX_Accept_r(&request) >= 0) {
+        const char *uri = FCGX_GetParam("DOCUMENT_URI", request.envp);
+        if (uri && strcmp(uri, "/c/xaccel") == 0) {
+            FCGX_PutStr(xaccel_reply, (int)sizeof(xaccel_reply) - 1, request.out);
+        } else {
+            FCGX_PutStr(json_reply, (int)sizeof(json_reply) - 1, request.out);
+        }
+        FCGX_Finish_r(&request);
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s SOCKET\n", argv[0]);
+        return 2;
+    }
+    FCGX_Init();
+    signal(SIGPIPE, SIG_IGN);
+    listen_fd = FCGX_OpenSocket(argv[1], 1024);
+    if (listen_fd < 0) {
+        perror("FCGX_OpenSocket");
+        return 1;
+    }
+    chmod(argv[1], 0666);
+    pthread_t threads[2];
+    for (int i = 0; i < 2; i++) pthread_create(&threads[i], NULL, serve, NULL);
+    for (int i = 0; i < 2; i++) pthread_join(threads[i], NULL);
+    return 0;
+}

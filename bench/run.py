@@ -1,0 +1,401 @@
+#!/usr/bin/env python3
+"""pxe-catalog benchmarks (run by `make bench`).
+
+Starts its own nginx, pxe-catalog worker and minimal C libfcgi responder on 127.0.0.1, runs
+every baseline in the same sitting, interleaves compared runs (A B A B ...) so machine drift
+cancels, and writes medians and ratios as Markdown plus a PNG chart to bench/results/.
+Load comes from wrk with bounded durations; all traffic stays on loopback.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(REPO, ".build/release/pxe-catalog")
+RESULTS = os.path.join(REPO, "bench/results")
+
+
+def run(argv, **kwargs):
+    return subprocess.run(argv, check=True, capture_output=True, text=True, **kwargs)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, seconds=15.0):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def can_connect(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class Stack:
+    """nginx with three servers (static files, the C responder, the worker) plus the two
+    FastCGI processes; everything under one temporary prefix, stopped by PID."""
+
+    def __init__(self, work, catalog_roots, static_dir, c_binary):
+        self.work = work
+        self.processes = []
+        self.ports = {"static": free_port(), "c": free_port(), "worker": free_port()}
+        prefix = os.path.join(work, "nginx")
+        os.makedirs(os.path.join(prefix, "tmp"), exist_ok=True)
+        config = {
+            "worker": {"socket": os.path.join(work, "worker.sock"), "socket_mode": "0666", "threads": 0},
+            "catalog": {"roots": catalog_roots, "watch": False, "rescan_interval": 0},
+            "state": {"directory": os.path.join(work, "state")},
+            "admin": {"allow_unauthenticated": True},
+            "nginx": {"listen": f"127.0.0.1:{self.ports['worker']}"},
+            "menu": {"timeout": 5},
+            "log": {"level": "warning"},
+        }
+        self.config_path = os.path.join(work, "config.json")
+        with open(self.config_path, "w") as f:
+            json.dump(config, f)
+        standalone = run([BIN, "nginx-config", "--config", self.config_path, "--standalone", prefix]).stdout
+        # Keep-alive towards clients as nginx ships it; no access log (it would cost nginx time in every case alike).
+        standalone = standalone.replace(f'access_log "{prefix}/access.log";', "access_log off;")
+        extra = f"""
+    server {{
+        listen 127.0.0.1:{self.ports['static']};
+        location /static/ {{ alias "{static_dir}/"; sendfile on; tcp_nopush on; }}
+    }}
+    upstream c_responder {{ server "unix:{work}/c.sock"; }}
+    server {{
+        listen 127.0.0.1:{self.ports['c']};
+        location / {{ include /etc/nginx/fastcgi_params; fastcgi_pass c_responder; }}
+        location /_c_internal/ {{ internal; alias "{static_dir}/"; sendfile on; tcp_nopush on; }}
+    }}
+"""
+        standalone = standalone.rstrip().rstrip("}") + extra + "}\n"
+        standalone = standalone.replace("worker_processes 1;", "worker_processes 2;")
+        with open(os.path.join(prefix, "nginx.conf"), "w") as f:
+            f.write(standalone)
+        self.prefix = prefix
+        self.c_binary = c_binary
+
+    def start(self):
+        self.worker = subprocess.Popen([BIN, "serve", "--config", self.config_path], stderr=open(os.path.join(self.work, "worker.log"), "a"))
+        self.processes.append(self.worker)
+        c = subprocess.Popen([self.c_binary, os.path.join(self.work, "c.sock")])
+        self.processes.append(c)
+        assert wait_for(lambda: os.path.exists(os.path.join(self.work, "worker.sock")) and os.path.exists(os.path.join(self.work, "c.sock")))
+        nginx = subprocess.Popen(["nginx", "-p", self.prefix, "-c", os.path.join(self.prefix, "nginx.conf")], stderr=subprocess.DEVNULL)
+        self.processes.append(nginx)
+        self.nginx = nginx
+        assert wait_for(lambda: all(can_connect(p) for p in self.ports.values())), "nginx did not start"
+
+    def stop(self):
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGQUIT if process is getattr(self, "nginx", None) else signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.processes = []
+
+    def url(self, server, path):
+        return f"http://127.0.0.1:{self.ports[server]}{path}"
+
+
+def wrk(url, connections, seconds, threads=2):
+    out = run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s", url]).stdout
+    requests = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    transfer = re.search(r"Transfer/sec:\s+([\d.]+)([KMG]?B)", out)
+    scale = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9}[transfer.group(2)] if transfer else 0
+    p99_match = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    p99 = float(p99_match.group(1)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[p99_match.group(2)] if p99_match else float("nan")
+    errors = 0
+    for pattern in (r"Non-2xx or 3xx responses:\s+(\d+)", r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"):
+        match = re.search(pattern, out)
+        if match:
+            errors += sum(int(g) for g in match.groups())
+    return {"rps": requests, "p99": p99, "bytes_per_s": float(transfer.group(1)) * scale if transfer else 0.0, "errors": errors}
+
+
+def interleave(targets, rounds, measure):
+    """targets: {name: argument}; runs A B C A B C ...; returns {name: [results]}."""
+    results = {name: [] for name in targets}
+    for _ in range(rounds):
+        for name, argument in targets.items():
+            results[name].append(measure(argument))
+    return results
+
+
+def median(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def machine_description():
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    nginx = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip().replace("nginx version: ", "")
+    swift = run(["swift", "--version"]).stdout.splitlines()[0] if shutil.which("swift") else "swift ?"
+    return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, Linux {platform.release()}, {nginx}, {swift}"
+
+
+def make_png_file(path, size):
+    """A valid PNG of about `size` bytes (random pixels, stored uncompressed enough)."""
+    run([BIN, "generate-catalog", os.path.dirname(path) + "/.tmp-gen", "1"])
+    # generate-catalog makes tiny PNGs; pad with a private ancillary chunk to reach the size.
+    with open(os.path.join(os.path.dirname(path), ".tmp-gen/batch-0/image-0.rts.png"), "rb") as f:
+        png = f.read()
+    shutil.rmtree(os.path.join(os.path.dirname(path), ".tmp-gen"))
+    import zlib
+    body = os.urandom(max(0, size - len(png) - 12))
+    chunk = len(body).to_bytes(4, "big") + b"prVt" + body + zlib.crc32(b"prVt" + body).to_bytes(4, "big")
+    with open(path, "wb") as f:
+        f.write(png[:33] + chunk + png[33:])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=4, help="duration of each wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per comparison")
+    parser.add_argument("--machines", type=int, default=200, help="simulated machines in the boot storm")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    args = parser.parse_args()
+
+    work = tempfile.mkdtemp(prefix="pxe-catalog-bench.")
+    os.makedirs(RESULTS, exist_ok=True)
+    c_binary = os.path.join(work, "c-responder")
+    run(["cc", "-O2", "-o", c_binary, os.path.join(REPO, "bench/c-responder.c"), "-lfcgi", "-lpthread"])
+
+    big_mib, storm_mib = (64, 8) if args.quick else (512, 64)
+    files = os.path.join(work, "files")
+    os.makedirs(files)
+    print("creating containers ...", flush=True)
+    make_png_file(os.path.join(files, "4k.rts.png"), 4096)
+    make_png_file(os.path.join(files, "big.rts.png"), big_mib << 20)
+    make_png_file(os.path.join(files, "storm.rts.png"), storm_mib << 20)
+    ids = {name: json.loads(run([BIN, "scan", files]).stdout) for name in ["scan"]}["scan"]
+    id_of = {item["filename"]: item["id"] for item in ids["containers"]}
+
+    sizes = [10, 1000] if args.quick else [10, 1000, 10000]
+    report = {"machine": machine_description(), "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "api": {}, "memory": {}}
+    for size in sizes:
+        synthetic = os.path.join(work, f"catalog-{size}")
+        run([BIN, "generate-catalog", synthetic, str(size - 3)])
+        stack_dir = os.path.join(work, f"stack-{size}")
+        os.makedirs(stack_dir)
+        stack = Stack(stack_dir, [files, synthetic], files, c_binary)
+        stack.start()
+        try:
+            idle_rss = rss_bytes(stack.worker.pid)
+            targets = {
+                "nginx static 4 KiB": stack.url("static", "/static/4k.rts.png"),
+                "C responder JSON": stack.url("c", "/c/json"),
+                "C responder X-Accel": stack.url("c", "/c/xaccel"),
+                "GET /containers/{id}": stack.url("worker", f"/containers/{id_of['4k.rts.png']}"),
+                "GET /pxe/menu.ipxe": stack.url("worker", "/pxe/menu.ipxe"),
+                f"GET /containers": stack.url("worker", "/containers"),
+                "GET /pxe": stack.url("worker", "/pxe"),
+            }
+            if size != sizes[0]:
+                for name in ["nginx static 4 KiB", "C responder JSON", "C responder X-Accel", "GET /containers/{id}"]:
+                    targets.pop(name)
+            print(f"API with {size} entries ...", flush=True)
+            peak = [idle_rss]
+
+            def measure(url):
+                result = wrk(url, 64, args.seconds)
+                peak[0] = max(peak[0], rss_bytes(stack.worker.pid))
+                return result
+
+            report["api"][size] = interleave(targets, args.rounds, measure)
+            report["memory"][size] = {"idle": idle_rss, "load": peak[0]}
+
+            if size == sizes[0]:
+                print("downloads ...", flush=True)
+                report["downloads"] = {}
+                for clients in (8, 64):
+                    targets = {"direct": stack.url("static", "/static/big.rts.png"),
+                               "X-Accel": stack.url("worker", f"/containers/{id_of['big.rts.png']}")}
+                    report["downloads"][clients] = interleave(targets, args.rounds, lambda url: wrk(url, clients, args.seconds + 2))
+                print("boot storm ...", flush=True)
+                report["storm"] = {}
+                for label, container in (("direct", stack.url("static", "/static/storm.rts.png")),
+                                         ("X-Accel", stack.url("worker", f"/containers/{id_of['storm.rts.png']}"))):
+                    report["storm"][label] = [boot_storm(stack, container, args.machines, storm_mib) for _ in range(max(2, args.rounds - 1))]
+        finally:
+            stack.stop()
+
+    print("scan ...", flush=True)
+    report["scan"] = scan_benchmarks(work, [1000, 10000] if args.quick else [1000, 10000, 100000], args.rounds)
+    shutil.rmtree(work, ignore_errors=True)
+    write_report(report, args)
+
+
+def boot_storm(stack, container_url, machines, storm_mib):
+    """`machines` curl processes started together, each fetching boot.ipxe, menu.ipxe and the container."""
+    urls = [stack.url("worker", "/pxe/boot.ipxe"), stack.url("worker", "/pxe/menu.ipxe"), container_url]
+    started = time.time()
+    processes = [subprocess.Popen(["curl", "-s", "--max-time", "300", "-w", "%{http_code} %{size_download}\\n"]
+                                  + sum((["-o", "/dev/null", url] for url in urls), []),
+                                  stdout=subprocess.PIPE, text=True) for _ in range(machines)]
+    durations, errors, total = [], 0, 0
+    for process in processes:
+        out, _ = process.communicate()
+        durations.append(time.time() - started)
+        lines = out.split()
+        codes = lines[0::2]
+        sizes = [int(s) for s in lines[1::2]]
+        total += sum(sizes)
+        if process.returncode != 0 or codes != ["200"] * 3 or sizes[-1:] != [storm_mib << 20]:
+            errors += 1
+    elapsed = time.time() - started
+    durations.sort()
+    return {"p50": durations[len(durations) // 2], "p95": durations[int(len(durations) * 0.95) - 1], "max": durations[-1],
+            "throughput": total / elapsed, "errors": errors}
+
+
+def scan_benchmarks(work, counts, rounds):
+    results = {}
+    for count in counts:
+        tree = os.path.join(work, f"scan-{count}")
+        print(f"  generating {count} containers ...", flush=True)
+        run([BIN, "generate-catalog", tree, str(count), "3", "300"])
+        floors, colds, refreshes, rss = [], [], [], []
+        for _ in range(rounds):
+            started = time.time()
+            subprocess.run(["find", tree, "-printf", "%s %T@\\n"], stdout=subprocess.DEVNULL, check=True)
+            floors.append(time.time() - started)
+            measured = json.loads(run([BIN, "bench-scan", tree]).stdout)
+            colds.append(measured["cold_scan_seconds"])
+            refreshes.append(measured["no_change_refresh_seconds"])
+            rss.append(measured["rss_bytes"])
+        results[count] = {"floor": median(floors), "cold": median(colds), "refresh": median(refreshes), "rss": median(rss)}
+        shutil.rmtree(tree, ignore_errors=True)
+    return results
+
+
+def write_report(report, args):
+    api = report["api"]
+    first = min(api)
+    base = {name: median([r["rps"] for r in runs]) for name, runs in api[first].items()}
+    c_json, c_xaccel = base["C responder JSON"], base["C responder X-Accel"]
+    lines = [f"# pxe-catalog benchmarks, {report['date']}", "", f"Machine: {report['machine']}.", "",
+             f"wrk -t2 -c64, {args.seconds} s per run, {args.rounds} interleaved rounds, medians. "
+             "Ratios compare with the ceiling measured in the same sitting.", "",
+             "## API (req/s, p99 latency)", "",
+             "| request | entries | req/s | p99 ms | ratio | baseline | errors |", "|---|---|---|---|---|---|---|"]
+    chart = []
+    for size, targets in api.items():
+        for name, runs in targets.items():
+            rps = median([r["rps"] for r in runs])
+            p99 = median([r["p99"] for r in runs]) * 1000
+            errors = sum(r["errors"] for r in runs)
+            if name.startswith("nginx") or name.startswith("C responder"):
+                ratio, baseline = "", "(ceiling)"
+            elif name == "GET /containers/{id}":
+                ratio, baseline = f"{rps / c_xaccel:.2f}", "C X-Accel"
+            else:
+                ratio, baseline = f"{rps / c_json:.2f}", "C JSON"
+            lines.append(f"| {name} | {size} | {rps:,.0f} | {p99:.2f} | {ratio} | {baseline} | {errors} |")
+            if ratio:
+                chart.append((f"{name.replace('GET ', '')} ({size})", float(ratio), 0.9 if name in ("GET /containers/{id}", "GET /pxe/menu.ipxe") else None))
+    lines += ["", "Targets: GET /containers/{id} and GET /pxe/menu.ipxe at least 0.9 of the C responder.", "",
+              "## Downloads of a large container (X-Accel-Redirect vs nginx directly)", "",
+              "| clients | direct GB/s | X-Accel GB/s | ratio (target 0.95) |", "|---|---|---|---|"]
+    for clients, runs in report["downloads"].items():
+        direct = median([r["bytes_per_s"] for r in runs["direct"]]) / 1e9
+        xaccel = median([r["bytes_per_s"] for r in runs["X-Accel"]]) / 1e9
+        lines.append(f"| {clients} | {direct:.2f} | {xaccel:.2f} | {xaccel / direct:.2f} |")
+        chart.append((f"download x{clients}", xaccel / direct, 0.95))
+    storm = report["storm"]
+    lines += ["", f"## Boot storm: {args.machines} machines fetch boot.ipxe, menu.ipxe and a container together", "",
+              "| container via | p50 s | p95 s | max s | GB/s | errors |", "|---|---|---|---|---|---|"]
+    for label, runs in storm.items():
+        lines.append(f"| {label} | {median([r['p50'] for r in runs]):.2f} | {median([r['p95'] for r in runs]):.2f} | "
+                     f"{median([r['max'] for r in runs]):.2f} | {median([r['throughput'] for r in runs]) / 1e9:.2f} | {sum(r['errors'] for r in runs)} |")
+    storm_ratio = median([r["throughput"] for r in storm["X-Accel"]]) / median([r["throughput"] for r in storm["direct"]])
+    lines += ["", f"Throughput ratio X-Accel / direct: {storm_ratio:.2f} (target 0.9, 0 errors)."]
+    chart.append(("boot storm", storm_ratio, 0.9))
+    lines += ["", "## Worker memory (RSS)", "", "| entries | idle MB | under load MB |", "|---|---|---|"]
+    for size, memory in report["memory"].items():
+        lines.append(f"| {size} | {memory['idle'] / 2**20:.1f} | {memory['load'] / 2**20:.1f} |")
+    lines += ["", "## Scan (3 sparse 300 MB containers among small ones; files in the page cache)", "",
+              "| containers | find -printf s | cold scan s | ratio (target 5x at 10k) | no-change refresh s | ratio (target 2x) | RSS MB |",
+              "|---|---|---|---|---|---|---|"]
+    for count, scan in report["scan"].items():
+        lines.append(f"| {count:,} | {scan['floor']:.3f} | {scan['cold']:.3f} | {scan['cold'] / scan['floor']:.1f}x | "
+                     f"{scan['refresh']:.3f} | {scan['refresh'] / scan['floor']:.1f}x | {scan['rss'] / 2**20:.0f} |")
+    lines += ["", "Reproduce: `make bench` (takes about ten minutes; `BENCH_ARGS=--quick` for a smoke run).", ""]
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M")
+    text = "\n".join(lines)
+    for name in (f"{stamp}.md", "latest.md"):
+        with open(os.path.join(RESULTS, name), "w") as f:
+            f.write(text)
+    write_chart(chart, os.path.join(RESULTS, "latest.png"))
+    print(text)
+
+
+def write_chart(bars, path):
+    """A horizontal bar chart of the ratios with their targets, drawn by gnuplot."""
+    if not shutil.which("gnuplot"):
+        print("gnuplot not found; no chart", file=sys.stderr)
+        return
+    data = path + ".dat"
+    with open(data, "w") as f:
+        for index, (label, ratio, target) in enumerate(bars):
+            f.write(f'{index} "{label}" {ratio:.3f} {target if target else "NaN"}\n')
+    script = f"""
+set terminal pngcairo size 1000,{120 + 32 * len(bars)} font "sans,10"
+set output "{path}"
+set title "pxe-catalog: ratio to the ceiling measured in the same run (1.0 = as fast as the baseline)"
+set style fill solid 0.8
+set yrange [-0.8:{len(bars) - 0.2}]
+set xrange [0:1.3]
+set ytics ()
+set grid x
+set key bottom right
+plot "{data}" using (0.5*$3):1:(0.5*$3):(0.35):ytic(2) with boxxyerror lc rgb "#3a7bd5" title "measured ratio", \\
+     "{data}" using 4:1 with points pt 7 ps 1.2 lc rgb "#d9534f" title "target"
+"""
+    subprocess.run(["gnuplot"], input=script, text=True, check=False)
+    os.remove(data)
+
+
+if __name__ == "__main__":
+    main()
