@@ -15,9 +15,14 @@ public final class APIMetrics: Sendable {
         var total = 0
     }
 
+    /// Counters of one route; a class so a request updates them in place with one lookup.
+    final class RouteStats: @unchecked Sendable {   // only touched under `state`'s lock
+        var statuses: [(status: Int, count: Int)] = []
+        var histogram = Histogram()
+    }
+
     struct State {
-        var requests: [String: [Int: Int]] = [:]      // route -> status -> count (see `record`)
-        var latency: [String: Histogram] = [:]
+        var routes: [String: RouteStats] = [:]
         var downloads: [String: Int] = [:]            // container id -> X-Accel redirects
         var served = 0
     }
@@ -28,14 +33,24 @@ public final class APIMetrics: Sendable {
     public init() {}
 
     func record(route: String, status: Int, seconds: Double, downloadID: String?) {
+        let bucket = Self.latencyBuckets.firstIndex(where: { seconds <= $0 })
         state.withLock { state in
             state.served += 1
-            state.requests[route, default: [:]][status, default: 0] += 1
-            // Mutate in place: a copy of the histogram would reallocate its buckets every time.
-            if state.latency[route] == nil { state.latency[route] = Histogram() }
-            if let bucket = Self.latencyBuckets.firstIndex(where: { seconds <= $0 }) { state.latency[route]!.counts[bucket] += 1 }
-            state.latency[route]!.sum += seconds
-            state.latency[route]!.total += 1
+            let stats: RouteStats
+            if let known = state.routes[route] {
+                stats = known
+            } else {
+                stats = RouteStats()
+                state.routes[route] = stats
+            }
+            if let index = stats.statuses.firstIndex(where: { $0.status == status }) {
+                stats.statuses[index].count += 1
+            } else {
+                stats.statuses.append((status, 1))
+            }
+            if let bucket { stats.histogram.counts[bucket] += 1 }
+            stats.histogram.sum += seconds
+            stats.histogram.total += 1
             if let downloadID { state.downloads[downloadID, default: 0] += 1 }
         }
     }
@@ -44,20 +59,24 @@ public final class APIMetrics: Sendable {
 
     /// Prometheus text exposition (version 0.0.4).
     public func render(catalog: CatalogState, inFlight: Int, scans: Int, settingsWriteFailures: Int) -> String {
-        let snapshot = state.withLock { $0 }
+        // Copy out under the lock: the route counters are mutable objects.
+        let (requests, latency, downloads) = state.withLock { state in
+            (state.routes.mapValues { Dictionary($0.statuses.map { ($0.status, $0.count) }, uniquingKeysWith: +) },
+             state.routes.mapValues { $0.histogram }, state.downloads)
+        }
         var out = ""
         func family(_ name: String, _ type: String, _ help: String) {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
         }
         family("pxe_catalog_requests_total", "counter", "Requests answered by the worker, by route and status.")
-        for route in snapshot.requests.keys.sorted() {
-            for status in snapshot.requests[route]!.keys.sorted() {
-                out += "pxe_catalog_requests_total{route=\"\(route)\",status=\"\(status)\"} \(snapshot.requests[route]![status]!)\n"
+        for route in requests.keys.sorted() {
+            for status in requests[route]!.keys.sorted() {
+                out += "pxe_catalog_requests_total{route=\"\(route)\",status=\"\(status)\"} \(requests[route]![status]!)\n"
             }
         }
         family("pxe_catalog_request_duration_seconds", "histogram", "Time the worker spent on a request, by route.")
-        for route in snapshot.latency.keys.sorted() {
-            let histogram = snapshot.latency[route]!
+        for route in latency.keys.sorted() {
+            let histogram = latency[route]!
             var cumulative = 0
             for (index, bound) in Self.latencyBuckets.enumerated() {
                 cumulative += histogram.counts[index]
@@ -70,8 +89,8 @@ public final class APIMetrics: Sendable {
         family("pxe_catalog_requests_in_flight", "gauge", "Requests being handled right now.")
         out += "pxe_catalog_requests_in_flight \(inFlight)\n"
         family("pxe_catalog_downloads_total", "counter", "Downloads handed to nginx (X-Accel-Redirect), by container id.")
-        for id in snapshot.downloads.keys.sorted() {
-            out += "pxe_catalog_downloads_total{id=\"\(id)\"} \(snapshot.downloads[id]!)\n"
+        for id in downloads.keys.sorted() {
+            out += "pxe_catalog_downloads_total{id=\"\(id)\"} \(downloads[id]!)\n"
         }
         let entries = catalog.snapshot.entries
         let invalid = catalog.snapshot.invalidCount

@@ -105,8 +105,12 @@ extension CatalogAPI {
             return .error(404, "No container with that id is in the catalog.")
         }
         let realPath = entry.realPath
-        guard let resolved = files.resolveServable(path: realPath, insideRoot: entry.rootRealPath), resolved == realPath else {
-            return .error(404, "Container \(id) is no longer available; refresh the catalog.")
+        // Fast path: the very file the scan resolved. Otherwise (replaced, e.g. by rsync) check
+        // the whole path again: it must still resolve, without symlinks, inside the root.
+        if !files.isUnchanged(realPath: realPath, identity: entry.fileIdentity) {
+            guard let resolved = files.resolveServable(path: realPath, insideRoot: entry.rootRealPath), resolved == realPath else {
+                return .error(404, "Container \(id) is no longer available; refresh the catalog.")
+            }
         }
         let headers = downloadHeaderCache.withLock { cache -> [(String, String)] in
             if cache.generation != snapshot.generation { cache = (snapshot.generation, [:]) }

@@ -197,3 +197,20 @@ import Testing
         #expect(try JSONParser.parse(fixture.call("GET", "/pxe").body)["count"] == .int(3))
     }
 }
+
+@Suite struct DownloadCheckTests {
+    @Test func aFileReplacedInPlaceIsStillServedAndASymlinkIsNot() throws {
+        let fixture = APIFixture(files: ["a.rts.png": PNGFixtures.named("A"), "b.rts.png": PNGFixtures.named("B")])
+        // rsync-style replacement: a new inode renamed over the old name.
+        fixture.root.write(PNGFixtures.named("A2"), to: ".a.tmp")
+        try FileManager.default.removeItem(atPath: fixture.root.path + "/a.rts.png")
+        try FileManager.default.moveItem(atPath: fixture.root.path + "/.a.tmp", toPath: fixture.root.path + "/a.rts.png")
+        #expect(fixture.call("GET", "/containers/" + fixture.id("a.rts.png")).status == 200)
+        // Replaced by a symlink (even one pointing inside the root): refused until a rescan.
+        try FileManager.default.removeItem(atPath: fixture.root.path + "/b.rts.png")
+        try FileManager.default.createSymbolicLink(atPath: fixture.root.path + "/b.rts.png", withDestinationPath: fixture.root.path + "/a.rts.png")
+        let response = fixture.call("GET", "/containers/" + fixture.id("b.rts.png"))
+        #expect(response.status == 404)
+        #expect(response.header("X-Accel-Redirect") == nil)
+    }
+}
