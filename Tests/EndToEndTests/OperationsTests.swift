@@ -85,6 +85,10 @@ import Testing
         #expect(TestServer.waitFor(seconds: 10) { (try? server.request("GET", "/pxe/menu.ipxe").text.contains("menu After reload\n")) == true })
         #expect(server.workerLog.contains("worker.threads changed but cannot change while running"))
 
+        kill(worker.processIdentifier, SIGUSR1)
+        #expect(TestServer.waitFor(seconds: 10) { server.workerLog.contains("SIGUSR1 ignored") })
+        #expect(worker.isRunning, "SIGUSR1 neither stops nor disturbs the worker")
+
         try #"{"menu": {"timeout": "soon"}}"#.write(toFile: server.configPath, atomically: true, encoding: .utf8)
         kill(worker.processIdentifier, SIGHUP)
         #expect(TestServer.waitFor(seconds: 10) { server.workerLog.contains("Configuration key 'menu.timeout'") })
