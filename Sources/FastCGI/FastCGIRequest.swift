@@ -29,6 +29,15 @@ public struct FastCGIRequest: Sendable {
         pairs.append((nameStart..<valueStart, valueStart..<storage.count))
     }
 
+    /// Appends a param straight from libfcgi's buffer (no intermediate arrays).
+    mutating func append(rawName: UnsafeRawBufferPointer, rawValue: UnsafeRawBufferPointer) {
+        let nameStart = storage.count
+        storage.append(contentsOf: rawName)
+        let valueStart = storage.count
+        storage.append(contentsOf: rawValue)
+        pairs.append((nameStart..<valueStart, valueStart..<storage.count))
+    }
+
     mutating func reserve(bytes: Int, params: Int) {
         storage.reserveCapacity(bytes)
         pairs.reserveCapacity(params)
@@ -82,14 +91,15 @@ public struct FastCGIResponse: Sendable {
         Self.append(String(status), to: &block)
         block.append(0x20)
         Self.append(reasonPhrase, to: &block)
-        block += [0x0D, 0x0A]
+        // Single appends: an array literal here would allocate on every request.
+        block.append(0x0D); block.append(0x0A)
         for (name, value) in headers where Self.isSafeHeader(name: name, value: value) {
             Self.append(name, to: &block)
-            block += [0x3A, 0x20]
+            block.append(0x3A); block.append(0x20)
             Self.append(value, to: &block)
-            block += [0x0D, 0x0A]
+            block.append(0x0D); block.append(0x0A)
         }
-        block += [0x0D, 0x0A]
+        block.append(0x0D); block.append(0x0A)
         return block
     }
 

@@ -117,12 +117,14 @@ public final class FastCGIServer: Sendable {
 
     private func readRequest(_ request: inout FCGX_Request) -> FastCGIRequest {
         var incoming = FastCGIRequest(params: [])
-        incoming.reserve(bytes: 2048, params: 40)
+        // Under 1 KiB: a larger request would make glibc consolidate its fast bins every time.
+        incoming.reserve(bytes: 960, params: 40)
         if var cursor = request.envp {
             while let pair = cursor.pointee {
                 let bytes = UnsafeRawBufferPointer(start: pair, count: strlen(pair))
                 if let equals = bytes.firstIndex(of: UInt8(ascii: "=")) {
-                    incoming.append(name: ArraySlice(bytes[..<equals]), value: ArraySlice(bytes[(equals + 1)...]))
+                    incoming.append(rawName: UnsafeRawBufferPointer(rebasing: bytes[..<equals]),
+                                    rawValue: UnsafeRawBufferPointer(rebasing: bytes[(equals + 1)...]))
                 }
                 cursor += 1
             }

@@ -72,10 +72,13 @@ public final class CatalogAPI: Sendable {
             }
         }
 
+        static let readMethods = ["GET", "HEAD"]
+        static let writeMethods = ["POST"]
+
         var allowedMethods: [String] {
             switch self {
-            case .refresh, .toggle, .editMenu: return ["POST"]
-            default: return ["GET", "HEAD"]
+            case .refresh, .toggle, .editMenu: return Self.writeMethods
+            default: return Self.readMethods
             }
         }
     }
@@ -133,7 +136,7 @@ public final class CatalogAPI: Sendable {
         // The commonest request first: a container download.
         if path.hasPrefix("/containers/") {
             let id = path.dropFirst(12)
-            return id.contains("/") ? nil : .container(String(id))
+            return id.utf8.contains(UInt8(ascii: "/")) ? nil : .container(String(id))
         }
         switch path {
         case "/": return .index
