@@ -1,3 +1,5 @@
+import Glibc
+
 /// A request as the web server passed it: CGI params and the body. Values are raw bytes because
 /// nginx passes the decoded URI, which may hold any byte; decoding is the application's call.
 /// The params live in one buffer (`NAME=VALUE` pairs) and are looked up by scanning: a request
@@ -46,12 +48,15 @@ public struct FastCGIRequest: Sendable {
     /// A param's raw bytes; nil when absent.
     public func paramBytes(_ name: String) -> ArraySlice<UInt8>? {
         var key = name
-        return key.withUTF8 { wanted -> ArraySlice<UInt8>? in
-            for pair in pairs where pair.name.count == wanted.count {
-                if storage[pair.name].elementsEqual(wanted) { return storage[pair.value] }
+        let found = key.withUTF8 { wanted -> Range<Int>? in
+            storage.withUnsafeBufferPointer { buffer -> Range<Int>? in
+                for pair in pairs where pair.name.count == wanted.count {
+                    if memcmp(buffer.baseAddress! + pair.name.lowerBound, wanted.baseAddress!, wanted.count) == 0 { return pair.value }
+                }
+                return nil
             }
-            return nil
         }
+        return found.map { storage[$0] }
     }
 
     /// A param as UTF-8 text; nil when absent or not valid UTF-8.
@@ -61,11 +66,16 @@ public struct FastCGIRequest: Sendable {
 
     /// Every param whose name starts with `prefix`, as (name, value) with the prefix removed.
     public func params(withPrefix prefix: String) -> [(name: String, value: [UInt8])] {
-        let wanted = Array(prefix.utf8)
-        return pairs.compactMap { pair in
-            guard pair.name.count >= wanted.count, storage[pair.name].starts(with: wanted) else { return nil }
-            return (String(decoding: storage[(pair.name.lowerBound + wanted.count)..<pair.name.upperBound], as: UTF8.self),
-                    Array(storage[pair.value]))
+        var prefix = prefix
+        return prefix.withUTF8 { wanted in
+            storage.withUnsafeBufferPointer { buffer in
+                pairs.compactMap { pair -> (name: String, value: [UInt8])? in
+                    guard pair.name.count >= wanted.count,
+                          memcmp(buffer.baseAddress! + pair.name.lowerBound, wanted.baseAddress!, wanted.count) == 0 else { return nil }
+                    return (String(decoding: UnsafeBufferPointer(rebasing: buffer[(pair.name.lowerBound + wanted.count)..<pair.name.upperBound]), as: UTF8.self),
+                            Array(UnsafeBufferPointer(rebasing: buffer[pair.value])))
+                }
+            }
         }
     }
 }
@@ -110,7 +120,11 @@ public struct FastCGIResponse: Sendable {
     }
 
     static func isSafeHeader(name: String, value: String) -> Bool {
-        !name.isEmpty && !name.utf8.contains(where: { $0 <= 0x20 || $0 == UInt8(ascii: ":") || $0 >= 0x7F })
-            && !value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 })
+        var name = name
+        var value = value
+        let nameIsToken = name.withUTF8 { bytes in
+            !bytes.isEmpty && !bytes.contains { $0 <= 0x20 || $0 == UInt8(ascii: ":") || $0 >= 0x7F }
+        }
+        return nameIsToken && value.withUTF8 { bytes in !bytes.contains { $0 == 0x0D || $0 == 0x0A || $0 == 0 } }
     }
 }

@@ -11,7 +11,7 @@ public struct HTTPRequest: Sendable {
     /// The decoded, normalised path (nginx's `DOCUMENT_URI`); nil when it is not valid UTF-8.
     public var path: String?
     public var query: String
-    /// Request headers with lowercased names.
+    /// Request headers the API uses (`authorization`), with lowercased names.
     public var headers: [String: String]
     public var body: [UInt8]
     public var bodyProblem: BodyProblem?

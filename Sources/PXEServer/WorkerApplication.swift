@@ -266,14 +266,10 @@ public final class WorkerApplication: Sendable {
 
     /// The FastCGI <-> API adapter: CGI params to an `HTTPRequest`, an `HTTPResponse` back.
     static func respond(to request: FastCGIRequest, api: CatalogAPI) -> FastCGIResponse {
+        // Only the request headers the API reads: building all of them cost more than the
+        // rest of a download request.
         var headers: [String: String] = [:]
-        for (name, value) in request.params(withPrefix: "HTTP_") {
-            // USER_AGENT -> user-agent, without Foundation (this runs for every request).
-            let header = String(decoding: name.utf8.map { byte -> UInt8 in
-                byte == UInt8(ascii: "_") ? UInt8(ascii: "-") : (0x41...0x5A).contains(byte) ? byte | 0x20 : byte
-            }, as: UTF8.self)
-            headers[header] = String(decoding: value, as: UTF8.self)
-        }
+        if let authorization = request.param("HTTP_AUTHORIZATION") { headers["authorization"] = authorization }
         let bodyProblem: HTTPRequest.BodyProblem? = request.bodyExceedsLimit ? .tooLarge
             : request.bodyShorterThanDeclared ? .shorterThanDeclared : nil
         let httpRequest = HTTPRequest(
