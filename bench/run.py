@@ -371,6 +371,7 @@ def write_report(report, args):
         with open(os.path.join(RESULTS, name), "w") as f:
             f.write(text)
     write_chart(chart, os.path.join(RESULTS, "latest.png"))
+    subprocess.run([sys.executable, os.path.join(REPO, "bench/update_readme.py")], check=False)
     print(text)
 
 
