@@ -12,17 +12,8 @@ public enum FastCGIClient {
     }
 
     public static func request(socket path: String, params: [(String, [UInt8])], stdin: [UInt8] = []) throws -> Reply {
-        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard let fd = Sockets.connectUnix(path: path) else { throw TestServerError(message: "cannot connect to \(path)") }
         defer { close(fd) }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard connected == 0 else { throw TestServerError(message: "cannot connect to \(path)") }
 
         var out: [UInt8] = record(type: 1, content: [0, 1, 0, 0, 0, 0, 0, 0])   // BEGIN_REQUEST, responder
         var pairs: [UInt8] = []
@@ -31,15 +22,7 @@ public enum FastCGIClient {
         out += record(type: 4, content: [])
         for chunk in stride(from: 0, to: stdin.count, by: 65535) { out += record(type: 5, content: Array(stdin[chunk..<min(chunk + 65535, stdin.count)])) }
         out += record(type: 5, content: [])
-        _ = out.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-
-        var received: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
-            received += buffer[0..<n]
-        }
+        let received = Sockets.exchange(fd, out)
         var stdout: [UInt8] = []
         var offset = 0
         while offset + 8 <= received.count {
