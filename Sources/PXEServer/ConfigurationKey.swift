@@ -53,7 +53,7 @@ struct ConfigurationKey: Sendable {
             }
             $0.worker.socketMode = mode
         },
-        ConfigurationKey(path: "worker.threads", kind: .integer, defaultText: "0 (one per core)",
+        ConfigurationKey(path: "worker.threads", kind: .integer, defaultText: "0 (two per core)",
                          summary: "Threads accepting requests on the socket.") {
             $0.worker.threads = try integer($1, "worker.threads", $2, in: 0...256)
         },
