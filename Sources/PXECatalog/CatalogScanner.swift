@@ -111,12 +111,15 @@ public struct CatalogScanner: Sendable {
         name.withCString { matches(cFileName: $0) }
     }
 
+    /// Sidecar files next to containers (never containers themselves), as bytes.
+    static let sidecarSuffixes: [[UInt8]] = [Array(".meta.json".utf8), Array(".blueprint.json".utf8)]
+
     /// Pattern match on a C string; hidden names and sidecar files never match.
     func matches(cFileName name: UnsafePointer<CChar>) -> Bool {
         if name[0] == 0x2E { return false }
         let length = strlen(name)
-        for suffix in [".meta.json", ".blueprint.json"] where length >= suffix.utf8.count {
-            if strcmp(name + (length - suffix.utf8.count), suffix) == 0 { return false }
+        for suffix in Self.sidecarSuffixes where length >= suffix.count {
+            if memcmp(name + (length - suffix.count), suffix, suffix.count) == 0 { return false }
         }
         return fnmatch(pattern, name, 0) == 0
     }
