@@ -63,21 +63,6 @@ public struct FastCGIRequest: Sendable {
     public func param(_ name: String) -> String? {
         paramBytes(name).flatMap { String(validating: $0, as: UTF8.self) }
     }
-
-    /// Every param whose name starts with `prefix`, as (name, value) with the prefix removed.
-    public func params(withPrefix prefix: String) -> [(name: String, value: [UInt8])] {
-        var prefix = prefix
-        return prefix.withUTF8 { wanted in
-            storage.withUnsafeBufferPointer { buffer in
-                pairs.compactMap { pair -> (name: String, value: [UInt8])? in
-                    guard pair.name.count >= wanted.count,
-                          memcmp(buffer.baseAddress! + pair.name.lowerBound, wanted.baseAddress!, wanted.count) == 0 else { return nil }
-                    return (String(decoding: UnsafeBufferPointer(rebasing: buffer[(pair.name.lowerBound + wanted.count)..<pair.name.upperBound]), as: UTF8.self),
-                            Array(UnsafeBufferPointer(rebasing: buffer[pair.value])))
-                }
-            }
-        }
-    }
 }
 
 /// A response in CGI form: a `Status` line, headers and a body.

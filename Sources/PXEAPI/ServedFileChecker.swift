@@ -1,6 +1,5 @@
 import Foundation
 import PXECatalog
-import Synchronization
 
 /// Request-time checks on the file system: a file handed to nginx must still exist, be a
 /// regular file, and resolve to a path inside its root. A protocol so tests can fake odd states.
@@ -22,26 +21,10 @@ public struct LiveFileChecker: ServedFileChecker {
     }
 
     public func resolveServable(path: String, insideRoot root: String) -> String? {
-        guard let resolvedPointer = realpath(path, nil) else { return nil }
-        let resolved = String(cString: resolvedPointer)
-        free(resolvedPointer)
-        guard let realRoot = realRoot(root) else { return nil }
+        guard let resolved = CatalogScanner.realPath(path), let realRoot = CatalogScanner.realPath(root) else { return nil }
         guard resolved.hasPrefix(realRoot == "/" ? "/" : realRoot + "/") else { return nil }
         var info = stat()
         guard stat(resolved, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
         return resolved
     }
-
-    /// Roots are few and rarely move; resolving them once per second is plenty.
-    private func realRoot(_ root: String) -> String? {
-        let now = time(nil)
-        if let cached = Self.rootCache.withLock({ $0[root] }), cached.at == now { return cached.real }
-        guard let pointer = realpath(root, nil) else { return nil }
-        let real = String(cString: pointer)
-        free(pointer)
-        Self.rootCache.withLock { $0[root] = (real, now) }
-        return real
-    }
-
-    private static let rootCache = Mutex<[String: (real: String, at: Int)]>([:])
 }

@@ -155,7 +155,6 @@ public enum CommandLineTool {
             ("no_change_refresh_seconds", .double(seconds(refresh.duration))),
             ("refresh_files_read", .int(Int64(refresh.parsed))),
             ("rss_bytes", .int(Int64(rssAfterCold))),
-            ("entry_stride_bytes", .int(Int64(MemoryLayout<CatalogEntry>.stride))),
         ])
         print(document.serializedString())
         return 0
