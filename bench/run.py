@@ -86,17 +86,21 @@ class Stack:
         standalone = run([BIN, "nginx-config", "--config", self.config_path, "--standalone", prefix]).stdout
         # Keep-alive towards clients as nginx ships it; no access log (it would cost nginx time in every case alike).
         standalone = standalone.replace(f'access_log "{prefix}/access.log";', "access_log off;")
+        # The C ceiling sits behind the very same generated site (admin restriction, buffers,
+        # internal location with disable_symlinks), so the two differ only in the FastCGI process.
+        ceiling_config = dict(config, worker=dict(config["worker"], socket=os.path.join(work, "c.sock")),
+                              catalog=dict(config["catalog"], roots=[static_dir]),
+                              nginx={"listen": f"127.0.0.1:{self.ports['c']}"})
+        ceiling_path = os.path.join(work, "ceiling.json")
+        with open(ceiling_path, "w") as f:
+            json.dump(ceiling_config, f)
+        ceiling_site = run([BIN, "nginx-config", "--config", ceiling_path]).stdout.replace("pxe_catalog_worker", "c_responder")
         extra = f"""
     server {{
         listen 127.0.0.1:{self.ports['static']};
         location /static/ {{ alias "{static_dir}/"; sendfile on; tcp_nopush on; }}
     }}
-    upstream c_responder {{ server "unix:{work}/c.sock"; }}
-    server {{
-        listen 127.0.0.1:{self.ports['c']};
-        location / {{ include /etc/nginx/fastcgi_params; fastcgi_pass c_responder; }}
-        location /_c_internal/ {{ internal; alias "{static_dir}/"; sendfile on; tcp_nopush on; }}
-    }}
+{ceiling_site}
 """
         standalone = standalone.rstrip().rstrip("}") + extra + "}\n"
         standalone = standalone.replace("worker_processes 1;", "worker_processes 2;")

@@ -104,10 +104,10 @@ extension CatalogAPI {
         guard CatalogEntry.isWellFormedID(id), let entry = snapshot.entry(id: id) else {
             return .error(404, "No container with that id is in the catalog.")
         }
-        let realPath = entry.realPath
         // Fast path: the very file the scan resolved. Otherwise (replaced, e.g. by rsync) check
         // the whole path again: it must still resolve, without symlinks, inside the root.
-        if !files.isUnchanged(realPath: realPath, identity: entry.fileIdentity) {
+        if !files.isUnchanged(rootRealPath: entry.rootRealPath, relativePath: entry.relativePath, identity: entry.fileIdentity) {
+            let realPath = entry.realPath
             guard let resolved = files.resolveServable(path: realPath, insideRoot: entry.rootRealPath), resolved == realPath else {
                 return .error(404, "Container \(id) is no longer available; refresh the catalog.")
             }

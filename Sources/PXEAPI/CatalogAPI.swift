@@ -16,10 +16,10 @@ public final class CatalogAPI: Sendable {
     /// Receives one line per admin change (who did what), for the log.
     let audit: @Sendable (String) -> Void
     /// The last rendered menu, reused while the catalog state is unchanged (boot storms).
-    let menuCache = Mutex<(key: [Int], response: HTTPResponse)?>(nil)
+    let menuCache = Mutex<(key: CatalogRevision, response: HTTPResponse)?>(nil)
     /// `/containers` items, serialised once per catalog state (10,000+ entries are common).
-    let listingCache = Mutex<(key: [Int], items: [[UInt8]], full: HTTPResponse)?>(nil)
-    let pxeCache = Mutex<(key: [Int], response: HTTPResponse)?>(nil)
+    let listingCache = Mutex<(key: CatalogRevision, items: [[UInt8]], full: HTTPResponse)?>(nil)
+    let pxeCache = Mutex<(key: CatalogRevision, response: HTTPResponse)?>(nil)
     /// Download headers per container id for the current snapshot: a boot storm asks for the
     /// same few containers thousands of times.
     let downloadHeaderCache = Mutex<(generation: Int, headers: [String: [(String, String)]])>((-1, [:]))
@@ -93,7 +93,7 @@ public final class CatalogAPI: Sendable {
         if case let .container(id)? = route, response.status == 200 { downloadID = id }
         metrics.record(route: route?.metricName ?? "unknown", status: response.status,
                        seconds: APIMetrics.seconds(elapsed), downloadID: downloadID)
-        response.headers.append(("Content-Length", String(response.body.count)))
+        response.contentLength = response.body.count
         if request.method == "HEAD" { response.body = [] }
         return response
     }
@@ -134,9 +134,10 @@ public final class CatalogAPI: Sendable {
     /// Routes on the path's bytes: this runs for every request of a boot storm.
     static func match(_ path: String) -> Route? {
         // The commonest request first: a container download.
-        if path.hasPrefix("/containers/") {
-            let id = path.dropFirst(12)
-            return id.utf8.contains(UInt8(ascii: "/")) ? nil : .container(String(id))
+        if path.utf8.starts(with: "/containers/".utf8) {
+            // On the UTF-8 view: dropping Characters would walk grapheme clusters.
+            let id = path.utf8.dropFirst(12)
+            return id.contains(UInt8(ascii: "/")) ? nil : .container(String(Substring(id)))
         }
         switch path {
         case "/": return .index

@@ -32,6 +32,10 @@ public struct HTTPResponse: Sendable {
     public var status: Int
     public var headers: [(String, String)]
     public var body: [UInt8]
+    /// The `Content-Length` to announce, set by `CatalogAPI.handle`: the body a GET gets, also
+    /// for HEAD, whose body is dropped. A field rather than a header so that a cached response's
+    /// header list is shared, never copied, on every request.
+    public var contentLength: Int?
 
     public init(status: Int, headers: [(String, String)] = [], body: [UInt8] = []) {
         self.status = status

@@ -16,7 +16,14 @@ public struct CatalogState: Sendable {
     }
 
     /// Identifies this exact state for caches of rendered responses.
-    public var revisionKey: [Int] { [snapshot.generation, settingsRevision] }
+    public var revisionKey: CatalogRevision { CatalogRevision(generation: snapshot.generation, settingsRevision: settingsRevision) }
+}
+
+/// A catalog generation with a settings revision: equal keys mean equal rendered responses.
+/// A struct rather than an array so comparing it on every request allocates nothing.
+public struct CatalogRevision: Sendable, Equatable {
+    public var generation: Int
+    public var settingsRevision: Int
 }
 
 /// What a refresh changed.

@@ -160,6 +160,7 @@ public final class WorkerApplication: Sendable {
         let logger = self.logger
         let server = FastCGIServer(listenFD: listenFD, threadCount: configuration.effectiveThreadCount,
                                    maximumBodyBytes: configuration.worker.maximumBodyBytes,
+                                   capturedParams: Self.paramsRead,
                                    log: { logger.error("\($0)") },
                                    handler: { request in Self.respond(to: request, api: api) })
         transport.value = server
@@ -264,6 +265,9 @@ public final class WorkerApplication: Sendable {
         for entry in fresh { logger.warning("invalid container \(entry.relativePath): \(entry.problem ?? "")") }
     }
 
+    /// Every CGI param `respond(to:api:)` reads; the transport copies only these.
+    static let paramsRead = ["HTTP_AUTHORIZATION", "REQUEST_METHOD", "DOCUMENT_URI", "SCRIPT_NAME", "QUERY_STRING"]
+
     /// The FastCGI <-> API adapter: CGI params to an `HTTPRequest`, an `HTTPResponse` back.
     static func respond(to request: FastCGIRequest, api: CatalogAPI) -> FastCGIResponse {
         // Only the request headers the API reads: building all of them cost more than the
@@ -278,7 +282,8 @@ public final class WorkerApplication: Sendable {
             query: request.param("QUERY_STRING") ?? "",
             headers: headers, body: request.body, bodyProblem: bodyProblem)
         let response = api.handle(httpRequest)
-        return FastCGIResponse(status: response.status, headers: response.headers, body: response.body)
+        return FastCGIResponse(status: response.status, headers: response.headers, body: response.body,
+                               contentLength: response.contentLength)
     }
 }
 

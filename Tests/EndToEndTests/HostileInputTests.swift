@@ -105,6 +105,41 @@ import Testing
         #expect(!swapped.text.contains("secret"))
     }
 
+    /// The transport reuses each thread's request buffers and copies only the params the API
+    /// reads: a refused request must leave nothing behind for the next one on that thread, and a
+    /// param whose name merely starts like a wanted one must not be taken for it.
+    @Test func reusedRequestBuffersCarryNothingOverAndLookalikeParamsAreIgnored() throws {
+        let server = TestServer()
+        let file = server.directory.write(PNGFixtures.png(), to: "catalog/x.rts.png")
+        try server.start()
+        defer { server.stop() }
+        let socket = server.directory.path + "/worker.sock"
+        let uri = Array("/pxe/\(CatalogEntry.id(forRealPath: file))/toggle".utf8)
+        let auth = ("HTTP_AUTHORIZATION", Array("Bearer \(TestServer.adminToken)".utf8))
+        // Two worker threads: eight rounds put refused and valid requests on both of them.
+        for round in 0..<8 {
+            let body = Array(#"{"enabled": \#(round % 2 == 0)}"#.utf8)
+            let huge = try FastCGIClient.request(socket: socket, params: FastCGIClient.params(method: "POST", documentURI: uri, contentLength: 1_000_000_000, extra: [auth]), stdin: body)
+            #expect(huge.status == 413)
+            let valid = try FastCGIClient.request(socket: socket, params: FastCGIClient.params(method: "POST", documentURI: uri, contentLength: body.count, extra: [auth]), stdin: body)
+            #expect(valid.status == 200, "round \(round): a valid request after a refused one")
+            let get = try FastCGIClient.request(socket: socket, params: FastCGIClient.params(method: "GET", documentURI: Array("/pxe".utf8)))
+            #expect(get.status == 200)
+            #expect(get.headers["content-length"] == String(get.body.count))
+        }
+        // Lookalike names: a token under HTTP_AUTHORIZATION_X and a path under DOCUMENT_URI2.
+        let lookalike = try FastCGIClient.request(socket: socket, params: [
+            ("REQUEST_METHOD", Array("POST".utf8)), ("DOCUMENT_URI2", Array("/catalog/refresh".utf8)), ("DOCUMENT_URI", uri),
+            ("HTTP_AUTHORIZATION_X", Array("Bearer \(TestServer.adminToken)".utf8)), ("CONTENT_LENGTH", Array("18".utf8)),
+        ], stdin: Array(#"{"enabled": false}"#.utf8))
+        #expect(lookalike.status == 401, "only HTTP_AUTHORIZATION carries the token")
+        // HEAD announces the GET body's length without sending it.
+        let head = try FastCGIClient.request(socket: socket, params: FastCGIClient.params(method: "HEAD", documentURI: Array("/pxe".utf8)))
+        let get = try FastCGIClient.request(socket: socket, params: FastCGIClient.params(method: "GET", documentURI: Array("/pxe".utf8)))
+        #expect(head.body.isEmpty)
+        #expect(head.headers["content-length"] == String(get.body.count))
+    }
+
     @Test func adminEndpointsNeedTheTokenThroughNginx() throws {
         let server = TestServer()
         let file = server.directory.write(PNGFixtures.png(), to: "catalog/x.rts.png")

@@ -33,6 +33,6 @@ import Testing
         let head = fixture.call("HEAD", "/containers")
         #expect(head.status == 200)
         #expect(head.body.isEmpty)
-        #expect(head.header("Content-Length") == String(get.body.count))
+        #expect(head.contentLength == get.body.count)
     }
 }
