@@ -103,7 +103,7 @@ extension ContainerMetadata {
         var metadata = ContainerMetadata()
         let jsonChunks = textChunks.filter { chunk in
             let key = chunk.keyword.lowercased()
-            return key.contains("pixelrts") && plainKeys[key] == nil && !gridSizeKeys.contains(key)
+            return mentionsPixelRTS(key) && plainKeys[key] == nil && !gridSizeKeys.contains(key)
         }.sorted { a, b in
             (a.keyword.lowercased() == "pixelrts" ? 0 : 1) < (b.keyword.lowercased() == "pixelrts" ? 0 : 1)
         }
@@ -124,6 +124,21 @@ extension ContainerMetadata {
             }
         }
         return metadata
+    }
+
+    /// Whether a lowercased keyword contains "pixelrts". A byte loop: `String.contains(String)`
+    /// goes through Foundation's CFString search and `firstRange(of:)` through generic
+    /// machinery; either was a large share of a cold scan.
+    static func mentionsPixelRTS(_ lowercasedKey: String) -> Bool {
+        let needle: [UInt8] = Array("pixelrts".utf8)
+        var key = lowercasedKey
+        return key.withUTF8 { bytes in
+            guard bytes.count >= needle.count else { return false }
+            for start in 0...(bytes.count - needle.count) where bytes[start] == needle[0] {
+                if (1..<needle.count).allSatisfy({ bytes[start + $0] == needle[$0] }) { return true }
+            }
+            return false
+        }
     }
 
     enum PixelRTSFailure: Error, CustomStringConvertible {

@@ -163,6 +163,8 @@ public struct PNGMetadataReader: Sendable {
     }
 
     static func latin1(_ bytes: ArraySlice<UInt8>) -> String {
+        // ASCII (nearly all metadata) is the same bytes in UTF-8: one copy, no per-scalar work.
+        if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
         var scalars = String.UnicodeScalarView()
         scalars.append(contentsOf: bytes.map { Unicode.Scalar($0) })
         return String(scalars)

@@ -75,3 +75,17 @@ import Testing
         #expect(metadata([("name", "   ")]).name == nil)
     }
 }
+
+@Suite struct PixelRTSKeywordTests {
+    /// A JSON chunk counts as PixelRTS metadata when its keyword contains "pixelrts" anywhere.
+    @Test func findsTheWordAnywhereAndOnlyWhole() {
+        for key in ["pixelrts.meta", "x-pixelrts", "my.pixelrts", "ppixelrts", "PIXELRTS-extra"] {
+            let m = ContainerMetadata.from(textChunks: [PNGTextChunk(chunkType: "tEXt", keyword: key, text: #"{"distro":"found"}"#)])
+            #expect(m.distro == "found", "\(key)")
+        }
+        for key in ["pixel", "pixelrt", "pixelrt.s", "pixel-rts", "ixelrts"] {
+            let m = ContainerMetadata.from(textChunks: [PNGTextChunk(chunkType: "tEXt", keyword: key, text: #"{"distro":"found"}"#)])
+            #expect(m.distro == nil, "\(key)")
+        }
+    }
+}
