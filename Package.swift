@@ -23,7 +23,7 @@ let package = Package(
         .target(name: "PXEAPI", dependencies: ["PXECatalog"]),
         // Configuration, command line, nginx config generation and process wiring.
         .target(name: "PXEServer", dependencies: [
-            "FastCGI", "PXECatalog", "PXEAPI",
+            "FastCGI", "PXECatalog", "PXEAPI", "CMalloc",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "pxe-catalog", dependencies: ["PXEServer"]),

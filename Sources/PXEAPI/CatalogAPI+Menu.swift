@@ -10,8 +10,9 @@ extension CatalogAPI {
     }
 
     func menuScript() -> HTTPResponse {
+        let revision = store.revision
+        if let cached = menuCache.withLock({ $0?.key == revision ? $0?.response : nil }) { return cached }
         let state = store.current
-        if let cached = menuCache.withLock({ $0 }), cached.key == state.revisionKey { return cached.response }
         let entries = Self.pxeEntries(state).map(Self.menuEntry)
         let response = HTTPResponse.text(IPXEScripts.menuScript(entries, options: context.menu))
         menuCache.withLock { $0 = (state.revisionKey, response) }

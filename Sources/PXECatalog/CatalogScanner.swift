@@ -37,7 +37,12 @@ public struct CatalogScanner: Sendable {
 
     /// `settledBefore`: files modified at or after this time (ns since the epoch) may still be
     /// being written; they are skipped, or kept as they were in `previous`, and counted.
+    /// The scan runs at background CPU priority (see `BackgroundPriority`).
     public func scan(previous: CatalogSnapshot? = nil, settledBefore: Int64? = nil) -> Result {
+        BackgroundPriority.run { scanNow(previous: previous, settledBefore: settledBefore) }
+    }
+
+    private func scanNow(previous: CatalogSnapshot?, settledBefore: Int64?) -> Result {
         var candidates: [Candidate] = []
         var rootProblems: [String] = []
         var seenRealPaths = Set<String>()
@@ -80,6 +85,7 @@ public struct CatalogScanner: Sendable {
         let reader = self.reader
         let work = toParse.map { candidates[$0] }
         DispatchQueue.concurrentPerform(iterations: work.count) { i in
+            BackgroundPriority.lowerCurrentThread()
             parsed.set(i, Self.makeEntry(work[i], reader: reader))
         }
         let values = parsed.values
@@ -135,6 +141,7 @@ public struct CatalogScanner: Sendable {
         let scanner = self
         let work = subtrees
         DispatchQueue.concurrentPerform(iterations: work.count) { index in
+            BackgroundPriority.lowerCurrentThread()
             var ignored: [String] = []
             results.set(index, scanner.walkDirectory(root: root, rootIndex: rootIndex, start: work[index], recurse: true, subdirectories: &ignored) ?? [])
         }

@@ -82,6 +82,10 @@ public final class CatalogStore: Sendable {
 
     public var current: CatalogState { state.withLock { $0 } }
 
+    /// The current state's cache key alone: two integers, no references to retain (cache hits
+    /// of the boot menu need nothing else).
+    public var revision: CatalogRevision { state.withLock { $0.revisionKey } }
+
     public var scanner: CatalogScanner { scannerBox.withLock { $0 } }
 
     /// Takes effect at the next refresh (configuration reload).
@@ -96,7 +100,7 @@ public final class CatalogStore: Sendable {
     /// served and the defaults are saved with the next successful change.
     @discardableResult
     public func refresh(settledBefore: Int64? = nil) -> RefreshSummary {
-        refreshGate.withLock { _ in
+        let summary = refreshGate.withLock { _ in
             let started = ContinuousClock.now
             let previous = current.snapshot
             let result = scanner.scan(previous: previous, settledBefore: settledBefore)
@@ -119,8 +123,6 @@ public final class CatalogStore: Sendable {
                     state.settingsRevision += 1
                 }
             }
-            // A scan of a large tree leaves megabytes of freed temporaries; hand them back.
-            malloc_trim(0)
             let oldIDs = Set(previous.entries.map(\.id))
             let newIDs = Set(snapshot.entries.map(\.id))
             return RefreshSummary(count: snapshot.entries.count, added: newIDs.subtracting(oldIDs).count,
@@ -129,6 +131,10 @@ public final class CatalogStore: Sendable {
                                   rootProblems: result.rootProblems, duration: duration, settingsError: settingsError,
                                   deferred: result.deferredCount)
         }
+        // Only now are the scan's temporaries, the id sets and (once the last request using it
+        // is done) the previous snapshot freed: hand the pages back, tens of MB at 100k entries.
+        malloc_trim(0)
+        return summary
     }
 
     /// Applies `change` to a copy of the settings, saves it, then publishes it. Only ids in the

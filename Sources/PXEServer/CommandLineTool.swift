@@ -1,3 +1,4 @@
+import CMalloc
 import Foundation
 import Logging
 import PXEAPI
@@ -22,6 +23,11 @@ public enum CommandLineTool {
     """
 
     public static func main(_ arguments: [String]) -> Int32 {
+        // One malloc arena for the whole process: with glibc's default of one per thread, the
+        // scan's threads leave the catalog spread over arenas that cannot be trimmed (measured
+        // 98 MB instead of 69 MB RSS at 100,000 entries). Per-thread caches keep the request
+        // path off the arena lock (no change in req/s measured).
+        mallopt(M_ARENA_MAX, 1)
         var rest = Array(arguments.dropFirst())
         guard let command = rest.first else { printError(usage); return 2 }
         rest.removeFirst()

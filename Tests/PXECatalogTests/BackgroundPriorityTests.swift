@@ -1,0 +1,28 @@
+import Foundation
+@testable import PXECatalog
+import TestSupport
+import Testing
+
+@Suite struct BackgroundPriorityTests {
+    static func niceness() -> Int32 { getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) }
+
+    /// Scans run on a lowered thread; the caller (a request thread) keeps its priority, since
+    /// without privileges it could never raise it again.
+    @Test func scanWorkRunsLoweredAndTheCallerIsUntouched() {
+        let before = Self.niceness()
+        let inside = BackgroundPriority.run { Self.niceness() }
+        #expect(inside == max(before, BackgroundPriority.niceness))
+        #expect(Self.niceness() == before)
+    }
+
+    /// The parallel walk and parse also run on the caller's thread inside `concurrentPerform`;
+    /// a scan must therefore never lower the thread that asked for it.
+    @Test func aScanFindsEverythingAndLeavesTheCallingThreadAsItWas() throws {
+        let root = TemporaryDirectory()
+        for index in 0..<40 { root.write(PNGFixtures.named("n\(index)"), to: "d\(index % 4)/c\(index).rts.png") }
+        let before = Self.niceness()
+        let result = CatalogScanner(roots: [root.path]).scan()
+        #expect(result.entries.count == 40)
+        #expect(Self.niceness() == before)
+    }
+}
