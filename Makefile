@@ -49,7 +49,7 @@ test: build-debug
 	$(SWIFT) test --skip-build
 	$(MAKE) --no-print-directory check-concurrency
 
-# Benchmarks against nginx static and a minimal C responder (about ten minutes); results and
+# Benchmarks against nginx static and a minimal C responder (about fifteen minutes); results and
 # chart in bench/results/ (latest.md, latest.png).
 bench: build
 	@BENCH=1 deploy/dev/install-deps.sh

@@ -373,7 +373,8 @@ def write_report(report, args):
     first = min(api)
     base = {name: median([r["rps"] for r in runs]) for name, runs in api[first].items()}
     c_json, c_xaccel = base["C responder JSON"], base["C responder X-Accel"]
-    lines = [f"# pxe-catalog benchmarks, {report['date']}", "", f"Machine: {report['machine']}.", "",
+    title = f"# pxe-catalog benchmarks, {report['date']}" + (" (--quick smoke run: small sizes)" if args.quick else "")
+    lines = [title, "", f"Machine: {report['machine']}.", "",
              f"wrk -t2 -c64, {args.seconds} s per run, {args.rounds} interleaved rounds, medians. "
              "Ratios compare with the ceiling measured in the same sitting. The C responder sits behind the same "
              "generated nginx site as the worker (internal location with disable_symlinks, admin restriction, buffers) "
