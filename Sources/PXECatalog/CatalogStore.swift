@@ -100,41 +100,44 @@ public final class CatalogStore: Sendable {
     /// served and the defaults are saved with the next successful change.
     @discardableResult
     public func refresh(settledBefore: Int64? = nil) -> RefreshSummary {
-        let summary = refreshGate.withLock { _ in
-            let started = ContinuousClock.now
-            let previous = current.snapshot
-            let result = scanner.scan(previous: previous, settledBefore: settledBefore)
-            let duration = ContinuousClock.now - started
-            let snapshot = CatalogSnapshot(entries: result.entries, generation: previous.generation + 1,
-                                           scannedAt: Date(), scanDuration: duration)
-            var settingsError: SettingsWriteError?
-            writeGate.withLock { _ in
-                var settings = current.settings
-                let added = settings.adopt(snapshot.entries.map(\.id))
-                if !added.isEmpty, let persistence {
-                    do throws(SettingsWriteError) { try persistence.save(settings) } catch {
-                        settingsError = error
-                        failures.add(1, ordering: .relaxed)
-                    }
-                }
-                state.withLock { state in
-                    state.settings = settings
-                    state.snapshot = snapshot
-                    state.settingsRevision += 1
-                }
-            }
-            let oldIDs = Set(previous.entries.map(\.id))
-            let newIDs = Set(snapshot.entries.map(\.id))
-            return RefreshSummary(count: snapshot.entries.count, added: newIDs.subtracting(oldIDs).count,
-                                  removed: oldIDs.subtracting(newIDs).count, invalid: snapshot.invalidCount,
-                                  parsed: result.parsedCount, reused: result.reusedCount,
-                                  rootProblems: result.rootProblems, duration: duration, settingsError: settingsError,
-                                  deferred: result.deferredCount)
-        }
+        // All of it (scan, snapshot index, id sets) at background priority, like the scan.
+        let summary = refreshGate.withLock { _ in BackgroundPriority.run { self.refreshNow(settledBefore: settledBefore) } }
         // Only now are the scan's temporaries, the id sets and (once the last request using it
         // is done) the previous snapshot freed: hand the pages back, tens of MB at 100k entries.
         malloc_trim(0)
         return summary
+    }
+
+    private func refreshNow(settledBefore: Int64?) -> RefreshSummary {
+        let started = ContinuousClock.now
+        let previous = current.snapshot
+        let result = scanner.scan(previous: previous, settledBefore: settledBefore)
+        let duration = ContinuousClock.now - started
+        let snapshot = CatalogSnapshot(entries: result.entries, generation: previous.generation + 1,
+                                       scannedAt: Date(), scanDuration: duration)
+        var settingsError: SettingsWriteError?
+        writeGate.withLock { _ in
+            var settings = current.settings
+            let added = settings.adopt(snapshot.entries.map(\.id))
+            if !added.isEmpty, let persistence {
+                do throws(SettingsWriteError) { try persistence.save(settings) } catch {
+                    settingsError = error
+                    failures.add(1, ordering: .relaxed)
+                }
+            }
+            state.withLock { state in
+                state.settings = settings
+                state.snapshot = snapshot
+                state.settingsRevision += 1
+            }
+        }
+        let oldIDs = Set(previous.entries.map(\.id))
+        let newIDs = Set(snapshot.entries.map(\.id))
+        return RefreshSummary(count: snapshot.entries.count, added: newIDs.subtracting(oldIDs).count,
+                              removed: oldIDs.subtracting(newIDs).count, invalid: snapshot.invalidCount,
+                              parsed: result.parsedCount, reused: result.reusedCount,
+                              rootProblems: result.rootProblems, duration: duration, settingsError: settingsError,
+                              deferred: result.deferredCount)
     }
 
     /// Applies `change` to a copy of the settings, saves it, then publishes it. Only ids in the

@@ -25,4 +25,15 @@ import Testing
         #expect(result.entries.count == 40)
         #expect(Self.niceness() == before)
     }
+
+    /// A refresh (scan, snapshot, id sets) runs lowered too, and reports what it found.
+    @Test func aRefreshLeavesTheCallingThreadAsItWas() {
+        let root = TemporaryDirectory()
+        for index in 0..<12 { root.write(PNGFixtures.named("r\(index)"), to: "d\(index % 3)/c\(index).rts.png") }
+        let store = CatalogStore(scanner: CatalogScanner(roots: [root.path]))
+        let before = Self.niceness()
+        let summary = store.refresh()
+        #expect(summary.count == 12 && summary.added == 12)
+        #expect(Self.niceness() == before)
+    }
 }
