@@ -223,11 +223,7 @@ def main():
     report = {"machine": machine_description(), "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "api": {}, "memory": {}}
     for size in sizes:
         synthetic = os.path.join(work, f"catalog-{size}")
-        run([BIN, "generate-catalog", synthetic, str(size - 3)])
-        stack_dir = os.path.join(work, f"stack-{size}")
-        os.makedirs(stack_dir)
-        stack = Stack(stack_dir, [files, synthetic], files, c_binary)
-        stack.start()
+        stack = start_stack_with_catalog(work, f"stack-{size}", synthetic, size, files, c_binary)
         try:
             idle_rss = rss_bytes(stack.worker.pid)
             targets = {
@@ -300,17 +296,23 @@ def boot_storm(stack, container_url, machines, storm_mib):
             "throughput": total / elapsed, "errors": errors}
 
 
+def start_stack_with_catalog(work, name, tree, entries, files, c_binary):
+    """A started Stack serving `files` (three containers) plus `entries - 3` generated ones in `tree`."""
+    run([BIN, "generate-catalog", tree, str(entries - 3)])
+    stack_dir = os.path.join(work, name)
+    os.makedirs(stack_dir)
+    stack = Stack(stack_dir, [files, tree], files, c_binary)
+    stack.start()
+    return stack
+
+
 def serving_during_refresh(work, files, id_4k, c_binary, count, args):
     """A worker holding `count` generated entries: its RSS, and GET /containers/{id} while idle
     vs. while refreshes of the whole catalog run back to back (interleaved), with the refreshes'
     own durations. The refreshes compete for the same two cores, so some slowdown is physics;
     what must not happen is a stall or an error while a snapshot is built and swapped."""
     tree = os.path.join(work, f"serve-{count}")
-    run([BIN, "generate-catalog", tree, str(count - 3)])
-    stack_dir = os.path.join(work, f"stack-refresh-{count}")
-    os.makedirs(stack_dir)
-    stack = Stack(stack_dir, [files, tree], files, c_binary)
-    stack.start()
+    stack = start_stack_with_catalog(work, f"stack-refresh-{count}", tree, count, files, c_binary)
     try:
         pid = stack.worker.pid
         idle_rss = rss_bytes(pid)

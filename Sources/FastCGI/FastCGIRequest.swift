@@ -95,16 +95,9 @@ public struct FastCGIResponse: Sendable {
         self.contentLength = contentLength
     }
 
-    /// The CGI header block. Headers whose name or value holds CR, LF or NUL are dropped, so no
-    /// value can split the header block (nginx would honour the injected lines).
-    public func headerBlock(reasonPhrase: String) -> [UInt8] {
-        var block: [UInt8] = []
-        block.reserveCapacity(256)
-        appendHeaderBlock(reasonPhrase: reasonPhrase, to: &block)
-        return block
-    }
-
-    /// `headerBlock` into a caller's buffer (the transport reuses one per thread).
+    /// Appends the CGI header block to `block` (the transport reuses one buffer per thread).
+    /// Headers whose name or value holds CR, LF or NUL are dropped, so no value can split the
+    /// header block (nginx would honour the injected lines).
     public func appendHeaderBlock(reasonPhrase: String, to block: inout [UInt8]) {
         Self.append("Status: ", to: &block)
         Self.append(String(status), to: &block)

@@ -10,18 +10,24 @@ enum BackgroundPriority {
     /// Lowers the calling thread to `niceness` unless it is already as low. For scan threads
     /// (the one `run` starts and Dispatch's workers, which only this module's scans use).
     static func lowerCurrentThread() {
-        // `who` 0 is the calling thread: on Linux the nice value is per thread.
-        let thread: id_t = 0
-        errno = 0
-        let current = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), thread)
-        if errno == 0 && current < niceness {
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), thread, niceness)
+        if !isCurrentThreadLowered {
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness)
         }
     }
 
+    /// Whether the calling thread already runs at `niceness` or lower priority. `who` 0 is the
+    /// calling thread: on Linux the nice value is per thread.
+    static var isCurrentThreadLowered: Bool {
+        errno = 0
+        let current = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+        return errno == 0 && current >= niceness
+    }
+
     /// Runs `body` on a new, lowered thread and waits for its result, so the caller (a request
-    /// thread, the watcher) keeps its own priority.
+    /// thread, the watcher) keeps its own priority. On a thread that is already lowered (a scan
+    /// inside a refresh) it runs `body` right there.
     static func run<T>(_ body: @escaping () -> T) -> T {
+        if isCurrentThreadLowered { return body() }
         nonisolated(unsafe) let work = body
         nonisolated(unsafe) var result: T?
         let finished = DispatchSemaphore(value: 0)

@@ -62,14 +62,20 @@ import Testing
         }
     }
 
-    @Test func bodiesThatLieAboutTheirLengthOrAreTooLargeAreRefused() throws {
+    /// A started server with one container, its worker socket, the container's toggle path and
+    /// the admin authorisation param, for requests straight to the worker.
+    static func workerWithOneContainer() throws -> (TestServer, String, [UInt8], (String, [UInt8])) {
         let server = TestServer()
         let file = server.directory.write(PNGFixtures.png(), to: "catalog/x.rts.png")
         try server.start()
+        return (server, server.directory.path + "/worker.sock",
+                Array("/pxe/\(CatalogEntry.id(forRealPath: file))/toggle".utf8),
+                ("HTTP_AUTHORIZATION", Array("Bearer \(TestServer.adminToken)".utf8)))
+    }
+
+    @Test func bodiesThatLieAboutTheirLengthOrAreTooLargeAreRefused() throws {
+        let (server, socket, uri, auth) = try Self.workerWithOneContainer()
         defer { server.stop() }
-        let socket = server.directory.path + "/worker.sock"
-        let uri = Array("/pxe/\(CatalogEntry.id(forRealPath: file))/toggle".utf8)
-        let auth = ("HTTP_AUTHORIZATION", Array("Bearer \(TestServer.adminToken)".utf8))
         let short = try FastCGIClient.request(socket: socket, params: FastCGIClient.params(method: "POST", documentURI: uri, contentLength: 100, extra: [auth]),
                                               stdin: Array(#"{"enabled": false}"#.utf8))
         #expect(short.status == 400)
@@ -109,13 +115,8 @@ import Testing
     /// reads: a refused request must leave nothing behind for the next one on that thread, and a
     /// param whose name merely starts like a wanted one must not be taken for it.
     @Test func reusedRequestBuffersCarryNothingOverAndLookalikeParamsAreIgnored() throws {
-        let server = TestServer()
-        let file = server.directory.write(PNGFixtures.png(), to: "catalog/x.rts.png")
-        try server.start()
+        let (server, socket, uri, auth) = try Self.workerWithOneContainer()
         defer { server.stop() }
-        let socket = server.directory.path + "/worker.sock"
-        let uri = Array("/pxe/\(CatalogEntry.id(forRealPath: file))/toggle".utf8)
-        let auth = ("HTTP_AUTHORIZATION", Array("Bearer \(TestServer.adminToken)".utf8))
         // Two worker threads: eight rounds put refused and valid requests on both of them.
         for round in 0..<8 {
             let body = Array(#"{"enabled": \#(round % 2 == 0)}"#.utf8)
