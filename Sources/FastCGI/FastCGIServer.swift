@@ -2,18 +2,39 @@ import CFastCGI
 import Glibc
 import Synchronization
 
-/// A pool of threads that each accept FastCGI requests on one shared listening socket and
+/// A pool of threads that each accept FastCGI connections on one shared listening socket and
 /// answer them with a plain handler function. Wraps libfcgi's `FCGX_*` API; nothing above this
 /// module sees a C pointer.
 ///
-/// Stopping: `stop()` sets a flag and interrupts each thread's `accept()` with `wakeSignal`
-/// (requests are initialised with `FCGI_FAIL_ACCEPT_ON_INTR`), repeating until every thread has
-/// left; a thread busy with a request finishes it first.
+/// Accepting is done here, not by libfcgi: a thread unblocks `wakeSignal` only around its own
+/// `accept4` (or the `ppoll` it waits in), so `stop()` can interrupt a thread that waits for a
+/// connection and never one that holds one. libfcgi gives up on EINTR inside its reads, writes
+/// and the poll that follows its own accept; signals that could land there cut requests that
+/// were already accepted (a 502 at nginx). A connection, once accepted, is always answered.
+/// libfcgi then only parses records: each request is handed an accepted descriptor and its
+/// listening socket is -1, so it can never block in an accept of its own.
 public final class FastCGIServer: Sendable {
-    public typealias Handler = @Sendable (FastCGIRequest) -> FastCGIResponse
+    /// What the handler makes of a request.
+    public enum Reply: Sendable {
+        /// The response, written by the accepting thread.
+        case now(FastCGIResponse)
+        /// A slow request (e.g. a catalog refresh): computed and written on a thread of its own
+        /// while the accepting thread goes back to accepting, so slow requests never hold the
+        /// threads that boots need.
+        case later(@Sendable () -> FastCGIResponse)
+    }
 
-    /// Signal used only to interrupt blocked `accept()` calls at shutdown.
+    public typealias Handler = @Sendable (FastCGIRequest) -> Reply
+
+    /// Signal used only to interrupt threads waiting for a connection at shutdown.
     public static let wakeSignal = SIGUSR2
+    /// Longest a connection may stay silent (reading) or refuse our bytes (writing) before it is
+    /// dropped: nginx sends a whole request at once and reads the reply as it comes, so only a
+    /// stuck or hostile peer ever waits this long, and it holds one thread for at most this.
+    public static let connectionTimeoutSeconds = 30
+    /// Slow requests running at once on their own threads; beyond this the accepting thread
+    /// computes them itself (back-pressure instead of unbounded threads).
+    public static let maximumDeferred = 64
 
     private let listenFD: Int32
     private let threadCount: Int
@@ -25,6 +46,7 @@ public final class FastCGIServer: Sendable {
     private let stopping = Atomic<Bool>(false)
     private let threads = Mutex<[pthread_t]>([])
     private let running = Atomic<Int>(0)
+    private let deferred = Atomic<Int>(0)
     private let inFlightCount = Atomic<Int>(0)
 
     /// `capturedParams`: the CGI params the handler reads (nil: all). nginx sends thirty-odd
@@ -42,7 +64,7 @@ public final class FastCGIServer: Sendable {
         self.log = log
     }
 
-    /// Requests being handled right now.
+    /// Requests being handled right now (slow ones on their own threads included).
     public var inFlight: Int { inFlightCount.load(ordering: .relaxed) }
 
     /// Initialises libfcgi once per process (`FCGX_Init`) and installs the wake-up handler.
@@ -52,7 +74,7 @@ public final class FastCGIServer: Sendable {
         var action = sigaction()
         action.__sigaction_handler.sa_handler = { _ in }
         sigemptyset(&action.sa_mask)
-        action.sa_flags = 0   // no SA_RESTART: accept() must fail with EINTR
+        action.sa_flags = 0   // no SA_RESTART: accept() and ppoll() must fail with EINTR
         sigaction(wakeSignal, &action, nil)
     }
 
@@ -71,68 +93,179 @@ public final class FastCGIServer: Sendable {
         threads.withLock { $0 = started }
     }
 
-    /// Asks every thread to finish its current request and leave. Returns whether all left
-    /// within `deadline`.
+    /// Stops accepting and waits for every accepted request, slow ones included, to be answered.
+    /// Returns whether all were answered within `deadline`.
     @discardableResult
     public func stop(deadline: Duration) -> Bool {
         stopping.store(true, ordering: .sequentiallyConsistent)
         let until = ContinuousClock.now + deadline
         let all = threads.withLock { $0 }
-        while running.load(ordering: .sequentiallyConsistent) > 0 {
+        while running.load(ordering: .sequentiallyConsistent) > 0 || deferred.load(ordering: .sequentiallyConsistent) > 0 {
             if ContinuousClock.now >= until { return false }
-            for thread in all { pthread_kill(thread, Self.wakeSignal) }
+            // Repeated: a thread may have checked the flag just before this signal and entered
+            // accept just after it. A busy thread has the signal blocked; it stays pending and is
+            // taken (harmlessly) when the thread next unblocks it, just before it checks the flag.
+            if running.load(ordering: .sequentiallyConsistent) > 0 {
+                for thread in all { pthread_kill(thread, Self.wakeSignal) }
+            }
             var pause = timespec(tv_sec: 0, tv_nsec: 20_000_000)
             nanosleep(&pause, nil)
         }
         return true
     }
 
-    /// Joins all threads (call after `stop` returned true).
+    /// Joins all accepting threads (call after `stop` returned true).
     public func waitUntilStopped() {
         for thread in threads.withLock({ $0 }) { pthread_join(thread, nil) }
     }
 
     fileprivate func serve() {
         defer { running.subtract(1, ordering: .sequentiallyConsistent) }
-        // The mask is inherited from whoever started us (e.g. a Dispatch thread that blocks
-        // everything); the wake-up signal must get through or stop() cannot interrupt accept().
+        // Outside accept the wake-up signal stays blocked (see the type's comment), whatever
+        // mask this thread inherited.
         var wake = sigset_t()
         sigemptyset(&wake)
         sigaddset(&wake, Self.wakeSignal)
-        pthread_sigmask(SIG_UNBLOCK, &wake, nil)
-        var request = FCGX_Request()
-        guard FCGX_InitRequest(&request, listenFD, Int32(FCGI_FAIL_ACCEPT_ON_INTR)) == 0 else {
-            log("FCGX_InitRequest failed on fd \(listenFD)")
-            return
-        }
-        defer { FCGX_Free(&request, 1) }
+        pthread_sigmask(SIG_BLOCK, &wake, nil)
+        var whileWaiting = sigset_t()
+        pthread_sigmask(SIG_BLOCK, nil, &whileWaiting)
+        sigdelset(&whileWaiting, Self.wakeSignal)
+
+        var request = Self.makeRequest()
         // Reused across this thread's requests: once the handler has let go of a request, its
         // buffers are uniquely ours again and refilling them allocates nothing.
         var incoming = FastCGIRequest(params: [])
         var headerBuffer: [UInt8] = []
         headerBuffer.reserveCapacity(512)
-        while !stopping.load(ordering: .sequentiallyConsistent) {
-            let status = FCGX_Accept_r(&request)
-            if status < 0 {
-                if stopping.load(ordering: .sequentiallyConsistent) { break }
-                if status == -EINTR { continue }
-                log("FCGX_Accept_r failed with status \(status); stopping this thread")
-                break
-            }
+        while let connection = acceptConnection(wake: &wake, whileWaiting: &whileWaiting) {
+            request.pointee.ipcFd = connection
+            // FCGX_Accept_r first finishes "the previous request"; with keepConnection set it
+            // leaves the descriptor just handed over open instead of closing it.
+            request.pointee.keepConnection = 1
+            // With a descriptor present libfcgi only reads the records of the request. A
+            // connection that closes or sends garbage is closed by libfcgi, which then tries to
+            // accept on listen_sock -1 and returns an error: that connection was no request.
+            guard FCGX_Accept_r(request) == 0 else { continue }
             inFlightCount.add(1, ordering: .relaxed)
-            readRequest(&request, into: &incoming)
-            let response = handler(incoming)
-            write(response, to: &request, headerBuffer: &headerBuffer)
-            FCGX_Finish_r(&request)
-            inFlightCount.subtract(1, ordering: .relaxed)
+            readRequest(request, into: &incoming)
+            switch handler(incoming) {
+            case let .now(response):
+                answer(request, with: response, headerBuffer: &headerBuffer)
+            case let .later(work):
+                if deferred.add(1, ordering: .sequentiallyConsistent).newValue <= Self.maximumDeferred {
+                    let handedOver = RequestHandle(pointer: request)
+                    request = Self.makeRequest()
+                    startDeferred(handedOver, work)
+                } else {
+                    deferred.subtract(1, ordering: .sequentiallyConsistent)
+                    answer(request, with: work(), headerBuffer: &headerBuffer)
+                }
+            }
+        }
+        Self.discard(request)
+    }
+
+    /// Waits for the next connection with the wake-up signal unblocked, and only then. nil when
+    /// the server is stopping or the listening socket is unusable.
+    private func acceptConnection(wake: inout sigset_t, whileWaiting: inout sigset_t) -> Int32? {
+        while true {
+            if stopping.load(ordering: .sequentiallyConsistent) { return nil }
+            pthread_sigmask(SIG_UNBLOCK, &wake, nil)
+            // `stop()` sets the flag before it signals: a signal taken at the unblock above is seen here.
+            if stopping.load(ordering: .sequentiallyConsistent) {
+                pthread_sigmask(SIG_BLOCK, &wake, nil)
+                return nil
+            }
+            let fd = accept4(listenFD, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+            let error = errno
+            pthread_sigmask(SIG_BLOCK, &wake, nil)
+            if fd >= 0 {
+                Self.configure(connection: fd)
+                return fd
+            }
+            switch error {
+            case EINTR, ECONNABORTED, EPROTO, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP, ENETUNREACH:
+                continue
+            case EAGAIN:
+                // A non-blocking listening socket (as some managers pass them): wait for a
+                // connection, interruptible by the wake-up signal and by nothing else.
+                var ready = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
+                _ = ppoll(&ready, 1, nil, &whileWaiting)
+            case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                log("accept on fd \(listenFD) failed: \(String(cString: strerror(error))); retrying")
+                var pause = timespec(tv_sec: 0, tv_nsec: 50_000_000)
+                nanosleep(&pause, nil)
+            default:
+                log("accept on fd \(listenFD) failed: \(String(cString: strerror(error))); stopping this thread")
+                return nil
+            }
         }
     }
 
-    private func readRequest(_ request: inout FCGX_Request, into incoming: inout FastCGIRequest) {
+    /// Bounds how long one connection can hold a thread, since outside accept nothing
+    /// interrupts it (see `connectionTimeoutSeconds`).
+    private static func configure(connection fd: Int32) {
+        var timeout = timeval(tv_sec: connectionTimeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var one: Int32 = 1
+        // TCP listeners (a FastCGI socket on the network): no Nagle delay on replies. Fails
+        // harmlessly on unix sockets.
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    /// Writes the response, ends the request and closes the connection.
+    private func answer(_ request: UnsafeMutablePointer<FCGX_Request>, with response: FastCGIResponse, headerBuffer: inout [UInt8]) {
+        write(response, to: request, headerBuffer: &headerBuffer)
+        FCGX_Finish_r(request)
+        // nginx with `fastcgi_keep_conn on` asks us to keep the connection; one connection per
+        // request keeps every thread free to accept, so close it anyway (nginx reconnects).
+        if request.pointee.ipcFd >= 0 { FCGX_Free(request, 1) }
+        inFlightCount.subtract(1, ordering: .relaxed)
+    }
+
+    private func startDeferred(_ handle: RequestHandle, _ work: @escaping @Sendable () -> FastCGIResponse) {
+        let context = DeferredContext(server: self, handle: handle, work: work)
+        var thread = pthread_t()
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        defer { pthread_attr_destroy(&attributes) }
+        // The new thread inherits this one's signal mask: the wake-up signal stays blocked there.
+        let result = pthread_create(&thread, &attributes, deferredThreadEntry, Unmanaged.passRetained(context).toOpaque())
+        if result != 0 {
+            Unmanaged.passUnretained(context).release()
+            log("cannot start a thread for a slow request (\(result)); answering it on the accepting thread")
+            runDeferred(context)
+        }
+    }
+
+    fileprivate func runDeferred(_ context: DeferredContext) {
+        var headerBuffer: [UInt8] = []
+        answer(context.handle.pointer, with: context.work(), headerBuffer: &headerBuffer)
+        Self.discard(context.handle.pointer)
+        deferred.subtract(1, ordering: .sequentiallyConsistent)
+    }
+
+    private static func makeRequest() -> UnsafeMutablePointer<FCGX_Request> {
+        let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
+        request.initialize(to: FCGX_Request())
+        // listen_sock -1: libfcgi must never accept by itself (see the type's comment).
+        _ = FCGX_InitRequest(request, -1, 0)
+        return request
+    }
+
+    private static func discard(_ request: UnsafeMutablePointer<FCGX_Request>) {
+        FCGX_Free(request, 1)
+        request.deinitialize(count: 1)
+        request.deallocate()
+    }
+
+    private func readRequest(_ request: UnsafeMutablePointer<FCGX_Request>, into incoming: inout FastCGIRequest) {
         incoming.removeAll()
         // Under 1 KiB: a larger request would make glibc consolidate its fast bins every time.
         if let names = capturedParamNames { incoming.reserve(bytes: 256, params: names.count) } else { incoming.reserve(bytes: 960, params: 40) }
-        if var cursor = request.envp {
+        if var cursor = request.pointee.envp {
             while let pair = cursor.pointee {
                 defer { cursor += 1 }
                 guard isCaptured(pair) else { continue }
@@ -153,7 +286,7 @@ public final class FastCGIServer: Sendable {
         var received = 0
         while received < declared {
             let n = body.withUnsafeMutableBytes { raw in
-                FCGX_GetStr(raw.baseAddress!.assumingMemoryBound(to: CChar.self) + received, Int32(declared - received), request.in)
+                FCGX_GetStr(raw.baseAddress!.assumingMemoryBound(to: CChar.self) + received, Int32(declared - received), request.pointee.in)
             }
             if n <= 0 { break }
             received += Int(n)
@@ -172,11 +305,11 @@ public final class FastCGIServer: Sendable {
         return false
     }
 
-    private func write(_ response: FastCGIResponse, to request: inout FCGX_Request, headerBuffer: inout [UInt8]) {
+    private func write(_ response: FastCGIResponse, to request: UnsafeMutablePointer<FCGX_Request>, headerBuffer: inout [UInt8]) {
         headerBuffer.removeAll(keepingCapacity: true)
         response.appendHeaderBlock(reasonPhrase: HTTPReason.phrase(for: response.status), to: &headerBuffer)
-        Self.put(headerBuffer, to: request.out)
-        Self.put(response.body, to: request.out)
+        Self.put(headerBuffer, to: request.pointee.out)
+        Self.put(response.body, to: request.pointee.out)
     }
 
     private static func put(_ bytes: [UInt8], to stream: UnsafeMutablePointer<FCGX_Stream>?) {
@@ -187,10 +320,34 @@ public final class FastCGIServer: Sendable {
     }
 }
 
+/// An accepted request moving to the thread that answers it; only one thread touches it at a time.
+struct RequestHandle: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<FCGX_Request>
+}
+
+/// What a slow request's thread needs.
+final class DeferredContext: Sendable {
+    let server: FastCGIServer
+    let handle: RequestHandle
+    let work: @Sendable () -> FastCGIResponse
+
+    init(server: FastCGIServer, handle: RequestHandle, work: @escaping @Sendable () -> FastCGIResponse) {
+        self.server = server
+        self.handle = handle
+        self.work = work
+    }
+}
+
 /// Thread entry for `pthread_create`: a nonisolated C function (see FIELD-NOTES on Swift 6).
 private func fastCGIThreadEntry(_ argument: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
     let server = Unmanaged<FastCGIServer>.fromOpaque(argument!).takeRetainedValue()
     server.serve()
+    return nil
+}
+
+private func deferredThreadEntry(_ argument: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+    let context = Unmanaged<DeferredContext>.fromOpaque(argument!).takeRetainedValue()
+    context.server.runDeferred(context)
     return nil
 }
 
@@ -200,6 +357,7 @@ public enum HTTPReason {
         switch status {
         case 200: return "OK"
         case 201: return "Created"
+        case 202: return "Accepted"
         case 204: return "No Content"
         case 304: return "Not Modified"
         case 400: return "Bad Request"
@@ -209,8 +367,10 @@ public enum HTTPReason {
         case 405: return "Method Not Allowed"
         case 409: return "Conflict"
         case 411: return "Length Required"
+        case 412: return "Precondition Failed"
         case 413: return "Content Too Large"
         case 415: return "Unsupported Media Type"
+        case 428: return "Precondition Required"
         case 500: return "Internal Server Error"
         case 503: return "Service Unavailable"
         case 507: return "Insufficient Storage"

@@ -131,6 +131,13 @@ public final class CatalogAPI: Sendable {
         }
     }
 
+    /// Whether answering `request` can take long (a catalog refresh scans every file): the
+    /// transport then answers it on a thread of its own.
+    public func runsLong(_ request: HTTPRequest) -> Bool {
+        guard request.method == "POST", let path = request.path, case .refresh? = Self.match(path) else { return false }
+        return true
+    }
+
     /// Routes on the path's bytes: this runs for every request of a boot storm.
     static func match(_ path: String) -> Route? {
         // The commonest request first: a container download.

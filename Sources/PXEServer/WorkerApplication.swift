@@ -162,7 +162,7 @@ public final class WorkerApplication: Sendable {
                                    maximumBodyBytes: configuration.worker.maximumBodyBytes,
                                    capturedParams: Self.paramsRead,
                                    log: { logger.error("\($0)") },
-                                   handler: { request in Self.respond(to: request, api: api) })
+                                   handler: { request in Self.reply(to: request, api: api) })
         transport.value = server
         server.start()
         startWatcher(configuration)
@@ -265,25 +265,34 @@ public final class WorkerApplication: Sendable {
         for entry in fresh { logger.warning("invalid container \(entry.relativePath): \(entry.problem ?? "")") }
     }
 
-    /// Every CGI param `respond(to:api:)` reads; the transport copies only these.
+    /// Every CGI param `httpRequest(from:)` reads; the transport copies only these.
     static let paramsRead = ["HTTP_AUTHORIZATION", "REQUEST_METHOD", "DOCUMENT_URI", "SCRIPT_NAME", "QUERY_STRING"]
 
     /// The FastCGI <-> API adapter: CGI params to an `HTTPRequest`, an `HTTPResponse` back.
-    static func respond(to request: FastCGIRequest, api: CatalogAPI) -> FastCGIResponse {
+    /// Slow requests are answered on a thread of their own (see `CatalogAPI.runsLong`).
+    static func reply(to request: FastCGIRequest, api: CatalogAPI) -> FastCGIServer.Reply {
+        let httpRequest = httpRequest(from: request)
+        if api.runsLong(httpRequest) { return .later { fastCGIResponse(api.handle(httpRequest)) } }
+        return .now(fastCGIResponse(api.handle(httpRequest)))
+    }
+
+    static func httpRequest(from request: FastCGIRequest) -> HTTPRequest {
         // Only the request headers the API reads: building all of them cost more than the
         // rest of a download request.
         var headers: [String: String] = [:]
         if let authorization = request.param("HTTP_AUTHORIZATION") { headers["authorization"] = authorization }
         let bodyProblem: HTTPRequest.BodyProblem? = request.bodyExceedsLimit ? .tooLarge
             : request.bodyShorterThanDeclared ? .shorterThanDeclared : nil
-        let httpRequest = HTTPRequest(
+        return HTTPRequest(
             method: request.param("REQUEST_METHOD") ?? "GET",
             path: request.param("DOCUMENT_URI") ?? request.param("SCRIPT_NAME"),
             query: request.param("QUERY_STRING") ?? "",
             headers: headers, body: request.body, bodyProblem: bodyProblem)
-        let response = api.handle(httpRequest)
-        return FastCGIResponse(status: response.status, headers: response.headers, body: response.body,
-                               contentLength: response.contentLength)
+    }
+
+    static func fastCGIResponse(_ response: HTTPResponse) -> FastCGIResponse {
+        FastCGIResponse(status: response.status, headers: response.headers, body: response.body,
+                        contentLength: response.contentLength)
     }
 }
 

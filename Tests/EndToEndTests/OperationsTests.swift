@@ -5,10 +5,13 @@ import Testing
 
 /// Socket activation and restarts, signals, automatic refresh, status and metrics, log format.
 @Suite(.serialized) struct OperationsTests {
+    /// Fifty restarts while eight clients loop through nginx: every request is answered 200,
+    /// none is cut by a restart (neither the one being accepted nor one being answered).
     @Test(arguments: [true, false])
     func restartingTheWorkerOnAHeldSocketRefusesNoRequest(systemdProtocol: Bool) throws {
         let server = TestServer()
         server.directory.write(PNGFixtures.named("A"), to: "catalog/a.rts.png")
+        server.workerEnvironment = ["PXE_CATALOG_CATALOG_WATCH": "false", "PXE_CATALOG_CATALOG_RESCAN_INTERVAL": "0"]
         // The test plays systemd (or spawn-fcgi): it owns the listening socket for the whole run.
         let listenFD = TestServer.listeningSocket(path: server.directory.path + "/worker.sock")
         defer { close(listenFD) }
@@ -19,52 +22,105 @@ import Testing
 
         let results = LockedBox<[Int]>([])
         let stop = LockedBox(false)
-        let client = Thread {
-            var sent = 0
-            while !stop.value && sent < 2000 {
-                let answer = (try? server.rawRequest(Array("GET /pxe HTTP/1.0\r\nHost: x\r\n\r\n".utf8))) ?? []
-                let status = Int(String(decoding: answer.prefix(12).dropFirst(9), as: UTF8.self)) ?? 0
-                results.update { $0.append(status) }
-                sent += 1
+        let nginxClients = (0..<8).map { _ in
+            Thread {
+                while !stop.value {
+                    let answer = (try? server.rawRequest(Array("GET /pxe HTTP/1.0\r\nHost: x\r\n\r\n".utf8))) ?? []
+                    let status = Int(String(decoding: answer.prefix(12).dropFirst(9), as: UTF8.self)) ?? 0
+                    results.update { $0.append(status) }
+                }
             }
         }
-        client.start()
-        usleep(300_000)
-        for _ in 0..<3 {
-            #expect(server.signalWorker(SIGTERM) == 0)
-            usleep(100_000)   // the gap a restart leaves: connections wait in the socket's backlog
-            try server.startWorker()
-            usleep(300_000)
+        // Two more talk FastCGI to the socket directly and wait a little between connecting and
+        // sending: their connections are accepted before their request is there to read, the
+        // moment a stop signal used to cut.
+        let slowSenders = (0..<2).map { _ in
+            Thread {
+                let socket = server.directory.path + "/worker.sock"
+                let request = FastCGIClient.requestRecords(params: FastCGIClient.params(method: "GET", documentURI: Array("/pxe".utf8)))
+                    + FastCGIClient.stdinRecords([], end: true)
+                while !stop.value {
+                    guard let fd = try? FastCGIClient.open(socket: socket) else { results.update { $0.append(-1) }; continue }
+                    usleep(20_000)
+                    FastCGIClient.send(fd, request)
+                    let status = FastCGIClient.readReply(fd).status
+                    close(fd)
+                    results.update { $0.append(status) }
+                }
+            }
         }
+        let clients = nginxClients + slowSenders
+        clients.forEach { $0.start() }
+        // Each restart waits for requests answered by the new worker, so every restart happens
+        // under load, however slow the machine.
+        for restart in 0..<50 {
+            let before = results.value.count
+            #expect(TestServer.waitFor(seconds: 60) { results.value.count >= before + 8 }, "no progress before restart \(restart)")
+            #expect(server.signalWorker(SIGTERM) == 0)
+            try server.startWorker()
+        }
+        let before = results.value.count
+        #expect(TestServer.waitFor(seconds: 60) { results.value.count >= before + 8 })
         stop.value = true
-        while !client.isFinished { usleep(10_000) }
+        while clients.contains(where: { !$0.isFinished }) { usleep(10_000) }
         let statuses = results.value
-        #expect(statuses.count > 20)
-        #expect(statuses.allSatisfy { $0 == 200 }, "failed requests: \(statuses.filter { $0 != 200 })")
+        let failed = statuses.filter { $0 != 200 }
+        #expect(statuses.count >= 8 * 50)
+        #expect(failed.count == 0, "\(failed.count) of \(statuses.count) requests failed: \(Set(failed))")
     }
 
+    /// A 10,000-entry listing the client has not read yet when SIGTERM arrives (the worker is
+    /// blocked writing it) still arrives whole, and the worker then exits 0.
+    @Test func aLargeResponseBeingWrittenDuringSigtermArrivesWhole() throws {
+        let server = TestServer()
+        server.workerEnvironment = ["PXE_CATALOG_CATALOG_WATCH": "false", "PXE_CATALOG_CATALOG_RESCAN_INTERVAL": "0"]
+        let png = PNGFixtures.named("x")
+        for i in 0..<10_000 { server.directory.write(png, to: "catalog/d\(i % 100)/f\(i).rts.png") }
+        try server.start()
+        defer { server.stop() }
+        let fd = try FastCGIClient.open(socket: server.directory.path + "/worker.sock")
+        defer { close(fd) }
+        FastCGIClient.send(fd, FastCGIClient.requestRecords(params: FastCGIClient.params(method: "GET", documentURI: Array("/containers".utf8)))
+                           + FastCGIClient.stdinRecords([], end: true))
+        // Nothing is read yet: the listing (megabytes) fills the socket buffer and the worker's
+        // write blocks. Wait until it has started writing, then stop the worker.
+        #expect(TestServer.waitFor(seconds: 60) { Sockets.pendingBytes(fd) > 0 })
+        let worker = try #require(server.workerProcess)
+        kill(worker.processIdentifier, SIGTERM)
+        #expect(TestServer.waitFor(seconds: 30) { server.workerLog.contains("finishing in-flight") })
+        let reply = FastCGIClient.readReply(fd)
+        #expect(reply.status == 200)
+        let listing = try JSONParser.parse(reply.body)
+        #expect(listing["count"] == .int(10_000))
+        #expect(TestServer.waitFor(seconds: 30) { !worker.isRunning })
+        #expect(worker.terminationStatus == 0)
+    }
+
+    /// A request the worker has accepted but not fully received when SIGTERM arrives (its body
+    /// is held back by the test) is still answered, and the worker then exits 0.
     @Test func sigtermFinishesTheRequestInFlightAndExitsZero() throws {
         let server = TestServer()
         server.workerEnvironment = ["PXE_CATALOG_CATALOG_WATCH": "false", "PXE_CATALOG_CATALOG_RESCAN_INTERVAL": "0"]
+        let id = CatalogEntry.id(forRealPath: server.directory.write(PNGFixtures.named("A"), to: "catalog/a.rts.png"))
         try server.start()
         defer { server.stop() }
-        // A slow request: a refresh that reads thousands of new files.
-        let png = PNGFixtures.named("x")
-        for i in 0..<6000 { server.directory.write(png, to: "catalog/d\(i % 60)/f\(i).rts.png") }
-        let response = LockedBox<TestServer.Response?>(nil)
-        let client = Thread { response.value = try? server.request("POST", "/catalog/refresh") }
-        client.start()
-        usleep(200_000)   // the refresh is now running in the worker
-        let status = server.signalWorker(SIGTERM)
-        while !client.isFinished { usleep(10_000) }
-        #expect(response.value?.status == 200)
-        #expect(try response.value.map { try JSONParser.parse($0.body)["count"] } == .int(6000))
-        #expect(status == 0)
-        // The signal arrived while the refresh was still running, and the refresh completed.
-        let log = server.workerLog
-        let signalled = try #require(log.range(of: "finishing in-flight"))
-        let refreshed = try #require(log.range(of: "refreshed the catalog"))
-        #expect(signalled.lowerBound < refreshed.lowerBound)
+        let body = Array(#"{"enabled": false}"#.utf8)
+        let fd = try FastCGIClient.open(socket: server.directory.path + "/worker.sock")
+        defer { close(fd) }
+        let params = FastCGIClient.params(method: "POST", documentURI: Array("/pxe/\(id)/toggle".utf8), contentLength: body.count,
+                                          extra: [("HTTP_AUTHORIZATION", Array("Bearer \(TestServer.adminToken)".utf8))])
+        FastCGIClient.send(fd, FastCGIClient.requestRecords(params: params) + FastCGIClient.stdinRecords(Array(body.prefix(5)), end: false))
+        #expect(TestServer.waitFor(seconds: 30) { server.statusInFlight() >= 2 })
+        let worker = try #require(server.workerProcess)
+        kill(worker.processIdentifier, SIGTERM)
+        #expect(TestServer.waitFor(seconds: 30) { server.workerLog.contains("finishing in-flight") })
+        #expect(worker.isRunning, "the worker waits for the request it accepted")
+        FastCGIClient.send(fd, FastCGIClient.stdinRecords(Array(body.dropFirst(5)), end: true))
+        let reply = FastCGIClient.readReply(fd)
+        #expect(reply.status == 200)
+        #expect(try JSONParser.parse(reply.body)["pxe_enabled"] == .bool(false))
+        #expect(TestServer.waitFor(seconds: 30) { !worker.isRunning })
+        #expect(worker.terminationStatus == 0)
     }
 }
 

@@ -12,17 +12,49 @@ public enum FastCGIClient {
     }
 
     public static func request(socket path: String, params: [(String, [UInt8])], stdin: [UInt8] = []) throws -> Reply {
-        guard let fd = Sockets.connectUnix(path: path) else { throw TestServerError(message: "cannot connect to \(path)") }
+        let fd = try open(socket: path)
         defer { close(fd) }
+        send(fd, requestRecords(params: params) + stdinRecords(stdin, end: true))
+        return reply(from: Sockets.exchange(fd, []))
+    }
 
+    /// A connected socket to the worker, for requests sent in pieces (`send`, then `readReply`).
+    public static func open(socket path: String) throws -> Int32 {
+        guard let fd = Sockets.connectUnix(path: path, receiveTimeout: 60) else { throw TestServerError(message: "cannot connect to \(path)") }
+        return fd
+    }
+
+    public static func send(_ fd: Int32, _ bytes: [UInt8]) {
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return }
+            sent += n
+        }
+    }
+
+    /// Reads until the worker closes the connection and decodes what it sent.
+    public static func readReply(_ fd: Int32) -> Reply { reply(from: Sockets.exchange(fd, [])) }
+
+    /// BEGIN_REQUEST and the params, as nginx sends them before the body.
+    public static func requestRecords(params: [(String, [UInt8])]) -> [UInt8] {
         var out: [UInt8] = record(type: 1, content: [0, 1, 0, 0, 0, 0, 0, 0])   // BEGIN_REQUEST, responder
         var pairs: [UInt8] = []
         for (name, value) in params { pairs += length(name.utf8.count) + length(value.count) + Array(name.utf8) + value }
         for chunk in stride(from: 0, to: pairs.count, by: 65535) { out += record(type: 4, content: Array(pairs[chunk..<min(chunk + 65535, pairs.count)])) }
         out += record(type: 4, content: [])
+        return out
+    }
+
+    /// Body bytes as STDIN records; `end` adds the empty record that closes the body.
+    public static func stdinRecords(_ stdin: [UInt8], end: Bool) -> [UInt8] {
+        var out: [UInt8] = []
         for chunk in stride(from: 0, to: stdin.count, by: 65535) { out += record(type: 5, content: Array(stdin[chunk..<min(chunk + 65535, stdin.count)])) }
-        out += record(type: 5, content: [])
-        let received = Sockets.exchange(fd, out)
+        if end { out += record(type: 5, content: []) }
+        return out
+    }
+
+    static func reply(from received: [UInt8]) -> Reply {
         var stdout: [UInt8] = []
         var offset = 0
         while offset + 8 <= received.count {

@@ -42,6 +42,12 @@ public enum Sockets {
         return answer
     }
 
+    /// Bytes waiting to be read on `fd` (FIONREAD).
+    public static func pendingBytes(_ fd: Int32) -> Int {
+        var count: Int32 = 0
+        return ioctl(fd, UInt(FIONREAD), &count) == 0 ? Int(count) : 0
+    }
+
     static func unixAddress(_ path: String) -> sockaddr_un {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)

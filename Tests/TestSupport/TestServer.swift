@@ -1,4 +1,5 @@
 import Foundation
+import PXECatalog
 
 /// The built worker behind a real nginx on 127.0.0.1, each with its own prefix, socket and port,
 /// for end-to-end tests. Stopped by PID; nothing else is touched.
@@ -102,6 +103,12 @@ public final class TestServer: @unchecked Sendable {
         guard namespace != nil else { return Self.canConnect(port: port) }
         let (executable, arguments) = inNamespace("/usr/bin/curl", ["-s", "-o", "/dev/null", "--max-time", "2", "http://127.0.0.1:\(port)/"])
         return (try? Self.run(executable.path, arguments).status) == 0
+    }
+
+    /// `requests.in_flight` from `/status` (the status request itself counts), or -1.
+    public func statusInFlight() -> Int {
+        guard let body = try? request("GET", "/status").body, case let .int(count)? = try? JSONParser.parse(body)["requests"]?["in_flight"] else { return -1 }
+        return Int(count)
     }
 
     public var accessLog: String { (try? String(contentsOfFile: nginxPrefix + "/access.log", encoding: .utf8)) ?? "" }
