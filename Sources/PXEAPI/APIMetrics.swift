@@ -59,10 +59,12 @@ public final class APIMetrics: Sendable {
 
     /// Prometheus text exposition (version 0.0.4).
     public func render(catalog: CatalogState, inFlight: Int, scans: Int, settingsWriteFailures: Int) -> String {
-        // Copy out under the lock: the route counters are mutable objects.
+        // Copy out under the lock: the route counters are mutable objects. Download series of
+        // ids whose settings were forgotten (gone from the catalog for good) go with them.
         let (requests, latency, downloads) = state.withLock { state in
-            (state.routes.mapValues { Dictionary($0.statuses.map { ($0.status, $0.count) }, uniquingKeysWith: +) },
-             state.routes.mapValues { $0.histogram }, state.downloads)
+            state.downloads = state.downloads.filter { catalog.settings[$0.key] != nil }
+            return (state.routes.mapValues { Dictionary($0.statuses.map { ($0.status, $0.count) }, uniquingKeysWith: +) },
+                    state.routes.mapValues { $0.histogram }, state.downloads)
         }
         var out = ""
         func family(_ name: String, _ type: String, _ help: String) {

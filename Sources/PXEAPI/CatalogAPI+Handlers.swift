@@ -241,7 +241,7 @@ extension CatalogAPI {
             }
         }
         do {
-            let setting = try store.setEnabled(enabled, id: id)
+            let setting = try store.setEnabled(enabled, id: id).setting
             audit("\(actor) set pxe_enabled=\(setting.enabled) on \(id)")
             return .json(.object([("success", .bool(true)), ("entry_id", .string(id)), ("pxe_enabled", .bool(setting.enabled))]))
         } catch {

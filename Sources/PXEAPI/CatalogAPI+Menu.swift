@@ -73,9 +73,9 @@ extension CatalogAPI {
             }
         }
         do {
-            let setting = try store.updateMenu(id: id, name: name, description: description, bootOrder: bootOrder)
+            let (entry, setting) = try store.updateMenu(id: id, name: name, description: description, bootOrder: bootOrder).pair
             audit("\(actor) changed the menu entry of \(id): \(fields.map(\.0).joined(separator: ", "))")
-            let entry = store.current.snapshot.entry(id: id)!
+            // The entry as the change saw it: a refresh may already have removed it.
             var item = Self.pxeJSON(entry, setting)
             if case let .object(members) = item { item = .object(members + [("pxe_enabled", .bool(setting.enabled)), ("valid", .bool(entry.isValid))]) }
             return .json(item)

@@ -23,8 +23,33 @@ public struct CatalogScanner: Sendable {
         public var rootProblems: [String]
         public var parsedCount: Int
         public var reusedCount: Int
-        /// Files left out (or kept at their previous state) because they changed too recently.
+        /// Files left out (or kept at their previous state) because they may still be being written.
         public var deferredCount: Int = 0
+        /// What was seen of the files with a recent (or future) mtime, for the next scan's `SettleCheck`.
+        public var observations: [String: SettleCheck.Observation] = [:]
+    }
+
+    /// Decides whether a file may still be being written: from what changed between two
+    /// observations, not from its mtime alone (an mtime in the future would defer it forever).
+    /// A file is settled when its mtime is at least `settle` in the past, or when it looks the
+    /// same (device, inode, size, mtime) as when a scan at least `settle` earlier deferred it.
+    public struct SettleCheck: Sendable {
+        public struct Observation: Sendable, Equatable {
+            public var identity: FileIdentity
+            /// Monotonic time (ns) at which this identity was seen.
+            public var since: UInt64
+        }
+
+        public var settleNanoseconds: Int64
+        /// Files with a recent mtime as the previous scan saw them, by `key(rootIndex:relativePath:)`.
+        public var observations: [String: Observation]
+
+        public init(settle: Duration, observations: [String: Observation] = [:]) {
+            settleNanoseconds = settle.components.seconds * 1_000_000_000 + settle.components.attoseconds / 1_000_000_000
+            self.observations = observations
+        }
+
+        public static func key(rootIndex: Int, relativePath: String) -> String { "\(rootIndex)/\(relativePath)" }
     }
 
     struct Candidate: Sendable {
@@ -35,14 +60,20 @@ public struct CatalogScanner: Sendable {
         var realPath: String { rootRealPath + "/" + relativePath }
     }
 
-    /// `settledBefore`: files modified at or after this time (ns since the epoch) may still be
-    /// being written; they are skipped, or kept as they were in `previous`, and counted.
+    /// Called after the directory walk and before any file is read (tests make files change
+    /// or vanish at exactly that moment, or hold a scan there).
+    package var afterWalk: (@Sendable () -> Void)?
+
+    /// `settle`: files that may still be being written are skipped, or kept as they were in
+    /// `previous`, and counted (see `SettleCheck`); nil reads every file now.
     /// The scan runs at background CPU priority (see `BackgroundPriority`).
-    public func scan(previous: CatalogSnapshot? = nil, settledBefore: Int64? = nil) -> Result {
-        BackgroundPriority.run { scanNow(previous: previous, settledBefore: settledBefore) }
+    public func scan(previous: CatalogSnapshot? = nil, settle: SettleCheck? = nil) -> Result {
+        BackgroundPriority.run { scanNow(previous: previous, settle: settle) }
     }
 
-    private func scanNow(previous: CatalogSnapshot?, settledBefore: Int64?) -> Result {
+    private func scanNow(previous: CatalogSnapshot?, settle: SettleCheck?) -> Result {
+        let walkStarted = Self.monotonicNanoseconds()
+        let wallNow = Self.wallClockNanoseconds()
         var candidates: [Candidate] = []
         var rootProblems: [String] = []
         var seenRealPaths = Set<String>()
@@ -53,11 +84,16 @@ public struct CatalogScanner: Sendable {
             }
             walk(root: realRoot, rootIndex: rootIndex, into: &candidates, seen: &seenRealPaths, problems: &rootProblems)
         }
+        // Every identity was read before this instant: an observation recorded with it is
+        // never older than it claims.
+        let walkEnded = Self.monotonicNanoseconds()
+        afterWalk?()
 
         // Reuse unchanged entries; parse the rest on all cores.
         var entries = [CatalogEntry?](repeating: nil, count: candidates.count)
         var toParse: [Int] = []
         var deferred = 0
+        var observations: [String: SettleCheck.Observation] = [:]
         // Candidates and the previous entries are both ordered by (root, relative path):
         // match them in one pass instead of keeping a path index for every entry.
         let old = previous?.entries ?? []
@@ -70,10 +106,18 @@ public struct CatalogScanner: Sendable {
             return old[cursor]
         }
         for (index, candidate) in candidates.enumerated() {
-            if let settledBefore, candidate.identity.modifiedNanoseconds >= settledBefore {
-                deferred += 1
-                entries[index] = previousEntry(candidate)
-                continue
+            if let settle, candidate.identity.modifiedNanoseconds > wallNow - settle.settleNanoseconds {
+                let key = SettleCheck.key(rootIndex: candidate.rootIndex, relativePath: candidate.relativePath)
+                let seen = settle.observations[key]
+                let unchanged = seen?.identity == candidate.identity
+                // Kept while the mtime looks recent, settled or not: a file dated in the future
+                // stays settled for as long as it does not change.
+                observations[key] = unchanged ? seen! : SettleCheck.Observation(identity: candidate.identity, since: walkEnded)
+                if !(unchanged && Int64(walkStarted) - Int64(seen!.since) >= settle.settleNanoseconds) {
+                    deferred += 1
+                    entries[index] = previousEntry(candidate)
+                    continue
+                }
             }
             if let unchanged = previousEntry(candidate), unchanged.fileIdentity == candidate.identity {
                 entries[index] = unchanged
@@ -93,7 +137,19 @@ public struct CatalogScanner: Sendable {
 
         let found = entries.compactMap { $0 }
         return Result(entries: found, rootProblems: rootProblems, parsedCount: toParse.count,
-                      reusedCount: candidates.count - toParse.count - deferred, deferredCount: deferred)
+                      reusedCount: candidates.count - toParse.count - deferred, deferredCount: deferred, observations: observations)
+    }
+
+    static func monotonicNanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    }
+
+    static func wallClockNanoseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
     }
 
     /// Reads one file. nil when it vanished or stopped being a regular file since the walk.
@@ -101,6 +157,11 @@ public struct CatalogScanner: Sendable {
         let realPath = candidate.realPath
         guard let source = FileByteSource(path: realPath) else { return nil }
         let inspection = reader.inspect(source)
+        var metadata = ContainerMetadata.from(textChunks: inspection.textChunks)
+        if !inspection.warnings.isEmpty {
+            metadata.warnings = inspection.warnings + metadata.warnings
+            metadata.capFields()
+        }
         return CatalogEntry(
             id: CatalogEntry.id(forRealPath: realPath),
             rootIndex: candidate.rootIndex,
@@ -108,7 +169,7 @@ public struct CatalogScanner: Sendable {
             rootRealPath: candidate.rootRealPath,
             size: source.size,
             fileIdentity: FileIdentity(status: source.status),
-            metadata: ContainerMetadata.from(textChunks: inspection.textChunks),
+            metadata: metadata,
             problem: inspection.problem
         )
     }
@@ -183,12 +244,7 @@ public struct CatalogScanner: Sendable {
                     if cName[0] == 0x2E { return nil }   // hidden, `.` and `..`
                     let type = Int32(entry.pointee.d_type)
                     var info = stat()
-                    var isDirectory = type == Int32(DT_DIR)
-                    if type == Int32(DT_UNKNOWN) {
-                        guard fstatat(directoryFD, cName, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
-                        isDirectory = (info.st_mode & S_IFMT) == S_IFDIR
-                    }
-                    if isDirectory {
+                    if Self.isSubdirectory(type: type, name: cName, in: directoryFD, status: &info) {
                         let name = String(cString: cName)
                         let relative = relativeDirectory.isEmpty ? name : relativeDirectory + "/" + name
                         if recurse { pending.append(relative) } else { subdirectories.append(relative) }
@@ -215,6 +271,16 @@ public struct CatalogScanner: Sendable {
             }
         }
         return candidates
+    }
+
+    /// Whether a directory entry is a directory to descend into, without following symlinks:
+    /// from `d_type`, or from `fstatat` where the file system leaves it `DT_UNKNOWN` (some
+    /// network and FUSE file systems). The scanner and the watcher use this one rule, so the
+    /// watcher watches every directory the scanner reads. `status` is filled when stat was needed.
+    package static func isSubdirectory(type: Int32, name: UnsafePointer<CChar>, in directoryFD: Int32, status: inout stat) -> Bool {
+        if type == Int32(DT_DIR) { return true }
+        guard type == Int32(DT_UNKNOWN), fstatat(directoryFD, name, &status, AT_SYMLINK_NOFOLLOW) == 0 else { return false }
+        return (status.st_mode & S_IFMT) == S_IFDIR
     }
 
     public static func realPath(_ path: String) -> String? {

@@ -40,6 +40,15 @@ public struct RefreshSummary: Sendable, Equatable {
     public var settingsError: SettingsWriteError?
     /// Files that changed too recently to be read (still being written).
     public var deferred: Int = 0
+    /// Settings forgotten because their entries have been missing longer than the retention.
+    public var forgotten: Int = 0
+}
+
+/// An entry with its settings, as one change left them.
+public struct EntryWithSetting: Sendable {
+    public var entry: CatalogEntry
+    public var setting: PXESetting
+    public var pair: (CatalogEntry, PXESetting) { (entry, setting) }
 }
 
 public enum CatalogStoreError: Error, Equatable, CustomStringConvertible {
@@ -66,17 +75,27 @@ public enum FieldChange<Value: Sendable & Equatable>: Sendable, Equatable {
 /// Owns the current catalog state. Readers take the state under a short lock (a copy of two
 /// references). Changes are serialised by `writeGate`, made durable through `persistence`
 /// before they become visible, and dropped if that fails. A refresh scans without holding
-/// either lock; refreshes are serialised so the scan never runs twice at once.
+/// either lock; refreshes run one at a time and concurrent ones share scans (`RefreshCoalescer`).
 public final class CatalogStore: Sendable {
     private let state: Mutex<CatalogState>
-    private let refreshGate = Mutex<Void>(())
+    private let refreshes = RefreshCoalescer<Duration?, RefreshSummary>()
     private let writeGate = Mutex<Void>(())
     private let scannerBox: Mutex<CatalogScanner>
     private let persistence: (any SettingsPersistence)?
+    /// Seconds an entry may be missing before its settings are forgotten; nil keeps them forever.
+    private let forgetMissingAfter: Int64?
+    private let now: @Sendable () -> Date
+    /// Files with a recent mtime as the latest settle-aware scan saw them (see `CatalogScanner.SettleCheck`).
+    private let observations = Mutex<[String: CatalogScanner.SettleCheck.Observation]>([:])
 
-    public init(scanner: CatalogScanner, settings: PXESettings = PXESettings(), persistence: (any SettingsPersistence)? = nil) {
+    /// `forgetMissingAfter`: seconds after which the settings of an entry that left the catalog
+    /// are dropped (nil: kept forever); `now` is the clock for it (tests move it).
+    public init(scanner: CatalogScanner, settings: PXESettings = PXESettings(), persistence: (any SettingsPersistence)? = nil,
+                forgetMissingAfter: Int64? = nil, now: @escaping @Sendable () -> Date = { Date() }) {
         scannerBox = Mutex(scanner)
         self.persistence = persistence
+        self.forgetMissingAfter = forgetMissingAfter
+        self.now = now
         state = Mutex(CatalogState(snapshot: .empty, settings: settings))
     }
 
@@ -95,31 +114,45 @@ public final class CatalogStore: Sendable {
     public var settingsWriteFailures: Int { failures.load(ordering: .relaxed) }
     private let failures = Atomic<Int>(0)
 
+    /// Refreshes waiting for a scan right now.
+    package var refreshesWaiting: Int { refreshes.waiting }
+
     /// Rescans the roots and swaps in the new snapshot. New entries get default settings; if
     /// those cannot be saved the summary says so (`settingsError`), the new snapshot is still
     /// served and the defaults are saved with the next successful change.
+    ///
+    /// `settle`: files that may still be being written wait (see `CatalogScanner.SettleCheck`);
+    /// nil reads every file now. Callers that arrive while a scan runs share the next one.
     @discardableResult
-    public func refresh(settledBefore: Int64? = nil) -> RefreshSummary {
-        // All of it (scan, snapshot index, id sets) at background priority, like the scan.
-        let summary = refreshGate.withLock { _ in BackgroundPriority.run { self.refreshNow(settledBefore: settledBefore) } }
+    public func refresh(settle: Duration? = nil) -> RefreshSummary {
+        let summary = refreshes.run(settle) {
+            // All of it (scan, snapshot index, id sets) at background priority, like the scan.
+            BackgroundPriority.run { self.refreshNow(settle: settle) }
+        }
         // Only now are the scan's temporaries, the id sets and (once the last request using it
         // is done) the previous snapshot freed: hand the pages back, tens of MB at 100k entries.
         malloc_trim(0)
         return summary
     }
 
-    private func refreshNow(settledBefore: Int64?) -> RefreshSummary {
+    private func refreshNow(settle: Duration?) -> RefreshSummary {
         let started = ContinuousClock.now
         let previous = current.snapshot
-        let result = scanner.scan(previous: previous, settledBefore: settledBefore)
+        let check = settle.map { CatalogScanner.SettleCheck(settle: $0, observations: observations.withLock { $0 }) }
+        let result = scanner.scan(previous: previous, settle: check)
+        if check != nil { observations.withLock { $0 = result.observations } }
         let duration = ContinuousClock.now - started
         let snapshot = CatalogSnapshot(entries: result.entries, generation: previous.generation + 1,
                                        scannedAt: Date(), scanDuration: duration)
         var settingsError: SettingsWriteError?
+        var forgotten = 0
         writeGate.withLock { _ in
             var settings = current.settings
-            let added = settings.adopt(snapshot.entries.map(\.id))
-            if !added.isEmpty, let persistence {
+            let ids = snapshot.entries.map(\.id)
+            let added = settings.adopt(ids)
+            let missing = settings.noteMissing(present: Set(ids), now: Int64(now().timeIntervalSince1970), forgetAfter: forgetMissingAfter)
+            forgotten = missing.forgotten
+            if !added.isEmpty || missing.changed, let persistence {
                 do throws(SettingsWriteError) { try persistence.save(settings) } catch {
                     settingsError = error
                     failures.add(1, ordering: .relaxed)
@@ -137,15 +170,16 @@ public final class CatalogStore: Sendable {
                               removed: oldIDs.subtracting(newIDs).count, invalid: snapshot.invalidCount,
                               parsed: result.parsedCount, reused: result.reusedCount,
                               rootProblems: result.rootProblems, duration: duration, settingsError: settingsError,
-                              deferred: result.deferredCount)
+                              deferred: result.deferredCount, forgotten: forgotten)
     }
 
     /// Applies `change` to a copy of the settings, saves it, then publishes it. Only ids in the
-    /// current snapshot can be changed.
-    private func change(id: String, _ change: (inout PXESettings) -> Void) throws(CatalogStoreError) -> PXESetting {
-        try writeGate.withLock { _ throws(CatalogStoreError) -> PXESetting in
+    /// current snapshot can be changed. Returns the entry and its settings as this change left
+    /// them (a refresh right after may remove the entry; the caller still has both).
+    private func change(id: String, _ change: (inout PXESettings) -> Void) throws(CatalogStoreError) -> EntryWithSetting {
+        try writeGate.withLock { _ throws(CatalogStoreError) -> EntryWithSetting in
             let before = current
-            guard before.snapshot.entry(id: id) != nil, before.settings[id] != nil else { throw .unknownEntry(id) }
+            guard let entry = before.snapshot.entry(id: id), before.settings[id] != nil else { throw .unknownEntry(id) }
             var settings = before.settings
             change(&settings)
             if settings != before.settings, let persistence {
@@ -158,18 +192,20 @@ public final class CatalogStore: Sendable {
                 $0.settings = settings
                 $0.settingsRevision += 1
             }
-            return settings[id]!
+            return EntryWithSetting(entry: entry, setting: settings[id]!)
         }
     }
 
     /// Sets an entry's PXE flag.
-    public func setEnabled(_ enabled: Bool, id: String) throws(CatalogStoreError) -> PXESetting {
+    @discardableResult
+    public func setEnabled(_ enabled: Bool, id: String) throws(CatalogStoreError) -> EntryWithSetting {
         try change(id: id) { $0[id]!.enabled = enabled }
     }
 
     /// Changes an entry's menu name, description and/or position in the boot order.
+    @discardableResult
     public func updateMenu(id: String, name: FieldChange<String> = .keep, description: FieldChange<String> = .keep,
-                           bootOrder: Int? = nil) throws(CatalogStoreError) -> PXESetting {
+                           bootOrder: Int? = nil) throws(CatalogStoreError) -> EntryWithSetting {
         try change(id: id) { settings in
             switch name {
             case .keep: break

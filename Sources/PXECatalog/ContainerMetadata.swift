@@ -123,7 +123,48 @@ extension ContainerMetadata {
                 metadata.gridSize = Int64(value)
             }
         }
+        metadata.capFields()
         return metadata
+    }
+
+    /// Longest text a field keeps (UTF-8 bytes). Every listing carries every field of every
+    /// entry; a file must not make them megabytes.
+    public static let maximumFieldBytes = 4096
+    /// Warnings kept per entry, and the length of each.
+    public static let maximumWarnings = 16
+    public static let maximumWarningCharacters = 300
+
+    /// Cuts over-long fields (saying so in `warnings`) and bounds the warnings themselves.
+    mutating func capFields() {
+        let fields: [(String, WritableKeyPath<ContainerMetadata, String?>)] = [
+            ("name", \.name), ("kernel_version", \.kernelVersion), ("distro", \.distro), ("architecture", \.architecture),
+            ("format", \.format), ("format_version", \.formatVersion), ("type", \.type), ("description", \.description),
+            ("content_version", \.contentVersion), ("data_hash", \.dataHash),
+        ]
+        for (name, field) in fields {
+            guard let text = self[keyPath: field], text.utf8.count > Self.maximumFieldBytes else { continue }
+            self[keyPath: field] = Self.prefix(text, utf8Bytes: Self.maximumFieldBytes)
+            warnings.append("field '\(name)' was cut to \(Self.maximumFieldBytes) bytes (it has \(text.utf8.count))")
+        }
+        if warnings.count > Self.maximumWarnings || warnings.contains(where: { $0.count > Self.maximumWarningCharacters }) {
+            var kept = warnings.prefix(Self.maximumWarnings).map { $0.count > Self.maximumWarningCharacters ? String($0.prefix(Self.maximumWarningCharacters - 3)) + "..." : $0 }
+            if warnings.count > Self.maximumWarnings { kept[Self.maximumWarnings - 1] = "\(warnings.count - Self.maximumWarnings + 1) more warnings" }
+            warnings = kept
+        }
+    }
+
+    /// The longest prefix of whole characters within `limit` UTF-8 bytes.
+    static func prefix(_ text: String, utf8Bytes limit: Int) -> String {
+        var end = text.startIndex
+        var used = 0
+        for index in text.indices {
+            let next = text.index(after: index)
+            let size = text.utf8.distance(from: index, to: next)
+            if used + size > limit { break }
+            used += size
+            end = next
+        }
+        return String(text[..<end])
     }
 
     /// Whether a lowercased keyword contains "pixelrts". A byte loop: `String.contains(String)`

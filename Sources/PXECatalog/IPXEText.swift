@@ -2,12 +2,14 @@ import Foundation
 
 /// Makes text from metadata or the API safe to place in an iPXE command line.
 ///
-/// iPXE parses item and echo text as a command line: it expands `${...}`, runs `&&`, `||` and
-/// `;` as operators, treats a word starting with `#` as a comment, collapses spaces, and its
-/// console shows ASCII only. So: control and format characters (newlines, tabs, NUL, bidi and
+/// iPXE parses item and echo text as a command line: it expands `${...}` (again and again, so
+/// a setting's value can hold another expansion), runs the words `&&`, `||` and `;` as
+/// operators, treats a word starting with `#` as a comment, collapses spaces, and its console
+/// shows ASCII only. So: control and format characters (newlines, tabs, NUL, bidi and
 /// zero-width marks) become spaces; letters lose their accents and other non-ASCII becomes `?`;
-/// `$` before `{` is dropped, `;` becomes `,`, runs of `&` or `|` become one, a `#` or `-` that
-/// starts a word is dropped; spaces are collapsed and the length is bounded.
+/// braces become parentheses (without `{` no expansion can form, whatever else the text holds);
+/// `;` becomes `,`, runs of `&` or `|` become one, a `#` or `-` that starts a word is dropped;
+/// spaces are collapsed and the length is bounded. Sanitised text sanitises to itself.
 public enum IPXEText {
     public static func sanitize(_ text: String, maximumLength: Int = 64, fallback: String = "unnamed") -> String {
         var ascii = ""
@@ -27,9 +29,13 @@ public enum IPXEText {
         var previous: Character = " "
         for character in ascii {
             var c = character
-            if c == ";" { c = "," }
+            switch c {
+            case ";": c = ","
+            case "{": c = "("
+            case "}": c = ")"
+            default: break
+            }
             if (c == "&" || c == "|") && previous == c { continue }
-            if c == "{" && cleaned.last == "$" { cleaned.removeLast() }
             if (c == "#" || c == "-") && previous == " " { continue }
             if c == " " && previous == " " { continue }
             cleaned.append(c)

@@ -29,6 +29,12 @@ public enum JSONValue: Sendable, Equatable {
         return members.first(where: { $0.0 == key })?.1
     }
 
+    /// The element at `index` of an array; nil for other values or out of range.
+    public subscript(index: Int) -> JSONValue? {
+        guard case let .array(items) = self, items.indices.contains(index) else { return nil }
+        return items[index]
+    }
+
     public var stringValue: String? {
         if case let .string(s) = self { return s }
         return nil

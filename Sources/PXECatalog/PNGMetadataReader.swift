@@ -18,17 +18,23 @@ public struct PNGInspection: Sendable, Equatable {
     public var textChunks: [PNGTextChunk] = []
     /// Why the file is not a valid PNG, if it is not.
     public var problem: String?
+    /// Text that was left unread because of the limits (the file stays valid).
+    public var warnings: [String] = []
 }
 
 /// Reads PNG text metadata by walking chunk headers. Pixel data (IDAT) is skipped by offset and
 /// never read; only IHDR and text chunks are read, with their CRCs checked, within fixed limits.
 public struct PNGMetadataReader: Sendable {
+    /// What one file may cost. The catalog keeps a few short fields of each file; these bound the
+    /// work and memory a hostile file can ask for while it is read.
     public struct Limits: Sendable {
-        /// Text chunks larger than this are skipped unread.
-        public var maximumTextChunkBytes = 16 << 20
+        /// Text chunks larger than this are skipped unread (with a warning).
+        public var maximumTextChunkBytes = 4 << 20
         /// Decompressed text larger than this marks the file invalid (decompression bomb).
-        public var maximumInflatedBytes = 16 << 20
-        /// Text chunks beyond this count are skipped.
+        public var maximumInflatedBytes = 4 << 20
+        /// Decoded text of all chunks of one file together; chunks beyond it are skipped (with a warning).
+        public var maximumTextBytesPerFile = 4 << 20
+        /// Text chunks beyond this count are skipped (with a warning).
         public var maximumTextChunks = 256
         /// Walking stops with a problem after this many chunks.
         public var maximumChunks = 4_000_000
@@ -52,6 +58,8 @@ public struct PNGMetadataReader: Sendable {
         var offset: Int64 = 8
         var chunkCount = 0
         var sawImageData = false
+        var textBytes = 0
+        var skippedText = 0
         while true {
             guard offset + 12 <= source.size, let header = source.read(at: offset, count: 8) else {
                 result.problem = "truncated: the file ends at byte \(source.size) without an IEND chunk"
@@ -86,9 +94,17 @@ public struct PNGMetadataReader: Sendable {
                 return result
             }
 
+            if type == "IEND" && length != 0 {
+                result.problem = "the IEND chunk at byte \(offset) declares length \(length); it must be 0"
+                return result
+            }
             let isText = Self.textChunkTypes.contains(type)
-            let wanted = type == "IHDR" || type == "IEND"
-                || (isText && length <= limits.maximumTextChunkBytes && result.textChunks.count < limits.maximumTextChunks)
+            var wanted = type == "IHDR" || type == "IEND"
+            if isText {
+                wanted = length <= limits.maximumTextChunkBytes && result.textChunks.count < limits.maximumTextChunks
+                    && textBytes < limits.maximumTextBytesPerFile && Int(length) <= limits.maximumTextBytesPerFile - textBytes
+                if !wanted { skippedText += 1 }
+            }
             if wanted {
                 guard let body = source.read(at: offset + 4, count: Int(length) + 8) else {
                     result.problem = "truncated: chunk \(type) at byte \(offset) could not be read"
@@ -110,10 +126,17 @@ public struct PNGMetadataReader: Sendable {
                     }
                 case "IEND":
                     if !sawImageData { result.problem = "no IDAT chunk before IEND" }
+                    if skippedText > 0 {
+                        result.warnings.append("\(skippedText) text chunk(s) were not read: a file may hold at most \(limits.maximumTextChunks) text chunks, each of at most \(limits.maximumTextChunkBytes) bytes and \(limits.maximumTextBytesPerFile) bytes in all")
+                    }
                     return result
                 default:
                     do {
-                        result.textChunks.append(try decodeText(type: type, data: data))
+                        let chunk = try decodeText(type: type, data: data, budget: limits.maximumTextBytesPerFile - textBytes)
+                        textBytes += chunk.text.utf8.count
+                        result.textChunks.append(chunk)
+                    } catch TextError.overBudget {
+                        skippedText += 1
                     } catch {
                         result.problem = "\(type) chunk at byte \(offset): \(error)"
                         return result
@@ -125,38 +148,58 @@ public struct PNGMetadataReader: Sendable {
         }
     }
 
-    struct TextError: Error, CustomStringConvertible {
-        let description: String
+    enum TextError: Error, CustomStringConvertible {
+        case malformed(String)
+        /// Decompressed, the text would exceed what is left of the file's text budget.
+        case overBudget
+
+        var description: String {
+            switch self {
+            case let .malformed(reason): return reason
+            case .overBudget: return "text beyond the file's budget"
+            }
+        }
     }
 
-    func decodeText(type: String, data: [UInt8]) throws -> PNGTextChunk {
-        guard let nul = data.firstIndex(of: 0) else { throw TextError(description: "keyword is not NUL-terminated") }
-        guard nul >= 1, nul <= 79 else { throw TextError(description: "keyword length \(nul) is outside 1...79") }
+    /// `budget`: decoded bytes this chunk may still produce for its file.
+    func decodeText(type: String, data: [UInt8], budget: Int) throws(TextError) -> PNGTextChunk {
+        func inflate(_ bytes: [UInt8]) throws(TextError) -> [UInt8] {
+            let limit = min(limits.maximumInflatedBytes, budget)
+            do {
+                return try Zlib.inflate(bytes, limit: limit)
+            } catch .tooLarge where limit < limits.maximumInflatedBytes {
+                throw .overBudget
+            } catch {
+                throw .malformed(error.description)
+            }
+        }
+        guard let nul = data.firstIndex(of: 0) else { throw .malformed("keyword is not NUL-terminated") }
+        guard nul >= 1, nul <= 79 else { throw .malformed("keyword length \(nul) is outside 1...79") }
         let keyword = Self.latin1(data[0..<nul])
         var rest = data[(nul + 1)...]
         switch type {
         case "tEXt":
             return PNGTextChunk(chunkType: type, keyword: keyword, text: Self.latin1(rest))
         case "zTXt":
-            guard let method = rest.first else { throw TextError(description: "missing compression method") }
-            guard method == 0 else { throw TextError(description: "unknown compression method \(method)") }
-            let inflated = try Zlib.inflate(Array(rest.dropFirst()), limit: limits.maximumInflatedBytes)
+            guard let method = rest.first else { throw .malformed("missing compression method") }
+            guard method == 0 else { throw .malformed("unknown compression method \(method)") }
+            let inflated = try inflate(Array(rest.dropFirst()))
             return PNGTextChunk(chunkType: type, keyword: keyword, text: Self.latin1(inflated[...]))
         default: // iTXt
-            guard rest.count >= 2 else { throw TextError(description: "missing compression flag") }
+            guard rest.count >= 2 else { throw .malformed("missing compression flag") }
             let compressed = rest[rest.startIndex]
             let method = rest[rest.startIndex + 1]
             rest = rest.dropFirst(2)
-            guard let languageEnd = rest.firstIndex(of: 0) else { throw TextError(description: "language tag is not NUL-terminated") }
+            guard let languageEnd = rest.firstIndex(of: 0) else { throw .malformed("language tag is not NUL-terminated") }
             rest = rest[(languageEnd + 1)...]
-            guard let translatedEnd = rest.firstIndex(of: 0) else { throw TextError(description: "translated keyword is not NUL-terminated") }
+            guard let translatedEnd = rest.firstIndex(of: 0) else { throw .malformed("translated keyword is not NUL-terminated") }
             rest = rest[(translatedEnd + 1)...]
             var textBytes = Array(rest)
             if compressed == 1 {
-                guard method == 0 else { throw TextError(description: "unknown compression method \(method)") }
-                textBytes = try Zlib.inflate(textBytes, limit: limits.maximumInflatedBytes)
+                guard method == 0 else { throw .malformed("unknown compression method \(method)") }
+                textBytes = try inflate(textBytes)
             } else if compressed != 0 {
-                throw TextError(description: "invalid compression flag \(compressed)")
+                throw .malformed("invalid compression flag \(compressed)")
             }
             return PNGTextChunk(chunkType: type, keyword: keyword, text: String(decoding: textBytes, as: UTF8.self))
         }

@@ -6,6 +6,9 @@ public struct PXESetting: Sendable, Equatable {
     public var bootOrder: Int
     /// Menu texts, boxed: most entries have none, and a setting is kept for every id.
     private var menu: MenuTexts?
+    /// Since when (Unix seconds) the entry has been missing from the catalog; nil while present.
+    /// Settings of an entry missing longer than the retention are forgotten.
+    public var missingSince: Int64?
 
     /// Immutable, so sharing it between copies is safe; replaced as a whole on change.
     final class MenuTexts: Sendable, Equatable {
@@ -18,11 +21,12 @@ public struct PXESetting: Sendable, Equatable {
         static func == (a: MenuTexts, b: MenuTexts) -> Bool { a.name == b.name && a.description == b.description }
     }
 
-    public init(enabled: Bool = true, bootOrder: Int, menuName: String? = nil, menuDescription: String? = nil) {
+    public init(enabled: Bool = true, bootOrder: Int, menuName: String? = nil, menuDescription: String? = nil, missingSince: Int64? = nil) {
         self.enabled = enabled
         self.bootOrder = bootOrder
         self.menuName = menuName
         self.menuDescription = menuDescription
+        self.missingSince = missingSince
     }
 
     public var menuName: String? {
@@ -63,6 +67,33 @@ public struct PXESettings: Sendable, Equatable {
         var order = idsInBootOrder.filter { $0 != id }
         order.insert(id, at: min(max(position, 0), order.count))
         for (index, key) in order.enumerated() { byID[key]!.bootOrder = index }
+    }
+
+    /// Notes which ids are missing from the catalog since when, and forgets the settings of those
+    /// missing for at least `forgetAfter` seconds (nil: never); the remaining boot orders are
+    /// renumbered densely in their order. Returns whether anything changed and how many were forgotten.
+    public mutating func noteMissing(present: Set<String>, now: Int64, forgetAfter: Int64?) -> (changed: Bool, forgotten: Int) {
+        var changed = false
+        var forgotten: [String] = []
+        for (id, setting) in byID {
+            if present.contains(id) {
+                if setting.missingSince != nil {
+                    byID[id]!.missingSince = nil
+                    changed = true
+                }
+            } else if let since = setting.missingSince {
+                if let forgetAfter, now - since >= forgetAfter { forgotten.append(id) }
+            } else {
+                byID[id]!.missingSince = now
+                changed = true
+            }
+        }
+        if !forgotten.isEmpty {
+            for id in forgotten { byID[id] = nil }
+            for (index, key) in idsInBootOrder.enumerated() { byID[key]!.bootOrder = index }
+            changed = true
+        }
+        return (changed, forgotten.count)
     }
 
     /// Gives every id without settings the defaults: enabled, at the end of the boot order,

@@ -53,8 +53,10 @@ public struct SettingsFile: SettingsPersistence {
     /// Loads the settings; falls back to the backup when the primary is corrupt or unreadable,
     /// and throws (naming the file) when neither is usable. Never silently returns defaults for
     /// a file that exists.
-    public func load() throws(SettingsLoadError) -> (PXESettings, LoadOutcome) {
-        removeStaleTemporaryFiles()
+    /// `removingStaleFiles` false: touch nothing (for read-only commands, which may run beside a
+    /// live worker whose temporary file is being written).
+    public func load(removingStaleFiles: Bool = true) throws(SettingsLoadError) -> (PXESettings, LoadOutcome) {
+        if removingStaleFiles { removeStaleTemporaryFiles() }
         let primaryExists = FileManager.default.fileExists(atPath: path)
         let backupExists = FileManager.default.fileExists(atPath: backupPath)
         if !primaryExists && !backupExists { return (PXESettings(), .fresh) }
@@ -102,7 +104,7 @@ public struct SettingsFile: SettingsPersistence {
                 ("boot_order", .int(Int64(setting.bootOrder))),
                 ("menu_name", .string(orNull: setting.menuName)),
                 ("menu_description", .string(orNull: setting.menuDescription)),
-            ]))
+            ] + (setting.missingSince.map { [("missing_since", JSONValue.int($0))] } ?? [])))
         }
         return JSONValue.object([
             ("format", .string(formatName)),
@@ -134,8 +136,14 @@ public struct SettingsFile: SettingsPersistence {
                 default: throw SettingsLoadError(description: "entry \(id): \"\(key)\" is not a string")
                 }
             }
+            var missingSince: Int64?
+            switch value["missing_since"] {
+            case nil, .null?: break
+            case let .int(seconds)?: missingSince = seconds
+            default: throw SettingsLoadError(description: "entry \(id): \"missing_since\" is not an integer")
+            }
             byID[id] = PXESetting(enabled: enabled, bootOrder: Int(order), menuName: try optionalText("menu_name"),
-                                  menuDescription: try optionalText("menu_description"))
+                                  menuDescription: try optionalText("menu_description"), missingSince: missingSince)
         }
         return PXESettings(byID: byID)
     }

@@ -100,20 +100,19 @@ final class CatalogWatcher: Sendable {
             }
             let now = clock.now
             if dirtySince != nil, now >= lastEvent + settle {
-                let summary = store.refresh(settledBefore: Self.wallClockNanoseconds() - Int64(settle.components.seconds) * 1_000_000_000
-                                                - settle.components.attoseconds / 1_000_000_000)
+                let summary = store.refresh(settle: settle)
                 onRefresh(summary, "files changed")
                 dirtySince = nil
                 if summary.deferred > 0 {
-                    // Some files were still being written: look again once they have settled.
-                    dirtySince = now
-                    lastEvent = now
+                    // Some files may still be being written: look again once they could have
+                    // settled (counted from the end of this scan, when they were last seen).
+                    dirtySince = clock.now
+                    lastEvent = clock.now
                 }
                 if inotifyFD >= 0 { _ = addWatches(inotifyFD, &watched) }
             }
             if let due = nextPeriodic, now >= due, let rescanInterval {
-                let summary = store.refresh(settledBefore: Self.wallClockNanoseconds() - Int64(settle.components.seconds) * 1_000_000_000
-                                                - settle.components.attoseconds / 1_000_000_000)
+                let summary = store.refresh(settle: settle)
                 if summary.added + summary.removed > 0 || summary.parsed > 0 { onRefresh(summary, "periodic rescan") }
                 nextPeriodic = now + rescanInterval
             }
@@ -141,11 +140,16 @@ final class CatalogWatcher: Sendable {
                 watched[wd] = directory
             }
             guard let handle = opendir(directory) else { continue }
+            let directoryFD = dirfd(handle)
             while let entry = readdir(handle) {
-                guard Int32(entry.pointee.d_type) == Int32(DT_DIR) else { continue }
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-                if name.hasPrefix(".") { continue }
-                pending.append(directory + "/" + name)
+                let name: String? = withUnsafeBytes(of: &entry.pointee.d_name) { raw in
+                    let cName = raw.bindMemory(to: CChar.self).baseAddress!
+                    var info = stat()
+                    guard cName[0] != 0x2E,   // hidden, `.` and `..`: the scanner skips them too
+                          CatalogScanner.isSubdirectory(type: Int32(entry.pointee.d_type), name: cName, in: directoryFD, status: &info) else { return nil }
+                    return String(cString: cName)
+                }
+                if let name { pending.append(directory + "/" + name) }
             }
             closedir(handle)
         }
@@ -178,11 +182,5 @@ final class CatalogWatcher: Sendable {
             }
         }
         return relevant
-    }
-
-    static func wallClockNanoseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
     }
 }

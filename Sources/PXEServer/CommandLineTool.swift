@@ -131,7 +131,7 @@ public enum CommandLineTool {
             roots = directories.isEmpty ? configuration.catalog.roots : directories
             pattern = configuration.catalog.pattern
             // Show the saved PXE settings too; read-only, nothing is written.
-            if let (saved, _) = try? SettingsFile(directory: configuration.state.directory).load() { settings = saved }
+            if let (saved, _) = try? SettingsFile(directory: configuration.state.directory).load(removingStaleFiles: false) { settings = saved }
         }
         let scanner = CatalogScanner(roots: roots, pattern: pattern)
         let store = CatalogStore(scanner: scanner, settings: settings)

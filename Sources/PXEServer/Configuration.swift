@@ -48,6 +48,8 @@ public struct Configuration: Sendable, Equatable {
     public struct State: Sendable, Equatable {
         /// Suits systemd's `StateDirectory=pxe-catalog`.
         public var directory = "/var/lib/pxe-catalog"
+        /// Days the settings (and metric series) of an entry that left the catalog are kept; 0: forever.
+        public var forgetAfterDays = 30
     }
 
     public struct Menu: Sendable, Equatable {
@@ -89,6 +91,11 @@ public struct Configuration: Sendable, Equatable {
         default: .entry(menu.defaultChoice)
         }
         return MenuOptions(title: menu.title, timeoutSeconds: menu.timeoutSeconds, defaultChoice: choice, publicBaseURL: menu.publicBaseURL)
+    }
+
+    /// `state.forget_after_days` in seconds; nil keeps settings of vanished entries forever.
+    public var forgetMissingAfterSeconds: Int64? {
+        state.forgetAfterDays > 0 ? Int64(state.forgetAfterDays) * 86_400 : nil
     }
 
     public var effectiveFilesRoot: String { files.root ?? catalog.roots.first ?? "/" }

@@ -9,6 +9,10 @@ struct ConfigurationKey: Sendable {
         case string, integer, boolean, stringList = "list of strings", octalMode = "string (octal mode)"
     }
 
+    /// How an environment variable writes a list (besides a JSON array): paths are `:`-separated
+    /// as in `PATH`; addresses and names `,`-separated, since `:` is part of an IPv6 address.
+    var environmentListSeparator: Character { path == "catalog.roots" ? ":" : "," }
+
     let path: String
     let kind: Kind
     let defaultText: String
@@ -123,6 +127,10 @@ struct ConfigurationKey: Sendable {
                          summary: "Where the PXE settings are kept (`settings.json` and its backup); created if missing.") {
             $0.state.directory = try string($1, "state.directory", $2)
         },
+        ConfigurationKey(path: "state.forget_after_days", kind: .integer, defaultText: "30",
+                         summary: "Days the settings and metric series of an entry that left the catalog are kept (they come back if it returns); then they are forgotten. 0 keeps them forever.") {
+            $0.state.forgetAfterDays = try integer($1, "state.forget_after_days", $2, in: 0...36_500)
+        },
         ConfigurationKey(path: "admin.token_file", kind: .string, defaultText: "none",
                          summary: "File of admin bearer tokens, one a line (`#` comments allowed); must not be readable by others. POSTs need one of them.") {
             $0.admin.tokenFile = try string($1, "admin.token_file", $2)
@@ -206,13 +214,26 @@ struct ConfigurationKey: Sendable {
         return Int(number)
     }
 
-    /// Addresses or CIDR networks for nginx `allow` lines.
+    /// Addresses or CIDR networks for nginx `allow` lines: IPv4 or IPv6 addresses with an
+    /// optional prefix length, `unix:` or `all`, each checked with inet_pton.
     static func addressList(_ value: JSONValue, _ key: String, _ source: ConfigurationError.Source) throws(ConfigurationError) -> [String] {
         let list = try stringList(value, key, source)
-        for item in list where item.isEmpty || !(item.allSatisfy({ $0.isHexDigit || ".:/".contains($0) }) || item == "unix:") {
-            throw ConfigurationError(source: source, key: key, reason: "holds \"\(item)\", which is not an address or CIDR network")
+        for item in list where !isAddressOrNetwork(item) {
+            throw ConfigurationError(source: source, key: key, reason: "holds \"\(item)\", which is not an IP address or CIDR network (such as 192.0.2.0/24 or ::1), \"unix:\" or \"all\"")
         }
         return list
+    }
+
+    static func isAddressOrNetwork(_ text: String) -> Bool {
+        if text == "unix:" || text == "all" { return true }
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        let address = String(parts[0])
+        var buffer = [UInt8](repeating: 0, count: 16)
+        let family: Int32 = address.contains(":") ? AF_INET6 : AF_INET
+        guard inet_pton(family, address, &buffer) == 1 else { return false }
+        guard parts.count == 2 else { return true }
+        guard let length = Int(parts[1]), parts[1].allSatisfy(\.isASCII), parts[1].allSatisfy(\.isNumber) else { return false }
+        return (0...(family == AF_INET6 ? 128 : 32)).contains(length)
     }
 
     static func boolean(_ value: JSONValue, _ key: String, _ source: ConfigurationError.Source) throws(ConfigurationError) -> Bool {
@@ -227,7 +248,11 @@ struct ConfigurationKey: Sendable {
             throw ConfigurationError(source: source, key: key, reason: "must be a list of strings, not a \(value.typeName)")
         }
         var result: [String] = []
-        for item in items { result.append(try string(item, key, source)) }
+        for item in items {
+            let text = try string(item, key, source)
+            guard !text.isEmpty else { throw ConfigurationError(source: source, key: key, reason: "holds an empty item") }
+            result.append(text)
+        }
         return result
     }
 

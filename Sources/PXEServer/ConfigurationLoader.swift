@@ -92,7 +92,9 @@ public enum ConfigurationLoader {
                         throw ConfigurationError(source: source, key: key.path, reason: "is not a valid JSON list: \(error.description)")
                     }
                 } else {
-                    value = .array(text.split(separator: ":").map { .string(String($0)) })
+                    // Empty items are kept, so that the key's own check refuses them by name.
+                    let separator = key.environmentListSeparator
+                    value = .array(text.split(separator: separator, omittingEmptySubsequences: false).map { .string(String($0)) })
                 }
             }
             try key.apply(&configuration, value, source)

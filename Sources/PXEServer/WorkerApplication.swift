@@ -62,7 +62,8 @@ public final class WorkerApplication: Sendable {
         }
         let authorizer = AdminAuthorizer(policy: try Self.adminPolicy(configuration, logger: logger))
         let scanner = Self.scanner(for: configuration)
-        store = CatalogStore(scanner: scanner, settings: settings, persistence: settingsFile)
+        store = CatalogStore(scanner: scanner, settings: settings, persistence: settingsFile,
+                             forgetMissingAfter: configuration.forgetMissingAfterSeconds)
         let transport = self.transport
         let watcher = self.watcher
         let loadNote = settingsLoadNote
@@ -250,6 +251,9 @@ public final class WorkerApplication: Sendable {
 
     func logRefresh(_ summary: RefreshSummary, reason: String) {
         logger.info("catalog scanned (\(reason)): \(summary.count) containers, \(summary.added) added, \(summary.removed) removed, \(summary.invalid) invalid, \(summary.parsed) read, \(summary.reused) unchanged, \(summary.deferred) still being written, in \(summary.duration)")
+        if summary.forgotten > 0 {
+            logger.notice("forgot the settings of \(summary.forgotten) entries missing for more than \(configuration.state.forgetAfterDays) days (state.forget_after_days)")
+        }
         for problem in summary.rootProblems { logger.error("\(problem)") }
         if let error = summary.settingsError {
             logger.error("settings of new entries could not be saved to \(error.path): \(error.description)")

@@ -43,11 +43,41 @@ public struct WorkerLogHandler: LogHandler {
         if let extra = event.metadata { merged.merge(extra) { $1 } }
         let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         let text = fields.isEmpty ? "\(event.message)" : "\(event.message) \(fields)"
-        // One event, one line: embedded newlines would split the record.
-        let body = text.replacingOccurrences(of: "\n", with: "\\n")
+        let body = Self.escaped(text)
         let line = journald ? "<\(Self.priority(event.level))>\(body)\n" : "\(Self.timestamp()) \(event.level) \(body)\n"
         let bytes = Array(line.utf8)
         _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    }
+
+    /// One event, one line, nothing a terminal acts on: newlines would split the record, a CR
+    /// overwrite it on screen and ESC start a terminal sequence, and file names can hold any of
+    /// them. Control characters (C0, DEL, C1) become `\n`, `\r`, `\t` or `\xNN`; invisible
+    /// format characters (bidi overrides, zero-width marks) become `\u{NNNN}`.
+    public static func escaped(_ text: String) -> String {
+        var needsWork = false
+        for scalar in text.unicodeScalars where scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
+            || scalar.properties.generalCategory == .format {
+            needsWork = true
+            break
+        }
+        guard needsWork else { return text }
+        var out = String.UnicodeScalarView()
+        func append(_ string: String) { out.append(contentsOf: string.unicodeScalars) }
+        for scalar in text.unicodeScalars {
+            switch scalar.value {
+            case 0x0A: append("\\n")
+            case 0x0D: append("\\r")
+            case 0x09: append("\\t")
+            case 0..<0x20, 0x7F...0x9F: append("\\x" + String(format: "%02X", scalar.value))
+            default:
+                if scalar.properties.generalCategory == .format {
+                    append("\\u{" + String(format: "%04X", scalar.value) + "}")
+                } else {
+                    out.append(scalar)
+                }
+            }
+        }
+        return String(out)
     }
 
     /// syslog priorities, as sd-daemon(3) documents them for stderr prefixes.

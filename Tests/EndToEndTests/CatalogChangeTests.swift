@@ -63,4 +63,34 @@ import Testing
         let response = try server.request("POST", "/pxe/\(CatalogEntry.id(forRealPath: a))/toggle", body: big)
         #expect(response.status == 413)
     }
+
+    /// Twenty refreshes sent at once through nginx, on a worker with two threads: they do not
+    /// queue behind each other's scans; they share at most two (the one running when the first
+    /// arrived and one after), and all get the same answer. A catalog of 20,000 files makes
+    /// each scan long next to the burst, however fast or loaded the machine.
+    @Test func twentyConcurrentRefreshesShareAtMostTwoScans() throws {
+        let server = TestServer()
+        server.workerEnvironment = ["PXE_CATALOG_CATALOG_WATCH": "false", "PXE_CATALOG_CATALOG_RESCAN_INTERVAL": "0"]
+        let png = PNGFixtures.named("x")
+        server.directory.writeMany(png, count: 20_000) { "catalog/d\($0 % 200)/f\($0).rts.png" }
+        try server.start()
+        defer { server.stop() }
+        func scans() throws -> Int64? { try JSONParser.parse(server.request("GET", "/status").body)["catalog"]?["scans"]?.intValue }
+        let before = try #require(try scans())
+
+        let sockets = (0..<20).compactMap { _ in Sockets.connectTCP(port: server.port, receiveTimeout: 120) }
+        defer { sockets.forEach { close($0) } }
+        #expect(sockets.count == 20)
+        let request = Array("POST /catalog/refresh HTTP/1.0\r\nHost: x\r\nAuthorization: Bearer \(TestServer.adminToken)\r\nContent-Length: 0\r\n\r\n".utf8)
+        for fd in sockets { _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+        let answers = sockets.map { Sockets.exchange($0, []) }
+        let bodies = answers.map { answer -> String in
+            let text = String(decoding: answer, as: UTF8.self)
+            return text.hasPrefix("HTTP/1.1 200") ? String(text[(text.range(of: "\r\n\r\n")?.upperBound ?? text.endIndex)...]) : "failed: \(text.prefix(40))"
+        }
+        #expect(Set(bodies).count == 1, "\(Set(bodies))")
+        #expect(bodies.first?.contains(#""count":20000"#) == true)
+        let after = try #require(try scans())
+        #expect(after - before >= 1 && after - before <= 2, "\(after - before) scans for twenty refreshes")
+    }
 }

@@ -57,23 +57,28 @@ import Testing
         #expect(try server.request("POST", "/pxe/\(CatalogEntry.id(forRealPath: small))/toggle", body: #"{"enabled": false}"#).status == 200)
 
         let url = "http://127.0.0.1:\(server.port)/containers/\(CatalogEntry.id(forRealPath: path))"
-        var downloads: [(Process, String)] = []
+        var downloads: [(Process, String, String)] = []
         for index in 0..<4 {
             let output = server.directory.path + "/download-\(index)"
+            let headers = output + ".headers"
             let curl = Process()
             curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-            curl.arguments = ["-s", "-f", "--max-time", "60", "--limit-rate", "24M", "-o", output, url]
+            curl.arguments = ["-s", "-f", "--max-time", "120", "--limit-rate", "24M", "-D", headers, "-o", output, url]
             try curl.run()
-            downloads.append((curl, output))
+            downloads.append((curl, output, headers))
         }
-        // A bounded burst of API requests while the worker dies.
-        usleep(400_000)
+        // Every download has its answer (nginx sends the file now, the worker is done with it)
+        // before the worker dies; then a bounded burst of API requests while it is gone.
+        #expect(TestServer.waitFor(seconds: 60) {
+            downloads.allSatisfy { (try? String(contentsOfFile: $0.2, encoding: .utf8))?.contains("\r\n\r\n") == true }
+        })
         server.signalWorker(SIGKILL)
         for _ in 0..<20 { _ = try? server.request("GET", "/pxe") }
-        for (curl, output) in downloads {
+        for (curl, output, _) in downloads {
             curl.waitUntilExit()
             #expect(curl.terminationStatus == 0)
-            #expect(FileManager.default.contents(atPath: output).map([UInt8].init) == payload, "download \(output) is not byte-identical")
+            let identical = FileManager.default.contents(atPath: output).map { [UInt8]($0) == payload } ?? false
+            #expect(identical, "download \(output) is not byte-identical")
         }
         try server.startWorker()
         let pxe = try JSONParser.parse(server.request("GET", "/pxe").body)
@@ -89,7 +94,8 @@ import Testing
         defer { server.stop() }
         let socket = server.directory.path + "/worker.sock"
         var acknowledged: [String: Bool] = [:]
-        var generator = SystemRandomNumberGenerator()
+        var generator = SeededRandom()
+        let replay = generator.replayHint
         for round in 0..<12 {
             let inFlight = LockedBox<(String, Bool)?>(nil)
             let acks = LockedBox<[String: Bool]>([:])
@@ -117,11 +123,11 @@ import Testing
             acknowledged.merge(acks.value) { $1 }
 
             let (saved, outcome) = try SettingsFile(directory: server.stateDirectory).load()
-            #expect(outcome == .primary, "round \(round): the settings file was torn")
+            #expect(outcome == .primary, "round \(round): the settings file was torn (\(replay))")
             for (id, enabled) in acknowledged {
                 let pending = inFlight.value
                 let allowed = saved[id]?.enabled == enabled || (pending?.0 == id && saved[id]?.enabled == pending?.1)
-                #expect(allowed, "round \(round): acknowledged change to \(id) was lost: saved \(String(describing: saved[id])), acknowledged \(enabled), in flight \(String(describing: pending))")
+                #expect(allowed, "round \(round): acknowledged change to \(id) was lost: saved \(String(describing: saved[id])), acknowledged \(enabled), in flight \(String(describing: pending)) (\(replay))")
                 if pending?.0 == id, let value = saved[id]?.enabled { acknowledged[id] = value }
             }
             try server.startWorker()

@@ -75,7 +75,7 @@ import Testing
         let server = TestServer()
         server.workerEnvironment = ["PXE_CATALOG_CATALOG_WATCH": "false", "PXE_CATALOG_CATALOG_RESCAN_INTERVAL": "0"]
         let png = PNGFixtures.named("x")
-        for i in 0..<10_000 { server.directory.write(png, to: "catalog/d\(i % 100)/f\(i).rts.png") }
+        server.directory.writeMany(png, count: 10_000) { "catalog/d\($0 % 100)/f\($0).rts.png" }
         try server.start()
         defer { server.stop() }
         let fd = try FastCGIClient.open(socket: server.directory.path + "/worker.sock")
@@ -172,7 +172,8 @@ import Testing
 
     @Test func aFileStillBeingWrittenIsNotOfferedUntilItIsComplete() throws {
         let server = TestServer()
-        server.workerEnvironment = ["PXE_CATALOG_CATALOG_SETTLE_MS": "600"]
+        // Ten times the pause between writes: a busy machine may stall the writer, not that long.
+        server.workerEnvironment = ["PXE_CATALOG_CATALOG_SETTLE_MS": "1500"]
         try server.start()
         defer { server.stop() }
         let bytes = PNGFixtures.pixelRTS(payload: DemoBytes.make(count: 200_000), fields: [("name", .string("Slow copy"))])
@@ -192,6 +193,26 @@ import Testing
             (try? JSONParser.parse(server.request("GET", "/pxe").body)["count"]) == .int(1)
         })
         #expect(try server.request("GET", "/pxe").text.contains("Slow copy"))
+    }
+}
+
+extension ReloadAndWatchTests {
+    /// A file dated a year ahead is listed after one settle interval, and then the watcher is
+    /// quiet: no rescan beyond the periodic ones (there used to be one every settle interval).
+    @Test func aFileDatedInTheFutureIsListedAndDoesNotKeepTheWatcherBusy() throws {
+        let server = TestServer()
+        server.workerEnvironment = ["PXE_CATALOG_CATALOG_SETTLE_MS": "300", "PXE_CATALOG_CATALOG_RESCAN_INTERVAL": "0"]
+        try server.start()
+        defer { server.stop() }
+        let staging = server.directory.write(PNGFixtures.named("From the future"), to: "staging/future.rts.png")
+        var times = [timespec(tv_sec: time(nil) + 365 * 86_400, tv_nsec: 0), timespec(tv_sec: time(nil) + 365 * 86_400, tv_nsec: 0)]
+        #expect(utimensat(AT_FDCWD, staging, &times, 0) == 0)
+        #expect(rename(staging, server.catalogRoot + "/future.rts.png") == 0)
+        #expect(TestServer.waitFor(seconds: 30) { (try? server.request("GET", "/pxe").text.contains("From the future")) == true })
+        func scans() -> Int64? { try? JSONParser.parse(server.request("GET", "/status").body)["catalog"]?["scans"]?.intValue }
+        let listedAt = scans()
+        usleep(2_000_000)   // six settle intervals: the old watcher rescanned in each of them
+        #expect(scans() == listedAt)
     }
 }
 

@@ -34,6 +34,25 @@ import Testing
         #expect(document["count"] == .int(1))
     }
 
+    /// `scan --config` reads the live state directory and writes nothing there, not even the
+    /// cleanup of temporary files a running worker may be writing at that moment.
+    @Test func scanWithAConfigurationTouchesNothingInTheStateDirectory() throws {
+        let directory = TemporaryDirectory()
+        directory.write(PNGFixtures.named("Scanned"), to: "catalog/s.rts.png")
+        let state = directory.subdirectory("state")
+        let id = CatalogEntry.id(forRealPath: directory.path + "/catalog/s.rts.png")
+        let settings = PXESettings(byID: [id: PXESetting(enabled: false, bootOrder: 0)])
+        try SettingsFile(directory: state).save(settings)
+        let inProgress = directory.write(Array("partial".utf8), to: "state/.settings.json.tmp-4242-1")
+        let config = directory.write(Array(#"{"catalog": {"roots": ["\#(directory.path)/catalog"]}, "state": {"directory": "\#(state)"}}"#.utf8), to: "config.json")
+        let before = try FileManager.default.contentsOfDirectory(atPath: state).sorted()
+        let result = try TestServer.run(TestServer.binary, ["scan", "--config", config])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(try JSONParser.parse(result.stdout)["containers"]?[0]?["pxe_enabled"] == .bool(false), "the saved settings are shown")
+        #expect(FileManager.default.fileExists(atPath: inProgress))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: state).sorted() == before)
+    }
+
     @Test func shippedNginxSitePassesNginxSyntaxCheck() throws {
         let directory = TemporaryDirectory()
         let site = try String(contentsOfFile: TestServer.repositoryRoot + "/nginx/pxe-catalog.conf", encoding: .utf8)

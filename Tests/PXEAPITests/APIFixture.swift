@@ -12,14 +12,22 @@ final class APIFixture: @unchecked Sendable {
     static let token = "fixture-token-0123456789"
     let auditLines = AuditRecorder()
 
-    init(files: [String: [UInt8]] = [:], persistence: (any SettingsPersistence)? = nil, policy: AdminAuthorizer.Policy = .tokens([APIFixture.token])) {
+    /// `onAudit` runs after each audit line is recorded, on the request's thread (tests use it
+    /// to change the catalog at exactly that point of a request).
+    /// `forgetMissingAfter` and `now`: as for `CatalogStore`.
+    init(files: [String: [UInt8]] = [:], persistence: (any SettingsPersistence)? = nil, policy: AdminAuthorizer.Policy = .tokens([APIFixture.token]),
+         forgetMissingAfter: Int64? = nil, now: @escaping @Sendable () -> Date = { Date() },
+         onAudit: (@Sendable (String) -> Void)? = nil) {
         for (name, bytes) in files { root.write(bytes, to: name) }
         let scanner = CatalogScanner(roots: [root.path])
-        store = CatalogStore(scanner: scanner, persistence: persistence)
+        store = CatalogStore(scanner: scanner, persistence: persistence, forgetMissingAfter: forgetMissingAfter, now: now)
         api = CatalogAPI(store: store, context: APIContext(
             version: "9.9.9", catalogRoots: [root.path], filesRoot: root.path, internalPrefix: "/_pxe_internal/",
             scanner: scanner, publicConfig: [("file_pattern", .string("*.rts.png"))]),
-            authorizer: AdminAuthorizer(policy: policy), audit: { [auditLines] in auditLines.append($0) })
+            authorizer: AdminAuthorizer(policy: policy), audit: { [auditLines] line in
+                auditLines.append(line)
+                onAudit?(line)
+            })
         store.refresh()
     }
 

@@ -5,6 +5,25 @@ import TestSupport
 import Testing
 
 @Suite struct MenuEndpointTests {
+    /// A refresh that removes the entry between the change and the answer (here: run from the
+    /// audit hook, which sits exactly there) must not crash the worker: the answer shows the
+    /// entry as the change left it.
+    @Test func aRefreshThatRemovesTheEntryDuringAnEditDoesNotCrash() throws {
+        let holder = LockedBox<APIFixture?>(nil)
+        let fixture = APIFixture(files: ["a.rts.png": PNGFixtures.named("A"), "b.rts.png": PNGFixtures.named("B")], onAudit: { _ in
+            guard let fixture = holder.value else { return }
+            try? FileManager.default.removeItem(atPath: fixture.root.path + "/b.rts.png")
+            fixture.store.refresh()
+        })
+        holder.value = fixture
+        let id = fixture.id("b.rts.png")
+        let response = fixture.call("POST", "/pxe/\(id)/menu", body: #"{"name": "Renamed"}"#)
+        #expect(response.status == 200)
+        #expect(try JSONParser.parse(response.body)["pxe_name"] == .string("Renamed"))
+        #expect(fixture.store.current.snapshot.entry(id: id) == nil, "the refresh did remove it")
+        holder.value = nil
+    }
+
     func fixture(persistence: (any SettingsPersistence)? = nil) -> (APIFixture, [String]) {
         let fixture = APIFixture(files: ["a.rts.png": PNGFixtures.named("A"), "b.rts.png": PNGFixtures.named("B"),
                                          "c.rts.png": PNGFixtures.named("C"), "bad.rts.png": Array("x".utf8)], persistence: persistence)

@@ -50,7 +50,8 @@ import Testing
             for _ in 0..<4 { group.addTask { store.refresh() } }
             for id in ids { group.addTask { _ = try? store.setEnabled(false, id: id) } }
         }
-        #expect(store.current.snapshot.generation == 5)
+        // Refreshes that overlap share scans: four of them cost between one and four.
+        #expect((2...5).contains(store.current.snapshot.generation))
         #expect(ids.allSatisfy { store.current.settings[$0]?.enabled == false })
         #expect(Set(ids.compactMap { store.current.settings[$0]?.bootOrder }).count == ids.count)
     }

@@ -17,10 +17,17 @@ import Testing
         #expect(SHA256.hexDigest(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     }
 
-    /// Existing clients keep their ids: first 12 hex digits of MD5 of the real path.
-    @Test func entryIDIsMD5PrefixOfTheRealPath() {
-        #expect(CatalogEntry.id(forRealPath: "/srv/pxe/alpine.rts.png") == String(MD5.hexDigest(Array("/srv/pxe/alpine.rts.png".utf8)).prefix(12)))
-        #expect(CatalogEntry.id(forRealPath: "/tmp/demo/alpine-3.20.rts.png") == "59cae45cc56e")
+    /// Existing clients keep their ids: first 12 hex digits of MD5 of the real path. The
+    /// expected values come from Python's hashlib (`hashlib.md5(path.encode()).hexdigest()[:12]`),
+    /// as the previous server computed them.
+    @Test(arguments: [
+        ("/srv/pxe/alpine.rts.png", "11e9973f1056"),
+        ("/tmp/demo/alpine-3.20.rts.png", "59cae45cc56e"),
+        ("/var/lib/pxe/images/debian 12 é.rts.png", "8b4b5c51649d"),
+        ("/", "6666cd76f969"),
+    ])
+    func entryIDIsMD5PrefixOfTheRealPath(path: String, id: String) {
+        #expect(CatalogEntry.id(forRealPath: path) == id)
     }
 
     @Test func recognisesWellFormedIDs() {

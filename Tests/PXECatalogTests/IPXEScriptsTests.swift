@@ -123,7 +123,10 @@ import Testing
 @Suite struct IPXETextTests {
     @Test(arguments: [
         ("a\nchain http://x/y", "a chain http://x/y"),
-        ("${net0/mac}", "{net0/mac}"),
+        ("${net0/mac}", "$(net0/mac)"),
+        ("Rescue $${net0/mac} x", "Rescue $$(net0/mac) x"),
+        ("$$${{x}}", "$$$((x))"),
+        ("\u{FF04}\u{FF5B}net0/mac\u{FF5D}", "$(net0/mac)"),
         ("x && shell", "x & shell"),
         ("x || exit", "x | exit"),
         ("x ; reboot", "x , reboot"),
@@ -186,6 +189,38 @@ import Testing
             #expect(IPXETokenizer.skeleton(evil) == IPXETokenizer.skeleton(benign), "\(name.prefix(30))")
             #expect(evil.expansions.isEmpty)
         }
+    }
+
+    /// Thousands of random names over the characters iPXE gives meaning to, plus Unicode that
+    /// folds to them: every menu and entry script tokenizes exactly like the benign one, and the
+    /// sanitised text is a fixed point with no expansion and no separator in it.
+    @Test func randomHostileNamesNeverChangeTheCommands() {
+        var random = SeededRandom()
+        let alphabet: [String] = ["$", "{", "}", "&", "|", ";", "#", "\\", "\"", "'", "\n", "\r", "\t", "\u{0}", " ", "-", ":",
+                                  "a", "Z", "7", "é", "☃", "\u{FF04}", "\u{FF5B}", "\u{FF5D}", "\u{FF1B}", "\u{FF06}", "\u{202E}",
+                                  "\u{200B}", "\u{2028}", "🙂", "ﬁ", "\u{0301}", "\u{1B}"]
+        let benignMenu = IPXETokenizer.tokenize(IPXEScripts.menuScript(entries(["Name 0", "Name 1"]), options: MenuOptions(defaultChoice: .first)))
+        let benignEntry = IPXETokenizer.tokenize(IPXEScripts.entryScript(entries(["plain"])[0], options: MenuOptions()))
+        var failures: [String] = []
+        for _ in 0..<4000 where failures.count < 5 {
+            let name = (0..<Int.random(in: 0...40, using: &random)).map { _ in alphabet.randomElement(using: &random)! }.joined()
+            let sanitized = IPXEText.sanitize(name)
+            let words = sanitized.split(separator: " ")
+            if sanitized.contains("${") || words.contains(where: { $0 == "&&" || $0 == "||" || $0 == ";" || $0.hasPrefix("#") })
+                || sanitized.contains(where: { !$0.isASCII || $0.isNewline }) || IPXEText.sanitize(sanitized) != sanitized {
+                failures.append("sanitize(\(name.debugDescription)) = \(sanitized.debugDescription)")
+                continue
+            }
+            let menu = IPXETokenizer.tokenize(IPXEScripts.menuScript(entries([name, "Name 1"]),
+                                                                     options: MenuOptions(title: name, defaultChoice: .first)))
+            let entry = IPXETokenizer.tokenize(IPXEScripts.entryScript(entries([name])[0], options: MenuOptions()))
+            if menu.lineCount != benignMenu.lineCount || IPXETokenizer.skeleton(menu) != IPXETokenizer.skeleton(benignMenu)
+                || menu.expansions != benignMenu.expansions || IPXETokenizer.skeleton(entry) != IPXETokenizer.skeleton(benignEntry)
+                || !entry.expansions.isEmpty {
+                failures.append("scripts for \(name.debugDescription) differ from the benign ones")
+            }
+        }
+        #expect(failures.isEmpty, "\(random.replayHint): \(failures)")
     }
 
     @Test func tokenizerNoticesInjectedCommands() {

@@ -73,34 +73,48 @@ import Testing
         #expect(goodEntry?.displayName == "still good")
     }
 
-    @Test func filesThatGrowOrVanishDuringAScanDoNotBreakIt() async {
+    /// Files change between the walk that found them and the read: some vanish, some grow,
+    /// some are replaced by a directory or a symlink out of the root. The hook runs at exactly
+    /// that moment, so the overlap is certain. None of it breaks the scan or the other files.
+    @Test func filesThatChangeBetweenTheWalkAndTheReadDoNotBreakTheScan() {
         let root = TemporaryDirectory()
-        for i in 0..<200 { root.write(PNGFixtures.named("n\(i)"), to: "f\(i).rts.png") }
+        let outside = TemporaryDirectory()
+        let secret = outside.write(PNGFixtures.named("outside"), to: "secret.rts.png")
+        for i in 0..<40 { root.write(PNGFixtures.named("n\(i)"), to: "f\(i).rts.png") }
         let stable = root.write(PNGFixtures.named("stable"), to: "stable/keep.rts.png")
-        let scanner = CatalogScanner(roots: [root.path])
+        var scanner = CatalogScanner(roots: [root.path])
         let path = root.path
-        let churn = Task.detached {
-            for round in 0..<60 {
-                for i in stride(from: round % 4, to: 200, by: 4) {
-                    let file = "\(path)/f\(i).rts.png"
-                    if round % 2 == 0 {
-                        unlink(file)
-                    } else if let handle = FileHandle(forWritingAtPath: file) ?? {
-                        _ = FileManager.default.createFile(atPath: file, contents: Data(PNGFixtures.named("n\(i)")))
-                        return nil
-                    }() {
-                        handle.seekToEndOfFile()
-                        handle.write(Data(repeating: 0xAB, count: 4096))
-                        try? handle.close()
-                    }
+        scanner.afterWalk = {
+            for i in 0..<40 {
+                let file = "\(path)/f\(i).rts.png"
+                switch i % 4 {
+                case 0:
+                    unlink(file)
+                case 1:
+                    let handle = FileHandle(forWritingAtPath: file)!
+                    handle.seekToEndOfFile()
+                    handle.write(Data(repeating: 0xAB, count: 4096))
+                    try? handle.close()
+                case 2:
+                    unlink(file)
+                    mkdir(file, 0o755)
+                default:
+                    unlink(file)
+                    symlink(secret, file)
                 }
             }
         }
-        var results: [CatalogScanner.Result] = []
-        for _ in 0..<10 { results.append(scanner.scan()) }
-        await churn.value
-        for result in results {
-            #expect(result.entries.contains { $0.realPath == stable && $0.isValid })
+        let result = scanner.scan()
+        #expect(result.entries.contains { $0.realPath == stable && $0.isValid })
+        // Vanished files, directories and symlinks out of the root are not listed; grown files
+        // are read as they are now (the appended bytes follow IEND).
+        let grown = (0..<40).filter { $0 % 4 == 1 }
+        #expect(Set(result.entries.map(\.relativePath)) == Set(grown.map { "f\($0).rts.png" } + ["stable/keep.rts.png"]))
+        for i in grown {
+            let entry = result.entries.first { $0.relativePath == "f\(i).rts.png" }
+            #expect(entry?.isValid == true && entry?.metadata.name == "n\(i)")
+            #expect(entry?.size == Int64(PNGFixtures.named("n\(i)").count + 4096))
         }
+        #expect(!result.entries.contains { $0.metadata.name == "outside" })
     }
 }

@@ -130,4 +130,61 @@ import Testing
         #expect(result.problem == nil)
         #expect(result.textChunks.map(\.keyword) == ["name"])
     }
+
+    /// IEND carries no data. A (sparse) file that declares 2 GiB of it must not be read.
+    @Test func anIENDChunkWithALengthIsRefusedUnread() {
+        struct SparseSource: ByteSource {
+            let bytes: [UInt8]
+            let size: Int64
+            let largestRead = LockedBox(0)
+            func read(at offset: Int64, count: Int) -> [UInt8]? {
+                largestRead.update { $0 = max($0, count) }
+                guard count <= 16 << 20, offset + Int64(count) <= size else { return nil }
+                return (0..<count).map { i in offset + Int64(i) < Int64(bytes.count) ? bytes[Int(offset) + i] : 0 }
+            }
+        }
+        var parts = PNGFixtures.chunks(of: PNGFixtures.png()).map(\.bytes)
+        let iendOffset = 8 + parts.dropLast().reduce(0) { $0 + $1.count }
+        parts[parts.count - 1] = [0x7F, 0xFF, 0xFF, 0xF0] + Array("IEND".utf8)
+        let source = SparseSource(bytes: PNGFixtures.assemble(parts), size: Int64(iendOffset) + 12 + 0x7FFF_FFF0)
+        let result = reader.inspect(source)
+        #expect(result.problem == "the IEND chunk at byte \(iendOffset) declares length 2147483632; it must be 0")
+        #expect(source.largestRead.value <= 64 * 1024)
+    }
+
+    @Test func textBeyondThePerFileBudgetIsSkippedWithAWarning() {
+        var limits = PNGMetadataReader.Limits()
+        limits.maximumTextBytesPerFile = 3000
+        let big = String(repeating: "x", count: 1000)
+        let png = PNGFixtures.png([.init("a", big), .init("b", big, encoding: .zTXt), .init("c", big), .init("name", "late"),
+                                   .init("d", big, encoding: .iTXt(compressed: true))])
+        let result = PNGMetadataReader(limits: limits).inspect(MemoryByteSource(png))
+        #expect(result.problem == nil)
+        #expect(result.textChunks.map(\.keyword) == ["a", "b", "name"])
+        #expect(result.warnings == ["2 text chunk(s) were not read: a file may hold at most 256 text chunks, each of at most 4194304 bytes and 3000 bytes in all"])
+    }
+
+    @Test func textChunksBeyondTheCountAreSkippedWithAWarning() {
+        let png = PNGFixtures.png((0..<300).map { .init("k\($0)", "v") })
+        let result = inspect(png)
+        #expect(result.textChunks.count == 256)
+        #expect(result.warnings.first?.hasPrefix("44 text chunk(s) were not read") == true)
+    }
+
+    /// Fields a listing shows are cut to a few KiB, and the entry says so.
+    @Test func overLongFieldsAreCutWithAWarning() {
+        let json = #"{"format":"PixelRTS-2.0","description":"\#(String(repeating: "é", count: 3000))","name":"\#(String(repeating: "n", count: 5000))"}"#
+        let metadata = ContainerMetadata.from(textChunks: [PNGTextChunk(chunkType: "iTXt", keyword: "PixelRTS", text: "PixelRTS" + json)])
+        #expect(metadata.name == String(repeating: "n", count: 4096))
+        #expect(metadata.description == String(repeating: "é", count: 2048))
+        #expect(metadata.warnings == ["field 'name' was cut to 4096 bytes (it has 5000)", "field 'description' was cut to 4096 bytes (it has 6000)"])
+    }
+
+    @Test func warningsAreBoundedInNumberAndLength() {
+        let chunks = (0..<40).map { PNGTextChunk(chunkType: "tEXt", keyword: "PixelRTS-\($0)", text: "PixelRTS-\($0){" + String(repeating: "x", count: 500)) }
+        let metadata = ContainerMetadata.from(textChunks: chunks)
+        #expect(metadata.warnings.count == 16)
+        #expect(metadata.warnings.last == "25 more warnings")
+        #expect(metadata.warnings.allSatisfy { $0.count <= 300 })
+    }
 }

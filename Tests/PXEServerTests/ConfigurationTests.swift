@@ -63,10 +63,50 @@ import Testing
         #expect(configuration.catalog.roots == [a, b])
     }
 
-    @Test func unknownEnvironmentVariableIsRefused() {
-        #expect(throws: ConfigurationError.self) {
+    @Test func unknownEnvironmentVariableIsRefusedByName() {
+        do {
             _ = try load(#"{"catalog": {"roots": ["/tmp"]}}"#, environment: ["PXE_CATALOG_WORKER_THREDS": "5"])
+            Issue.record("accepted an unknown variable")
+        } catch {
+            #expect(error.key == "PXE_CATALOG_WORKER_THREDS")
+            #expect(error.description == "Configuration key 'PXE_CATALOG_WORKER_THREDS' from environment variable PXE_CATALOG_WORKER_THREDS does not name a configuration key.")
         }
+    }
+
+    /// `:` belongs to IPv6 addresses: address lists are split on commas; paths keep `:`.
+    @Test func environmentListsKeepIPv6AddressesWhole() throws {
+        let configuration = try load(#"{"catalog": {"roots": ["/tmp"]}}"#, environment: [
+            "PXE_CATALOG_STATUS_ALLOW": "127.0.0.1,::1,fd00::/8",
+            "PXE_CATALOG_NGINX_ADMIN_ALLOW": "192.0.2.0/24",
+            "PXE_CATALOG_CATALOG_ROOTS": "/tmp:/",
+        ])
+        #expect(configuration.status.allow == ["127.0.0.1", "::1", "fd00::/8"])
+        #expect(configuration.nginx.adminAllow == ["192.0.2.0/24"])
+        #expect(configuration.catalog.roots == ["/tmp", "/"])
+    }
+
+    @Test(arguments: [
+        ("PXE_CATALOG_STATUS_ALLOW", "127.0.0.1,", "status.allow", "holds an empty item"),
+        ("PXE_CATALOG_STATUS_ALLOW", "1", "status.allow", "holds \"1\", which is not an IP address"),
+        ("PXE_CATALOG_STATUS_ALLOW", "::1:", "status.allow", "holds \"::1:\", which is not an IP address"),
+        ("PXE_CATALOG_STATUS_ALLOW", "10.0.0.0/33", "status.allow", "holds \"10.0.0.0/33\", which is not an IP address"),
+        ("PXE_CATALOG_NGINX_ADMIN_ALLOW", "300.1.1.1", "nginx.admin_allow", "holds \"300.1.1.1\", which is not an IP address"),
+        ("PXE_CATALOG_NGINX_ADMIN_ALLOW", "fe80::1/x", "nginx.admin_allow", "holds \"fe80::1/x\", which is not an IP address"),
+        ("PXE_CATALOG_CATALOG_ROOTS", "/tmp::/", "catalog.roots", "holds an empty item"),
+    ])
+    func environmentListsThatDoNotParseAreRefusedByKey(variable: String, value: String, key: String, reason: String) {
+        do {
+            _ = try load(#"{"catalog": {"roots": ["/tmp"]}}"#, environment: [variable: value])
+            Issue.record("accepted \(variable)=\(value)")
+        } catch {
+            #expect(error.key == key)
+            #expect(error.reason.hasPrefix(reason), "\(error.reason)")
+        }
+    }
+
+    @Test func addressListsInTheFileAreCheckedToo() {
+        #expect(throws: ConfigurationError.self) { _ = try load(#"{"catalog": {"roots": ["/tmp"]}, "status": {"allow": ["localhost"]}}"#) }
+        #expect((try? load(#"{"catalog": {"roots": ["/tmp"]}, "status": {"allow": ["all", "unix:", "2001:db8::/32", "0.0.0.0/0"]}}"#)) != nil)
     }
 
     @Test func malformedFileIsRefused() {

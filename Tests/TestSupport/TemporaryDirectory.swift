@@ -23,6 +23,23 @@ public final class TemporaryDirectory: @unchecked Sendable {
         return full
     }
 
+    /// Writes the same bytes to `count` files named by `name` (relative), with plain syscalls:
+    /// catalogs of tens of thousands of files in a second.
+    public func writeMany(_ bytes: [UInt8], count: Int, name: (Int) -> String) {
+        var made = Set<String>()
+        for index in 0..<count {
+            let full = path + "/" + name(index)
+            let parent = (full as NSString).deletingLastPathComponent
+            if made.insert(parent).inserted {
+                try! FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+            }
+            let fd = open(full, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            precondition(fd >= 0, "cannot write \(full)")
+            precondition(bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } == bytes.count, "short write to \(full)")
+            close(fd)
+        }
+    }
+
     public func subdirectory(_ relative: String) -> String {
         let full = path + "/" + relative
         try! FileManager.default.createDirectory(atPath: full, withIntermediateDirectories: true)

@@ -55,13 +55,18 @@ public final class TestServer: @unchecked Sendable {
     public var workerStdout: String { (try? String(contentsOfFile: directory.path + "/worker.stdout", encoding: .utf8)) ?? "" }
     public var nginxErrorLog: String { (try? String(contentsOfFile: nginxPrefix + "/error.log", encoding: .utf8)) ?? "" }
 
+    /// Starts the worker and nginx. The port is one the kernel just handed out and released,
+    /// so another process may take it before nginx binds it: only that failure (EADDRINUSE in
+    /// nginx's log) is retried, with a new port; any other is reported at once.
     public func start() throws {
-        for attempt in 1...3 {
+        for attempt in 1...10 {
             port = Self.freePort()
             try writeConfig()
+            try? FileManager.default.removeItem(atPath: nginxPrefix + "/error.log")
             if try startProcesses() { return }
+            let portTaken = nginxErrorLog.contains("Address already in use")
             stop()
-            if attempt == 3 { throw TestServerError(message: "nginx did not start: \(nginxErrorLog)\nworker: \(workerLog)") }
+            if !portTaken || attempt == 10 { throw TestServerError(message: "nginx did not start: \(nginxErrorLog)\nworker: \(workerLog)") }
         }
     }
 
@@ -90,7 +95,8 @@ public final class TestServer: @unchecked Sendable {
         nginxProcess.standardError = FileHandle.nullDevice
         try nginxProcess.run()
         nginx = nginxProcess
-        return Self.waitFor(seconds: 10, { nginxProcess.isRunning && self.nginxAnswers() })
+        _ = Self.waitFor(seconds: 30, { !nginxProcess.isRunning || self.nginxAnswers() })
+        return nginxProcess.isRunning && nginxAnswers()
     }
 
     /// `executable arguments`, run through `ip netns exec` when the server has a namespace.
@@ -299,5 +305,6 @@ public final class TestServer: @unchecked Sendable {
 
 public struct TestServerError: Error, CustomStringConvertible {
     public let message: String
+    public init(message: String) { self.message = message }
     public var description: String { message }
 }
