@@ -15,22 +15,24 @@ let package = Package(
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CMalloc"),
 
+        // The lock every shared value uses (one ThreadSanitizer can see).
+        .target(name: "Locking"),
         // Transport: the only importer of libfcgi; knows nothing of PXE.
-        .target(name: "FastCGI", dependencies: ["CFastCGI"]),
+        .target(name: "FastCGI", dependencies: ["CFastCGI", "Locking"]),
         // Domain: PNG metadata, catalog scanning, settings, JSON; knows nothing of FastCGI.
-        .target(name: "PXECatalog", dependencies: ["CZlib", "CMalloc"]),
+        .target(name: "PXECatalog", dependencies: ["CZlib", "CMalloc", "Locking"]),
         // HTTP API: handlers from request values to response values.
-        .target(name: "PXEAPI", dependencies: ["PXECatalog"]),
+        .target(name: "PXEAPI", dependencies: ["PXECatalog", "Locking"]),
         // Configuration, command line, nginx config generation and process wiring.
         .target(name: "PXEServer", dependencies: [
-            "FastCGI", "PXECatalog", "PXEAPI", "CMalloc",
+            "FastCGI", "PXECatalog", "PXEAPI", "CMalloc", "Locking",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "pxe-catalog", dependencies: ["PXEServer"]),
 
         .target(name: "TestSupport", dependencies: ["PXECatalog"], path: "Tests/TestSupport"),
         // Golden/ holds expected scripts, read by path in the tests.
-        .testTarget(name: "PXECatalogTests", dependencies: ["PXECatalog", "TestSupport"], exclude: ["Golden"]),
+        .testTarget(name: "PXECatalogTests", dependencies: ["PXECatalog", "Locking", "TestSupport"], exclude: ["Golden"]),
         .testTarget(name: "PXEAPITests", dependencies: ["PXEAPI", "PXECatalog", "TestSupport"]),
         .testTarget(name: "PXEServerTests", dependencies: ["PXEServer", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["PXECatalog", "TestSupport"]),

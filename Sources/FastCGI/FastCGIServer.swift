@@ -1,5 +1,6 @@
 import CFastCGI
 import Glibc
+import Locking
 import Synchronization
 
 /// A pool of threads that each accept FastCGI connections on one shared listening socket and
@@ -44,7 +45,7 @@ public final class FastCGIServer: Sendable {
     private let capturedParamNames: [[CChar]]?
     private let log: @Sendable (String) -> Void
     private let stopping = Atomic<Bool>(false)
-    private let threads = Mutex<[pthread_t]>([])
+    private let threads = Locked<[pthread_t]>([])
     private let running = Atomic<Int>(0)
     private let deferred = Atomic<Int>(0)
     private let inFlightCount = Atomic<Int>(0)

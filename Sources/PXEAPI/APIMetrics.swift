@@ -1,6 +1,6 @@
 import Foundation
+import Locking
 import PXECatalog
-import Synchronization
 
 /// Request counters, latency histograms and per-container download counts, rendered in the
 /// Prometheus text format. Hand-written rather than swift-metrics + swift-prometheus: a dozen
@@ -27,7 +27,7 @@ public final class APIMetrics: Sendable {
         var served = 0
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     public let startedAt = Date()
 
     public init() {}

@@ -1,4 +1,4 @@
-import Synchronization
+import Locking
 
 /// Decides whether a mutating request may proceed. Tokens are compared in constant time (the
 /// time does not depend on where a guess differs, nor on which token matched). Reloadable, so
@@ -24,9 +24,9 @@ public final class AdminAuthorizer: Sendable {
         public var challenge: String?
     }
 
-    private let policy: Mutex<Policy>
+    private let policy: Locked<Policy>
 
-    public init(policy: Policy) { self.policy = Mutex(policy) }
+    public init(policy: Policy) { self.policy = Locked(policy) }
 
     public func replacePolicy(_ newPolicy: Policy) { policy.withLock { $0 = newPolicy } }
 

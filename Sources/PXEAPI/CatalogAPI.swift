@@ -1,11 +1,11 @@
+import Locking
 import PXECatalog
-import Synchronization
 
 /// The HTTP API: a router and handlers from `HTTPRequest` to `HTTPResponse`.
 /// Compatible with the previous server's endpoints and JSON key names.
 public final class CatalogAPI: Sendable {
     public let store: CatalogStore
-    private let contextBox: Mutex<APIContext>
+    private let contextBox: Locked<APIContext>
     public let authorizer: AdminAuthorizer
     public let metrics = APIMetrics()
     /// Extra `/status` sections from the process layer (watcher mode, settings file state).
@@ -16,20 +16,20 @@ public final class CatalogAPI: Sendable {
     /// Receives one line per admin change (who did what), for the log.
     let audit: @Sendable (String) -> Void
     /// The last rendered menu, reused while the catalog state is unchanged (boot storms).
-    let menuCache = Mutex<(key: CatalogRevision, response: HTTPResponse)?>(nil)
+    let menuCache = Locked<(key: CatalogRevision, response: HTTPResponse)?>(nil)
     /// `/containers` items, serialised once per catalog state (10,000+ entries are common).
-    let listingCache = Mutex<(key: CatalogRevision, items: [[UInt8]], full: HTTPResponse)?>(nil)
-    let pxeCache = Mutex<(key: CatalogRevision, response: HTTPResponse)?>(nil)
+    let listingCache = Locked<(key: CatalogRevision, items: [[UInt8]], full: HTTPResponse)?>(nil)
+    let pxeCache = Locked<(key: CatalogRevision, response: HTTPResponse)?>(nil)
     /// Download headers per container id for the current snapshot: a boot storm asks for the
     /// same few containers thousands of times.
-    let downloadHeaderCache = Mutex<(generation: Int, headers: [String: [(String, String)]])>((-1, [:]))
+    let downloadHeaderCache = Locked<(generation: Int, headers: [String: [(String, String)]])>((-1, [:]))
 
     public init(store: CatalogStore, context: APIContext, authorizer: AdminAuthorizer,
                 files: any ServedFileChecker = LiveFileChecker(), audit: @escaping @Sendable (String) -> Void = { _ in },
                 statusSections: @escaping @Sendable () -> [(String, JSONValue)] = { [] },
                 inFlight: @escaping @Sendable () -> Int = { 0 }) {
         self.store = store
-        contextBox = Mutex(context)
+        contextBox = Locked(context)
         self.statusSections = statusSections
         self.inFlight = inFlight
         self.authorizer = authorizer

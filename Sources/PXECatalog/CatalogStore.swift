@@ -1,5 +1,6 @@
 import CMalloc
 import Foundation
+import Locking
 import Synchronization
 
 /// The catalog snapshot and the PXE settings, read together so a request sees a consistent pair.
@@ -77,26 +78,26 @@ public enum FieldChange<Value: Sendable & Equatable>: Sendable, Equatable {
 /// before they become visible, and dropped if that fails. A refresh scans without holding
 /// either lock; refreshes run one at a time and concurrent ones share scans (`RefreshCoalescer`).
 public final class CatalogStore: Sendable {
-    private let state: Mutex<CatalogState>
+    private let state: Locked<CatalogState>
     private let refreshes = RefreshCoalescer<Duration?, RefreshSummary>()
-    private let writeGate = Mutex<Void>(())
-    private let scannerBox: Mutex<CatalogScanner>
+    private let writeGate = Locked<Void>(())
+    private let scannerBox: Locked<CatalogScanner>
     private let persistence: (any SettingsPersistence)?
     /// Seconds an entry may be missing before its settings are forgotten; nil keeps them forever.
     private let forgetMissingAfter: Int64?
     private let now: @Sendable () -> Date
     /// Files with a recent mtime as the latest settle-aware scan saw them (see `CatalogScanner.SettleCheck`).
-    private let observations = Mutex<[String: CatalogScanner.SettleCheck.Observation]>([:])
+    private let observations = Locked<[String: CatalogScanner.SettleCheck.Observation]>([:])
 
     /// `forgetMissingAfter`: seconds after which the settings of an entry that left the catalog
     /// are dropped (nil: kept forever); `now` is the clock for it (tests move it).
     public init(scanner: CatalogScanner, settings: PXESettings = PXESettings(), persistence: (any SettingsPersistence)? = nil,
                 forgetMissingAfter: Int64? = nil, now: @escaping @Sendable () -> Date = { Date() }) {
-        scannerBox = Mutex(scanner)
+        scannerBox = Locked(scanner)
         self.persistence = persistence
         self.forgetMissingAfter = forgetMissingAfter
         self.now = now
-        state = Mutex(CatalogState(snapshot: .empty, settings: settings))
+        state = Locked(CatalogState(snapshot: .empty, settings: settings))
     }
 
     public var current: CatalogState { state.withLock { $0 } }

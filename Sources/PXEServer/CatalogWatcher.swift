@@ -1,4 +1,5 @@
 import Foundation
+import Locking
 import Logging
 import PXECatalog
 import Synchronization
@@ -15,7 +16,7 @@ final class CatalogWatcher: Sendable {
     private let rescanInterval: Duration?
     private let logger: Logger
     private let onRefresh: @Sendable (RefreshSummary, String) -> Void
-    private let modeBox = Mutex(Mode.off)
+    private let modeBox = Locked(Mode.off)
     private let stopPipe: (read: Int32, write: Int32)
     private let finished = Atomic<Bool>(false)
 

@@ -1,9 +1,9 @@
 import FastCGI
 import Foundation
+import Locking
 import Logging
 import PXEAPI
 import PXECatalog
-import Synchronization
 
 /// Wires configuration, catalog, API and the FastCGI transport together and runs until a
 /// stop signal. Signals are blocked in every thread and taken by `sigwait` here, because
@@ -11,7 +11,7 @@ import Synchronization
 public final class WorkerApplication: Sendable {
     public static let version = "1.0.0"
 
-    let configurationBox: Mutex<Configuration>
+    let configurationBox: Locked<Configuration>
     let configPath: String?
     let logger: Logger
     let store: CatalogStore
@@ -20,7 +20,7 @@ public final class WorkerApplication: Sendable {
     let settingsLoadNote: String
     let transport = Shared<FastCGIServer?>(nil)
     let watcher = Shared<CatalogWatcher?>(nil)
-    let reportedProblems = Mutex<Set<String>>([])
+    let reportedProblems = Locked<Set<String>>([])
 
     public struct StartupError: Error, CustomStringConvertible {
         public let description: String
@@ -31,7 +31,7 @@ public final class WorkerApplication: Sendable {
     /// Loads the saved settings and the admin tokens; refuses to build a worker when either is
     /// unusable (a corrupt settings file is never silently replaced by defaults).
     public init(configuration: Configuration, configPath: String?, logger: Logger) throws(StartupError) {
-        configurationBox = Mutex(configuration)
+        configurationBox = Locked(configuration)
         self.configPath = configPath
         self.logger = logger
         logger.info("pxe-catalog \(Self.version) starting", metadata: Self.summary(configuration))
@@ -302,8 +302,8 @@ public final class WorkerApplication: Sendable {
 
 /// A value shared between threads behind a lock; a class so closures can hold it.
 final class Shared<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
-    init(_ value: Value) { mutex = Mutex(value) }
+    private let mutex: Locked<Value>
+    init(_ value: Value) { mutex = Locked(value) }
     var value: Value {
         get { mutex.withLock { $0 } }
         set { mutex.withLock { $0 = newValue } }

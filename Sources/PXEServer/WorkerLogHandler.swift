@@ -1,11 +1,11 @@
 import Foundation
+import Locking
 import Logging
-import Synchronization
 
 /// The worker's log level, shared by every logger so SIGHUP can change it live.
 public final class LogLevelControl: Sendable {
-    private let current: Mutex<Logger.Level>
-    public init(_ level: Logger.Level) { current = Mutex(level) }
+    private let current: Locked<Logger.Level>
+    public init(_ level: Logger.Level) { current = Locked(level) }
     public var level: Logger.Level {
         get { current.withLock { $0 } }
         set { current.withLock { $0 = newValue } }
