@@ -13,29 +13,37 @@ let package = Package(
         // C libraries, each behind its own system-library module.
         .systemLibrary(name: "CFastCGI", pkgConfig: "fcgi", providers: [.apt(["libfcgi-dev"])]),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CMalloc"),
 
         // The lock every shared value uses (one ThreadSanitizer can see).
         .target(name: "Locking"),
         // Transport: the only importer of libfcgi; knows nothing of PXE.
         .target(name: "FastCGI", dependencies: ["CFastCGI", "Locking"]),
-        // Domain: PNG metadata, catalog scanning, settings, JSON; knows nothing of FastCGI.
-        .target(name: "PXECatalog", dependencies: ["CZlib", "CMalloc", "Locking"]),
+        // A strict JSON value and parser (configuration, metadata, settings, API bodies).
+        .target(name: "StrictJSON"),
+        // The container format alone: PNG chunks, metadata, the payload decoder and encoder, boot
+        // parts. No catalog, no HTTP; the only importer of zlib, zstd and libcrypto.
+        .target(name: "PixelRTS", dependencies: ["CZlib", "CZstd", "CCrypto", "StrictJSON"]),
+        // Domain: catalog scanning, snapshots, settings, boot cache; knows nothing of FastCGI.
+        .target(name: "PXECatalog", dependencies: ["PixelRTS", "StrictJSON", "CMalloc", "Locking"]),
         // HTTP API: handlers from request values to response values.
-        .target(name: "PXEAPI", dependencies: ["PXECatalog", "Locking"]),
+        .target(name: "PXEAPI", dependencies: ["PXECatalog", "PixelRTS", "StrictJSON", "Locking"]),
         // Configuration, command line, nginx config generation and process wiring.
         .target(name: "PXEServer", dependencies: [
-            "FastCGI", "PXECatalog", "PXEAPI", "CMalloc", "Locking",
+            "FastCGI", "PXECatalog", "PXEAPI", "PixelRTS", "StrictJSON", "CMalloc", "Locking",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "pxe-catalog", dependencies: ["PXEServer"]),
 
-        .target(name: "TestSupport", dependencies: ["PXECatalog"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["PXECatalog", "PixelRTS", "StrictJSON"], path: "Tests/TestSupport"),
         // Golden/ holds expected scripts, read by path in the tests.
-        .testTarget(name: "PXECatalogTests", dependencies: ["PXECatalog", "Locking", "TestSupport"], exclude: ["Golden"]),
-        .testTarget(name: "PXEAPITests", dependencies: ["PXEAPI", "PXECatalog", "TestSupport"]),
-        .testTarget(name: "PXEServerTests", dependencies: ["PXEServer", "TestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["PXECatalog", "TestSupport"]),
+        .testTarget(name: "PixelRTSTests", dependencies: ["PixelRTS", "StrictJSON", "TestSupport"]),
+        .testTarget(name: "PXECatalogTests", dependencies: ["PXECatalog", "PixelRTS", "StrictJSON", "Locking", "TestSupport"], exclude: ["Golden"]),
+        .testTarget(name: "PXEAPITests", dependencies: ["PXEAPI", "PXECatalog", "PixelRTS", "StrictJSON", "TestSupport"]),
+        .testTarget(name: "PXEServerTests", dependencies: ["PXEServer", "StrictJSON", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["PXECatalog", "PixelRTS", "StrictJSON", "TestSupport"]),
     ]
 )
 

@@ -1,4 +1,5 @@
 import PXECatalog
+import StrictJSON
 
 /// What the handlers need to know about the deployment, derived from the configuration.
 public struct APIContext: Sendable {

@@ -1,4 +1,5 @@
 import PXECatalog
+import StrictJSON
 
 extension CatalogAPI {
     static let endpoints: [String] = [

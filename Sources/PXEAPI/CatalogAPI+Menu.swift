@@ -1,4 +1,5 @@
 import PXECatalog
+import StrictJSON
 
 /// The iPXE scripts and the menu settings endpoint.
 extension CatalogAPI {

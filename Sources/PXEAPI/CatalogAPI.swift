@@ -1,5 +1,6 @@
 import Locking
 import PXECatalog
+import StrictJSON
 
 /// The HTTP API: a router and handlers from `HTTPRequest` to `HTTPResponse`.
 /// Compatible with the previous server's endpoints and JSON key names.

@@ -1,4 +1,5 @@
 import PXECatalog
+import StrictJSON
 
 /// An HTTP request as the API sees it: no sockets, no FastCGI.
 public struct HTTPRequest: Sendable {

@@ -1,3 +1,5 @@
+import PixelRTS
+
 /// One container file found by a scan. Immutable; a refresh makes new entries.
 public struct CatalogEntry: Sendable, Equatable {
     /// First 12 hex digits of MD5(real path): the previous server's id scheme.
@@ -37,7 +39,7 @@ public struct CatalogEntry: Sendable, Equatable {
     }
 
     public static func id(forRealPath path: String) -> String {
-        String(MD5.hexDigest(Array(path.utf8)).prefix(12))
+        String(Digest.hex(.md5, of: Array(path.utf8)).prefix(12))
     }
 
     public static func isWellFormedID(_ candidate: String) -> Bool {

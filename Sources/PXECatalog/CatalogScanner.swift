@@ -1,4 +1,5 @@
 import Foundation
+import PixelRTS
 
 /// Finds container files under the catalog roots and reads their metadata.
 ///

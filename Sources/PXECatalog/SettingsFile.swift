@@ -1,4 +1,5 @@
 import Foundation
+import StrictJSON
 
 /// Why saving the settings failed. The message names the failing step and the system's reason,
 /// not the path (it goes to API clients); the path is in `path` for the log.

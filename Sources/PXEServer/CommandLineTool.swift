@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PXEAPI
 import PXECatalog
+import StrictJSON
 
 /// `pxe-catalog` subcommands. Hand-parsed: five commands and three options do not justify a
 /// dependency that every CI run would have to build.

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import PXECatalog
+import StrictJSON
 
 /// One documented configuration key: its JSON type, default, meaning and how it is applied.
 /// Unknown keys, type errors and the environment-variable names all derive from this table.

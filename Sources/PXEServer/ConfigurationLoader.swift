@@ -1,5 +1,6 @@
 import Foundation
 import PXECatalog
+import StrictJSON
 
 /// Reads the configuration. Precedence, lowest first: built-in defaults, the JSON file, then
 /// `PXE_CATALOG_*` environment variables (see `ConfigurationKey.environmentName`).

@@ -1,5 +1,6 @@
 import Foundation
 import PXECatalog
+import PixelRTS
 
 /// Generates large catalogs for benchmarks and scale tests: `count` small containers in folders
 /// of 1,000 (text chunks before and after the image data, some compressed), plus `large` sparse
@@ -10,14 +11,15 @@ public enum SyntheticCatalog {
         for index in 0..<count {
             let folder = "\(directory)/batch-\(index / 1000)"
             if index % 1000 == 0 { try manager.createDirectory(atPath: folder, withIntermediateDirectories: true) }
-            var png = PNGWriter(width: 2, height: 2, pixels: [UInt8](repeating: UInt8(truncatingIfNeeded: index), count: 16))
-            png.texts = [
+            var png = ContainerEncoder(parts: [.init(name: "payload", source: MemoryByteSource([UInt8](repeating: UInt8(truncatingIfNeeded: index), count: 16)))])
+            png.writesMetadata = false
+            png.extraTexts = [
                 .init("name", "Synthetic image \(index)"),
                 .init("kernel_version", "6.1.\(index % 200)", encoding: index % 3 == 0 ? .zTXt : .tEXt),
                 .init("distro", ["debian", "alpine", "ubuntu", "fedora"][index % 4], afterImageData: true),
-                .init("arch", index % 5 == 0 ? "aarch64" : "x86_64", encoding: .iTXt(compressed: false), afterImageData: true),
+                .init("arch", index % 5 == 0 ? "aarch64" : "x86_64", encoding: .iTXt, afterImageData: true),
             ]
-            guard manager.createFile(atPath: "\(folder)/image-\(index).rts.png", contents: Data(png.encode())) else {
+            guard manager.createFile(atPath: "\(folder)/image-\(index).rts.png", contents: Data(try png.encoded())) else {
                 throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: folder])
             }
         }
@@ -30,11 +32,11 @@ public enum SyntheticCatalog {
     /// A valid-looking PNG whose IDAT chunk is `dataBytes` of holes; only its CRC is wrong,
     /// and the reader never reads IDAT, so the file counts as valid.
     static func writeSparse(path: String, dataBytes: Int64, name: String) throws {
-        let head = PNGMetadataReader.signature + PNGWriter.chunk("IHDR", PNGWriter.bigEndian(8192) + PNGWriter.bigEndian(8192) + [8, 6, 0, 0, 0])
-            + PNGWriter.chunk("tEXt", Array("name".utf8) + [0] + Array(name.utf8))
+        let head = PNGMetadataReader.signature + PNGChunk.make("IHDR", PNGChunk.bigEndian(8192) + PNGChunk.bigEndian(8192) + [8, 6, 0, 0, 0])
+            + PNGChunk.make("tEXt", Array("name".utf8) + [0] + Array(name.utf8))
         let length = UInt32(min(dataBytes, 0x7FFF_FFFF))
-        let idatHeader = PNGWriter.bigEndian(length) + Array("IDAT".utf8)
-        let tail = [0, 0, 0, 0] + PNGWriter.chunk("tEXt", Array("distro".utf8) + [0] + Array("debian".utf8)) + PNGWriter.chunk("IEND", [])
+        let idatHeader = PNGChunk.bigEndian(length) + Array("IDAT".utf8)
+        let tail = [0, 0, 0, 0] + PNGChunk.make("tEXt", Array("distro".utf8) + [0] + Array("debian".utf8)) + PNGChunk.make("IEND", [])
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
         defer { close(fd) }

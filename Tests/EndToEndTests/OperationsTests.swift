@@ -1,5 +1,6 @@
 import Foundation
 import PXECatalog
+import StrictJSON
 import TestSupport
 import Testing
 

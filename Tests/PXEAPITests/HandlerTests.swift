@@ -1,6 +1,7 @@
 import Foundation
 import PXEAPI
 import PXECatalog
+import StrictJSON
 import TestSupport
 import Testing
 
@@ -22,7 +23,7 @@ import Testing
         let alpine = fixture.id("alpine.rts.png"), plain = fixture.id("plain.rts.png")
         let size = PNGFixtures.pixelRTS(payload: payload, fields: [("name", .string("Alpine")), ("distro", .string("alpine"))]).count
         let plainSize = PNGFixtures.png().count
-        let hash = SHA256.hexDigest(payload)
+        let hash = "d876885b7f40eae70bd1f5247a9854914fa5812ce63998e2d894a68e187967cb"   // hashlib.sha256(bytes([7] * 100))
         let response = fixture.call("GET", "/containers")
         #expect(response.status == 200)
         #expect(response.bodyText == """

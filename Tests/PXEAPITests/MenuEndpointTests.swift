@@ -1,6 +1,7 @@
 import Foundation
 import PXEAPI
 import PXECatalog
+import StrictJSON
 import TestSupport
 import Testing
 

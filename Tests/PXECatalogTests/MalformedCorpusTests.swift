@@ -1,5 +1,6 @@
 import Foundation
 import PXECatalog
+import PixelRTS
 import TestSupport
 import Testing
 

@@ -1,4 +1,6 @@
 import PXECatalog
+import PixelRTS
+import StrictJSON
 
 /// PNG files with chosen metadata, for tests. Built with the project's own `PNGWriter`.
 public enum PNGFixtures {
@@ -12,9 +14,16 @@ public enum PNGFixtures {
         png([PNGWriter.Text("name", name)])
     }
 
-    /// A PixelRTS v2 container holding `payload`, with extra fields in its JSON.
-    public static func pixelRTS(payload: [UInt8] = Array(0..<200), fields: [(String, JSONValue)] = []) -> [UInt8] {
-        PNGWriter.pixelRTS(payload: payload, fields: fields, sha256Hex: SHA256.hexDigest(payload)).encode()
+    /// A PixelRTS v2 container holding `payload` (made by the real encoder), with extra fields in its JSON.
+    public static func pixelRTS(payload: [UInt8] = Array(0..<200), fields: [(String, JSONValue)] = [],
+                                compression: ContainerEncoder.Compression? = nil) -> [UInt8] {
+        try! ContainerEncoder(parts: [.init(name: "payload", source: MemoryByteSource(payload))], fields: fields, compression: compression).encoded()
+    }
+
+    /// A container with named parts (segments), e.g. `[("kernel", k), ("initrd", i)]`.
+    public static func pixelRTS(parts: [(String, [UInt8])], fields: [(String, JSONValue)] = [],
+                                compression: ContainerEncoder.Compression? = nil) -> [UInt8] {
+        try! ContainerEncoder(parts: parts.map { .init(name: $0.0, source: MemoryByteSource($0.1)) }, fields: fields, compression: compression).encoded()
     }
 
     /// Splits a PNG into its chunks (type, full chunk bytes), after the signature.

@@ -1,5 +1,6 @@
 import Foundation
 import PXECatalog
+import StrictJSON
 
 /// The built worker behind a real nginx on 127.0.0.1, each with its own prefix, socket and port,
 /// for end-to-end tests. Stopped by PID; nothing else is touched.

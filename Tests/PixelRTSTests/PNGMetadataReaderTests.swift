@@ -1,4 +1,5 @@
 import PXECatalog
+import PixelRTS
 import TestSupport
 import Testing
 

@@ -6,6 +6,17 @@ public protocol ByteSource {
     var size: Int64 { get }
     /// Exactly `count` bytes at `offset`, or nil when they are not there (short file, I/O error).
     func read(at offset: Int64, count: Int) -> [UInt8]?
+    /// Exactly `count` bytes at `offset` into the start of `buffer` (at least `count` long);
+    /// false when they are not there. For large reads into a buffer that is reused.
+    func read(at offset: Int64, into buffer: inout [UInt8], count: Int) -> Bool
+}
+
+extension ByteSource {
+    public func read(at offset: Int64, into buffer: inout [UInt8], count: Int) -> Bool {
+        guard let bytes = read(at: offset, count: count) else { return false }
+        buffer.replaceSubrange(0..<count, with: bytes)
+        return true
+    }
 }
 
 public struct MemoryByteSource: ByteSource {
@@ -28,7 +39,34 @@ public final class FileByteSource: ByteSource {
     public let status: stat
     private var head: [UInt8] = []
 
-    public init?(path: String) {
+    public convenience init?(path: String) {
+        self.init(path: path, readingHead: true)
+    }
+
+    deinit { close(descriptor) }
+
+    public func read(at offset: Int64, count: Int) -> [UInt8]? {
+        guard offset >= 0, count >= 0 else { return nil }
+        if offset + Int64(count) <= Int64(head.count) { return Array(head[Int(offset)..<Int(offset) + count]) }
+        return readDirect(at: offset, count: count)
+    }
+
+    public func read(at offset: Int64, into buffer: inout [UInt8], count: Int) -> Bool {
+        guard offset >= 0, count >= 0, count <= buffer.count else { return false }
+        var done = 0
+        while done < count {
+            let n = buffer.withUnsafeMutableBytes { raw in
+                pread(descriptor, raw.baseAddress! + done, count - done, off_t(offset) + off_t(done))
+            }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return false }
+            done += n
+        }
+        return true
+    }
+
+    /// Opens without reading ahead (the payload decoder reads in its own pieces).
+    public init?(path: String, readingHead: Bool) {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else { return nil }
         var info = stat()
@@ -39,15 +77,7 @@ public final class FileByteSource: ByteSource {
         descriptor = fd
         size = Int64(info.st_size)
         status = info
-        head = readDirect(at: 0, count: Int(min(size, Int64(Self.headBytes)))) ?? []
-    }
-
-    deinit { close(descriptor) }
-
-    public func read(at offset: Int64, count: Int) -> [UInt8]? {
-        guard offset >= 0, count >= 0 else { return nil }
-        if offset + Int64(count) <= Int64(head.count) { return Array(head[Int(offset)..<Int(offset) + count]) }
-        return readDirect(at: offset, count: count)
+        if readingHead { head = readDirect(at: 0, count: Int(min(size, Int64(Self.headBytes)))) ?? [] }
     }
 
     private func readDirect(at offset: Int64, count: Int) -> [UInt8]? {

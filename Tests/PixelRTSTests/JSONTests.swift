@@ -1,4 +1,5 @@
 import PXECatalog
+import StrictJSON
 import Testing
 
 @Suite struct JSONTests {

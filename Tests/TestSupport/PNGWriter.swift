@@ -1,5 +1,9 @@
-/// Writes PNG files: used for the demo catalog and test fixtures. Produces RGBA 8-bit images
-/// with text chunks placed before and/or after the image data.
+import PixelRTS
+
+
+/// Writes small PNG files in memory for test fixtures: RGBA 8-bit images with text chunks of
+/// every kind placed before and/or after the image data, and raw chunks for malformed files.
+/// (Containers are made with the real encoder, `ContainerEncoder`.)
 public struct PNGWriter: Sendable {
     public enum TextEncoding: Sendable {
         case tEXt
@@ -26,6 +30,14 @@ public struct PNGWriter: Sendable {
     /// RGBA pixels, row-major, `width * height * 4` bytes; zero-filled when shorter.
     public var pixels: [UInt8]
     public var texts: [Text]
+    /// PNG filter type of each row (cycled): 0 none, 1 sub, 2 up, 3 average, 4 Paeth.
+    public var filters: [UInt8] = [0]
+    /// IHDR fields other than the size, for malformed images: bit depth, colour type, interlace.
+    public var bitDepth: UInt8 = 8
+    public var colorType: UInt8 = 6
+    public var interlace: UInt8 = 0
+    /// Image data is split into IDAT chunks of at most this many bytes.
+    public var idatChunkBytes = Int.max
 
     public init(width: Int, height: Int, pixels: [UInt8] = [], texts: [Text] = []) {
         self.width = width
@@ -34,23 +46,50 @@ public struct PNGWriter: Sendable {
         self.texts = texts
     }
 
+    /// The filtered scanlines (filter byte + row), as the image data stores them before deflate.
+    public func scanlines() -> [UInt8] {
+        let rowBytes = width * 4
+        var raw: [UInt8] = []
+        raw.reserveCapacity(height * (rowBytes + 1))
+        var previous = [UInt8](repeating: 0, count: rowBytes)
+        for row in 0..<height {
+            let line = (0..<rowBytes).map { column -> UInt8 in
+                let index = row * rowBytes + column
+                return index < pixels.count ? pixels[index] : 0
+            }
+            let filter = filters[row % filters.count]
+            raw.append(filter)
+            for i in 0..<rowBytes {
+                let a = i >= 4 ? Int(line[i - 4]) : 0, b = Int(previous[i]), c = i >= 4 ? Int(previous[i - 4]) : 0
+                let predictor: Int
+                switch filter {
+                case 1: predictor = a
+                case 2: predictor = b
+                case 3: predictor = (a + b) / 2
+                case 4:
+                    let p = a + b - c
+                    let pa = abs(p - a), pb = abs(p - b), pc = abs(p - c)
+                    predictor = pa <= pb && pa <= pc ? a : (pb <= pc ? b : c)
+                default: predictor = 0
+                }
+                raw.append(UInt8(truncatingIfNeeded: Int(line[i]) - predictor))
+            }
+            previous = line
+        }
+        return raw
+    }
+
     public func encode() -> [UInt8] {
         var out = PNGMetadataReader.signature
         var header: [UInt8] = []
         header += Self.bigEndian(UInt32(width)) + Self.bigEndian(UInt32(height))
-        header += [8, 6, 0, 0, 0]   // 8-bit, RGBA, deflate, adaptive filtering, no interlace
+        header += [bitDepth, colorType, 0, 0, interlace]   // deflate, adaptive filtering
         out += Self.chunk("IHDR", header)
         for text in texts where !text.afterImageData { out += Self.textChunk(text) }
-        var raw: [UInt8] = []
-        raw.reserveCapacity(height * (width * 4 + 1))
-        for row in 0..<height {
-            raw.append(0)
-            for column in 0..<(width * 4) {
-                let index = row * width * 4 + column
-                raw.append(index < pixels.count ? pixels[index] : 0)
-            }
+        let data = Zlib.deflate(scanlines())
+        for start in stride(from: 0, to: max(data.count, 1), by: min(idatChunkBytes, max(data.count, 1))) {
+            out += Self.chunk("IDAT", Array(data[start..<min(data.count, start + idatChunkBytes)]))
         }
-        out += Self.chunk("IDAT", Zlib.deflate(raw))
         for text in texts where text.afterImageData { out += Self.textChunk(text) }
         out += Self.chunk("IEND", [])
         return out
@@ -81,52 +120,5 @@ public struct PNGWriter: Sendable {
 
     static func latin1Bytes(_ string: String) -> [UInt8] {
         string.unicodeScalars.map { $0.value < 256 ? UInt8($0.value) : UInt8(ascii: "?") }
-    }
-}
-
-extension PNGWriter {
-    /// A PixelRTS v2 container: `payload` packed 4 bytes per pixel along a Hilbert curve on the
-    /// smallest power-of-two square that holds it, with the `PixelRTS` metadata chunk.
-    public static func pixelRTS(payload: [UInt8], fields: [(String, JSONValue)], sha256Hex: String) -> PNGWriter {
-        let pixelsNeeded = max(1, (payload.count + 3) / 4)
-        var side = 1
-        while side * side < pixelsNeeded { side *= 2 }
-        var pixels = [UInt8](repeating: 0, count: side * side * 4)
-        for pixel in 0..<pixelsNeeded {
-            let (x, y) = hilbertPoint(index: pixel, side: side)
-            for byte in 0..<4 where pixel * 4 + byte < payload.count {
-                pixels[(y * side + x) * 4 + byte] = payload[pixel * 4 + byte]
-            }
-        }
-        var metadata: [(String, JSONValue)] = [
-            ("format", .string("PixelRTS-2.0")),
-            ("format_version", .int(2)),
-            ("grid_size", .int(Int64(side))),
-            ("encoding", .object([("type", .string("RGBA-dense")), ("bytes_per_pixel", .int(4)),
-                                  ("mapping", .string("Hilbert space-filling curve"))])),
-            ("data_hash", .string(sha256Hex)),
-            ("data_size", .int(Int64(payload.count))),
-        ]
-        metadata += fields
-        let json = JSONValue.object(metadata).serializedString()
-        return PNGWriter(width: side, height: side, pixels: pixels, texts: [Text("PixelRTS", "PixelRTS" + json)])
-    }
-
-    /// Position of the `index`-th cell of a Hilbert curve over a `side` x `side` grid.
-    static func hilbertPoint(index: Int, side: Int) -> (Int, Int) {
-        var x = 0, y = 0, t = index, s = 1
-        while s < side {
-            let rx = 1 & (t / 2)
-            let ry = 1 & (t ^ rx)
-            if ry == 0 {
-                if rx == 1 { x = s - 1 - x; y = s - 1 - y }
-                swap(&x, &y)
-            }
-            x += s * rx
-            y += s * ry
-            t /= 4
-            s *= 2
-        }
-        return (x, y)
     }
 }

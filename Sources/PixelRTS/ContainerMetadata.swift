@@ -1,3 +1,5 @@
+import StrictJSON
+
 /// The metadata the catalog exposes for a container, mapped from its PNG text chunks.
 ///
 /// The fields most files carry are stored inline; the rest (mostly PixelRTS v2 fields) live in
@@ -135,7 +137,7 @@ extension ContainerMetadata {
     public static let maximumWarningCharacters = 300
 
     /// Cuts over-long fields (saying so in `warnings`) and bounds the warnings themselves.
-    mutating func capFields() {
+    public mutating func capFields() {
         let fields: [(String, WritableKeyPath<ContainerMetadata, String?>)] = [
             ("name", \.name), ("kernel_version", \.kernelVersion), ("distro", \.distro), ("architecture", \.architecture),
             ("format", \.format), ("format_version", \.formatVersion), ("type", \.type), ("description", \.description),

@@ -1,0 +1,195 @@
+/// The image header of a PNG (IHDR).
+public struct PNGImageHeader: Sendable, Equatable {
+    public var width: Int
+    public var height: Int
+    public var bitDepth: UInt8
+    public var colorType: UInt8
+    public var interlace: UInt8
+}
+
+/// Streams the pixel rows of an RGBA 8-bit, non-interlaced PNG: IDAT chunks are read in pieces
+/// (CRC-checked as they pass), inflated and unfiltered (all five filter types) row by row, and
+/// handed over a band of rows at a time. Memory: the band and one previous row, never the image.
+struct PNGImageReader {
+    static let readPiece = 1 << 20
+
+    let source: any ByteSource
+    let header: PNGImageHeader
+    /// Byte offset of the first chunk after IHDR.
+    private let firstChunk: Int64
+
+    /// Reads and checks IHDR: PixelRTS v2 images are RGBA with 8 bits per channel, square, with a
+    /// power-of-two side, and not interlaced.
+    init(source: any ByteSource) throws(DecodeError) {
+        self.source = source
+        guard source.size >= 33, source.read(at: 0, count: 8) == PNGMetadataReader.signature,
+              let ihdr = source.read(at: 8, count: 25), ihdr[0..<8] == [0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52] else {
+            throw DecodeError("the file is not a PNG image with an IHDR chunk")
+        }
+        guard Zlib.crc32(ihdr[4..<21]) == UInt32(bigEndian: ihdr[21..<25]) else { throw DecodeError("CRC mismatch in the IHDR chunk") }
+        let width = Int(UInt32(bigEndian: ihdr[8..<12])), height = Int(UInt32(bigEndian: ihdr[12..<16]))
+        header = PNGImageHeader(width: width, height: height, bitDepth: ihdr[16], colorType: ihdr[17], interlace: ihdr[20])
+        guard header.colorType == 6, header.bitDepth == 8 else {
+            throw DecodeError("the image has colour type \(header.colorType) with \(header.bitDepth)-bit samples; PixelRTS v2 needs RGBA with 8 bits per channel (colour type 6)")
+        }
+        guard header.interlace == 0 else { throw DecodeError("the image is interlaced; PixelRTS v2 images are not") }
+        guard width == height else { throw DecodeError("the image is \(width)x\(height); PixelRTS v2 images are square") }
+        guard width > 0, width & (width - 1) == 0, width <= 1 << 20 else {
+            throw DecodeError("the image side \(width) is not a power of two up to 1048576")
+        }
+        firstChunk = 33
+    }
+
+    /// Delivers the image in bands of `bandRows` rows (each row `width * 4` bytes, unfiltered,
+    /// rows back to back) to `band(index, bytes)`, until `rowsWanted` rows are done (the rest of
+    /// the image is padding nobody needs); `band` returns false to stop.
+    func readBands(bandRows: Int, rowsWanted: Int, band: (Int, UnsafeRawBufferPointer) throws(DecodeError) -> Bool) throws(DecodeError) {
+        let rowBytes = header.width * 4
+        let rows = min(rowsWanted, header.height)
+        guard rows > 0 else { return }
+        var bandBuffer = [UInt8](repeating: 0, count: bandRows * rowBytes)
+        var previous = [UInt8](repeating: 0, count: rowBytes)
+        var current = [UInt8](repeating: 0, count: rowBytes + 1)   // filter byte + row
+        var filled = 0
+        var rowsDone = 0
+        var bandIndex = 0
+        var failure: DecodeError?
+        var stopped = false
+        let inflater = Inflater()
+
+        // Called with inflated bytes; assembles rows, unfilters them into the band.
+        func take(_ bytes: UnsafeRawBufferPointer) -> Bool {
+            var offset = 0
+            while offset < bytes.count {
+                let copy = min(current.count - filled, bytes.count - offset)
+                current.withUnsafeMutableBytes { row in
+                    UnsafeMutableRawBufferPointer(rebasing: row[filled..<(filled + copy)])
+                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + copy)]))
+                }
+                filled += copy
+                offset += copy
+                guard filled == current.count else { continue }
+                filled = 0
+                let filter = current[0]
+                let rowInBand = rowsDone % bandRows
+                let ok: Bool = bandBuffer.withUnsafeMutableBytes { out in
+                    let target = out.baseAddress!.advanced(by: rowInBand * rowBytes).assumingMemoryBound(to: UInt8.self)
+                    return current.withUnsafeBytes { raw in
+                        previous.withUnsafeBytes { up in
+                            Self.unfilter(filter, raw.baseAddress!.advanced(by: 1).assumingMemoryBound(to: UInt8.self),
+                                          previous: up.baseAddress!.assumingMemoryBound(to: UInt8.self), into: target, count: rowBytes)
+                        }
+                    }
+                }
+                guard ok else {
+                    failure = DecodeError("row \(rowsDone) of the image has unknown filter type \(filter)")
+                    return false
+                }
+                bandBuffer.withUnsafeBytes { out in
+                    previous.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: out[(rowInBand * rowBytes)..<((rowInBand + 1) * rowBytes)])) }
+                }
+                rowsDone += 1
+                if rowsDone % bandRows == 0 || rowsDone == rows {
+                    let used = (rowsDone - 1) % bandRows + 1
+                    do {
+                        let more = try bandBuffer.withUnsafeBytes { try band(bandIndex, UnsafeRawBufferPointer(rebasing: $0[0..<(used * rowBytes)])) }
+                        bandIndex += 1
+                        if !more || rowsDone == rows { stopped = true; return false }
+                    } catch {
+                        failure = (error as? DecodeError) ?? DecodeError("\(error)")
+                        return false
+                    }
+                }
+            }
+            return true
+        }
+
+        var offset = firstChunk
+        var sawImageData = false
+        var piece = [UInt8](repeating: 0, count: Self.readPiece)
+        while !stopped {
+            guard offset + 12 <= source.size, let chunkHeader = source.read(at: offset, count: 8) else {
+                throw DecodeError("the image data ends after \(rowsDone) of \(header.height) rows (the file is truncated)")
+            }
+            let length = Int64(UInt32(bigEndian: chunkHeader[0..<4]))
+            let type = String(decoding: chunkHeader[4..<8], as: UTF8.self)
+            guard length <= 0x7FFF_FFFF, offset + 12 + length <= source.size else {
+                throw DecodeError("chunk \(type) at byte \(offset) runs past the end of the file")
+            }
+            if type == "IEND" {
+                throw DecodeError(sawImageData ? "the image data ends after \(rowsDone) of \(header.height) rows" : "the image has no IDAT chunk")
+            }
+            if type == "IDAT" {
+                sawImageData = true
+                var crc = Zlib.crc32(chunkHeader[4..<8])
+                var done: Int64 = 0
+                while done < length {
+                    let count = Int(min(Int64(Self.readPiece), length - done))
+                    guard source.read(at: offset + 8 + done, into: &piece, count: count) else {
+                        throw DecodeError("the IDAT chunk at byte \(offset) could not be read")
+                    }
+                    // Once every row is in, the rest of this chunk is only checked, not inflated.
+                    let checkingOnly = stopped
+                    let state = piece.withUnsafeBytes { raw -> Inflater.State in
+                        let slice = UnsafeRawBufferPointer(rebasing: raw[0..<count])
+                        crc = Zlib.crc32(slice, initial: crc)
+                        return checkingOnly ? .stopped : inflater.feed(slice, consume: take)
+                    }
+                    if let failure { throw failure }
+                    done += Int64(count)
+                    if stopped && rows < header.height { break }   // the rest is padding nobody reads
+                    switch state {
+                    case .corrupt: throw DecodeError("the compressed image data is corrupt (IDAT chunk at byte \(offset))")
+                    case .ended where !stopped: throw DecodeError("the compressed image data ends after \(rowsDone) of \(header.height) rows")
+                    case .needsInput, .stopped, .ended: break
+                    }
+                }
+                if stopped && rows < header.height { break }
+                guard let stored = source.read(at: offset + 8 + length, count: 4), UInt32(bigEndian: stored[0..<4]) == crc else {
+                    throw DecodeError("CRC mismatch in the IDAT chunk at byte \(offset)")
+                }
+                if stopped { break }
+            }
+            offset += 12 + length
+        }
+    }
+
+    /// Reverses one PNG filter (bytes per pixel 4). Returns false for an unknown filter type.
+    static func unfilter(_ filter: UInt8, _ raw: UnsafePointer<UInt8>, previous up: UnsafePointer<UInt8>,
+                         into out: UnsafeMutablePointer<UInt8>, count: Int) -> Bool {
+        switch filter {
+        case 0:
+            out.update(from: raw, count: count)
+        case 1:
+            for i in 0..<min(4, count) { out[i] = raw[i] }
+            var i = 4
+            while i < count { out[i] = raw[i] &+ out[i - 4]; i += 1 }
+        case 2:
+            for i in 0..<count { out[i] = raw[i] &+ up[i] }
+        case 3:
+            for i in 0..<min(4, count) { out[i] = raw[i] &+ up[i] >> 1 }
+            var i = 4
+            while i < count { out[i] = raw[i] &+ UInt8((UInt16(out[i - 4]) + UInt16(up[i])) >> 1); i += 1 }
+        case 4:
+            for i in 0..<min(4, count) { out[i] = raw[i] &+ up[i] }
+            var i = 4
+            while i < count {
+                let a = Int16(out[i - 4]), b = Int16(up[i]), c = Int16(up[i - 4])
+                let p = a + b - c
+                let pa = abs(p - a), pb = abs(p - b), pc = abs(p - c)
+                out[i] = raw[i] &+ UInt8(pa <= pb && pa <= pc ? a : (pb <= pc ? b : c))
+                i += 1
+            }
+        default:
+            return false
+        }
+        return true
+    }
+}
+
+extension UInt32 {
+    /// A big-endian 32-bit value from four bytes.
+    init(bigEndian bytes: some Collection<UInt8>) {
+        self = bytes.prefix(4).reduce(0) { $0 << 8 | UInt32($1) }
+    }
+}

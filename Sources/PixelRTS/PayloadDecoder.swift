@@ -1,0 +1,344 @@
+import Foundation
+import StrictJSON
+
+/// Opens a PixelRTS v2 container: reads its metadata, takes the payload out of the pixels (or out
+/// of the base64 of code mode), decompresses it when the metadata says so, and checks it against
+/// its own sizes and SHA-256 hashes. The payload goes straight to a file: the decoder holds one
+/// band of image rows and a few buffers, never the image or the payload.
+///
+/// The pixel stream is written where each run of the curve belongs (`pwrite`), then read back in
+/// order for hashing and decompression; written pages stay in the page cache, not in the
+/// process's memory.
+public struct PayloadDecoder: Sendable {
+    public struct Limits: Sendable {
+        /// Largest payload (stated size and what decompression may produce) accepted.
+        public var maximumPayloadBytes: Int64 = 64 << 30
+        /// Largest metadata text read (code mode carries its payload there, as base64).
+        public var maximumMetadataBytes = 16 << 20
+        /// Memory for one band of image rows.
+        public var maximumBandBytes = 16 << 20
+        public init() {}
+    }
+
+    /// A verified payload.
+    public struct Result: Sendable, Equatable {
+        public var layout: PixelRTSLayout
+        public var payloadSize: Int64
+        public var sha256: String
+        /// Written in the transposed layout of files made before 2026-02-09 (told by `data_hash`).
+        public var transposed: Bool
+        public var plan: BootPlan
+    }
+
+    public var limits: Limits
+
+    public init(limits: Limits = Limits()) { self.limits = limits }
+
+    /// Decodes the container `source` into a new file at `payloadPath` (its directory holds the
+    /// temporary stream file too) and verifies it. `shouldStop` is asked between pieces of work;
+    /// when it says so the decoder gives up with a `DecodeError` of kind `.stopped`.
+    public func decode(_ source: any ByteSource, to payloadPath: String, shouldStop: () -> Bool = { false }) throws(DecodeError) -> Result {
+        let layout = try readLayout(source)
+        guard layout.dataSize <= limits.maximumPayloadBytes else {
+            throw DecodeError("the payload's stated size of \(layout.dataSize) bytes exceeds the \(limits.maximumPayloadBytes) bytes this server accepts")
+        }
+        if layout.codeModeBase64 != nil {
+            return try attempt(source, layout: layout, transposed: false, payloadPath: payloadPath, shouldStop: shouldStop)
+        }
+        do {
+            return try attempt(source, layout: layout, transposed: false, payloadPath: payloadPath, shouldStop: shouldStop)
+        } catch where error.kind == .content {
+            // Files made before 2026-02-09 have x and y swapped; only their hash tells.
+            if let result = try? attempt(source, layout: layout, transposed: true, payloadPath: payloadPath, shouldStop: shouldStop) {
+                return result
+            }
+            throw error
+        }
+    }
+
+    /// The layout from the container's metadata chunk.
+    public func readLayout(_ source: any ByteSource) throws(DecodeError) -> PixelRTSLayout {
+        var readerLimits = PNGMetadataReader.Limits()
+        readerLimits.maximumTextChunkBytes = limits.maximumMetadataBytes
+        readerLimits.maximumInflatedBytes = limits.maximumMetadataBytes
+        readerLimits.maximumTextBytesPerFile = limits.maximumMetadataBytes
+        let inspection = PNGMetadataReader(limits: readerLimits).inspect(source)
+        if let problem = inspection.problem { throw DecodeError("the file is not a valid PNG: \(problem)") }
+        guard let metadata = PixelRTSLayout.metadataObject(in: inspection.textChunks) else {
+            throw DecodeError("the file has no PixelRTS v2 metadata (a text chunk holding PixelRTS and a JSON object)")
+        }
+        return try PixelRTSLayout(metadata: metadata)
+    }
+
+    private func attempt(_ source: any ByteSource, layout: PixelRTSLayout, transposed: Bool, payloadPath: String,
+                         shouldStop: () -> Bool) throws(DecodeError) -> Result {
+        let streamPath = payloadPath + ".stream"
+        defer { unlink(streamPath) }
+        let stream = try OutputFile(path: streamPath)
+        if let base64 = layout.codeModeBase64 {
+            try Self.writeBase64(base64, to: stream, expected: layout.streamLength)
+        } else {
+            try writePixelStream(source, layout: layout, transposed: transposed, to: stream, shouldStop: shouldStop)
+        }
+        let verifier = PayloadVerifier(layout: layout)
+        if layout.compression != nil {
+            let payload = try OutputFile(path: payloadPath)
+            try decompress(stream, length: layout.streamLength, expected: layout.dataSize, into: payload, verifier: verifier, shouldStop: shouldStop)
+            try payload.finish()
+        } else {
+            guard stream.size == layout.dataSize else {
+                throw DecodeError("the payload has \(stream.size) bytes; the metadata's data_size says \(layout.dataSize)")
+            }
+            try stream.readSequentially(length: layout.dataSize) { offset, bytes throws(DecodeError) in
+                if shouldStop() { throw DecodeError(stopped: ()) }
+                verifier.take(bytes, at: offset)
+            }
+            try stream.finish()
+            guard rename(streamPath, payloadPath) == 0 else { throw DecodeError(storage: "cannot move the payload into place", code: errno) }
+        }
+        do {
+            let sha256 = try verifier.verify(size: layout.dataSize)
+            return Result(layout: layout, payloadSize: layout.dataSize, sha256: sha256, transposed: transposed,
+                          plan: BootPlan.decide(layout: layout, payloadSize: layout.dataSize, head: verifier.head))
+        } catch {
+            unlink(payloadPath)
+            throw error
+        }
+    }
+
+    /// The pixels in curve order: `streamLength` bytes, each run of the curve written at its offset.
+    private func writePixelStream(_ source: any ByteSource, layout: PixelRTSLayout, transposed: Bool, to stream: OutputFile,
+                                  shouldStop: () -> Bool) throws(DecodeError) {
+        let image = try PNGImageReader(source: source)
+        let side = image.header.width
+        let length = layout.streamLength
+        let capacity = Int64(side) * Int64(side) * 4
+        guard length <= capacity else {
+            throw DecodeError("the metadata says the pixel stream has \(length) bytes, but a \(side)x\(side) image holds only \(capacity)")
+        }
+        guard length > 0 else { return }
+        let block = HilbertBands.blockSize(side: side, maximumBandBytes: limits.maximumBandBytes)
+        let bands = HilbertBands(side: side, block: block, transposed: transposed)
+        let runBytes = block * block * 4
+        let perSide = bands.blocksPerSide
+        // Bands beyond the last run that holds data are padding: not even decoded, when the
+        // order lets us tell (in the normal layout a run's squares can sit anywhere).
+        var run = [UInt8](repeating: 0, count: runBytes)
+        try image.readBands(bandRows: block, rowsWanted: side) { bandIndex, band throws(DecodeError) in
+            if shouldStop() { throw DecodeError(stopped: ()) }
+            let pixels = band.baseAddress!.assumingMemoryBound(to: UInt32.self)
+            for column in 0..<perSide {
+                let square = bandIndex * perSide + column
+                let start = Int64(bands.runIndex[square]) * Int64(runBytes)
+                guard start < length else { continue }
+                let offsets = bands.offsets[Int(bands.orientation[square])]
+                let first = column * block
+                run.withUnsafeMutableBytes { out in
+                    let words = out.baseAddress!.assumingMemoryBound(to: UInt32.self)
+                    offsets.withUnsafeBufferPointer { table in
+                        for i in 0..<table.count { words[i] = pixels[Int(table[i]) + first] }
+                    }
+                }
+                let count = Int(min(Int64(runBytes), length - start))
+                try stream.write(run, count: count, at: start)
+            }
+            return true
+        }
+    }
+
+    static func writeBase64(_ text: String, to stream: OutputFile, expected: Int64) throws(DecodeError) {
+        // Strict base64 (RFC 4648, padding optional, line breaks allowed): anything else is refused.
+        var values = [UInt8](repeating: 0xFF, count: 256)
+        for (index, byte) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() { values[Int(byte)] = UInt8(index) }
+        var output: [UInt8] = []
+        output.reserveCapacity(text.utf8.count / 4 * 3)
+        var accumulator: UInt32 = 0, bits = 0, padding = 0, position = 0
+        for byte in text.utf8 {
+            position += 1
+            if byte == 0x0A || byte == 0x0D { continue }
+            if byte == UInt8(ascii: "=") { padding += 1; continue }
+            let value = values[Int(byte)]
+            guard value != 0xFF, padding == 0 else {
+                throw DecodeError("original_data_b64 is not base64 (character \(position) is not allowed there)")
+            }
+            accumulator = accumulator << 6 | UInt32(value)
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                output.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
+            }
+        }
+        guard padding <= 2, bits < 6 else { throw DecodeError("original_data_b64 is not base64 (it ends in the middle of a byte)") }
+        guard Int64(output.count) == expected else {
+            throw DecodeError("original_data_b64 holds \(output.count) bytes; the metadata says \(expected)")
+        }
+        try stream.write(output, count: output.count, at: 0)
+    }
+
+    /// Decompresses the stream (zstd or zlib, told by its magic), stopping at `expected` bytes: a
+    /// stream that expands past its stated size is refused, however far it would go.
+    private func decompress(_ stream: OutputFile, length: Int64, expected: Int64, into payload: OutputFile,
+                            verifier: PayloadVerifier, shouldStop: () -> Bool) throws(DecodeError) {
+        var magic = [UInt8](repeating: 0, count: 4)
+        guard length >= 4, stream.read(at: 0, into: &magic, count: 4) else { throw DecodeError("the compressed stream is too short to be zstd or zlib") }
+        let isZstd = magic == [0x28, 0xB5, 0x2F, 0xFD]
+        let isZlib = magic[0] & 0x0F == 8 && (UInt16(magic[0]) << 8 | UInt16(magic[1])) % 31 == 0
+        guard isZstd || isZlib else { throw DecodeError("the compressed stream is neither zstd nor zlib (it starts with \(magic.map { String(format: "%02x", $0) }.joined()))") }
+        var written: Int64 = 0
+        var failure: DecodeError?
+        func take(_ bytes: UnsafeRawBufferPointer) -> Bool {
+            guard written + Int64(bytes.count) <= expected else {
+                failure = DecodeError("the compressed stream expands past its stated size of \(expected) bytes")
+                return false
+            }
+            do {
+                try payload.write(bytes, at: written)
+            } catch {
+                failure = error
+                return false
+            }
+            verifier.take(bytes, at: written)
+            written += Int64(bytes.count)
+            return true
+        }
+        let zstd = isZstd ? ZstdDecompressor() : nil
+        let zlib = isZlib ? Inflater() : nil
+        var ended = false
+        try stream.readSequentially(length: length) { _, bytes throws(DecodeError) in
+            if shouldStop() { throw DecodeError(stopped: ()) }
+            guard !ended else { return }
+            if let zstd {
+                switch zstd.feed(bytes, consume: take) {
+                case .needsInput, .frameEnded: break
+                case let .failed(reason): throw failure ?? DecodeError("the zstd stream is corrupt (\(reason))")
+                case .stopped: throw failure ?? DecodeError("decompression stopped")
+                }
+            } else if let zlib {
+                switch zlib.feed(bytes, consume: take) {
+                case .needsInput: break
+                case .ended: ended = true
+                case .corrupt: throw failure ?? DecodeError("the zlib stream is corrupt")
+                case .stopped: throw failure ?? DecodeError("decompression stopped")
+                }
+            }
+        }
+        if let failure { throw failure }
+        guard written == expected else {
+            throw DecodeError("the compressed stream expands to \(written) bytes; the metadata's data_size says \(expected)")
+        }
+    }
+}
+
+/// Hashes the payload as it passes in order: the whole, each segment, and keeps its first bytes.
+final class PayloadVerifier {
+    let layout: PixelRTSLayout
+    private let whole = Digest(.sha256)
+    private let segmentDigests: [Digest?]
+    private(set) var head: [UInt8] = []
+    private var seen: Int64 = 0
+
+    init(layout: PixelRTSLayout) {
+        self.layout = layout
+        segmentDigests = layout.segments.map { $0.sha256 == nil ? nil : Digest(.sha256) }
+    }
+
+    func take(_ bytes: UnsafeRawBufferPointer, at offset: Int64) {
+        precondition(offset == seen, "the payload is hashed in order")
+        whole.update(bytes)
+        if head.count < 1024 { head += bytes.prefix(1024 - head.count) }
+        let end = offset + Int64(bytes.count)
+        for (index, segment) in layout.segments.enumerated() {
+            guard let digest = segmentDigests[index], segment.start < end, segment.end > offset else { continue }
+            let from = Int(max(segment.start, offset) - offset), to = Int(min(segment.end, end) - offset)
+            digest.update(UnsafeRawBufferPointer(rebasing: bytes[from..<to]))
+        }
+        seen = end
+    }
+
+    /// Checks the hashes; returns the payload's SHA-256.
+    func verify(size: Int64) throws(DecodeError) -> String {
+        let actual = whole.finalizeHex()
+        guard let expected = layout.dataHash else {
+            throw DecodeError("the metadata has no data_hash, so the payload cannot be verified")
+        }
+        guard actual == expected else {
+            throw DecodeError("the payload's SHA-256 is \(actual), but the metadata's data_hash says \(expected)")
+        }
+        for (index, segment) in layout.segments.enumerated() {
+            guard let digest = segmentDigests[index], let expectedSegment = segment.sha256 else { continue }
+            let segmentHash = segment.size == 0 ? Digest.hex(.sha256, of: [UInt8]()) : digest.finalizeHex()
+            guard segmentHash == expectedSegment else {
+                throw DecodeError("segment \(segment.name) has SHA-256 \(segmentHash), but the metadata says \(expectedSegment)")
+            }
+        }
+        return actual
+    }
+}
+
+/// A file the decoder writes, with errors that say whether the disk or the container failed.
+final class OutputFile {
+    let path: String
+    private let descriptor: Int32
+    private(set) var size: Int64 = 0
+
+    init(path: String) throws(DecodeError) {
+        self.path = path
+        descriptor = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw DecodeError(storage: "cannot create a file in the boot cache", code: errno) }
+    }
+
+    deinit { close(descriptor) }
+
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws(DecodeError) {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw DecodeError(storage: "cannot write to the boot cache", code: n < 0 ? errno : ENOSPC) }
+            done += n
+        }
+        size = max(size, offset + Int64(bytes.count))
+    }
+
+    /// Writes the first `count` bytes of `array`.
+    func write(_ array: [UInt8], count: Int, at offset: Int64) throws(DecodeError) {
+        try Self.withBytes(of: array, count: count) { bytes throws(DecodeError) in try write(bytes, at: offset) }
+    }
+
+    /// `withUnsafeBytes` with the body's typed error kept (the standard one rethrows `any Error`).
+    static func withBytes(of array: [UInt8], count: Int, _ body: (UnsafeRawBufferPointer) throws(DecodeError) -> Void) throws(DecodeError) {
+        var failure: DecodeError?
+        array.withUnsafeBytes { raw in
+            do throws(DecodeError) { try body(UnsafeRawBufferPointer(rebasing: raw[0..<count])) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    func read(at offset: Int64, into buffer: inout [UInt8], count: Int) -> Bool {
+        var done = 0
+        while done < count {
+            let n = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + done, count - done, off_t(offset) + off_t(done)) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return false }
+            done += n
+        }
+        return true
+    }
+
+    /// Reads the first `length` bytes in order, a piece at a time.
+    func readSequentially(length: Int64, _ body: (Int64, UnsafeRawBufferPointer) throws(DecodeError) -> Void) throws(DecodeError) {
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var offset: Int64 = 0
+        while offset < length {
+            let count = Int(min(Int64(buffer.count), length - offset))
+            guard read(at: offset, into: &buffer, count: count) else { throw DecodeError(storage: "cannot read back the boot cache", code: EIO) }
+            try Self.withBytes(of: buffer, count: count) { bytes throws(DecodeError) in try body(offset, bytes) }
+            offset += Int64(count)
+        }
+    }
+
+    /// Flushes the file to disk: a payload in the cache must survive a crash whole or not at all.
+    func finish() throws(DecodeError) {
+        guard fsync(descriptor) == 0 else { throw DecodeError(storage: "cannot flush the boot cache to disk", code: errno) }
+    }
+}

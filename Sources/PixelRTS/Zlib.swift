@@ -1,0 +1,159 @@
+import CZlib
+
+/// Thin wrappers over the zlib calls the format needs: CRC-32, bounded inflate, deflate, and
+/// streaming inflate/deflate for image data and payloads too large to hold in memory.
+public enum Zlib {
+    public static func crc32(_ bytes: some Collection<UInt8>, initial: UInt32 = 0) -> UInt32 {
+        let array = Array(bytes)
+        return array.withUnsafeBufferPointer { buffer in
+            UInt32(CZlib.crc32(UInt(initial), buffer.baseAddress, UInt32(buffer.count)))
+        }
+    }
+
+    /// Continues a CRC-32 over raw memory (IDAT chunks are checked as they stream by).
+    public static func crc32(_ bytes: UnsafeRawBufferPointer, initial: UInt32) -> UInt32 {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return initial }
+        return UInt32(CZlib.crc32(UInt(initial), base.assumingMemoryBound(to: UInt8.self), UInt32(bytes.count)))
+    }
+
+    public enum InflateError: Error, Equatable, CustomStringConvertible {
+        case tooLarge(limit: Int)
+        case corrupt
+        case truncated
+
+        public var description: String {
+            switch self {
+            case let .tooLarge(limit): return "decompressed text exceeds \(limit) bytes"
+            case .corrupt: return "compressed text is corrupt"
+            case .truncated: return "compressed text is truncated"
+            }
+        }
+    }
+
+    /// Inflates a zlib stream, refusing to produce more than `limit` bytes (decompression bombs).
+    public static func inflate(_ input: [UInt8], limit: Int) throws(InflateError) -> [UInt8] {
+        let inflater = Inflater()
+        var output: [UInt8] = []
+        var outcome: InflateError?
+        let finished = input.withUnsafeBytes { raw in
+            inflater.feed(raw) { produced in
+                if output.count + produced.count > limit {
+                    outcome = .tooLarge(limit: limit)
+                    return false
+                }
+                output.append(contentsOf: produced)
+                return true
+            }
+        }
+        if let outcome { throw outcome }
+        switch finished {
+        case .ended: return output
+        case .needsInput: throw .truncated
+        case .corrupt, .stopped: throw .corrupt
+        }
+    }
+
+    public static func deflate(_ input: [UInt8], level: Int32 = 6) -> [UInt8] {
+        var destinationLength = compressBound(UInt(input.count))
+        var output = [UInt8](repeating: 0, count: Int(destinationLength))
+        let status = output.withUnsafeMutableBufferPointer { out in
+            input.withUnsafeBufferPointer { inp in
+                compress2(out.baseAddress, &destinationLength, inp.baseAddress, UInt(inp.count), level)
+            }
+        }
+        precondition(status == Z_OK, "compress2 failed with status \(status)")
+        return Array(output[0..<Int(destinationLength)])
+    }
+}
+
+/// A zlib (RFC 1950) decompressor fed piece by piece; output goes to a callback in pieces of at
+/// most 64 KiB, so nothing of the stream is held beyond that. Wraps `inflateInit_`/`inflate`.
+public final class Inflater {
+    public enum State: Equatable {
+        /// All input consumed, the stream goes on.
+        case needsInput
+        /// The stream's end was reached (input after it is ignored).
+        case ended
+        case corrupt
+        /// The consumer returned false.
+        case stopped
+    }
+
+    private var stream = z_stream()
+    private var output = [UInt8](repeating: 0, count: 64 * 1024)
+    private var done: State?
+
+    public init() {
+        let status = inflateInit_(&stream, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+        precondition(status == Z_OK, "inflateInit failed with status \(status)")
+    }
+
+    deinit { inflateEnd(&stream) }
+
+    /// Inflates `input`; `consume` gets each piece of output and returns false to stop.
+    public func feed(_ input: UnsafeRawBufferPointer, consume: (UnsafeRawBufferPointer) -> Bool) -> State {
+        if let done { return done }
+        guard let base = input.baseAddress, input.count > 0 else { return .needsInput }
+        stream.next_in = UnsafeMutablePointer(mutating: base.assumingMemoryBound(to: UInt8.self))
+        stream.avail_in = UInt32(input.count)
+        while true {
+            let status: Int32 = output.withUnsafeMutableBufferPointer { buffer in
+                stream.next_out = buffer.baseAddress
+                stream.avail_out = UInt32(buffer.count)
+                return CZlib.inflate(&stream, Z_NO_FLUSH)
+            }
+            let produced = output.count - Int(stream.avail_out)
+            if produced > 0 {
+                let keepGoing = output.withUnsafeBytes { consume(UnsafeRawBufferPointer(rebasing: $0[0..<produced])) }
+                if !keepGoing { done = .stopped; return .stopped }
+            }
+            switch status {
+            case Z_STREAM_END:
+                done = .ended
+                return .ended
+            case Z_OK:
+                if stream.avail_in == 0 && stream.avail_out > 0 { return .needsInput }
+            case Z_BUF_ERROR:
+                return .needsInput
+            default:
+                done = .corrupt
+                return .corrupt
+            }
+        }
+    }
+}
+
+/// A zlib compressor fed piece by piece (`pack`, and the image data of containers it writes).
+/// Wraps `deflateInit_`/`deflate`.
+public final class Deflater {
+    private var stream = z_stream()
+    private var output = [UInt8](repeating: 0, count: 256 * 1024)
+
+    public init(level: Int32 = 6) {
+        let status = deflateInit_(&stream, level, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+        precondition(status == Z_OK, "deflateInit failed with status \(status)")
+    }
+
+    deinit { deflateEnd(&stream) }
+
+    /// Compresses `input` (`finish`: and ends the stream), handing the output to `emit`.
+    public func feed(_ input: UnsafeRawBufferPointer, finish: Bool = false, emit: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        stream.next_in = input.baseAddress.map { UnsafeMutablePointer(mutating: $0.assumingMemoryBound(to: UInt8.self)) }
+        stream.avail_in = UInt32(input.count)
+        while true {
+            let status: Int32 = output.withUnsafeMutableBufferPointer { buffer in
+                stream.next_out = buffer.baseAddress
+                stream.avail_out = UInt32(buffer.count)
+                return CZlib.deflate(&stream, finish ? Z_FINISH : Z_NO_FLUSH)
+            }
+            let produced = output.count - Int(stream.avail_out)
+            if produced > 0 { try output.withUnsafeBytes { try emit(UnsafeRawBufferPointer(rebasing: $0[0..<produced])) } }
+            if finish {
+                if status == Z_STREAM_END { return }
+            } else if stream.avail_in == 0 && stream.avail_out > 0 {
+                return
+            }
+            precondition(status == Z_OK || status == Z_BUF_ERROR, "deflate failed with status \(status)")
+        }
+    }
+}
