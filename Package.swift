@@ -8,6 +8,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         // C libraries, each behind its own system-library module.
@@ -34,6 +35,7 @@ let package = Package(
         .target(name: "PXEServer", dependencies: [
             "FastCGI", "PXECatalog", "PXEAPI", "PixelRTS", "StrictJSON", "CMalloc", "Locking",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "pxe-catalog", dependencies: ["PXEServer"]),
 

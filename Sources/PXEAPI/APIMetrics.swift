@@ -58,7 +58,7 @@ public final class APIMetrics: Sendable {
     public var requestsServed: Int { state.withLock { $0.served } }
 
     /// Prometheus text exposition (version 0.0.4).
-    public func render(catalog: CatalogState, inFlight: Int, scans: Int, settingsWriteFailures: Int) -> String {
+    public func render(catalog: CatalogState, inFlight: Int, scans: Int, settingsWriteFailures: Int, boot: BootPreparer.Counts? = nil) -> String {
         // Copy out under the lock: the route counters are mutable objects. Download series of
         // ids whose settings were forgotten (gone from the catalog for good) go with them.
         let (requests, latency, downloads) = state.withLock { state in
@@ -109,6 +109,18 @@ public final class APIMetrics: Sendable {
         out += "pxe_catalog_last_scan_timestamp_seconds \(Int(catalog.snapshot.scannedAt.timeIntervalSince1970))\n"
         family("pxe_catalog_settings_write_failures_total", "counter", "Settings that could not be saved.")
         out += "pxe_catalog_settings_write_failures_total \(settingsWriteFailures)\n"
+        family("pxe_catalog_boot_entries", "gauge", "Catalog entries by the state of their boot parts.")
+        var byState: [BootStatus.State: Int] = [:]
+        for entry in entries { byState[catalog.bootStatus(entry.id).state, default: 0] += 1 }
+        for state in [BootStatus.State.pending, .preparing, .ready, .failed, .notPrepared] {
+            out += "pxe_catalog_boot_entries{state=\"\(state.rawValue)\"} \(byState[state] ?? 0)\n"
+        }
+        if let boot {
+            family("pxe_catalog_boot_cache_bytes", "gauge", "Bytes the prepared boot parts take in the boot cache.")
+            out += "pxe_catalog_boot_cache_bytes \(boot.cacheBytes)\n"
+            family("pxe_catalog_boot_cache_budget_bytes", "gauge", "The boot cache's budget (boot.cache_max_bytes); 0 is no limit.")
+            out += "pxe_catalog_boot_cache_budget_bytes \(boot.budgetBytes)\n"
+        }
         family("pxe_catalog_start_time_seconds", "gauge", "When the worker started (Unix time).")
         out += "pxe_catalog_start_time_seconds \(Int(startedAt.timeIntervalSince1970))\n"
         return out

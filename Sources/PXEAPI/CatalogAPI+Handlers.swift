@@ -3,7 +3,8 @@ import StrictJSON
 
 extension CatalogAPI {
     static let endpoints: [String] = [
-        "GET /", "GET /containers", "GET /containers/{id}", "GET /files/{filename}",
+        "GET /", "GET /containers", "GET /containers/{id}", "GET /containers/{id}/kernel", "GET /containers/{id}/initrd",
+        "GET /containers/{id}/disk", "GET /containers/{id}/payload", "GET /files/{filename}",
         "POST /catalog/refresh", "GET /pxe", "POST /pxe/{id}/toggle", "POST /pxe/{id}/menu",
         "GET /pxe/boot.ipxe", "GET /pxe/menu.ipxe", "GET /pxe/{id}/boot.ipxe",
         "GET /status", "GET /metrics", "GET /healthz",
@@ -46,7 +47,7 @@ extension CatalogAPI {
         let state = store.current
         let cached = listingCache.withLock { cache -> (items: [[UInt8]], full: HTTPResponse) in
             if let cache, cache.key == state.revisionKey { return (cache.items, cache.full) }
-            let items = state.snapshot.entries.map { Self.containerJSON($0, setting: state.settings[$0.id]).serialized() }
+            let items = state.snapshot.entries.map { Self.containerJSON($0, setting: state.settings[$0.id], boot: state.bootStatus($0.id)).serialized() }
             let full = HTTPResponse.json(rawBody: Self.listingBody(items[...], extra: [("count", items.count)]))
             cache = (state.revisionKey, items, full)
             return (items, full)
@@ -73,7 +74,7 @@ extension CatalogAPI {
         return body
     }
 
-    public static func containerJSON(_ entry: CatalogEntry, setting: PXESetting?) -> JSONValue {
+    public static func containerJSON(_ entry: CatalogEntry, setting: PXESetting?, boot: BootStatus) -> JSONValue {
         let m = entry.metadata
         return .object([
             ("id", .string(entry.id)),
@@ -97,6 +98,7 @@ extension CatalogAPI {
             ("warnings", .array(m.warnings.map(JSONValue.string))),
             ("pxe_enabled", .bool(setting?.enabled ?? false)),
             ("boot_order", .int(orNull: setting.map { Int64($0.bootOrder) })),
+            ("boot", bootJSON(id: entry.id, entry: entry, status: boot)),
         ])
     }
 

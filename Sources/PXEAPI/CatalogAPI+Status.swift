@@ -28,13 +28,14 @@ extension CatalogAPI {
                 ("in_flight", .int(Int64(inFlight()))),
             ])),
         ]
+        members.append(bootStatusSection(state))
         members += statusSections()
         return .json(.object(members))
     }
 
     func metricsText() -> HTTPResponse {
         let text = metrics.render(catalog: store.current, inFlight: inFlight(), scans: store.current.snapshot.generation,
-                                  settingsWriteFailures: store.settingsWriteFailures)
+                                  settingsWriteFailures: store.settingsWriteFailures, boot: bootCounts())
         return .text(text, contentType: "text/plain; version=0.0.4; charset=utf-8")
     }
 

@@ -16,6 +16,8 @@ public final class CatalogAPI: Sendable {
     let files: any ServedFileChecker
     /// Receives one line per admin change (who did what), for the log.
     let audit: @Sendable (String) -> Void
+    /// The boot cache's counters for `/status` and `/metrics` (nil: no boot cache).
+    let bootCounts: @Sendable () -> BootPreparer.Counts?
     /// The last rendered menu, reused while the catalog state is unchanged (boot storms).
     let menuCache = Locked<(key: CatalogRevision, response: HTTPResponse)?>(nil)
     /// `/containers` items, serialised once per catalog state (10,000+ entries are common).
@@ -28,7 +30,9 @@ public final class CatalogAPI: Sendable {
     public init(store: CatalogStore, context: APIContext, authorizer: AdminAuthorizer,
                 files: any ServedFileChecker = LiveFileChecker(), audit: @escaping @Sendable (String) -> Void = { _ in },
                 statusSections: @escaping @Sendable () -> [(String, JSONValue)] = { [] },
-                inFlight: @escaping @Sendable () -> Int = { 0 }) {
+                inFlight: @escaping @Sendable () -> Int = { 0 },
+                bootCounts: @escaping @Sendable () -> BootPreparer.Counts? = { nil }) {
+        self.bootCounts = bootCounts
         self.store = store
         contextBox = Locked(context)
         self.statusSections = statusSections
@@ -49,7 +53,7 @@ public final class CatalogAPI: Sendable {
     }
 
     enum Route {
-        case index, containers, container(String), file(String), refresh, pxe, toggle(String)
+        case index, containers, container(String), containerPart(String, BootPart), file(String), refresh, pxe, toggle(String)
         case bootScript, menuScript, entryScript(String), editMenu(String)
         case status, metrics, healthz
 
@@ -59,6 +63,7 @@ public final class CatalogAPI: Sendable {
             case .index: return "index"
             case .containers: return "containers"
             case .container: return "container"
+            case .containerPart: return "container_part"
             case .file: return "file"
             case .refresh: return "refresh"
             case .pxe: return "pxe"
@@ -118,6 +123,7 @@ public final class CatalogAPI: Sendable {
         case .index: return index()
         case .containers: return listContainers(query: request.query)
         case let .container(id): return downloadContainer(id: id)
+        case let .containerPart(id, part): return downloadPart(id: id, part: part)
         case let .file(name): return downloadFile(name: name)
         case .refresh: return refresh(actor: actor)
         case .pxe: return listPXE()
@@ -144,8 +150,10 @@ public final class CatalogAPI: Sendable {
         // The commonest request first: a container download.
         if path.utf8.starts(with: "/containers/".utf8) {
             // On the UTF-8 view: dropping Characters would walk grapheme clusters.
-            let id = path.utf8.dropFirst(12)
-            return id.contains(UInt8(ascii: "/")) ? nil : .container(String(Substring(id)))
+            let rest = path.utf8.dropFirst(12)
+            guard let slash = rest.firstIndex(of: UInt8(ascii: "/")) else { return .container(String(Substring(rest))) }
+            guard let part = BootPart(rawValue: String(Substring(rest[rest.index(after: slash)...]))) else { return nil }
+            return .containerPart(String(Substring(rest[..<slash])), part)
         }
         switch path {
         case "/": return .index

@@ -26,6 +26,13 @@ public struct InternalLocations: Sendable, Equatable {
     /// The location URI for directory `index`, e.g. `/_pxe_internal/0/`.
     public func locationURI(index: Int) -> String { "\(prefix)\(index)/" }
 
+    /// The location over the boot cache (prepared kernels, initrds, disk images, payloads).
+    public var cacheLocationURI: String { "\(prefix)cache/" }
+
+    /// The X-Accel-Redirect value for a part in the boot cache (key and file name are ours: hex
+    /// digits and fixed names, nothing to encode).
+    public func cacheRedirectURI(key: String, fileName: String) -> String { cacheLocationURI + key + "/" + fileName }
+
     /// The X-Accel-Redirect value for a file below directory `index`: absolute, with every path
     /// segment percent-encoded (nginx decodes the value; a raw `%` or `?` would break it).
     public func redirectURI(index: Int, relativePath: String) -> String {

@@ -284,6 +284,13 @@ public struct CatalogScanner: Sendable {
         return (status.st_mode & S_IFMT) == S_IFDIR
     }
 
+    /// The identity of the regular file at `path` (not following a final symlink), or nil.
+    public static func identity(of path: String) -> FileIdentity? {
+        var info = stat()
+        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return FileIdentity(status: info)
+    }
+
     public static func realPath(_ path: String) -> String? {
         guard let resolved = realpath(path, nil) else { return nil }
         defer { free(resolved) }

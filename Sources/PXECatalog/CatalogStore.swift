@@ -3,28 +3,41 @@ import Foundation
 import Locking
 import Synchronization
 
-/// The catalog snapshot and the PXE settings, read together so a request sees a consistent pair.
+/// The catalog snapshot, the PXE settings and the boot statuses, read together so a request
+/// sees a consistent set.
 public struct CatalogState: Sendable {
     public var snapshot: CatalogSnapshot
     public var settings: PXESettings
     /// Bumped on every published settings change; with `snapshot.generation` it keys caches.
     public var settingsRevision: Int
+    /// What the boot cache knows about each entry, by id (published by `BootPreparer`).
+    public var boot: [String: BootStatus]
+    public var bootRevision: Int
 
-    public init(snapshot: CatalogSnapshot, settings: PXESettings, settingsRevision: Int = 0) {
+    public init(snapshot: CatalogSnapshot, settings: PXESettings, settingsRevision: Int = 0,
+                boot: [String: BootStatus] = [:], bootRevision: Int = 0) {
         self.snapshot = snapshot
         self.settings = settings
         self.settingsRevision = settingsRevision
+        self.boot = boot
+        self.bootRevision = bootRevision
     }
 
     /// Identifies this exact state for caches of rendered responses.
-    public var revisionKey: CatalogRevision { CatalogRevision(generation: snapshot.generation, settingsRevision: settingsRevision) }
+    public var revisionKey: CatalogRevision {
+        CatalogRevision(generation: snapshot.generation, settingsRevision: settingsRevision, bootRevision: bootRevision)
+    }
+
+    /// The boot status of an entry: pending until the boot cache has looked at it.
+    public func bootStatus(_ id: String) -> BootStatus { boot[id] ?? .pending }
 }
 
-/// A catalog generation with a settings revision: equal keys mean equal rendered responses.
-/// A struct rather than an array so comparing it on every request allocates nothing.
+/// A catalog generation with settings and boot revisions: equal keys mean equal rendered
+/// responses. A struct rather than an array so comparing it on every request allocates nothing.
 public struct CatalogRevision: Sendable, Equatable {
     public var generation: Int
     public var settingsRevision: Int
+    public var bootRevision: Int
 }
 
 /// What a refresh changed.
@@ -115,6 +128,21 @@ public final class CatalogStore: Sendable {
     public var settingsWriteFailures: Int { failures.load(ordering: .relaxed) }
     private let failures = Atomic<Int>(0)
 
+    /// Called with each new snapshot, after it is published (the boot cache prepares its entries).
+    private let snapshotObservers = Locked<[@Sendable (CatalogSnapshot) -> Void]>([])
+
+    public func observeSnapshots(_ observer: @escaping @Sendable (CatalogSnapshot) -> Void) {
+        snapshotObservers.withLock { $0.append(observer) }
+    }
+
+    /// Replaces the boot statuses (from the boot cache); caches of rendered responses follow.
+    public func publishBoot(_ statuses: [String: BootStatus]) {
+        state.withLock {
+            $0.boot = statuses
+            $0.bootRevision += 1
+        }
+    }
+
     /// Refreshes waiting for a scan right now.
     package var refreshesWaiting: Int { refreshes.waiting }
 
@@ -165,6 +193,7 @@ public final class CatalogStore: Sendable {
                 state.settingsRevision += 1
             }
         }
+        for observer in snapshotObservers.withLock({ $0 }) { observer(snapshot) }
         let oldIDs = Set(previous.entries.map(\.id))
         let newIDs = Set(snapshot.entries.map(\.id))
         return RefreshSummary(count: snapshot.entries.count, added: newIDs.subtracting(oldIDs).count,

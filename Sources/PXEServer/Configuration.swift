@@ -60,6 +60,14 @@ public struct Configuration: Sendable, Equatable {
         public var publicBaseURL: String?
     }
 
+    public struct Boot: Sendable, Equatable {
+        /// nil: `boot-cache` in the state directory.
+        public var cacheDirectory: String?
+        /// 0: no limit.
+        public var cacheMaximumBytes: Int64 = 20 << 30
+        public var maximumPayloadBytes: Int64 = 64 << 30
+    }
+
     public struct Admin: Sendable, Equatable {
         public var tokenFile: String?
         public var allowUnauthenticated = false
@@ -73,6 +81,7 @@ public struct Configuration: Sendable, Equatable {
     public var state = State()
     public var admin = Admin()
     public var menu = Menu()
+    public var boot = Boot()
     public var status = Status()
 
     public init() {}
@@ -97,6 +106,8 @@ public struct Configuration: Sendable, Equatable {
     public var forgetMissingAfterSeconds: Int64? {
         state.forgetAfterDays > 0 ? Int64(state.forgetAfterDays) * 86_400 : nil
     }
+
+    public var effectiveCacheDirectory: String { boot.cacheDirectory ?? state.directory + "/boot-cache" }
 
     public var effectiveFilesRoot: String { files.root ?? catalog.roots.first ?? "/" }
 }

@@ -164,6 +164,18 @@ struct ConfigurationKey: Sendable {
             }
             $0.menu.publicBaseURL = url
         },
+        ConfigurationKey(path: "boot.cache_directory", kind: .string, defaultText: "`boot-cache` in state.directory",
+                         summary: "Where prepared boot parts (kernels, initrds, disk images, payloads) are kept; nginx serves them from here, so its user must be able to read it (the state directory needs mode 0751 or wider).") {
+            $0.boot.cacheDirectory = try string($1, "boot.cache_directory", $2)
+        },
+        ConfigurationKey(path: "boot.cache_max_bytes", kind: .integer, defaultText: "21474836480 (20 GiB)",
+                         summary: "Most bytes the boot cache may take; an entry whose parts do not fit is listed as not prepared, with the reason. 0: no limit.") {
+            $0.boot.cacheMaximumBytes = Int64(try integer($1, "boot.cache_max_bytes", $2, in: 0...Int(Int64.max)))
+        },
+        ConfigurationKey(path: "boot.max_payload_bytes", kind: .integer, defaultText: "68719476736 (64 GiB)",
+                         summary: "Largest payload a container may state or decompress to; larger ones are refused (decompression bombs).") {
+            $0.boot.maximumPayloadBytes = Int64(try integer($1, "boot.max_payload_bytes", $2, in: 1...Int(Int64.max)))
+        },
         ConfigurationKey(path: "status.public", kind: .stringList, defaultText: "[\"healthz\"]",
                          summary: "Which of `status`, `metrics`, `healthz` anyone may fetch; nginx limits the others to `status.allow`.") {
             let names = try stringList($1, "status.public", $2)

@@ -114,13 +114,15 @@ public enum ConfigurationLoader {
         configuration.files.root = configuration.files.root.map { absolute($0, base: base) }
         configuration.state.directory = absolute(configuration.state.directory, base: base)
         configuration.admin.tokenFile = configuration.admin.tokenFile.map { absolute($0, base: base) }
+        configuration.boot.cacheDirectory = configuration.boot.cacheDirectory.map { absolute($0, base: base) }
     }
 
     static func validate(_ configuration: Configuration, checkDirectories: Bool,
                          sources: [String: ConfigurationError.Source]) throws(ConfigurationError) {
         var paths = configuration.catalog.roots.map { ("catalog.roots", $0) }
         if let root = configuration.files.root { paths.append(("files.root", root)) }
-        for (key, path) in paths + [("worker.socket", configuration.worker.socket)] {
+        let cacheKey = configuration.boot.cacheDirectory == nil ? "state.directory" : "boot.cache_directory"
+        for (key, path) in paths + [("worker.socket", configuration.worker.socket), (cacheKey, configuration.effectiveCacheDirectory)] {
             // These go into nginx's configuration inside double quotes; `$` would be a variable.
             if path.contains(where: { "\"\\$".contains($0) }) {
                 throw ConfigurationError(source: sources[key] ?? .defaults, key: key, reason: "holds \(path), which contains '\"', '\\' or '$'; nginx cannot use such a path")

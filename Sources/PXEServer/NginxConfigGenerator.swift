@@ -55,6 +55,20 @@ public enum NginxConfigGenerator {
 
             """
         }
+        let cache = configuration.effectiveCacheDirectory
+        text += """
+
+            # Prepared boot parts (kernel, initrd, disk image, payload) in the worker's boot cache,
+            # also only through X-Accel-Redirect. Range requests serve iPXE's HTTP SAN boot.
+            location \(locations.cacheLocationURI) {
+                internal;
+                alias \(quoted(cache.hasSuffix("/") ? cache : cache + "/"));
+                disable_symlinks on \(quoted("from=" + cache));
+                sendfile on;
+                tcp_nopush on;
+            }
+
+        """
         text += "}\n"
         return text
     }

@@ -16,6 +16,7 @@ public final class WorkerApplication: Sendable {
     let logger: Logger
     let store: CatalogStore
     let api: CatalogAPI
+    let bootPreparer: BootPreparer
     let settingsFile: SettingsFile
     let settingsLoadNote: String
     let transport = Shared<FastCGIServer?>(nil)
@@ -38,7 +39,7 @@ public final class WorkerApplication: Sendable {
         settingsFile = SettingsFile(directory: configuration.state.directory)
         do {
             try FileManager.default.createDirectory(atPath: configuration.state.directory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o750])
+                                                    attributes: [.posixPermissions: 0o751])
         } catch {
             throw StartupError(description: "Cannot create the state directory \(configuration.state.directory) (state.directory): \(error.localizedDescription)")
         }
@@ -68,6 +69,11 @@ public final class WorkerApplication: Sendable {
         let watcher = self.watcher
         let loadNote = settingsLoadNote
         let store = self.store
+        var bootSettings = BootPreparer.Settings(directory: configuration.effectiveCacheDirectory, budgetBytes: configuration.boot.cacheMaximumBytes)
+        bootSettings.decoderLimits.maximumPayloadBytes = configuration.boot.maximumPayloadBytes
+        bootSettings.log = { logger.log(level: $0 ? .warning : .info, "\($1)") }
+        let bootPreparer = BootPreparer(store: store, settings: bootSettings)
+        self.bootPreparer = bootPreparer
         api = CatalogAPI(
             store: store, context: Self.context(for: configuration, scanner: scanner), authorizer: authorizer,
             audit: { logger.notice("admin change: \($0)") },
@@ -75,7 +81,8 @@ public final class WorkerApplication: Sendable {
                 [("settings", .object([("load", .string(loadNote)), ("write_failures", .int(Int64(store.settingsWriteFailures)))])),
                  ("watch", .string(watcher.value?.mode.rawValue ?? "off"))]
             },
-            inFlight: { transport.value?.inFlight ?? 0 })
+            inFlight: { transport.value?.inFlight ?? 0 },
+            bootCounts: { bootPreparer.counts })
     }
 
     static func summary(_ configuration: Configuration) -> Logger.Metadata {
@@ -139,6 +146,15 @@ public final class WorkerApplication: Sendable {
         pthread_sigmask(SIG_BLOCK, &signals, nil)
         FastCGIServer.initializeLibrary()
 
+        do {
+            try bootPreparer.start()
+        } catch {
+            logger.critical("Cannot use the boot cache \(bootPreparer.settings.directory) (boot.cache_directory): \(error.localizedDescription)")
+            return 1
+        }
+        if let blocked = Self.directoryOthersCannotSearch(above: bootPreparer.settings.directory) {
+            logger.warning("nginx may not be able to read the boot cache: \(blocked) cannot be searched by other users (give it mode 0751 or wider, or set boot.cache_directory elsewhere)")
+        }
         logRefresh(store.refresh(), reason: "startup")
 
         let listenFD: Int32
@@ -180,6 +196,7 @@ public final class WorkerApplication: Sendable {
                 let timeout = configuration.worker.shutdownTimeoutSeconds
                 logger.notice("signal \(received): no new requests; finishing in-flight ones (up to \(timeout) s) and stopping")
                 watcher.value?.stop()
+                bootPreparer.stop()
                 let clean = server.stop(deadline: .seconds(timeout))
                 if let ownedSocketPath { unlink(ownedSocketPath) }
                 if !clean {
@@ -191,6 +208,17 @@ public final class WorkerApplication: Sendable {
                 return 0
             }
         }
+    }
+
+    /// The first directory from `/` down to `path` that other users (nginx) cannot enter.
+    static func directoryOthersCannotSearch(above path: String) -> String? {
+        var current = ""
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            var info = stat()
+            if stat(current, &info) == 0, info.st_mode & S_IXOTH == 0 { return current }
+        }
+        return nil
     }
 
     func startWatcher(_ configuration: Configuration) {
@@ -240,7 +268,7 @@ public final class WorkerApplication: Sendable {
         applied.worker = old.worker
         applied.state = old.state
         configurationBox.withLock { $0 = applied }
-        CommandLineTool.logLevel.level = Logger.Level(rawValue: applied.log.level) ?? .info
+        PXECatalogCommand.logLevel.level = Logger.Level(rawValue: applied.log.level) ?? .info
         api.authorizer.replacePolicy(policy)
         let scanner = Self.scanner(for: applied)
         store.replaceScanner(scanner)

@@ -135,7 +135,7 @@ public struct ContainerEncoder {
                 written += Int64(bytes.count)
             }
             let zlib = compression == .zlib ? Deflater(level: 6) : nil
-            let zstd = compression == .zstd ? ZstdCompressor() : nil
+            let zstd = compression == .zstd ? ZstdCompressor(contentSize: dataSize) : nil
             var offset: Int64 = 0
             repeat {
                 let count = Int(min(Int64(buffer.count), dataSize - offset))

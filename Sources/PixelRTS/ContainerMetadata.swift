@@ -23,6 +23,7 @@ public struct ContainerMetadata: Sendable, Equatable {
         var description: String?
         var contentVersion: String?
         var dataHash: String?
+        var kernelCommandLine: String?
         var warnings: [String] = []
 
         init() {}
@@ -34,12 +35,14 @@ public struct ContainerMetadata: Sendable, Equatable {
             description = other.description
             contentVersion = other.contentVersion
             dataHash = other.dataHash
+            kernelCommandLine = other.kernelCommandLine
             warnings = other.warnings
         }
 
         static func == (a: Extended, b: Extended) -> Bool {
             a.format == b.format && a.formatVersion == b.formatVersion && a.type == b.type && a.description == b.description
-                && a.contentVersion == b.contentVersion && a.dataHash == b.dataHash && a.warnings == b.warnings
+                && a.contentVersion == b.contentVersion && a.dataHash == b.dataHash
+                && a.kernelCommandLine == b.kernelCommandLine && a.warnings == b.warnings
         }
     }
 
@@ -75,6 +78,11 @@ public struct ContainerMetadata: Sendable, Equatable {
     public var dataHash: String? {
         get { extended?.dataHash }
         set { updateExtended { $0.dataHash = newValue } }
+    }
+    /// The container's own kernel command line (`kernel_cmdline`, also nested, or `cmdline`).
+    public var kernelCommandLine: String? {
+        get { extended?.kernelCommandLine }
+        set { updateExtended { $0.kernelCommandLine = newValue } }
     }
     /// Things worth telling the admin that do not make the file invalid (e.g. unparsable PixelRTS JSON).
     public var warnings: [String] {
@@ -141,7 +149,7 @@ extension ContainerMetadata {
         let fields: [(String, WritableKeyPath<ContainerMetadata, String?>)] = [
             ("name", \.name), ("kernel_version", \.kernelVersion), ("distro", \.distro), ("architecture", \.architecture),
             ("format", \.format), ("format_version", \.formatVersion), ("type", \.type), ("description", \.description),
-            ("content_version", \.contentVersion), ("data_hash", \.dataHash),
+            ("content_version", \.contentVersion), ("data_hash", \.dataHash), ("kernel_cmdline", \.kernelCommandLine),
         ]
         for (name, field) in fields {
             guard let text = self[keyPath: field], text.utf8.count > Self.maximumFieldBytes else { continue }
@@ -233,6 +241,7 @@ extension ContainerMetadata {
         if description == nil, let value = text("description") { description = value }
         if contentVersion == nil, let value = text("content_version") { contentVersion = value }
         if dataHash == nil, let value = text("data_hash") { dataHash = value }
+        if kernelCommandLine == nil, let value = PixelRTSLayout.commandLine(in: value) { kernelCommandLine = value }
         dataSize = dataSize ?? integer("data_size")
         gridSize = gridSize ?? integer("grid_size")
     }

@@ -24,17 +24,19 @@ public struct DecodeError: Error, Equatable, CustomStringConvertible {
         code = nil
     }
 
-    init(storage step: String, code: Int32) {
+    public init(storage step: String, code: Int32) {
         kind = .storage
         description = "\(step): \(String(cString: strerror(code)))"
         self.code = code
     }
 
-    init(stopped: Void) {
+    public init(stopped: Void) {
         kind = .stopped
         description = "preparing was stopped"
         code = nil
     }
+
+    public static func storage(_ step: String, code: Int32) -> DecodeError { DecodeError(storage: step, code: code) }
 
     /// The disk is full (ENOSPC or EDQUOT).
     public var isOutOfSpace: Bool { code == ENOSPC || code == EDQUOT }

@@ -281,10 +281,13 @@ final class OutputFile {
     private let descriptor: Int32
     private(set) var size: Int64 = 0
 
-    init(path: String) throws(DecodeError) {
+    /// `truncating` false: opens an existing file to read it back.
+    init(path: String, truncating: Bool = true) throws(DecodeError) {
         self.path = path
-        descriptor = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        descriptor = open(path, truncating ? O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC : O_RDONLY | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw DecodeError(storage: "cannot create a file in the boot cache", code: errno) }
+        // Readable by nginx (another user) whatever the umask (the service runs with 0027).
+        if truncating { fchmod(descriptor, 0o644) }
     }
 
     deinit { close(descriptor) }

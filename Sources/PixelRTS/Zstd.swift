@@ -49,10 +49,13 @@ public final class ZstdCompressor {
     private let context: OpaquePointer
     private var output = [UInt8](repeating: 0, count: 256 * 1024)
 
-    public init(level: Int32 = 3) {
+    /// `contentSize`: the input's length, written into the frame header: decoders that
+    /// decompress in one call (python-zstandard, the format's reference decoder) need it.
+    public init(level: Int32 = 3, contentSize: Int64? = nil) {
         guard let context = ZSTD_createCCtx() else { fatalError("ZSTD_createCCtx failed: out of memory") }
         _ = ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level)
         _ = ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, 1)
+        if let contentSize { _ = ZSTD_CCtx_setPledgedSrcSize(context, UInt64(contentSize)) }
         self.context = context
     }
 

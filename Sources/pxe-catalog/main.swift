@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import PXEServer
 
-exit(CommandLineTool.main(CommandLine.arguments))
+ProcessTuning.apply()
+PXECatalogCommand.main()

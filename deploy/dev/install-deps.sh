@@ -5,7 +5,7 @@ set -euo pipefail
 
 # qemu-system-x86 and ipxe-qemu: the end-to-end test that boots real iPXE firmware; iproute2: its network namespace.
 # systemd: systemd-analyze verify of the units; python3-venv and python3-apt: the Ansible role checks.
-packages=(nginx libfcgi-dev zlib1g-dev pkg-config curl iproute2 qemu-system-x86 ipxe-qemu systemd python3-venv python3-apt)
+packages=(nginx libfcgi-dev zlib1g-dev libzstd-dev libssl-dev pkg-config curl iproute2 qemu-system-x86 ipxe-qemu systemd python3-venv python3-apt)
 # BENCH=1: also what `make bench` needs (load generator, chart).
 [ -n "${BENCH:-}" ] && packages+=(wrk gnuplot-nox)
 missing=()

@@ -1,0 +1,187 @@
+import Foundation
+import PixelRTS
+import StrictJSON
+
+/// The boot cache on disk: one directory per prepared payload and layout, named by a digest of
+/// both (identical containers share it), holding the parts nginx serves and a `manifest.json`
+/// written last. A directory is assembled under a temporary name and renamed into place, so a
+/// directory with a manifest is always complete; leftovers of a crash are removed at start.
+public struct BootCacheDirectory: Sendable {
+    public static let manifestName = "manifest.json"
+    static let temporaryPrefix = ".tmp-"
+
+    public let path: String
+
+    public init(path: String) { self.path = path }
+
+    /// What a cache directory holds, from its manifest.
+    public struct Manifest: Sendable, Equatable {
+        public var kind: BootPlan.Kind
+        public var parts: [BootPart: Int64]
+        public var dataHash: String
+        public var reason: String?
+        public var transposed: Bool
+        /// Unix seconds; eviction takes the oldest unreferenced first.
+        public var preparedAt: Int64
+    }
+
+    /// The directory name for a payload and the layout that cuts it into parts: the plan depends
+    /// on both (segments and type), the command line does not (it stays per entry).
+    public static func key(for layout: PixelRTSLayout) -> String? {
+        guard let hash = layout.dataHash else { return nil }
+        var text = "pxe-catalog boot cache v1\n\(hash)\n\(layout.dataSize)\n\(layout.type?.lowercased() ?? "")\n"
+        for segment in layout.segments { text += "\(segment.name)=\(segment.start)-\(segment.end)\n" }
+        return String(Digest.hex(.sha256, of: Array(text.utf8)).prefix(32))
+    }
+
+    static func isKey(_ name: String) -> Bool { Digest.isHex(name, length: 32) }
+
+    public func create() throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        // nginx reads the parts: the directory must be searchable whatever the umask made it.
+        chmod(path, 0o755)
+    }
+
+    /// Complete cache directories by key, with their manifests. Removes temporary leftovers and
+    /// anything without a valid manifest (`cleaning`).
+    public func load(cleaning: Bool) -> [String: Manifest] {
+        var found: [String: Manifest] = [:]
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] {
+            let full = path + "/" + name
+            if Self.isKey(name), let manifest = Self.readManifest(full + "/" + Self.manifestName) {
+                found[name] = manifest
+            } else if cleaning, name.hasPrefix(Self.temporaryPrefix) || Self.isKey(name) {
+                try? FileManager.default.removeItem(atPath: full)
+            }
+        }
+        return found
+    }
+
+    /// A new, empty temporary directory for assembling one entry.
+    func makeTemporary() throws(DecodeError) -> String {
+        var template = Array((path + "/" + Self.temporaryPrefix + "XXXXXX").utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw DecodeError(storage: "cannot create a directory in the boot cache", code: errno)
+        }
+        let directory = String(cString: made)
+        chmod(directory, 0o755)
+        return directory
+    }
+
+    /// Moves an assembled directory into place. false when another one got there first (equal
+    /// content by construction); the temporary one is removed then.
+    func publish(_ temporary: String, key: String) throws(DecodeError) -> Bool {
+        let target = path + "/" + key
+        if rename(temporary, target) == 0 {
+            syncDirectory(path)
+            return true
+        }
+        let code = errno
+        try? FileManager.default.removeItem(atPath: temporary)
+        if code == EEXIST || code == ENOTEMPTY { return false }
+        throw DecodeError(storage: "cannot move prepared parts into the boot cache", code: code)
+    }
+
+    public func remove(key: String) {
+        guard Self.isKey(key) else { return }
+        try? FileManager.default.removeItem(atPath: path + "/" + key)
+    }
+
+    /// Bytes a cache directory takes (hard links counted once).
+    public func bytes(of manifest: Manifest) -> Int64 {
+        var total: Int64 = 0
+        var counted = Set<BootPart>()
+        for (part, size) in manifest.parts where !counted.contains(part) {
+            counted.insert(part)
+            total += size
+        }
+        // disk.img and kernel are links to the payload when they are all of it.
+        if manifest.parts[.disk] == manifest.parts[.payload], manifest.parts[.disk] != nil { total -= manifest.parts[.disk]! }
+        if manifest.parts[.kernel] == manifest.parts[.payload], manifest.parts[.kernel] != nil, manifest.parts[.initrd] == nil { total -= manifest.parts[.kernel]! }
+        return max(total, 0)
+    }
+
+    static func writeManifest(_ manifest: Manifest, to path: String) throws(DecodeError) {
+        let parts = BootPart.allCases.compactMap { part in manifest.parts[part].map { (part.rawValue, JSONValue.int($0)) } }
+        let document = JSONValue.object([
+            ("format", .string("pxe-catalog-boot-cache")), ("version", .int(1)),
+            ("kind", .string(manifest.kind.rawValue)), ("parts", .object(parts)),
+            ("data_hash", .string(manifest.dataHash)), ("reason", .string(orNull: manifest.reason)),
+            ("transposed", .bool(manifest.transposed)), ("prepared_at", .int(manifest.preparedAt)),
+        ])
+        try OutputFiles.write(document.serialized(pretty: true), to: path)
+    }
+
+    static func readManifest(_ path: String) -> Manifest? {
+        guard let data = FileManager.default.contents(atPath: path), let document = try? JSONParser.parse([UInt8](data)),
+              document["format"] == .string("pxe-catalog-boot-cache"), document["version"] == .int(1),
+              let kind = document["kind"]?.stringValue.flatMap(BootPlan.Kind.init(rawValue:)),
+              case let .object(members)? = document["parts"], let hash = document["data_hash"]?.stringValue else { return nil }
+        var parts: [BootPart: Int64] = [:]
+        for (name, value) in members {
+            guard let part = BootPart(rawValue: name), let size = value.intValue else { return nil }
+            parts[part] = size
+        }
+        return Manifest(kind: kind, parts: parts, dataHash: hash, reason: document["reason"]?.stringValue,
+                        transposed: document["transposed"] == .bool(true), preparedAt: document["prepared_at"]?.intValue ?? 0)
+    }
+
+    func syncDirectory(_ directory: String) {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 {
+            fsync(fd)
+            close(fd)
+        }
+    }
+}
+
+/// Small whole-file writes and part copies for the cache, with errors of kind `.storage`.
+enum OutputFiles {
+    static func write(_ bytes: [UInt8], to path: String) throws(DecodeError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw DecodeError.storage("cannot create \((path as NSString).lastPathComponent) in the boot cache", code: errno) }
+        defer { close(fd) }
+        fchmod(fd, 0o644)   // nginx reads the cache; the service's umask is 0027
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, bytes.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw DecodeError.storage("cannot write to the boot cache", code: n < 0 ? errno : ENOSPC) }
+            done += n
+        }
+        guard fsync(fd) == 0 else { throw DecodeError.storage("cannot flush the boot cache to disk", code: errno) }
+    }
+
+    /// Copies `range` of the file at `source` into a new file at `target`, extended (sparsely) to
+    /// `minimum` bytes when it is shorter.
+    static func copy(_ source: String, range: Range<Int64>, to target: String, paddedTo minimum: Int64 = 0) throws(DecodeError) {
+        let input = open(source, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw DecodeError.storage("cannot read the payload back", code: errno) }
+        defer { close(input) }
+        let output = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard output >= 0 else { throw DecodeError.storage("cannot create a part in the boot cache", code: errno) }
+        defer { close(output) }
+        fchmod(output, 0o644)
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var offset = range.lowerBound
+        while offset < range.upperBound {
+            let want = Int(min(Int64(buffer.count), range.upperBound - offset))
+            let n = buffer.withUnsafeMutableBytes { pread(input, $0.baseAddress, want, off_t(offset)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw DecodeError.storage("cannot read the payload back", code: n < 0 ? errno : EIO) }
+            var written = 0
+            while written < n {
+                let m = buffer.withUnsafeBytes { pwrite(output, $0.baseAddress! + written, n - written, off_t(offset - range.lowerBound) + off_t(written)) }
+                if m < 0 && errno == EINTR { continue }
+                guard m > 0 else { throw DecodeError.storage("cannot write a part to the boot cache", code: m < 0 ? errno : ENOSPC) }
+                written += m
+            }
+            offset += Int64(n)
+        }
+        // A sparse tail: SAN boot needs at least a cylinder or two, which costs no disk space.
+        if minimum > Int64(range.count) {
+            guard ftruncate(output, off_t(minimum)) == 0 else { throw DecodeError.storage("cannot extend a disk image", code: errno) }
+        }
+        guard fsync(output) == 0 else { throw DecodeError.storage("cannot flush the boot cache to disk", code: errno) }
+    }
+}

@@ -1,0 +1,370 @@
+import CMalloc
+import Foundation
+import Locking
+import PixelRTS
+
+/// Prepares every valid entry's boot parts in the background: decodes and verifies the payload,
+/// cuts it into the parts its plan names (kernel, initrd, disk image) and puts them in the boot
+/// cache, where nginx serves them. One thread, at the scans' low priority; never a request
+/// thread, and a scan never waits for it. Results are kept per file version, so an unchanged
+/// file is never prepared twice, and on disk by content, so a restart decodes nothing again.
+public final class BootPreparer: Sendable {
+    public struct Settings: Sendable {
+        public var directory: String
+        /// Bytes the cache may take; 0: no limit.
+        public var budgetBytes: Int64
+        public var decoderLimits = PayloadDecoder.Limits()
+        /// After a failure of the disk (full, I/O), how long before trying again.
+        public var storageRetry: Duration = .seconds(60)
+        /// SAN boot of a disk smaller than a BIOS cylinder fails; such images are extended (sparsely) to this.
+        public var minimumDiskBytes: Int64 = 16 << 20
+        /// One line per prepared entry; the flag says whether it is a problem worth a warning.
+        public var log: @Sendable (Bool, String) -> Void = { _, _ in }
+
+        public init(directory: String, budgetBytes: Int64) {
+            self.directory = directory
+            self.budgetBytes = budgetBytes
+        }
+    }
+
+    /// A file as one scan saw it: a changed file is a new version, prepared again.
+    struct FileVersion: Hashable, Sendable {
+        var realPath: String
+        var identity: FileIdentity
+    }
+
+    enum Outcome: Sendable, Equatable {
+        case ready(key: String)
+        case failed(String)
+        /// Not in the cache for a reason that may pass (budget, disk); `retryAt` nil: on the next change.
+        case notPrepared(String, retryAt: ContinuousClock.Instant?)
+    }
+
+    struct State: Sendable {
+        var snapshot: CatalogSnapshot = .empty
+        var manifests: [String: BootCacheDirectory.Manifest] = [:]
+        var outcomes: [FileVersion: Outcome] = [:]
+        var preparing: FileVersion?
+        var stopping = false
+        var started = false
+        var finished = false
+        /// Entries' statuses as last published.
+        var statuses: [String: BootStatus] = [:]
+        var dirty = false
+        var lastPublished = ContinuousClock.now
+    }
+
+    public let settings: Settings
+    let cache: BootCacheDirectory
+    private let store: CatalogStore
+    private let state = Locked(State())
+    private let wake = DispatchSemaphore(value: 0)
+
+    public init(store: CatalogStore, settings: Settings) {
+        self.store = store
+        self.settings = settings
+        cache = BootCacheDirectory(path: settings.directory)
+    }
+
+    /// Loads what the cache holds (removing leftovers of a crash) and starts the thread.
+    public func start() throws {
+        try cache.create()
+        let manifests = cache.load(cleaning: true)
+        state.withLock {
+            $0.manifests = manifests
+            $0.started = true
+        }
+        store.observeSnapshots { [weak self] snapshot in self?.catalogChanged(snapshot) }
+        catalogChanged(store.current.snapshot)
+        let thread = Thread { [self] in
+            BackgroundPriority.lowerCurrentThread()
+            run()
+        }
+        thread.name = "boot-preparer"
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+
+    /// Stops preparing (an entry being prepared is abandoned, its temporary files removed) and
+    /// waits briefly for the thread.
+    public func stop() {
+        let running = state.withLock { state -> Bool in
+            state.stopping = true
+            return state.started
+        }
+        guard running else { return }
+        wake.signal()
+        for _ in 0..<500 where !state.withLock({ $0.finished }) { usleep(10_000) }
+    }
+
+    /// Counts for `/status` and `/metrics`.
+    public struct Counts: Sendable, Equatable {
+        public var byState: [BootStatus.State: Int]
+        public var cacheBytes: Int64
+        public var budgetBytes: Int64
+    }
+
+    public var counts: Counts {
+        state.withLock { state in
+            var byState: [BootStatus.State: Int] = [:]
+            for status in state.statuses.values { byState[status.state, default: 0] += 1 }
+            let bytes = state.manifests.values.reduce(Int64(0)) { $0 + cache.bytes(of: $1) }
+            return Counts(byState: byState, cacheBytes: bytes, budgetBytes: settings.budgetBytes)
+        }
+    }
+
+    func catalogChanged(_ snapshot: CatalogSnapshot) {
+        state.withLock { state in
+            state.snapshot = snapshot
+            // Results of file versions that left the catalog are of no more use.
+            let versions = Set(snapshot.entries.map { FileVersion(realPath: $0.realPath, identity: $0.fileIdentity) })
+            state.outcomes = state.outcomes.filter { versions.contains($0.key) }
+            state.statuses = Self.statuses(state)
+            state.dirty = true
+        }
+        wake.signal()
+    }
+
+    // MARK: The thread
+
+    private func run() {
+        defer { state.withLock { $0.finished = true } }
+        while true {
+            publishIfDue(force: false)
+            let settings = store.current.settings
+            let next = state.withLock { state -> (CatalogEntry, FileVersion)? in
+                guard !state.stopping else { return nil }
+                return Self.nextEntry(state, settings: settings)
+            }
+            if state.withLock({ $0.stopping }) { return }
+            guard let (entry, version) = next else {
+                removeUnreferenced()
+                publishIfDue(force: true)
+                malloc_trim(0)
+                let retry = state.withLock { state in
+                    state.outcomes.values.compactMap { outcome -> ContinuousClock.Instant? in
+                        if case let .notPrepared(_, retryAt?) = outcome { return retryAt }
+                        return nil
+                    }.min()
+                }
+                if let retry {
+                    let wait = max(retry - .now, .milliseconds(10))
+                    _ = wake.wait(timeout: .now() + .nanoseconds(Int(wait.components.seconds * 1_000_000_000 + wait.components.attoseconds / 1_000_000_000)))
+                } else {
+                    wake.wait()
+                }
+                continue
+            }
+            state.withLock { state in
+                state.preparing = version
+                state.statuses[entry.id] = BootStatus(state: .preparing)
+                state.dirty = true
+            }
+            publishIfDue(force: true)
+            let started = ContinuousClock.now
+            let outcome = prepare(entry, version: version)
+            report(entry, outcome, after: ContinuousClock.now - started)
+            state.withLock { state in
+                state.preparing = nil
+                if let outcome { state.outcomes[version] = outcome }
+                state.statuses = Self.statuses(state)
+                state.dirty = true
+            }
+        }
+    }
+
+    private func report(_ entry: CatalogEntry, _ outcome: Outcome?, after duration: Duration) {
+        let name = entry.relativePath
+        switch outcome {
+        case .ready(let key)?:
+            let manifest = state.withLock { $0.manifests[key] }
+            settings.log(false, "prepared \(name): \(manifest?.kind.rawValue ?? "?") (\(manifest?.parts.keys.map(\.rawValue).sorted().joined(separator: ", ") ?? "")), verified, in \(duration)")
+        case .failed(let reason)?:
+            settings.log(true, "cannot open container \(name): \(reason)")
+        case .notPrepared(let reason, _)?:
+            settings.log(true, "container \(name) is not prepared: \(reason)")
+        case nil:
+            break
+        }
+    }
+
+    /// The first entry without an outcome, in boot order (enabled entries first): the ones that
+    /// boot are ready first.
+    static func nextEntry(_ state: State, settings: PXESettings) -> (CatalogEntry, FileVersion)? {
+        let now = ContinuousClock.now
+        var best: (entry: CatalogEntry, version: FileVersion, rank: (Int, Int))?
+        for entry in state.snapshot.entries where entry.isValid && hasPayloadMetadata(entry) {
+            let version = FileVersion(realPath: entry.realPath, identity: entry.fileIdentity)
+            switch state.outcomes[version] {
+            case nil: break
+            case let .notPrepared(_, retryAt?) where retryAt <= now: break
+            default: continue
+            }
+            let setting = settings[entry.id]
+            let rank = ((setting?.enabled ?? false) ? 0 : 1, setting?.bootOrder ?? Int.max)
+            if best == nil || rank < best!.rank { best = (entry, version, rank) }
+        }
+        return best.map { ($0.entry, $0.version) }
+    }
+
+    /// Whether the scan saw PixelRTS v2 metadata with a payload (others are not opened at all).
+    static func hasPayloadMetadata(_ entry: CatalogEntry) -> Bool {
+        entry.metadata.dataHash != nil || entry.metadata.dataSize != nil
+    }
+
+    static func statuses(_ state: State) -> [String: BootStatus] {
+        var result: [String: BootStatus] = [:]
+        result.reserveCapacity(state.snapshot.entries.count)
+        for entry in state.snapshot.entries {
+            guard entry.isValid else {
+                result[entry.id] = BootStatus(state: .failed, kind: BootPlan.Kind.none, problem: "the file is not a valid PNG: \(entry.problem ?? "")")
+                continue
+            }
+            guard hasPayloadMetadata(entry) else {
+                result[entry.id] = BootStatus(state: .failed, kind: BootPlan.Kind.none, problem: "the file has no PixelRTS v2 metadata with a payload (data_size and data_hash)")
+                continue
+            }
+            let version = FileVersion(realPath: entry.realPath, identity: entry.fileIdentity)
+            if state.preparing == version {
+                result[entry.id] = BootStatus(state: .preparing)
+                continue
+            }
+            switch state.outcomes[version] {
+            case nil:
+                result[entry.id] = .pending
+            case let .ready(key):
+                if let manifest = state.manifests[key] {
+                    result[entry.id] = BootStatus(state: .ready, kind: manifest.kind, problem: manifest.reason, parts: manifest.parts,
+                                                  commandLine: nil, cacheKey: key)
+                } else {
+                    result[entry.id] = .pending
+                }
+            case let .failed(reason):
+                result[entry.id] = BootStatus(state: .failed, problem: reason)
+            case let .notPrepared(reason, _):
+                result[entry.id] = BootStatus(state: .notPrepared, problem: reason)
+            }
+        }
+        return result
+    }
+
+    /// Publishes the statuses at most four times a second while work goes on.
+    private func publishIfDue(force: Bool) {
+        let statuses = state.withLock { state -> [String: BootStatus]? in
+            guard state.dirty, force || ContinuousClock.now - state.lastPublished >= .milliseconds(250) else { return nil }
+            state.dirty = false
+            state.lastPublished = .now
+            return state.statuses
+        }
+        if let statuses { store.publishBoot(statuses) }
+    }
+
+    /// Removes cache directories no entry refers to any more (their containers left or changed).
+    private func removeUnreferenced() {
+        let unreferenced = state.withLock { state -> [String] in
+            let referenced = Set(state.outcomes.values.compactMap { outcome -> String? in
+                if case let .ready(key) = outcome { return key }
+                return nil
+            })
+            let gone = state.manifests.keys.filter { !referenced.contains($0) }
+            for key in gone { state.manifests[key] = nil }
+            return gone
+        }
+        for key in unreferenced { cache.remove(key: key) }
+    }
+
+    // MARK: Preparing one entry
+
+    /// nil: no result to keep (stopped, or the file changed or vanished: the next scan says what now).
+    private func prepare(_ entry: CatalogEntry, version: FileVersion) -> Outcome? {
+        guard let source = FileByteSource(path: entry.realPath, readingHead: false) else { return nil }
+        guard FileIdentity(status: source.status) == entry.fileIdentity else { return nil }
+        let decoder = PayloadDecoder(limits: settings.decoderLimits)
+        let layout: PixelRTSLayout
+        do {
+            layout = try decoder.readLayout(source)
+        } catch {
+            return .failed(error.description)
+        }
+        guard let key = BootCacheDirectory.key(for: layout) else {
+            return .failed("the metadata has no data_hash, so the payload cannot be verified")
+        }
+        if state.withLock({ $0.manifests[key] != nil }) { return .ready(key: key) }
+        if let refusal = makeRoom(for: layout) { return .notPrepared(refusal, retryAt: nil) }
+
+        var temporary: String?
+        defer { if let temporary { try? FileManager.default.removeItem(atPath: temporary) } }
+        do {
+            let directory = try cache.makeTemporary()
+            temporary = directory
+            let result = try decoder.decode(source, to: directory + "/payload") { [self] in
+                state.withLock { $0.stopping }
+            }
+            let manifest = try assembleParts(result, in: directory)
+            try BootCacheDirectory.writeManifest(manifest, to: directory + "/" + BootCacheDirectory.manifestName)
+            cache.syncDirectory(directory)
+            // A container replaced while it was read: what was prepared is of the old one.
+            guard CatalogScanner.identity(of: entry.realPath) == entry.fileIdentity else { return nil }
+            _ = try cache.publish(directory, key: key)
+            temporary = nil
+            state.withLock { $0.manifests[key] = manifest }
+            return .ready(key: key)
+        } catch {
+            switch error.kind {
+            case .content: return .failed(error.description)
+            case .storage: return .notPrepared("the boot cache could not be written (\(error.description)); trying again in \(settings.storageRetry)",
+                                               retryAt: .now + settings.storageRetry)
+            case .stopped: return nil
+            }
+        }
+    }
+
+    /// The parts of a verified payload: the payload itself, and what its plan cuts out of it.
+    /// Parts that are the whole payload are hard links to it.
+    private func assembleParts(_ result: PayloadDecoder.Result, in directory: String) throws(DecodeError) -> BootCacheDirectory.Manifest {
+        let payload = directory + "/payload"
+        var parts: [BootPart: Int64] = [.payload: result.payloadSize]
+        func place(_ part: BootPart, _ range: Range<Int64>, minimum: Int64 = 0) throws(DecodeError) {
+            let target = directory + "/" + part.fileName
+            if range == 0..<result.payloadSize && minimum <= result.payloadSize {
+                guard link(payload, target) == 0 else { throw DecodeError.storage("cannot link a part in the boot cache", code: errno) }
+            } else {
+                try OutputFiles.copy(payload, range: range, to: target, paddedTo: minimum)
+            }
+            parts[part] = max(Int64(range.count), minimum)
+        }
+        let plan = result.plan
+        if let kernel = plan.kernel { try place(.kernel, kernel) }
+        if let initrd = plan.initrd { try place(.initrd, initrd) }
+        if let disk = plan.disk { try place(.disk, disk, minimum: settings.minimumDiskBytes) }
+        return BootCacheDirectory.Manifest(kind: plan.kind, parts: parts, dataHash: result.sha256, reason: plan.reason,
+                                           transposed: result.transposed, preparedAt: Int64(Date().timeIntervalSince1970))
+    }
+
+    /// Keeps the cache under its budget for a payload of this layout: removes unreferenced
+    /// directories, oldest first. Returns why it does not fit, or nil.
+    private func makeRoom(for layout: PixelRTSLayout) -> String? {
+        guard settings.budgetBytes > 0 else { return nil }
+        // The payload, the parts cut out of it, and the pixel stream while decoding.
+        let needed = 2 * layout.dataSize + layout.streamLength
+        let (evicted, refusal) = state.withLock { state -> ([String], String?) in
+            let referenced = Set(state.outcomes.values.compactMap { outcome -> String? in
+                if case let .ready(key) = outcome { return key }
+                return nil
+            })
+            var used = state.manifests.values.reduce(Int64(0)) { $0 + cache.bytes(of: $1) }
+            var evicted: [String] = []
+            let candidates = state.manifests.filter { !referenced.contains($0.key) }.sorted { $0.value.preparedAt < $1.value.preparedAt }
+            for (key, manifest) in candidates where used + needed > settings.budgetBytes {
+                used -= cache.bytes(of: manifest)
+                state.manifests[key] = nil
+                evicted.append(key)
+            }
+            guard used + needed > settings.budgetBytes else { return (evicted, nil) }
+            let mb = { (bytes: Int64) in "\((bytes + 999_999) / 1_000_000) MB" }
+            return (evicted, "its parts need about \(mb(needed)) but the boot cache has \(mb(max(0, settings.budgetBytes - used))) left of its budget of \(mb(settings.budgetBytes)) (boot.cache_max_bytes)")
+        }
+        for key in evicted { cache.remove(key: key) }
+        return refusal
+    }
+}

@@ -1,0 +1,32 @@
+import CMalloc
+import Glibc
+
+/// Process-level tuning and measurements, in one place: the domain never tunes the process.
+public enum ProcessTuning {
+    /// Called first thing by the executable.
+    public static func apply() {
+        // One malloc arena for the whole process: with glibc's default of one per thread, the
+        // scan's threads leave the catalog spread over arenas that cannot be trimmed (measured
+        // 98 MB instead of 69 MB RSS at 100,000 entries). Per-thread caches keep the request
+        // path off the arena lock (no change in req/s measured).
+        mallopt(M_ARENA_MAX, 1)
+    }
+
+    /// VmRSS from /proc/self/status, in bytes.
+    static func residentSetBytes() -> Int {
+        guard let fd = fopen("/proc/self/status", "r") else { return 0 }
+        defer { fclose(fd) }
+        var line = [CChar](repeating: 0, count: 256)
+        while fgets(&line, Int32(line.count), fd) != nil {
+            let text = String(cString: line)
+            if text.hasPrefix("VmRSS:") {
+                return (Int(text.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
+            }
+        }
+        return 0
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}
