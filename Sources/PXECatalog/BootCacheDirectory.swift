@@ -23,6 +23,12 @@ public struct BootCacheDirectory: Sendable {
         public var transposed: Bool
         /// Unix seconds; eviction takes the oldest unreferenced first.
         public var preparedAt: Int64
+        /// SHA-256 of each container file verified against these parts. Another file claiming
+        /// the same payload is decoded and verified itself before it shares them (a tampered copy
+        /// must not borrow a good one's verdict); a listed one, after a restart, is not decoded again.
+        public var verifiedContainers: [String]
+
+        public static let maximumVerifiedContainers = 64
     }
 
     /// The directory name for a payload and the layout that cuts it into parts: the plan depends
@@ -82,6 +88,17 @@ public struct BootCacheDirectory: Sendable {
         throw DecodeError(storage: "cannot move prepared parts into the boot cache", code: code)
     }
 
+    /// Rewrites the manifest of a published directory (a new container verified against it).
+    func replaceManifest(_ manifest: Manifest, key: String) throws(DecodeError) {
+        let directory = path + "/" + key
+        let temporary = directory + "/." + Self.manifestName + ".tmp"
+        try Self.writeManifest(manifest, to: temporary)
+        guard rename(temporary, directory + "/" + Self.manifestName) == 0 else {
+            throw DecodeError.storage("cannot update a manifest in the boot cache", code: errno)
+        }
+        syncDirectory(directory)
+    }
+
     public func remove(key: String) {
         guard Self.isKey(key) else { return }
         try? FileManager.default.removeItem(atPath: path + "/" + key)
@@ -108,6 +125,7 @@ public struct BootCacheDirectory: Sendable {
             ("kind", .string(manifest.kind.rawValue)), ("parts", .object(parts)),
             ("data_hash", .string(manifest.dataHash)), ("reason", .string(orNull: manifest.reason)),
             ("transposed", .bool(manifest.transposed)), ("prepared_at", .int(manifest.preparedAt)),
+            ("verified_containers", .array(manifest.verifiedContainers.map(JSONValue.string))),
         ])
         try OutputFiles.write(document.serialized(pretty: true), to: path)
     }
@@ -122,8 +140,11 @@ public struct BootCacheDirectory: Sendable {
             guard let part = BootPart(rawValue: name), let size = value.intValue else { return nil }
             parts[part] = size
         }
+        var verified: [String] = []
+        if case let .array(items)? = document["verified_containers"] { verified = items.compactMap(\.stringValue) }
         return Manifest(kind: kind, parts: parts, dataHash: hash, reason: document["reason"]?.stringValue,
-                        transposed: document["transposed"] == .bool(true), preparedAt: document["prepared_at"]?.intValue ?? 0)
+                        transposed: document["transposed"] == .bool(true), preparedAt: document["prepared_at"]?.intValue ?? 0,
+                        verifiedContainers: verified)
     }
 
     func syncDirectory(_ directory: String) {

@@ -20,6 +20,8 @@ public final class BootPreparer: Sendable {
         public var minimumDiskBytes: Int64 = 16 << 20
         /// One line per prepared entry; the flag says whether it is a problem worth a warning.
         public var log: @Sendable (Bool, String) -> Void = { _, _ in }
+        /// Runs after a payload is decoded, before it is kept (tests replace the file right there).
+        package var afterDecode: (@Sendable () -> Void)?
 
         public init(directory: String, budgetBytes: Int64) {
             self.directory = directory
@@ -38,6 +40,8 @@ public final class BootPreparer: Sendable {
         case failed(String)
         /// Not in the cache for a reason that may pass (budget, disk); `retryAt` nil: on the next change.
         case notPrepared(String, retryAt: ContinuousClock.Instant?)
+        /// The file changed or vanished since the scan: nothing to do until a scan sees it again.
+        case stale
     }
 
     struct State: Sendable {
@@ -162,8 +166,8 @@ public final class BootPreparer: Sendable {
             }
             publishIfDue(force: true)
             let started = ContinuousClock.now
-            let outcome = prepare(entry, version: version)
-            report(entry, outcome, after: ContinuousClock.now - started)
+            let (outcome, decoded) = prepare(entry, version: version)
+            report(entry, outcome, decoded: decoded, after: ContinuousClock.now - started)
             state.withLock { state in
                 state.preparing = nil
                 if let outcome { state.outcomes[version] = outcome }
@@ -173,16 +177,23 @@ public final class BootPreparer: Sendable {
         }
     }
 
-    private func report(_ entry: CatalogEntry, _ outcome: Outcome?, after duration: Duration) {
+    private func report(_ entry: CatalogEntry, _ outcome: Outcome?, decoded: Bool, after duration: Duration) {
         let name = entry.relativePath
         switch outcome {
         case .ready(let key)?:
             let manifest = state.withLock { $0.manifests[key] }
-            settings.log(false, "prepared \(name): \(manifest?.kind.rawValue ?? "?") (\(manifest?.parts.keys.map(\.rawValue).sorted().joined(separator: ", ") ?? "")), verified, in \(duration)")
+            let parts = manifest?.parts.keys.map(\.rawValue).sorted().joined(separator: ", ") ?? ""
+            if decoded {
+                settings.log(false, "prepared \(name): \(manifest?.kind.rawValue ?? "?") (\(parts)), verified, in \(duration)")
+            } else {
+                settings.log(false, "boot parts of \(name) are already in the cache: \(manifest?.kind.rawValue ?? "?") (\(parts))")
+            }
         case .failed(let reason)?:
             settings.log(true, "cannot open container \(name): \(reason)")
         case .notPrepared(let reason, _)?:
             settings.log(true, "container \(name) is not prepared: \(reason)")
+        case .stale?:
+            settings.log(false, "container \(name) changed while it was prepared; it is prepared again after the next scan")
         case nil:
             break
         }
@@ -243,6 +254,8 @@ public final class BootPreparer: Sendable {
                 result[entry.id] = BootStatus(state: .failed, problem: reason)
             case let .notPrepared(reason, _):
                 result[entry.id] = BootStatus(state: .notPrepared, problem: reason)
+            case .stale:
+                result[entry.id] = BootStatus(state: .pending, problem: "the file changed while it was read; it is prepared again after the next scan")
             }
         }
         return result
@@ -275,46 +288,65 @@ public final class BootPreparer: Sendable {
 
     // MARK: Preparing one entry
 
-    /// nil: no result to keep (stopped, or the file changed or vanished: the next scan says what now).
-    private func prepare(_ entry: CatalogEntry, version: FileVersion) -> Outcome? {
-        guard let source = FileByteSource(path: entry.realPath, readingHead: false) else { return nil }
-        guard FileIdentity(status: source.status) == entry.fileIdentity else { return nil }
+    /// The outcome (nil when stopped) and whether the payload was decoded for it.
+    private func prepare(_ entry: CatalogEntry, version: FileVersion) -> (Outcome?, Bool) {
+        let outcome = decodeIfNeeded(entry)
+        return (outcome.0, outcome.1)
+    }
+
+    private func decodeIfNeeded(_ entry: CatalogEntry) -> (Outcome?, Bool) {
+        guard let source = FileByteSource(path: entry.realPath, readingHead: false) else { return (.stale, false) }
+        guard FileIdentity(status: source.status) == entry.fileIdentity else { return (.stale, false) }
         let decoder = PayloadDecoder(limits: settings.decoderLimits)
         let layout: PixelRTSLayout
         do {
             layout = try decoder.readLayout(source)
         } catch {
-            return .failed(error.description)
+            return (.failed(error.description), false)
         }
         guard let key = BootCacheDirectory.key(for: layout) else {
-            return .failed("the metadata has no data_hash, so the payload cannot be verified")
+            return (.failed("the metadata has no data_hash, so the payload cannot be verified"), false)
         }
-        if state.withLock({ $0.manifests[key] != nil }) { return .ready(key: key) }
-        if let refusal = makeRoom(for: layout) { return .notPrepared(refusal, retryAt: nil) }
+        let stopping = { [self] in state.withLock { $0.stopping } }
+        guard let fileHash = Self.contentHash(source, shouldStop: stopping) else { return (stopping() ? nil : .stale, false) }
+        let known = state.withLock { $0.manifests[key] }
+        if let known, known.verifiedContainers.contains(fileHash) { return (.ready(key: key), false) }
+        if known == nil, let refusal = makeRoom(for: layout) { return (.notPrepared(refusal, retryAt: nil), false) }
 
         var temporary: String?
         defer { if let temporary { try? FileManager.default.removeItem(atPath: temporary) } }
         do {
             let directory = try cache.makeTemporary()
             temporary = directory
-            let result = try decoder.decode(source, to: directory + "/payload") { [self] in
-                state.withLock { $0.stopping }
+            let result = try decoder.decode(source, to: directory + "/payload", shouldStop: stopping)
+            settings.afterDecode?()
+            // A container replaced while it was read: what was verified is the old one.
+            guard CatalogScanner.identity(of: entry.realPath) == entry.fileIdentity else { return (.stale, true) }
+            if var manifest = state.withLock({ $0.manifests[key] }) {
+                // The same payload is in the cache already: this file now vouches for it too.
+                manifest.verifiedContainers = Array((manifest.verifiedContainers + [fileHash]).suffix(BootCacheDirectory.Manifest.maximumVerifiedContainers))
+                try cache.replaceManifest(manifest, key: key)
+                state.withLock { $0.manifests[key] = manifest }
+                return (.ready(key: key), true)
             }
-            let manifest = try assembleParts(result, in: directory)
+            var manifest = try assembleParts(result, in: directory)
+            manifest.verifiedContainers = [fileHash]
             try BootCacheDirectory.writeManifest(manifest, to: directory + "/" + BootCacheDirectory.manifestName)
             cache.syncDirectory(directory)
-            // A container replaced while it was read: what was prepared is of the old one.
-            guard CatalogScanner.identity(of: entry.realPath) == entry.fileIdentity else { return nil }
-            _ = try cache.publish(directory, key: key)
+            if try !cache.publish(directory, key: key) {
+                // Published by someone else meanwhile (another worker on the same cache).
+                temporary = nil
+                return (.notPrepared("the boot cache changed while this entry was prepared", retryAt: .now), true)
+            }
             temporary = nil
             state.withLock { $0.manifests[key] = manifest }
-            return .ready(key: key)
+            return (.ready(key: key), true)
         } catch {
             switch error.kind {
-            case .content: return .failed(error.description)
-            case .storage: return .notPrepared("the boot cache could not be written (\(error.description)); trying again in \(settings.storageRetry)",
-                                               retryAt: .now + settings.storageRetry)
-            case .stopped: return nil
+            case .content: return (.failed(error.description), true)
+            case .storage: return (.notPrepared("the boot cache could not be written (\(error.description)); trying again in \(settings.storageRetry)",
+                                                retryAt: .now + settings.storageRetry), true)
+            case .stopped: return (nil, false)
             }
         }
     }
@@ -338,7 +370,24 @@ public final class BootPreparer: Sendable {
         if let initrd = plan.initrd { try place(.initrd, initrd) }
         if let disk = plan.disk { try place(.disk, disk, minimum: settings.minimumDiskBytes) }
         return BootCacheDirectory.Manifest(kind: plan.kind, parts: parts, dataHash: result.sha256, reason: plan.reason,
-                                           transposed: result.transposed, preparedAt: Int64(Date().timeIntervalSince1970))
+                                           transposed: result.transposed, preparedAt: Int64(Date().timeIntervalSince1970),
+                                           verifiedContainers: [])
+    }
+
+    /// SHA-256 of the whole container file (what a manifest lists as verified); nil when stopped
+    /// or unreadable.
+    static func contentHash(_ source: FileByteSource, shouldStop: () -> Bool) -> String? {
+        let digest = Digest(.sha256)
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var offset: Int64 = 0
+        while offset < source.size {
+            if shouldStop() { return nil }
+            let count = Int(min(Int64(buffer.count), source.size - offset))
+            guard source.read(at: offset, into: &buffer, count: count) else { return nil }
+            buffer.withUnsafeBytes { digest.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+            offset += Int64(count)
+        }
+        return digest.finalizeHex()
     }
 
     /// Keeps the cache under its budget for a payload of this layout: removes unreferenced
@@ -361,8 +410,8 @@ public final class BootPreparer: Sendable {
                 evicted.append(key)
             }
             guard used + needed > settings.budgetBytes else { return (evicted, nil) }
-            let mb = { (bytes: Int64) in "\((bytes + 999_999) / 1_000_000) MB" }
-            return (evicted, "its parts need about \(mb(needed)) but the boot cache has \(mb(max(0, settings.budgetBytes - used))) left of its budget of \(mb(settings.budgetBytes)) (boot.cache_max_bytes)")
+            let text = ByteCount.text
+            return (evicted, "its parts need about \(text(needed)) but the boot cache has \(text(max(0, settings.budgetBytes - used))) left of its budget of \(text(settings.budgetBytes)) (boot.cache_max_bytes)")
         }
         for key in evicted { cache.remove(key: key) }
         return refusal

@@ -66,6 +66,7 @@ public struct Configuration: Sendable, Equatable {
         /// 0: no limit.
         public var cacheMaximumBytes: Int64 = 20 << 30
         public var maximumPayloadBytes: Int64 = 64 << 30
+        public var retryAfterSeconds = 60
     }
 
     public struct Admin: Sendable, Equatable {

@@ -176,6 +176,10 @@ struct ConfigurationKey: Sendable {
                          summary: "Largest payload a container may state or decompress to; larger ones are refused (decompression bombs).") {
             $0.boot.maximumPayloadBytes = Int64(try integer($1, "boot.max_payload_bytes", $2, in: 1...Int(Int64.max)))
         },
+        ConfigurationKey(path: "boot.retry_after_seconds", kind: .integer, defaultText: "60",
+                         summary: "After the boot cache's disk failed (full, I/O error), seconds before an entry is prepared again.") {
+            $0.boot.retryAfterSeconds = try integer($1, "boot.retry_after_seconds", $2, in: 1...86_400)
+        },
         ConfigurationKey(path: "status.public", kind: .stringList, defaultText: "[\"healthz\"]",
                          summary: "Which of `status`, `metrics`, `healthz` anyone may fetch; nginx limits the others to `status.allow`.") {
             let names = try stringList($1, "status.public", $2)

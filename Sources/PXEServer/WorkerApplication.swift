@@ -71,6 +71,7 @@ public final class WorkerApplication: Sendable {
         let store = self.store
         var bootSettings = BootPreparer.Settings(directory: configuration.effectiveCacheDirectory, budgetBytes: configuration.boot.cacheMaximumBytes)
         bootSettings.decoderLimits.maximumPayloadBytes = configuration.boot.maximumPayloadBytes
+        bootSettings.storageRetry = .seconds(configuration.boot.retryAfterSeconds)
         bootSettings.log = { logger.log(level: $0 ? .warning : .info, "\($1)") }
         let bootPreparer = BootPreparer(store: store, settings: bootSettings)
         self.bootPreparer = bootPreparer

@@ -46,19 +46,21 @@ public struct BootPlan: Sendable, Equatable {
         if hasBootSignature || layout.type?.lowercased() == "disk" {
             return BootPlan(kind: .disk, disk: 0..<payloadSize)
         }
-        var reason = "the payload is \(Self.size(payloadSize)) of data with no kernel segment and no boot sector"
+        var reason = "the payload is \(ByteCount.text(payloadSize)) of data with no kernel segment and no boot sector"
         if isBzImage { reason = "the payload is a Linux kernel (bzImage) but its type is \(layout.type.map { "\"\($0)\"" } ?? "not set"), not \"kernel\"" }
         return BootPlan(kind: .none, reason: reason)
     }
 
-    /// 512 bytes, 48.0 KB, 1.2 MB, 3.4 GB (decimal, as a sentence for people reads it).
-    static func size(_ bytes: Int64) -> String {
+}
+
+/// Byte counts in sentences: 512 bytes, 48.0 KB, 1.2 MB, 3.4 GB (decimal units).
+public enum ByteCount {
+    public static func text(_ bytes: Int64) -> String {
         if bytes < 1000 { return "\(bytes) bytes" }
         let units = ["KB", "MB", "GB", "TB"]
         var value = Double(bytes) / 1000
         var unit = 0
         while value >= 1000 && unit < units.count - 1 { value /= 1000; unit += 1 }
-        let rounded = (value * 10).rounded() / 10
-        return "\(rounded) \(units[unit])"
+        return "\((value * 10).rounded() / 10) \(units[unit])"
     }
 }

@@ -1,0 +1,178 @@
+import Foundation
+import PXECatalog
+import PixelRTS
+import StrictJSON
+import TestSupport
+import Testing
+
+/// The boot cache: every valid container prepared once per file version, in the background.
+@Suite struct BootPreparerTests {
+    let catalog = TemporaryDirectory()
+    let state = TemporaryDirectory()
+    var cachePath: String { state.path + "/boot-cache" }
+
+    func makeStore() -> CatalogStore { CatalogStore(scanner: CatalogScanner(roots: [catalog.path])) }
+
+    func start(_ store: CatalogStore, budget: Int64 = 0, configure: (inout BootPreparer.Settings) -> Void = { _ in }) throws -> BootPreparer {
+        var settings = BootPreparer.Settings(directory: cachePath, budgetBytes: budget)
+        configure(&settings)
+        let preparer = BootPreparer(store: store, settings: settings)
+        try preparer.start()
+        return preparer
+    }
+
+    /// Waits until no entry is pending or being prepared; returns the statuses by file name.
+    func settled(_ store: CatalogStore) -> [String: BootStatus] {
+        _ = TestServer.waitFor(seconds: 60) {
+            let state = store.current
+            return !state.snapshot.entries.isEmpty && state.snapshot.entries.allSatisfy { [.ready, .failed, .notPrepared].contains(state.bootStatus($0.id).state) }
+        }
+        let state = store.current
+        return Dictionary(uniqueKeysWithValues: state.snapshot.entries.map { ($0.fileName, state.bootStatus($0.id)) })
+    }
+
+    static let kernel = PixelRTSFixtures.noise(count: 90_000, seed: 11)
+    static let initrd = PixelRTSFixtures.noise(count: 40_000, seed: 12)
+    static func linux(cmdline: String = "console=ttyS0") -> [UInt8] {
+        PNGFixtures.pixelRTS(parts: [("kernel", kernel), ("initrd", initrd)], fields: [("kernel_cmdline", .string(cmdline))])
+    }
+
+    static func diskImage() -> [UInt8] {
+        var disk = [UInt8](repeating: 0, count: 4096)
+        disk[510] = 0x55
+        disk[511] = 0xAA
+        return disk
+    }
+
+    @Test func preparesEachKindAndSaysWhyOthersDoNotBoot() throws {
+        catalog.write(Self.linux(), to: "linux.rts.png")
+        catalog.write(PNGFixtures.pixelRTS(payload: Self.diskImage()), to: "disk.rts.png")
+        catalog.write(PNGFixtures.pixelRTS(payload: PixelRTSFixtures.noise(count: 3000)), to: "data.rts.png")
+        var tampered = PixelRTSFixtures.writer(stream: PixelRTSFixtures.noise(count: 3000))
+        tampered.pixels[1] ^= 0x80   // the first pixel of the curve: payload byte 1
+        catalog.write(tampered.encode(), to: "tampered.rts.png")
+        catalog.write(PNGFixtures.named("plain"), to: "plain.rts.png")
+        catalog.write(Array("junk".utf8), to: "junk.rts.png")
+        let store = makeStore()
+        store.refresh()
+        let preparer = try start(store)
+        defer { preparer.stop() }
+        let statuses = settled(store)
+
+        let linux = try #require(statuses["linux.rts.png"])
+        #expect(linux.state == .ready && linux.kind == .linux && linux.bootable)
+        #expect(linux.parts == [.payload: 130_000, .kernel: 90_000, .initrd: 40_000])
+        let key = try #require(linux.cacheKey)
+        #expect(FileManager.default.contents(atPath: "\(cachePath)/\(key)/kernel").map([UInt8].init) == Self.kernel)
+        #expect(FileManager.default.contents(atPath: "\(cachePath)/\(key)/initrd").map([UInt8].init) == Self.initrd)
+
+        let disk = try #require(statuses["disk.rts.png"])
+        #expect(disk.state == .ready && disk.kind == .disk)
+        // Smaller than a BIOS cylinder: extended (sparsely) so that SAN boot works.
+        #expect(disk.parts[.disk] == 16 << 20)
+        let diskFile = "\(cachePath)/\(disk.cacheKey!)/disk.img"
+        #expect(FileManager.default.contents(atPath: diskFile).map { Array($0.prefix(4096)) } == Self.diskImage())
+
+        #expect(statuses["data.rts.png"] == BootStatus(state: .ready, kind: BootPlan.Kind.none,
+                                                        problem: "the payload is 3.0 KB of data with no kernel segment and no boot sector",
+                                                        parts: [.payload: 3000], cacheKey: statuses["data.rts.png"]!.cacheKey))
+        let bad = try #require(statuses["tampered.rts.png"])
+        #expect(bad.state == .failed && bad.verified == false && bad.problem?.hasPrefix("the payload's SHA-256 is ") == true)
+        #expect(statuses["plain.rts.png"]?.problem == "the file has no PixelRTS v2 metadata with a payload (data_size and data_hash)")
+        #expect(statuses["junk.rts.png"]?.state == .failed)
+        #expect(preparer.counts.byState[.ready] == 3)
+        // Apparent sizes (the padded disk image is sparse on disk): linux 130,000 + 90,000 +
+        // 40,000; disk 4,096 + 16 MiB; data 3,000.
+        #expect(preparer.counts.cacheBytes == 260_000 + 4096 + (16 << 20) + 3000)
+    }
+
+    @Test func identicalContainersShareOneCacheDirectoryAndARestartDecodesNothing() throws {
+        catalog.write(Self.linux(), to: "a.rts.png")
+        catalog.write(Self.linux(), to: "copy/b.rts.png")
+        var store = makeStore()
+        store.refresh()
+        var preparer = try start(store)
+        var statuses = settled(store)
+        preparer.stop()
+        let key = try #require(statuses["a.rts.png"]?.cacheKey)
+        #expect(statuses["b.rts.png"]?.cacheKey == key)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cachePath) == [key])
+        let manifest = try String(contentsOfFile: "\(cachePath)/\(key)/manifest.json", encoding: .utf8)
+
+        // A new worker on the same cache: ready again, from the manifest, without writing anything.
+        let logged = LockedBox<[String]>([])
+        store = makeStore()
+        store.refresh()
+        preparer = try start(store) { $0.log = { _, line in logged.update { $0.append(line) } } }
+        defer { preparer.stop() }
+        statuses = settled(store)
+        #expect(statuses["a.rts.png"]?.state == .ready && statuses["a.rts.png"]?.cacheKey == key)
+        #expect(try String(contentsOfFile: "\(cachePath)/\(key)/manifest.json", encoding: .utf8) == manifest)
+        #expect(logged.value.count == 2 && logged.value.allSatisfy { $0.contains("are already in the cache") }, "nothing was decoded: \(logged.value)")
+    }
+
+    @Test func aChangedContainerIsPreparedAgainAndTheOldPartsGo() throws {
+        let path = catalog.write(Self.linux(cmdline: "one"), to: "a.rts.png")
+        let store = makeStore()
+        store.refresh()
+        let preparer = try start(store)
+        defer { preparer.stop() }
+        let first = try #require(settled(store)["a.rts.png"]?.cacheKey)
+        // Different payload (a new initrd): a new file version, a new cache directory.
+        let replacement = PNGFixtures.pixelRTS(parts: [("kernel", Self.kernel), ("initrd", PixelRTSFixtures.noise(count: 1000, seed: 99))])
+        try Data(replacement).write(to: URL(fileURLWithPath: path + ".new"))
+        rename(path + ".new", path)
+        store.refresh()
+        #expect(TestServer.waitFor(seconds: 60) { store.current.snapshot.entries.first.map { store.current.bootStatus($0.id).cacheKey } != first })
+        let second = try #require(settled(store)["a.rts.png"]?.cacheKey)
+        #expect(second != first)
+        #expect(TestServer.waitFor(seconds: 30) { (try? FileManager.default.contentsOfDirectory(atPath: cachePath)) == [second] })
+    }
+
+    @Test func anEntryThatDoesNotFitTheBudgetIsNotPreparedWithTheReason() throws {
+        catalog.write(Self.linux(), to: "big.rts.png")
+        let store = makeStore()
+        store.refresh()
+        let preparer = try start(store, budget: 100_000)
+        defer { preparer.stop() }
+        let status = try #require(settled(store)["big.rts.png"])
+        #expect(status.state == .notPrepared)
+        #expect(status.problem == "its parts need about 390.0 KB but the boot cache has 100.0 KB left of its budget of 100.0 KB (boot.cache_max_bytes)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cachePath).isEmpty)
+    }
+
+    @Test func leftoversOfACrashAreRemovedAtStart() throws {
+        try FileManager.default.createDirectory(atPath: cachePath + "/.tmp-abcdef", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: cachePath + "/0123456789abcdef0123456789abcdef", withIntermediateDirectories: true)
+        let store = makeStore()
+        let preparer = try start(store)
+        preparer.stop()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cachePath).isEmpty, "a temporary and a manifest-less directory")
+    }
+
+    /// A container replaced while it was being prepared: what was decoded is of the old file and
+    /// is not kept; the new file is prepared after the rescan that notices it.
+    @Test func aContainerReplacedWhileItIsPreparedIsNotKeptAsTheOldOne() throws {
+        let path = catalog.write(Self.linux(cmdline: "old"), to: "a.rts.png")
+        let replacement = PNGFixtures.pixelRTS(parts: [("kernel", PixelRTSFixtures.noise(count: 5000, seed: 77))])
+        let replaced = LockedBox(false)
+        let store = makeStore()
+        store.refresh()
+        let preparer = try start(store) { settings in
+            settings.afterDecode = {
+                guard !replaced.value else { return }
+                replaced.value = true
+                try? Data(replacement).write(to: URL(fileURLWithPath: path + ".new"))
+                rename(path + ".new", path)
+            }
+        }
+        defer { preparer.stop() }
+        #expect(TestServer.waitFor(seconds: 60) { replaced.value })
+        // The old version's parts were dropped: nothing published, and the entry is not ready.
+        #expect(TestServer.waitFor(seconds: 30) { store.current.snapshot.entries.first.map { store.current.bootStatus($0.id).state } == .pending })
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cachePath).isEmpty)
+        store.refresh()
+        let status = try #require(settled(store)["a.rts.png"])
+        #expect(status.state == .ready && status.parts == [.payload: 5000, .kernel: 5000])
+    }
+}
