@@ -55,15 +55,25 @@ bench: build
 	@BENCH=1 deploy/dev/install-deps.sh
 	python3 bench/run.py $(BENCH_ARGS)
 
-# libFuzzer on the PNG metadata reader for FUZZ_SECONDS; crashes land in $(FUZZ_DIR)/artifacts.
+# libFuzzer on the PNG metadata reader and on the payload decoder, FUZZ_SECONDS each; crashes land
+# in $(FUZZ_DIR)/artifacts. The format's sources are compiled into each fuzzer as one module
+# (their `import StrictJSON` dropped), with the C modules' headers.
+FUZZ_SOURCES = Sources/StrictJSON/*.swift Sources/PixelRTS/*.swift
+FUZZ_FLAGS = -sanitize=fuzzer,address -parse-as-library -swift-version 6 -O -I Sources/CZlib -I Sources/CZstd -I Sources/CCrypto -lz -lzstd -lcrypto
 fuzz: build
-	mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds $(FUZZ_DIR)/artifacts
+	rm -rf $(FUZZ_DIR)/src && mkdir -p $(FUZZ_DIR)/src $(FUZZ_DIR)/corpus-metadata $(FUZZ_DIR)/corpus-decoder $(FUZZ_DIR)/seeds $(FUZZ_DIR)/artifacts
+	for file in $(FUZZ_SOURCES); do sed '/^import StrictJSON$$/d' $$file > $(FUZZ_DIR)/src/$$(basename $$file); done
 	$(RELEASE_BIN) demo-catalog $(FUZZ_DIR)/seeds-tree >/dev/null
-	find $(FUZZ_DIR)/seeds-tree -name '*.png' -exec cp {} $(FUZZ_DIR)/seeds/ \;
-	swiftc -sanitize=fuzzer,address -parse-as-library -swift-version 6 -O -module-name PNGFuzz \
-		-I Sources/CZlib Fuzz/PNGMetadataFuzzer.swift Sources/PXECatalog/*.swift -lz -o $(FUZZ_DIR)/png-metadata
-	$(FUZZ_DIR)/png-metadata $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds -max_total_time=$(FUZZ_SECONDS) \
+	find $(FUZZ_DIR)/seeds-tree -name '*.png' -size -256k -exec cp {} $(FUZZ_DIR)/seeds/ \;
+	head -c 3000 /dev/urandom > $(FUZZ_DIR)/seed-part && head -c 700 /dev/zero >> $(FUZZ_DIR)/seed-part
+	for method in none zlib zstd; do $(RELEASE_BIN) pack $(FUZZ_DIR)/seeds/packed-$$method.rts.png --segment kernel=$(FUZZ_DIR)/seed-part \
+		--segment initrd=$(FUZZ_DIR)/seed-part $$([ $$method = none ] || echo --compress $$method) >/dev/null; done
+	swiftc $(FUZZ_FLAGS) -module-name PNGFuzz Fuzz/PNGMetadataFuzzer.swift Fuzz/FuzzSupport.swift $(FUZZ_DIR)/src/*.swift -o $(FUZZ_DIR)/png-metadata
+	swiftc $(FUZZ_FLAGS) -module-name DecoderFuzz Fuzz/PayloadDecoderFuzzer.swift Fuzz/FuzzSupport.swift $(FUZZ_DIR)/src/*.swift -o $(FUZZ_DIR)/payload-decoder
+	$(FUZZ_DIR)/png-metadata $(FUZZ_DIR)/corpus-metadata $(FUZZ_DIR)/seeds -max_total_time=$(FUZZ_SECONDS) \
 		-max_len=65536 -timeout=10 -rss_limit_mb=4096 -artifact_prefix=$(FUZZ_DIR)/artifacts/ -print_final_stats=1
+	$(FUZZ_DIR)/payload-decoder $(FUZZ_DIR)/corpus-decoder $(FUZZ_DIR)/seeds -max_total_time=$(FUZZ_SECONDS) \
+		-max_len=262144 -timeout=10 -rss_limit_mb=4096 -artifact_prefix=$(FUZZ_DIR)/artifacts/ -print_final_stats=1
 
 # The unit and end-to-end tests under ThreadSanitizer (separate build folder); the end-to-end
 # tests then drive a ThreadSanitizer build of the worker too.

@@ -29,23 +29,26 @@ let package = Package(
         .target(name: "PixelRTS", dependencies: ["CZlib", "CZstd", "CCrypto", "StrictJSON"]),
         // Domain: catalog scanning, snapshots, settings, boot cache; knows nothing of FastCGI.
         .target(name: "PXECatalog", dependencies: ["PixelRTS", "StrictJSON", "CMalloc", "Locking"]),
+        // iPXE text sanitising and every script the server renders; knows nothing of the catalog.
+        .target(name: "BootScripts"),
         // HTTP API: handlers from request values to response values.
-        .target(name: "PXEAPI", dependencies: ["PXECatalog", "PixelRTS", "StrictJSON", "Locking"]),
+        .target(name: "PXEAPI", dependencies: ["PXECatalog", "BootScripts", "PixelRTS", "StrictJSON", "Locking"]),
         // Configuration, command line, nginx config generation and process wiring.
         .target(name: "PXEServer", dependencies: [
-            "FastCGI", "PXECatalog", "PXEAPI", "PixelRTS", "StrictJSON", "CMalloc", "Locking",
+            "FastCGI", "PXECatalog", "PXEAPI", "BootScripts", "PixelRTS", "StrictJSON", "CMalloc", "Locking",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "pxe-catalog", dependencies: ["PXEServer"]),
 
         .target(name: "TestSupport", dependencies: ["PXECatalog", "PixelRTS", "StrictJSON"], path: "Tests/TestSupport"),
-        // Golden/ holds expected scripts, read by path in the tests.
         .testTarget(name: "PixelRTSTests", dependencies: ["PixelRTS", "StrictJSON", "TestSupport"]),
-        .testTarget(name: "PXECatalogTests", dependencies: ["PXECatalog", "PixelRTS", "StrictJSON", "Locking", "TestSupport"], exclude: ["Golden"]),
+        .testTarget(name: "PXECatalogTests", dependencies: ["PXECatalog", "PixelRTS", "StrictJSON", "Locking", "TestSupport"]),
+        // Golden/ holds expected scripts, read by path in the tests.
+        .testTarget(name: "BootScriptsTests", dependencies: ["BootScripts", "TestSupport"], exclude: ["Golden"]),
         .testTarget(name: "PXEAPITests", dependencies: ["PXEAPI", "PXECatalog", "PixelRTS", "StrictJSON", "TestSupport"]),
         .testTarget(name: "PXEServerTests", dependencies: ["PXEServer", "StrictJSON", "TestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["PXECatalog", "PixelRTS", "StrictJSON", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["PXECatalog", "BootScripts", "PixelRTS", "StrictJSON", "TestSupport"]),
     ]
 )
 

@@ -1,13 +1,13 @@
 // libFuzzer entry point for the PNG metadata reader and the metadata mapping.
-// Built by `make fuzz` together with the PXECatalog sources (see the Makefile); not a SwiftPM
-// target, because `-sanitize=fuzzer` supplies its own `main`.
+// Built by `make fuzz` together with the StrictJSON and PixelRTS sources (see the Makefile); not
+// a SwiftPM target, because `-sanitize=fuzzer` supplies its own `main`.
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzPNGMetadata(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     var bytes = Array(UnsafeBufferPointer(start: data, count: size))
     // Half of the inputs get their chunk CRCs repaired, so mutations reach the text decoders
     // instead of dying at the CRC check.
-    if size > 0 && data[0] & 1 == 1 { bytes = repairingCRCs(bytes) }
+    if size > 0 && data[0] & 1 == 1 { bytes = FuzzSupport.repairingCRCs(bytes) }
     var limits = PNGMetadataReader.Limits()
     limits.maximumInflatedBytes = 1 << 20
     let inspection = PNGMetadataReader(limits: limits).inspect(MemoryByteSource(bytes))
@@ -16,18 +16,4 @@ public func fuzzPNGMetadata(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 
     if inspection.problem == nil && (inspection.width == nil || inspection.height == nil) { fatalError("valid PNG without IHDR size") }
     if inspection.textChunks.isEmpty && metadata.name != nil { fatalError("name without any text chunk") }
     return 0
-}
-
-/// Rewrites the CRC of every complete chunk after the 8-byte signature.
-func repairingCRCs(_ input: [UInt8]) -> [UInt8] {
-    var bytes = input
-    var offset = 8
-    while offset + 12 <= bytes.count {
-        let length = Int(bytes[offset]) << 24 | Int(bytes[offset + 1]) << 16 | Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])
-        guard length <= bytes.count - offset - 12 else { break }
-        let crc = Zlib.crc32(bytes[(offset + 4)..<(offset + 8 + length)])
-        bytes.replaceSubrange((offset + 8 + length)..<(offset + 12 + length), with: PNGWriter.bigEndian(crc))
-        offset += 12 + length
-    }
-    return bytes
 }

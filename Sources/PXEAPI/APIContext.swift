@@ -1,3 +1,4 @@
+import BootScripts
 import PXECatalog
 import StrictJSON
 
@@ -14,10 +15,12 @@ public struct APIContext: Sendable {
     /// Non-sensitive configuration summary shown by `GET /` (never paths).
     public var publicConfig: [(String, JSONValue)]
     public var menu: MenuOptions
+    /// Appended to every Linux entry's kernel command line (`boot.cmdline_append`).
+    public var commandLineAppend: String
 
     public init(serverName: String = "pxe-catalog", version: String, catalogRoots: [String], filesRoot: String,
                 internalPrefix: String, scanner: CatalogScanner, publicConfig: [(String, JSONValue)] = [],
-                menu: MenuOptions = MenuOptions()) {
+                menu: MenuOptions = MenuOptions(), commandLineAppend: String = "") {
         self.serverName = serverName
         self.version = version
         self.catalogRoots = catalogRoots
@@ -26,5 +29,6 @@ public struct APIContext: Sendable {
         self.scanner = scanner
         self.publicConfig = publicConfig
         self.menu = menu
+        self.commandLineAppend = commandLineAppend
     }
 }

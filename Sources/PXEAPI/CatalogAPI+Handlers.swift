@@ -192,7 +192,7 @@ extension CatalogAPI {
         }.sorted { $0.1.bootOrder < $1.1.bootOrder }
     }
 
-    static func pxeJSON(_ entry: CatalogEntry, _ setting: PXESetting) -> JSONValue {
+    static func pxeJSON(_ entry: CatalogEntry, _ setting: PXESetting, boot: BootStatus) -> JSONValue {
         .object([
             ("id", .string(entry.id)),
             ("name", .string(entry.displayName)),
@@ -201,6 +201,9 @@ extension CatalogAPI {
             ("size", .int(entry.size)),
             ("pxe_name", .string(orNull: setting.menuName)),
             ("pxe_description", .string(orNull: setting.menuDescription)),
+            ("pxe_cmdline", .string(orNull: setting.commandLine)),
+            ("boot", .object([("kind", .string(orNull: boot.kind?.rawValue)), ("ready", .bool(boot.bootable)),
+                              ("state", .string(boot.state.rawValue)), ("problem", .string(orNull: boot.problem))])),
         ])
     }
 
@@ -208,7 +211,7 @@ extension CatalogAPI {
         let state = store.current
         return pxeCache.withLock { cache in
             if let cache, cache.key == state.revisionKey { return cache.response }
-            let items = Self.pxeEntries(state).map(Self.pxeJSON)
+            let items = Self.pxeEntries(state).map { Self.pxeJSON($0.0, $0.1, boot: state.bootStatus($0.0.id)) }
             let response = HTTPResponse.json(.object([("pxe_containers", .array(items)), ("count", .int(Int64(items.count)))]))
             cache = (state.revisionKey, response)
             return response

@@ -19,7 +19,7 @@ public final class CatalogAPI: Sendable {
     /// The boot cache's counters for `/status` and `/metrics` (nil: no boot cache).
     let bootCounts: @Sendable () -> BootPreparer.Counts?
     /// The last rendered menu, reused while the catalog state is unchanged (boot storms).
-    let menuCache = Locked<(key: CatalogRevision, response: HTTPResponse)?>(nil)
+    let menuCache = Locked<(key: CatalogRevision, base: String?, response: HTTPResponse)?>(nil)
     /// `/containers` items, serialised once per catalog state (10,000+ entries are common).
     let listingCache = Locked<(key: CatalogRevision, items: [[UInt8]], full: HTTPResponse)?>(nil)
     let pxeCache = Locked<(key: CatalogRevision, response: HTTPResponse)?>(nil)
@@ -129,8 +129,8 @@ public final class CatalogAPI: Sendable {
         case .pxe: return listPXE()
         case let .toggle(id): return toggle(id: id, request: request, actor: actor)
         case .bootScript: return bootScript()
-        case .menuScript: return menuScript()
-        case let .entryScript(id): return entryScript(id: id)
+        case .menuScript: return menuScript(request)
+        case let .entryScript(id): return entryScript(id: id, request: request)
         case let .editMenu(id): return editMenu(id: id, request: request, actor: actor)
         case .status: return status()
         case .metrics: return metricsText()

@@ -235,8 +235,13 @@ public final class CatalogStore: Sendable {
     /// Changes an entry's menu name, description and/or position in the boot order.
     @discardableResult
     public func updateMenu(id: String, name: FieldChange<String> = .keep, description: FieldChange<String> = .keep,
-                           bootOrder: Int? = nil) throws(CatalogStoreError) -> EntryWithSetting {
+                           commandLine: FieldChange<String> = .keep, bootOrder: Int? = nil) throws(CatalogStoreError) -> EntryWithSetting {
         try change(id: id) { settings in
+            switch commandLine {
+            case .keep: break
+            case let .set(text): settings[id]!.commandLine = text
+            case .reset: settings[id]!.commandLine = nil
+            }
             switch name {
             case .keep: break
             case let .set(text): settings[id]!.menuName = text

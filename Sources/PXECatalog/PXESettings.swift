@@ -14,33 +14,44 @@ public struct PXESetting: Sendable, Equatable {
     final class MenuTexts: Sendable, Equatable {
         let name: String?
         let description: String?
-        init(name: String?, description: String?) {
+        let commandLine: String?
+        init(name: String?, description: String?, commandLine: String?) {
             self.name = name
             self.description = description
+            self.commandLine = commandLine
         }
-        static func == (a: MenuTexts, b: MenuTexts) -> Bool { a.name == b.name && a.description == b.description }
+        static func == (a: MenuTexts, b: MenuTexts) -> Bool {
+            a.name == b.name && a.description == b.description && a.commandLine == b.commandLine
+        }
     }
 
-    public init(enabled: Bool = true, bootOrder: Int, menuName: String? = nil, menuDescription: String? = nil, missingSince: Int64? = nil) {
+    public init(enabled: Bool = true, bootOrder: Int, menuName: String? = nil, menuDescription: String? = nil,
+                commandLine: String? = nil, missingSince: Int64? = nil) {
         self.enabled = enabled
         self.bootOrder = bootOrder
-        self.menuName = menuName
-        self.menuDescription = menuDescription
         self.missingSince = missingSince
+        setMenu(name: menuName, description: menuDescription, commandLine: commandLine)
     }
 
     public var menuName: String? {
         get { menu?.name }
-        set { setMenu(name: newValue, description: menuDescription) }
+        set { setMenu(name: newValue, description: menuDescription, commandLine: commandLine) }
     }
 
     public var menuDescription: String? {
         get { menu?.description }
-        set { setMenu(name: menuName, description: newValue) }
+        set { setMenu(name: menuName, description: newValue, commandLine: commandLine) }
     }
 
-    private mutating func setMenu(name: String?, description: String?) {
-        menu = name == nil && description == nil ? nil : MenuTexts(name: name, description: description)
+    /// The kernel command line for this entry instead of the container's own (nil: its own).
+    public var commandLine: String? {
+        get { menu?.commandLine }
+        set { setMenu(name: menuName, description: menuDescription, commandLine: newValue) }
+    }
+
+    private mutating func setMenu(name: String?, description: String?, commandLine: String?) {
+        menu = name == nil && description == nil && commandLine == nil ? nil
+            : MenuTexts(name: name, description: description, commandLine: commandLine)
     }
 }
 

@@ -105,7 +105,8 @@ public struct SettingsFile: SettingsPersistence {
                 ("boot_order", .int(Int64(setting.bootOrder))),
                 ("menu_name", .string(orNull: setting.menuName)),
                 ("menu_description", .string(orNull: setting.menuDescription)),
-            ] + (setting.missingSince.map { [("missing_since", JSONValue.int($0))] } ?? [])))
+            ] + (setting.commandLine.map { [("cmdline", JSONValue.string($0))] } ?? [])
+              + (setting.missingSince.map { [("missing_since", JSONValue.int($0))] } ?? [])))
         }
         return JSONValue.object([
             ("format", .string(formatName)),
@@ -144,7 +145,8 @@ public struct SettingsFile: SettingsPersistence {
             default: throw SettingsLoadError(description: "entry \(id): \"missing_since\" is not an integer")
             }
             byID[id] = PXESetting(enabled: enabled, bootOrder: Int(order), menuName: try optionalText("menu_name"),
-                                  menuDescription: try optionalText("menu_description"), missingSince: missingSince)
+                                  menuDescription: try optionalText("menu_description"), commandLine: try optionalText("cmdline"),
+                                  missingSince: missingSince)
         }
         return PXESettings(byID: byID)
     }

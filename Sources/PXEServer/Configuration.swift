@@ -1,4 +1,5 @@
 import Glibc
+import BootScripts
 import PXECatalog
 
 /// The worker's configuration: a plain value with defaults. How it is read (file, environment)
@@ -67,6 +68,8 @@ public struct Configuration: Sendable, Equatable {
         public var cacheMaximumBytes: Int64 = 20 << 30
         public var maximumPayloadBytes: Int64 = 64 << 30
         public var retryAfterSeconds = 60
+        /// Appended to every Linux entry's kernel command line.
+        public var commandLineAppend = ""
     }
 
     public struct Admin: Sendable, Equatable {

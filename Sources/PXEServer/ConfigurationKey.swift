@@ -1,3 +1,4 @@
+import BootScripts
 import Foundation
 import Glibc
 import PXECatalog
@@ -179,6 +180,14 @@ struct ConfigurationKey: Sendable {
         ConfigurationKey(path: "boot.retry_after_seconds", kind: .integer, defaultText: "60",
                          summary: "After the boot cache's disk failed (full, I/O error), seconds before an entry is prepared again.") {
             $0.boot.retryAfterSeconds = try integer($1, "boot.retry_after_seconds", $2, in: 1...86_400)
+        },
+        ConfigurationKey(path: "boot.cmdline_append", kind: .string, defaultText: "\"\" (nothing)",
+                         summary: "Appended to the kernel command line of every Linux entry (after the container's own or the entry's override), e.g. `console=ttyS0`. Printable ASCII, no braces, no `&&`, `||`, `;` or `#` words.") {
+            let text = try string($1, "boot.cmdline_append", $2)
+            if let problem = IPXEText.commandLineProblem(text) {
+                throw ConfigurationError(source: $2, key: "boot.cmdline_append", reason: problem)
+            }
+            $0.boot.commandLineAppend = text
         },
         ConfigurationKey(path: "status.public", kind: .stringList, defaultText: "[\"healthz\"]",
                          summary: "Which of `status`, `metrics`, `healthz` anyone may fetch; nginx limits the others to `status.allow`.") {

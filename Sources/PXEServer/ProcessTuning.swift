@@ -1,5 +1,5 @@
 import CMalloc
-import Glibc
+import Foundation
 
 /// Process-level tuning and measurements, in one place: the domain never tunes the process.
 public enum ProcessTuning {
@@ -14,16 +14,9 @@ public enum ProcessTuning {
 
     /// VmRSS from /proc/self/status, in bytes.
     static func residentSetBytes() -> Int {
-        guard let fd = fopen("/proc/self/status", "r") else { return 0 }
-        defer { fclose(fd) }
-        var line = [CChar](repeating: 0, count: 256)
-        while fgets(&line, Int32(line.count), fd) != nil {
-            let text = String(cString: line)
-            if text.hasPrefix("VmRSS:") {
-                return (Int(text.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
-            }
-        }
-        return 0
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return 0 }
+        return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
     }
 
     static func seconds(_ duration: Duration) -> Double {

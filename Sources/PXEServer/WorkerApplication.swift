@@ -118,7 +118,7 @@ public final class WorkerApplication: Sendable {
                 ("menu_default", .string(configuration.menu.defaultChoice)),
                 ("watch", .bool(configuration.catalog.watch)),
             ],
-            menu: configuration.menuOptions)
+            menu: configuration.menuOptions, commandLineAppend: configuration.boot.commandLineAppend)
     }
 
     static func adminPolicy(_ configuration: Configuration, logger: Logger) throws(StartupError) -> AdminAuthorizer.Policy {
@@ -299,7 +299,7 @@ public final class WorkerApplication: Sendable {
     }
 
     /// Every CGI param `httpRequest(from:)` reads; the transport copies only these.
-    static let paramsRead = ["HTTP_AUTHORIZATION", "REQUEST_METHOD", "DOCUMENT_URI", "SCRIPT_NAME", "QUERY_STRING"]
+    static let paramsRead = ["HTTP_AUTHORIZATION", "HTTP_HOST", "REQUEST_METHOD", "DOCUMENT_URI", "SCRIPT_NAME", "QUERY_STRING"]
 
     /// The FastCGI <-> API adapter: CGI params to an `HTTPRequest`, an `HTTPResponse` back.
     /// Slow requests are answered on a thread of their own (see `CatalogAPI.runsLong`).
@@ -314,6 +314,7 @@ public final class WorkerApplication: Sendable {
         // rest of a download request.
         var headers: [String: String] = [:]
         if let authorization = request.param("HTTP_AUTHORIZATION") { headers["authorization"] = authorization }
+        if let host = request.param("HTTP_HOST") { headers["host"] = host }
         let bodyProblem: HTTPRequest.BodyProblem? = request.bodyExceedsLimit ? .tooLarge
             : request.bodyShorterThanDeclared ? .shorterThanDeclared : nil
         return HTTPRequest(

@@ -211,14 +211,14 @@ public struct ContainerEncoder {
             idat.removeAll(keepingCapacity: true)
         }
         for bandIndex in 0..<(side / block) {
-            band.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+            band.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) }
             for column in 0..<bands.blocksPerSide {
                 let square = bandIndex * bands.blocksPerSide + column
                 let runStart = Int64(bands.runIndex[square]) * Int64(runBytes)
                 guard runStart < length else { continue }
                 let count = Int(min(Int64(runBytes), length - runStart))
                 guard stream.read(at: runStart, into: &run, count: count) else { throw DecodeError("the payload could not be read") }
-                if count < runBytes { run.withUnsafeMutableBytes { UnsafeMutableRawBufferPointer(rebasing: $0[count...]).initializeMemory(as: UInt8.self, repeating: 0) } }
+                if count < runBytes { run.withUnsafeMutableBytes { _ = UnsafeMutableRawBufferPointer(rebasing: $0[count...]).initializeMemory(as: UInt8.self, repeating: 0) } }
                 let offsets = bands.offsets[Int(bands.orientation[square])]
                 let first = column * block
                 band.withUnsafeMutableBytes { out in
@@ -237,7 +237,7 @@ public struct ContainerEncoder {
                     }
                 }
                 let last = bandIndex == side / block - 1 && rowIndex == block - 1
-                try row.withUnsafeBytes { raw in try deflater.feed(raw, finish: last) { idat.append(contentsOf: $0) } }
+                row.withUnsafeBytes { raw in deflater.feed(raw, finish: last) { idat.append(contentsOf: $0) } }
                 try flushIDAT(force: false)
             }
         }

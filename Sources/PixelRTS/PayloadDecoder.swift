@@ -73,7 +73,12 @@ public struct PayloadDecoder: Sendable {
     private func attempt(_ source: any ByteSource, layout: PixelRTSLayout, transposed: Bool, payloadPath: String,
                          shouldStop: () -> Bool) throws(DecodeError) -> Result {
         let streamPath = payloadPath + ".stream"
-        defer { unlink(streamPath) }
+        var succeeded = false
+        defer {
+            unlink(streamPath)
+            // A refused container leaves nothing behind (the payload of a failed attempt included).
+            if !succeeded { unlink(payloadPath) }
+        }
         let stream = try OutputFile(path: streamPath)
         if let base64 = layout.codeModeBase64 {
             try Self.writeBase64(base64, to: stream, expected: layout.streamLength)
@@ -96,14 +101,10 @@ public struct PayloadDecoder: Sendable {
             try stream.finish()
             guard rename(streamPath, payloadPath) == 0 else { throw DecodeError(storage: "cannot move the payload into place", code: errno) }
         }
-        do {
-            let sha256 = try verifier.verify(size: layout.dataSize)
-            return Result(layout: layout, payloadSize: layout.dataSize, sha256: sha256, transposed: transposed,
-                          plan: BootPlan.decide(layout: layout, payloadSize: layout.dataSize, head: verifier.head))
-        } catch {
-            unlink(payloadPath)
-            throw error
-        }
+        let sha256 = try verifier.verify(size: layout.dataSize)
+        succeeded = true
+        return Result(layout: layout, payloadSize: layout.dataSize, sha256: sha256, transposed: transposed,
+                      plan: BootPlan.decide(layout: layout, payloadSize: layout.dataSize, head: verifier.head))
     }
 
     /// The pixels in curve order: `streamLength` bytes, each run of the curve written at its offset.

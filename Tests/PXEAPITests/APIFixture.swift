@@ -1,6 +1,7 @@
 import Foundation
 import PXEAPI
 import PXECatalog
+import PixelRTS
 import TestSupport
 
 /// A catalog in a temporary directory with an API over it, called without sockets.
@@ -32,6 +33,17 @@ final class APIFixture: @unchecked Sendable {
     }
 
     func id(_ relative: String) -> String { CatalogEntry.id(forRealPath: root.path + "/" + relative) }
+
+    /// Marks every valid entry as prepared with `kind` (the boot cache is not running in these
+    /// tests): Linux entries get a kernel and an initrd.
+    func markAllReady(_ kind: BootPlan.Kind = .linux) {
+        var statuses: [String: BootStatus] = [:]
+        for entry in store.current.snapshot.entries where entry.isValid {
+            let parts: [BootPart: Int64] = kind == .linux ? [.kernel: 10, .initrd: 5, .payload: 15] : [.disk: 16 << 20, .payload: 16 << 20]
+            statuses[entry.id] = BootStatus(state: .ready, kind: kind, parts: parts, cacheKey: String(repeating: "a", count: 32))
+        }
+        store.publishBoot(statuses)
+    }
 
     /// Calls the API; POSTs carry the fixture's admin token unless `authorization` says otherwise.
     func call(_ method: String, _ path: String?, query: String = "", body: String = "", bodyProblem: HTTPRequest.BodyProblem? = nil,

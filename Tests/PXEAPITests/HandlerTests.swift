@@ -111,8 +111,10 @@ import Testing
         let a = fixture.id("a.rts.png"), c = fixture.id("c.rts.png")
         let sizeA = PNGFixtures.named("A").count, sizeC = PNGFixtures.named("C").count
         #expect(fixture.call("GET", "/pxe").bodyText == """
-        {"pxe_containers":[{"id":"\(a)","name":"A","url":"/containers/\(a)","boot_order":0,"size":\(sizeA),"pxe_name":null,"pxe_description":null},\
-        {"id":"\(c)","name":"C","url":"/containers/\(c)","boot_order":3,"size":\(sizeC),"pxe_name":null,"pxe_description":null}],"count":2}
+        {"pxe_containers":[{"id":"\(a)","name":"A","url":"/containers/\(a)","boot_order":0,"size":\(sizeA),"pxe_name":null,"pxe_description":null,\
+        "pxe_cmdline":null,"boot":{"kind":null,"ready":false,"state":"pending","problem":null}},\
+        {"id":"\(c)","name":"C","url":"/containers/\(c)","boot_order":3,"size":\(sizeC),"pxe_name":null,"pxe_description":null,\
+        "pxe_cmdline":null,"boot":{"kind":null,"ready":false,"state":"pending","problem":null}}],"count":2}
         """)
     }
 

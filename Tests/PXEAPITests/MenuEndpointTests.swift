@@ -1,6 +1,7 @@
 import Foundation
 import PXEAPI
 import PXECatalog
+import PixelRTS
 import StrictJSON
 import TestSupport
 import Testing
@@ -28,6 +29,7 @@ import Testing
     func fixture(persistence: (any SettingsPersistence)? = nil) -> (APIFixture, [String]) {
         let fixture = APIFixture(files: ["a.rts.png": PNGFixtures.named("A"), "b.rts.png": PNGFixtures.named("B"),
                                          "c.rts.png": PNGFixtures.named("C"), "bad.rts.png": Array("x".utf8)], persistence: persistence)
+        fixture.markAllReady()
         return (fixture, ["a", "b", "c", "bad"].map { fixture.id("\($0).rts.png") })
     }
 
@@ -42,7 +44,7 @@ import Testing
         let response = fixture.call("POST", "/pxe/\(ids[1])/menu", body: #"{"name": "Rescue B", "description": "Fixes things"}"#)
         #expect(response.status == 200)
         let size = PNGFixtures.named("B").count
-        #expect(response.bodyText == #"{"id":"\#(ids[1])","name":"B","url":"/containers/\#(ids[1])","boot_order":1,"size":\#(size),"pxe_name":"Rescue B","pxe_description":"Fixes things","pxe_enabled":true,"valid":true}"#)
+        #expect(response.bodyText == #"{"id":"\#(ids[1])","name":"B","url":"/containers/\#(ids[1])","boot_order":1,"size":\#(size),"pxe_name":"Rescue B","pxe_description":"Fixes things","pxe_cmdline":null,"boot":{"kind":"linux","ready":true,"state":"ready","problem":null},"pxe_enabled":true,"valid":true}"#)
         #expect(fixture.call("GET", "/pxe/menu.ipxe").bodyText.contains("item --key 2 entry2 2. Rescue B ("))
         let reset = fixture.call("POST", "/pxe/\(ids[1])/menu", body: #"{"name": null}"#)
         #expect(try JSONParser.parse(reset.body)["pxe_name"] == .null)
@@ -70,8 +72,11 @@ import Testing
         (#"{"boot_order": 1.5}"#, "Field 'boot_order' must be a non-negative integer."),
         (#"{"boot_order": "2"}"#, "Field 'boot_order' must be a non-negative integer."),
         (#"{"boot_order": true}"#, "Field 'boot_order' must be a non-negative integer."),
-        (#"{"nmae": "x"}"#, "Unknown field 'nmae'; use name, description or boot_order."),
-        (#"["name"]"#, "The request body must be a JSON object with any of name, description, boot_order."),
+        (#"{"nmae": "x"}"#, "Unknown field 'nmae'; use name, description, cmdline or boot_order."),
+        (#"["name"]"#, "The request body must be a JSON object with any of name, description, cmdline, boot_order."),
+        (#"{"cmdline": 3}"#, "Field 'cmdline' must be a string or null, not a number."),
+        (#"{"cmdline": "root=${x}"}"#, "Field 'cmdline' must not contain { or } (iPXE would expand ${...})."),
+        (#"{"cmdline": "quiet && reboot"}"#, "Field 'cmdline' must not contain the word && (iPXE would run what follows as a command)."),
     ])
     func refusesBadFieldsAndChangesNothing(body: String, message: String) throws {
         let (fixture, ids) = fixture()
@@ -94,6 +99,41 @@ import Testing
         #expect(!script.bodyText.contains(ids[0]) && !script.bodyText.contains(ids[3]))
     }
 
+    /// The command line: the container's own, the entry's override instead (null resets), and
+    /// `boot.cmdline_append` after either; saved with the other settings.
+    @Test func theCommandLineIsTheContainersOwnOrTheOverridePlusTheAppend() throws {
+        let state = TemporaryDirectory()
+        let fixture = APIFixture(files: ["k.rts.png": PNGFixtures.pixelRTS(parts: [("kernel", [1, 2, 3])], fields: [("kernel_cmdline", .string("root=/dev/ram0 quiet"))])],
+                                 persistence: SettingsFile(directory: state.path))
+        fixture.api.replaceContext(APIContext(version: "9.9.9", catalogRoots: [fixture.root.path], filesRoot: fixture.root.path,
+                                              internalPrefix: "/_pxe_internal/", scanner: fixture.store.scanner, commandLineAppend: "console=ttyS0"))
+        fixture.markAllReady()
+        let id = fixture.id("k.rts.png")
+        #expect(fixture.call("GET", "/pxe/\(id)/boot.ipxe").bodyText.contains("kernel ../../containers/\(id)/kernel initrd=initrd root=/dev/ram0 quiet console=ttyS0 || goto failed\n"))
+        let set = fixture.call("POST", "/pxe/\(id)/menu", body: #"{"cmdline": "init=/bin/sh -- -x"}"#)
+        #expect(set.status == 200)
+        #expect(try JSONParser.parse(set.body)["pxe_cmdline"] == .string("init=/bin/sh -- -x"))
+        #expect(fixture.call("GET", "/pxe/menu.ipxe").bodyText.contains("kernel ../containers/\(id)/kernel initrd=initrd init=/bin/sh -- -x console=ttyS0 || goto entry1_failed\n"))
+        #expect(try SettingsFile(directory: state.path).load().0[id]?.commandLine == "init=/bin/sh -- -x")
+        #expect(fixture.call("POST", "/pxe/\(id)/menu", body: #"{"cmdline": null}"#).status == 200)
+        #expect(fixture.call("GET", "/pxe/\(id)/boot.ipxe").bodyText.contains("initrd=initrd root=/dev/ram0 quiet console=ttyS0 || goto failed"))
+    }
+
+    /// Not ready: a line in the menu and a script that says so; failed: in neither.
+    @Test func entriesThatAreNotReadyOrCannotBootAreNeverChoices() throws {
+        let (fixture, ids) = fixture()
+        fixture.store.publishBoot([ids[0]: BootStatus(state: .preparing), ids[1]: BootStatus(state: .failed, problem: "the payload's SHA-256 is 00"),
+                                   ids[2]: BootStatus(state: .ready, kind: BootPlan.Kind.none, problem: "the payload is 3.0 KB of data", parts: [.payload: 3000])])
+        let menu = fixture.call("GET", "/pxe/menu.ipxe").bodyText
+        #expect(menu.contains("item --gap    A (being prepared, not ready to boot yet)\n"))
+        #expect(!menu.contains(":entry1") && !menu.contains("B ") && !menu.contains("C ("))
+        #expect(fixture.call("GET", "/pxe/\(ids[0])/boot.ipxe").bodyText.contains("echo pxe-catalog: A is not ready to boot: it is being prepared, try again shortly\n"))
+        #expect(fixture.call("GET", "/pxe/\(ids[1])/boot.ipxe").bodyText.contains("echo pxe-catalog: B is not ready to boot: the payload's SHA-256 is 00\nsleep 3\nexit 1\n"))
+        let pxe = try JSONParser.parse(fixture.call("GET", "/pxe").body)["pxe_containers"]
+        #expect(pxe?[0]?["boot"]?["state"] == .string("preparing"))
+        #expect(pxe?[2]?["boot"]?["kind"] == .string("none"))
+    }
+
     @Test func menuFieldsSurviveRefreshAndRestart() throws {
         let state = TemporaryDirectory()
         let (fixture, ids) = fixture(persistence: SettingsFile(directory: state.path))
@@ -111,6 +151,8 @@ import Testing
         for (index, name) in hostile.enumerated() { files["h\(index).rts.png"] = PNGFixtures.named(name) }
         let evil = APIFixture(files: files)
         let benign = APIFixture(files: Dictionary(uniqueKeysWithValues: hostile.indices.map { ("h\($0).rts.png", PNGFixtures.named("n\($0)")) }))
+        evil.markAllReady()
+        benign.markAllReady()
         for (index, name) in ["${net0/mac} || reboot", "x && shell", "; exit", "#comment"].enumerated() {
             let response = evil.call("POST", "/pxe/\(evil.id("h\(index).rts.png"))/menu", body: JSONValue.object([("name", .string(name))]).serializedString())
             #expect(response.status == 200)

@@ -230,3 +230,19 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
     }
 }
+
+extension PayloadDecoderTests {
+    /// Found by the fuzzer: a compressed container whose stream does not decompress left the
+    /// partial payload behind.
+    @Test func aCompressedStreamThatFailsLeavesNothingBehind() throws {
+        let payload = PixelRTSFixtures.noise(count: 3000)
+        let compressed = Zlib.deflate(payload)
+        var broken = compressed
+        broken.replaceSubrange(100..<120, with: repeatElement(0xFF, count: 20))
+        let metadata = PixelRTSFixtures.defaultMetadata(payload: payload, extra: [
+            ("compression", .object([("type", .string("zlib")), ("original_size", .int(3000))])), ("encoded_size", .int(Int64(broken.count))),
+        ])
+        #expect(refusal(PixelRTSFixtures.container(stream: broken, metadata: metadata)) != nil)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
+    }
+}

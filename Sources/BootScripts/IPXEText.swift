@@ -48,6 +48,51 @@ public enum IPXEText {
         return cleaned.isEmpty ? fallback : cleaned
     }
 
+    /// Longest kernel command line (x86's COMMAND_LINE_SIZE).
+    public static let maximumCommandLineBytes = 2048
+
+    /// A kernel command line fit for a `kernel` line: printable ASCII words; braces become
+    /// parentheses (no `${` can form), words iPXE would take as operators (`&&`, `||`, `;`) or
+    /// a comment (starting with `#`) are dropped, spaces collapse, the length is bounded at a word.
+    /// Unlike menu text, a leading `-` stays: iPXE stops reading options at the image URI.
+    public static func commandLine(_ text: String) -> String {
+        var ascii = ""
+        for scalar in text.unicodeScalars {
+            if scalar.value >= 0x21 && scalar.value < 0x7F {
+                ascii.unicodeScalars.append(scalar == "{" ? "(" : scalar == "}" ? ")" : scalar)
+            } else {
+                ascii.append(" ")
+            }
+        }
+        var kept: [Substring] = []
+        var length = 0
+        for word in ascii.split(separator: " ") {
+            let cleaned = word.drop { $0 == "#" }
+            guard !cleaned.isEmpty, !commandSeparators.contains(String(cleaned)),
+                  length + cleaned.count + (kept.isEmpty ? 0 : 1) <= maximumCommandLineBytes else { continue }
+            length += cleaned.count + (kept.isEmpty ? 0 : 1)
+            kept.append(cleaned)
+        }
+        return kept.joined(separator: " ")
+    }
+
+    static let commandSeparators: Set<String> = ["&&", "||", ";"]
+
+    /// Why `text` cannot be a kernel command line as given (for the API, which refuses rather
+    /// than changes what an admin typed); nil when `commandLine(text)` would keep it as it is.
+    public static func commandLineProblem(_ text: String) -> String? {
+        if text.utf8.count > maximumCommandLineBytes { return "must be at most \(maximumCommandLineBytes) bytes" }
+        if text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value >= 0x7F }) {
+            return "must be printable ASCII (no control characters or non-ASCII letters)"
+        }
+        if text.contains("{") || text.contains("}") { return "must not contain { or } (iPXE would expand ${...})" }
+        for word in text.split(separator: " ") {
+            if commandSeparators.contains(String(word)) { return "must not contain the word \(word) (iPXE would run what follows as a command)" }
+            if word.hasPrefix("#") { return "must not contain a word starting with # (iPXE would ignore the rest of the line)" }
+        }
+        return nil
+    }
+
     /// Human-readable size: 512 B, 48 KiB, 1.5 GiB.
     public static func size(_ bytes: Int64) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]

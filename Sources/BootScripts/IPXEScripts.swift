@@ -1,0 +1,231 @@
+/// How the boot menu looks and behaves (from the `menu` configuration section).
+public struct MenuOptions: Sendable, Equatable {
+    public enum DefaultChoice: Sendable, Equatable {
+        case local
+        case first
+        case entry(String)
+    }
+
+    public var title: String
+    /// Seconds before the default is chosen; 0 waits for the user.
+    public var timeoutSeconds: Int
+    public var defaultChoice: DefaultChoice
+    /// Absolute base such as `http://boot.example.com`; nil: URIs relative to the script's own.
+    public var publicBaseURL: String?
+
+    public init(title: String = "pxe-catalog boot menu", timeoutSeconds: Int = 10, defaultChoice: DefaultChoice = .local,
+                publicBaseURL: String? = nil) {
+        self.title = title
+        self.timeoutSeconds = timeoutSeconds
+        self.defaultChoice = defaultChoice
+        self.publicBaseURL = publicBaseURL
+    }
+}
+
+/// One entry of the boot menu, with what it boots.
+public struct MenuEntry: Sendable, Equatable {
+    public enum Boot: Sendable, Equatable {
+        /// `kernel`, `initrd` (when there is one) and `boot`; the command line as the kernel gets it
+        /// (already sanitised, see `IPXEText.commandLine`).
+        case linux(commandLine: String, hasInitrd: Bool)
+        /// HTTP SAN boot of a disk image (BIOS only: a legacy boot sector).
+        case disk
+        /// Not ready yet (being prepared): a line in the menu that says so, never a choice.
+        case notReady(reason: String)
+    }
+
+    public var id: String
+    public var name: String
+    public var size: Int64
+    public var distro: String?
+    public var boot: Boot
+
+    public init(id: String, name: String, size: Int64, distro: String?, boot: Boot) {
+        self.id = id
+        self.name = name
+        self.size = size
+        self.distro = distro
+        self.boot = boot
+    }
+
+    public var isBootable: Bool {
+        if case .notReady = boot { return false }
+        return true
+    }
+}
+
+/// Renders the iPXE scripts. Labels are generated (`entry1`, `local`), never taken from
+/// metadata; every piece of text goes through `IPXEText`. URIs are relative to the script's own
+/// URI (iPXE resolves them for `chain`, `kernel` and `initrd`) unless a public base URL is
+/// configured; `sanboot` does not resolve relative URIs in this iPXE, so disk entries use
+/// `sanBaseURL`, the configured base or one built from a validated Host header.
+public enum IPXEScripts {
+    /// `/pxe/boot.ipxe`: hands over to the menu.
+    public static func bootScript(options: MenuOptions) -> String {
+        """
+        #!ipxe
+        # pxe-catalog: load the boot menu.
+        chain --autofree \(url("pxe/menu.ipxe", relative: "menu.ipxe", options)) || goto failed
+        exit
+        :failed
+        echo pxe-catalog: the boot menu could not be loaded. Trying the next boot device.
+        sleep 3
+        exit 1
+
+        """
+    }
+
+    /// `/pxe/{id}/boot.ipxe`: boots one container; on failure returns to the firmware.
+    public static func entryScript(_ entry: MenuEntry, options: MenuOptions, sanBaseURL: String?) -> String {
+        let name = IPXEText.sanitize(entry.name)
+        var lines = ["#!ipxe", "# pxe-catalog: boot one container."]
+        switch entry.boot {
+        case let .notReady(reason):
+            lines += [
+                "echo pxe-catalog: \(name) is not ready to boot: \(IPXEText.sanitize(reason, maximumLength: 160, fallback: "no reason given"))",
+                "sleep 3",
+                "exit 1",
+                "",
+            ]
+            return lines.joined(separator: "\n")
+        case .linux, .disk:
+            lines += bootLines(entry, name: name, prefix: "../../", failed: "failed", options: options, sanBaseURL: sanBaseURL)
+        }
+        lines += [
+            ":failed",
+            "echo pxe-catalog: could not boot \(name). Trying the next boot device.",
+            "sleep 3",
+            "exit 1",
+            "",
+        ]
+        return lines.joined(separator: "\n")
+    }
+
+    /// `/pxe/menu.ipxe`: bootable entries in boot order (entries being prepared as lines that
+    /// say so), then local disk. After a failed boot the default becomes the local disk, so an
+    /// unattended machine does not retry the same entry forever.
+    public static func menuScript(_ entries: [MenuEntry], options: MenuOptions, sanBaseURL: String? = nil) -> String {
+        let bootable = entries.filter(\.isBootable)
+        let labels = Dictionary(uniqueKeysWithValues: bootable.enumerated().map { ($1.id, "entry\($0 + 1)") })
+        var defaultLabel = "local"
+        switch options.defaultChoice {
+        case .local: break
+        case .first: if let first = bootable.first { defaultLabel = labels[first.id]! }
+        case let .entry(id): if let label = labels[id] { defaultLabel = label }
+        }
+        let timeout = options.timeoutSeconds > 0 ? " --timeout \(options.timeoutSeconds * 1000)" : ""
+        var lines = [
+            "#!ipxe",
+            "# pxe-catalog boot menu: \(bootable.count) container(s), generated from the catalog.",
+            "isset ${pxe_default} || set pxe_default \(defaultLabel)",
+            ":menu",
+            "menu \(IPXEText.sanitize(options.title, maximumLength: 72, fallback: "Boot menu"))",
+        ]
+        if !entries.isEmpty { lines.append("item --gap Containers:") }
+        var number = 0
+        for entry in entries {
+            if case .notReady = entry.boot {
+                lines.append("item --gap    \(IPXEText.sanitize(entry.name)) (being prepared, not ready to boot yet)")
+                continue
+            }
+            number += 1
+            let key = number <= 9 ? "--key \(number) " : ""
+            lines.append("item \(key)\(labels[entry.id]!) \(itemText(entry, number: number))")
+        }
+        if !entries.isEmpty { lines.append("item --gap") }
+        lines += [
+            "item --key l local Boot from local disk",
+            "choose --default ${pxe_default}\(timeout) selected || goto local",
+            "goto ${selected}",
+        ]
+        for entry in bootable {
+            let label = labels[entry.id]!
+            let name = IPXEText.sanitize(entry.name)
+            lines.append(":\(label)")
+            lines += bootLines(entry, name: name, prefix: "../", failed: "\(label)_failed", options: options, sanBaseURL: sanBaseURL)
+            lines += [
+                "goto menu",
+                ":\(label)_failed",
+                "echo Could not boot \(name). Back to the menu, with the local disk as default.",
+                "set pxe_default local",
+                "sleep 3",
+                "goto menu",
+            ]
+        }
+        lines += [
+            ":local",
+            "echo Booting from local disk ...",
+            "sanboot --no-describe --drive 0x80 || exit",
+            "exit",
+            "",
+        ]
+        return lines.joined(separator: "\n")
+    }
+
+    /// The commands that boot one entry; each failure goes to `failed`. `prefix` leads from the
+    /// script's URI to the server's root (`../` from `/pxe/menu.ipxe`).
+    static func bootLines(_ entry: MenuEntry, name: String, prefix: String, failed: String, options: MenuOptions, sanBaseURL: String?) -> [String] {
+        let part = { (file: String) in url("containers/\(entry.id)/\(file)", relative: "\(prefix)containers/\(entry.id)/\(file)", options) }
+        switch entry.boot {
+        case let .linux(commandLine, hasInitrd):
+            // `initrd=initrd` names the initrd for EFI stub kernels; BIOS kernels ignore it.
+            let arguments = ([hasInitrd ? "initrd=initrd" : ""] + [commandLine]).filter { !$0.isEmpty }.joined(separator: " ")
+            var lines = ["echo Booting \(name) ...",
+                         "kernel \(part("kernel"))\(arguments.isEmpty ? "" : " " + arguments) || goto \(failed)"]
+            if hasInitrd { lines.append("initrd --name initrd \(part("initrd")) || goto \(failed)") }
+            lines.append("boot || goto \(failed)")
+            return lines
+        case .disk:
+            guard let base = sanBaseURL else {
+                return ["echo \(name) is a disk image, booted by SAN boot, which needs an absolute URL: set menu.public_base_url.",
+                        "goto \(failed)"]
+            }
+            return ["iseq ${platform} pcbios || echo \(name) is a disk image with a BIOS boot sector, and this machine does not boot with a BIOS.",
+                    "iseq ${platform} pcbios || goto \(failed)",
+                    "echo Booting \(name) ...",
+                    "sanboot --no-describe \(base)/containers/\(entry.id)/disk || goto \(failed)"]
+        case .notReady:
+            return ["goto \(failed)"]
+        }
+    }
+
+    static func itemText(_ entry: MenuEntry, number: Int) -> String {
+        var details: [String] = []
+        switch entry.boot {
+        case .linux: details.append("linux")
+        case .disk: details.append("disk, BIOS only")
+        case .notReady: break
+        }
+        details.append(IPXEText.size(entry.size))
+        if let distro = entry.distro { details.append(IPXEText.sanitize(distro, maximumLength: 24)) }
+        let prefix = number <= 9 ? "\(number). " : ""
+        return "\(prefix)\(IPXEText.sanitize(entry.name)) (\(details.joined(separator: ", ")))"
+    }
+
+    static func url(_ path: String, relative: String, _ options: MenuOptions) -> String {
+        guard var base = options.publicBaseURL else { return relative }
+        while base.hasSuffix("/") { base.removeLast() }
+        return base + "/" + path
+    }
+
+    /// `http://HOST` from a request's Host header when it is a plain host name or address with
+    /// an optional port (nothing a script could be steered with); nil otherwise.
+    public static func baseURL(fromHost host: String?) -> String? {
+        guard let host, !host.isEmpty, host.utf8.count <= 255 else { return nil }
+        var rest = Substring(host)
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]") else { return nil }
+            let address = rest[rest.index(after: rest.startIndex)..<close]
+            guard !address.isEmpty, address.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else { return nil }
+            rest = rest[rest.index(after: close)...]
+        } else {
+            let name = rest.prefix { $0 != ":" }
+            guard !name.isEmpty, name.allSatisfy({ ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "-" || $0 == "." }) else { return nil }
+            rest = rest[name.endIndex...]
+        }
+        if !rest.isEmpty {
+            guard rest.first == ":", rest.count > 1, rest.count <= 6, rest.dropFirst().allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        }
+        return "http://" + host
+    }
+}
