@@ -26,12 +26,16 @@ FUZZ_DIR    := .build/fuzz
 
 BENCH_ARGS ?=
 
-.PHONY: all deps build build-debug run test bench fuzz check-concurrency install install-files clean
+.PHONY: all deps boot-parts build build-debug run boot-demo test bench fuzz check-concurrency install install-files clean
 
 all: build
 
 deps:
 	@deploy/dev/install-deps.sh
+
+# Debian's kernel and a busybox initramfs for the containers that boot (demo and tests), once.
+boot-parts: deps
+	@deploy/dev/boot-parts.sh .build/boot-parts
 
 # Release build with the Swift runtime linked in: the binary needs only libc, libfcgi and zlib.
 build: deps
@@ -44,8 +48,13 @@ run: build
 	@PORT="$(PORT)" STATE_DIR="$(STATE_DIR)" CATALOG_DIR="$(CATALOG_DIR)" ADMIN_TOKEN_FILE="$(ADMIN_TOKEN_FILE)" \
 		deploy/dev/run.sh "$(RELEASE_BIN)"
 
+# Boots a QEMU machine from the server `make run` started (menu default; ENTRY=<id> for one
+# entry, UEFI=1 for UEFI firmware) and reports whether it came up.
+boot-demo: build
+	$(RELEASE_BIN) try-boot http://127.0.0.1:$(PORT)/ $(if $(ENTRY),--entry $(ENTRY)) $(if $(UEFI),--uefi)
+
 # Every test, then every test again under ThreadSanitizer (worker included).
-test: build-debug
+test: build-debug boot-parts
 	$(SWIFT) test --skip-build
 	$(MAKE) --no-print-directory check-concurrency
 
@@ -76,10 +85,10 @@ fuzz: build
 		-max_len=262144 -timeout=10 -rss_limit_mb=4096 -artifact_prefix=$(FUZZ_DIR)/artifacts/ -print_final_stats=1
 
 # The unit and end-to-end tests under ThreadSanitizer (separate build folder); the end-to-end
-# tests then drive a ThreadSanitizer build of the worker too.
+# tests then drive a ThreadSanitizer build of the worker too. The QEMU boots ran in the plain pass.
 check-concurrency: deps
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
-	E2E_WORKER_BINARY=$(CURDIR)/.build-tsan/debug/pxe-catalog TSAN_OPTIONS=halt_on_error=1 \
+	E2E_WORKER_BINARY=$(CURDIR)/.build-tsan/debug/pxe-catalog E2E_SKIP_QEMU=1 TSAN_OPTIONS=halt_on_error=1 \
 		$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan
 
 install: build install-files

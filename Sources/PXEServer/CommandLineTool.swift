@@ -21,7 +21,7 @@ public struct PXECatalogCommand: ParsableCommand {
         """,
         version: WorkerApplication.version,
         subcommands: [Serve.self, Scan.self, CheckConfig.self, NginxConfig.self, ConfigReference.self,
-                      Pack.self, Unpack.self, Inspect.self, DemoCatalogCommand.self, GenerateCatalog.self, BenchScan.self])
+                      Pack.self, Unpack.self, Inspect.self, TryBoot.self, DemoCatalogCommand.self, GenerateCatalog.self, BenchScan.self, Forward.self])
 
     public init() {}
 
@@ -156,10 +156,14 @@ struct DemoCatalogCommand: ParsableCommand {
 
     @Argument(help: ArgumentHelp("Where to write them (created if missing).", valueName: "directory"))
     var directory: String
+    @Option(help: ArgumentHelp("A directory with vmlinuz and initrd.img for the Linux demo (deploy/dev/boot-parts.sh makes them).", valueName: "directory"))
+    var bootParts: String?
 
     func run() throws {
         do {
-            try DemoCatalog.write(to: directory)
+            for missing in try DemoCatalog.write(to: directory, bootParts: bootParts) {
+                PXECatalogCommand.printError("demo-catalog: left out \(missing)")
+            }
         } catch {
             PXECatalogCommand.printError("Cannot write the demo catalog to \(directory): \(error.localizedDescription)")
             throw ExitCode.failure

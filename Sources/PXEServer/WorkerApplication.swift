@@ -299,7 +299,7 @@ public final class WorkerApplication: Sendable {
     }
 
     /// Every CGI param `httpRequest(from:)` reads; the transport copies only these.
-    static let paramsRead = ["HTTP_AUTHORIZATION", "HTTP_HOST", "REQUEST_METHOD", "DOCUMENT_URI", "SCRIPT_NAME", "QUERY_STRING"]
+    static let paramsRead = ["HTTP_AUTHORIZATION", "HTTP_HOST", "SERVER_PORT", "REQUEST_METHOD", "DOCUMENT_URI", "SCRIPT_NAME", "QUERY_STRING"]
 
     /// The FastCGI <-> API adapter: CGI params to an `HTTPRequest`, an `HTTPResponse` back.
     /// Slow requests are answered on a thread of their own (see `CatalogAPI.runsLong`).
@@ -314,7 +314,12 @@ public final class WorkerApplication: Sendable {
         // rest of a download request.
         var headers: [String: String] = [:]
         if let authorization = request.param("HTTP_AUTHORIZATION") { headers["authorization"] = authorization }
-        if let host = request.param("HTTP_HOST") { headers["host"] = host }
+        // Debian's fastcgi_params sends nginx's $host (no port) as HTTP_HOST; the port the
+        // request came in on makes it the address clients used (sanboot needs it absolute).
+        if var host = request.param("HTTP_HOST") {
+            if !host.contains(":") || host.hasSuffix("]"), let port = request.param("SERVER_PORT"), port != "80" { host += ":" + port }
+            headers["host"] = host
+        }
         let bodyProblem: HTTPRequest.BodyProblem? = request.bodyExceedsLimit ? .tooLarge
             : request.bodyShorterThanDeclared ? .shorterThanDeclared : nil
         return HTTPRequest(

@@ -14,7 +14,12 @@ catalog_dir=${CATALOG_DIR:-}
 if [ -z "$catalog_dir" ]; then
     catalog_dir="$state_dir/demo-catalog"
     rm -rf "$catalog_dir"
-    "$binary" demo-catalog "$catalog_dir"
+    # The demo's Linux container is built from Debian's kernel and busybox (fetched once); without
+    # them the demo still starts, without that container.
+    boot_parts="$(dirname "$0")/../../.build/boot-parts"
+    "$(dirname "$0")/boot-parts.sh" "$boot_parts" \
+        || echo "make run: the Linux demo container is left out (Debian's kernel and busybox could not be fetched)." >&2
+    "$binary" demo-catalog "$catalog_dir" --boot-parts "$boot_parts"
 fi
 [ -d "$catalog_dir" ] || { echo "CATALOG_DIR $catalog_dir is not a directory." >&2; exit 1; }
 catalog_dir=$(realpath "$catalog_dir")
@@ -68,6 +73,8 @@ cat >&2 <<TEXT
 pxe-catalog is running on http://127.0.0.1:$port/  (catalog: $catalog_dir)
   curl -s http://127.0.0.1:$port/containers
   curl -s http://127.0.0.1:$port/pxe
+See a machine boot from it (QEMU with Debian's iPXE; needs qemu-system-x86 and ipxe-qemu):
+  make boot-demo PORT=$port
 Admin token (for POSTs) is in $token_file:
   curl -s -X POST -H "Authorization: Bearer \$(cat $token_file)" http://127.0.0.1:$port/catalog/refresh
 Logs: worker on this terminal, nginx in $state_dir/nginx/. Press Ctrl-C to stop.
