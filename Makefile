@@ -37,7 +37,7 @@ deps:
 boot-parts: deps
 	@deploy/dev/boot-parts.sh .build/boot-parts
 
-# Release build with the Swift runtime linked in: the binary needs only libc, libfcgi and zlib.
+# Release build with the Swift runtime linked in: the binary needs only libc, libfcgi, zlib, libzstd and libcrypto.
 build: deps
 	$(SWIFT) build -c release --static-swift-stdlib --product pxe-catalog
 
@@ -88,7 +88,7 @@ fuzz: build
 # tests then drive a ThreadSanitizer build of the worker too. The QEMU boots ran in the plain pass.
 check-concurrency: deps
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
-	E2E_WORKER_BINARY=$(CURDIR)/.build-tsan/debug/pxe-catalog E2E_SKIP_QEMU=1 TSAN_OPTIONS=halt_on_error=1 \
+	E2E_WORKER_BINARY=$(CURDIR)/.build-tsan/debug/pxe-catalog E2E_SANITIZER=thread TSAN_OPTIONS=halt_on_error=1 \
 		$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan
 
 install: build install-files

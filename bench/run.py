@@ -201,6 +201,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per comparison")
     parser.add_argument("--machines", type=int, default=200, help="simulated machines in the boot storm")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--no-qemu", action="store_true", help="leave out the QEMU boots (no qemu-system-x86 here)")
     args = parser.parse_args()
 
     work = tempfile.mkdtemp(prefix="pxe-catalog-bench.")
@@ -209,13 +210,20 @@ def main():
     # The ceiling gets the same thread count as the worker's default (two per core).
     run(["cc", "-O2", f"-DTHREADS={2 * os.cpu_count()}", "-o", c_binary, os.path.join(REPO, "bench/c-responder.c"), "-lfcgi", "-lpthread"])
 
-    big_mib, storm_mib = (64, 8) if args.quick else (512, 64)
+    big_mib = 64 if args.quick else 512
     files = os.path.join(work, "files")
     os.makedirs(files)
     print("creating containers ...", flush=True)
     make_png_file(os.path.join(files, "4k.rts.png"), 4096)
     make_png_file(os.path.join(files, "big.rts.png"), big_mib << 20)
-    make_png_file(os.path.join(files, "storm.rts.png"), storm_mib << 20)
+    # The Linux container that boots (Debian's kernel, busybox initramfs), and the same parts as
+    # plain files for nginx to serve directly: the baseline of part downloads and boots.
+    parts = os.path.join(REPO, ".build/boot-parts")
+    run([os.path.join(REPO, "deploy/dev/boot-parts.sh"), parts])
+    for name in ("vmlinuz", "initrd.img"):
+        shutil.copy(os.path.join(parts, name), os.path.join(files, name))
+    run([BIN, "pack", os.path.join(files, "linux.rts.png"), "--kernel", os.path.join(parts, "vmlinuz"),
+         "--initrd", os.path.join(parts, "initrd.img"), "--cmdline", "console=ttyS0 panic=-1 pxe_name=worker", "--name", "Bench Linux"])
     ids = {name: json.loads(run([BIN, "scan", files]).stdout) for name in ["scan"]}["scan"]
     id_of = {item["filename"]: item["id"] for item in ids["containers"]}
 
@@ -256,11 +264,20 @@ def main():
                     targets = {"direct": stack.url("static", "/static/big.rts.png"),
                                "X-Accel": stack.url("worker", f"/containers/{id_of['big.rts.png']}")}
                     report["downloads"][clients] = interleave(targets, args.rounds, lambda url: wrk(url, clients, args.seconds + 2))
+                linux = id_of["linux.rts.png"]
+                assert wait_for(lambda: boot_state(stack, linux) == "ready", 120), "the Linux container was not prepared"
+                print("kernel and initrd downloads ...", flush=True)
+                report["part_downloads"] = {}
+                for part, static_name in (("kernel", "vmlinuz"), ("initrd", "initrd.img")):
+                    targets = {"direct": stack.url("static", f"/static/{static_name}"),
+                               "X-Accel": stack.url("worker", f"/containers/{linux}/{part}")}
+                    report["part_downloads"][part] = interleave(targets, args.rounds, lambda url: wrk(url, 16, args.seconds))
                 print("boot storm ...", flush=True)
                 report["storm"] = {}
-                for label, container in (("direct", stack.url("static", "/static/storm.rts.png")),
-                                         ("X-Accel", stack.url("worker", f"/containers/{id_of['storm.rts.png']}"))):
-                    report["storm"][label] = [boot_storm(stack, container, args.machines, storm_mib) for _ in range(max(2, args.rounds - 1))]
+                for label, urls in (("direct", [stack.url("static", "/static/vmlinuz"), stack.url("static", "/static/initrd.img")]),
+                                    ("X-Accel", [stack.url("worker", f"/containers/{linux}/kernel"), stack.url("worker", f"/containers/{linux}/initrd")])):
+                    sizes_expected = [os.path.getsize(os.path.join(files, "vmlinuz")), os.path.getsize(os.path.join(files, "initrd.img"))]
+                    report["storm"][label] = [boot_storm(stack, urls, sizes_expected, args.machines) for _ in range(max(2, args.rounds - 1))]
         finally:
             stack.stop()
 
@@ -269,13 +286,30 @@ def main():
     report["refreshing"] = serving_during_refresh(work, files, id_of["4k.rts.png"], c_binary, scale, args)
     print("scan ...", flush=True)
     report["scan"] = scan_benchmarks(work, [1000, 10000] if args.quick else [1000, 10000, 100000], args.rounds)
+    print("decoding and preparing ...", flush=True)
+    report["decode"] = decode_benchmarks(work, files, c_binary, args)
+    if args.no_qemu:
+        report["qemu"] = None
+    else:
+        print("real boots in QEMU ...", flush=True)
+        report["qemu"] = qemu_boots(work, files, id_of["linux.rts.png"], c_binary, [1, 2] if args.quick else [1, 4, 8], 1 if args.quick else 2)
     shutil.rmtree(work, ignore_errors=True)
     write_report(report, args)
 
 
-def boot_storm(stack, container_url, machines, storm_mib):
-    """`machines` curl processes started together, each fetching boot.ipxe, menu.ipxe and the container."""
-    urls = [stack.url("worker", "/pxe/boot.ipxe"), stack.url("worker", "/pxe/menu.ipxe"), container_url]
+def boot_state(stack, entry_id):
+    try:
+        with urllib.request.urlopen(stack.url("worker", "/containers"), timeout=10) as response:
+            items = json.load(response)["containers"]
+        return next((item["boot"]["state"] for item in items if item["id"] == entry_id), None)
+    except OSError:
+        return None
+
+
+def boot_storm(stack, part_urls, part_sizes, machines):
+    """`machines` curl processes started together, each fetching what a booting machine does:
+    boot.ipxe, menu.ipxe, then the kernel and the initrd."""
+    urls = [stack.url("worker", "/pxe/boot.ipxe"), stack.url("worker", "/pxe/menu.ipxe")] + part_urls
     started = time.time()
     processes = [subprocess.Popen(["curl", "-s", "--max-time", "300", "-w", "%{http_code} %{size_download}\\n"]
                                   + sum((["-o", "/dev/null", url] for url in urls), []),
@@ -288,7 +322,7 @@ def boot_storm(stack, container_url, machines, storm_mib):
         codes = lines[0::2]
         sizes = [int(s) for s in lines[1::2]]
         total += sum(sizes)
-        if process.returncode != 0 or codes != ["200"] * 3 or sizes[-1:] != [storm_mib << 20]:
+        if process.returncode != 0 or codes != ["200"] * len(urls) or sizes[2:] != part_sizes:
             errors += 1
     elapsed = time.time() - started
     durations.sort()
@@ -350,6 +384,150 @@ def serving_during_refresh(work, files, id_4k, c_binary, count, args):
         shutil.rmtree(tree, ignore_errors=True)
 
 
+def decode_benchmarks(work, files, c_binary, args):
+    """The payload decoder against its floor (inflating the same IDAT bytes alone), SHA-256
+    against sha256sum on the same file, and a worker preparing a large container: its RSS above
+    idle, and the boot menu's req/s while it prepares against idle."""
+    payload_mib = 128 if args.quick else 1024
+    scratch = os.path.join(work, "decode")
+    os.makedirs(scratch)
+    payload = os.path.join(scratch, "payload.img")
+    with open(payload, "wb") as f:
+        for _ in range(payload_mib):
+            f.write(os.urandom(1 << 20))
+    container = os.path.join(scratch, "large.rts.png")
+    started = time.time()
+    run([BIN, "pack", container, "--disk", payload, "--name", "Large"])
+    pack_seconds = time.time() - started
+    floor_binary = os.path.join(work, "inflate-floor")
+    run(["cc", "-O2", "-o", floor_binary, os.path.join(REPO, "bench/inflate-floor.c"), "-lz"])
+    run([floor_binary, container])   # into the page cache
+    rounds = max(2, args.rounds - 2)
+
+    def measure(kind):
+        if kind == "floor":
+            return json.loads(run([floor_binary, container]).stdout)["seconds"]
+        if kind == "decode":
+            return json.loads(run([BIN, "bench-decode", container, "--scratch", scratch]).stdout)["seconds"]
+        if kind == "sha256sum":
+            started = time.time()
+            run(["sha256sum", payload])
+            return time.time() - started
+        return json.loads(run([BIN, "bench-hash", payload]).stdout)["seconds"]
+
+    times = interleave({"floor": "floor", "decode": "decode", "sha256sum": "sha256sum", "ours": "ours"}, rounds, measure)
+    decoded = json.loads(run([BIN, "bench-decode", container, "--scratch", scratch]).stdout)
+
+    # A worker preparing copies of the large container (each a different file, so each is decoded).
+    catalog = os.path.join(scratch, "catalog")
+    os.makedirs(catalog)
+    stack_dir = os.path.join(work, "stack-prepare")
+    os.makedirs(stack_dir)
+    stack = Stack(stack_dir, [catalog], files, c_binary)
+    stack.start()
+    prepare = {"idle_rss": 0, "peak_rss": 0, "seconds": [], "menu": {"idle": [], "preparing": []}}
+    try:
+        pid = stack.worker.pid
+        prepare["idle_rss"] = rss_bytes(pid)
+        for index in range(rounds):
+            prepare["menu"]["idle"].append(wrk(stack.url("worker", "/pxe/menu.ipxe"), 64, args.seconds))
+            copy = os.path.join(catalog, f"large-{index}.rts.png")
+            run([BIN, "pack", copy + ".tmp", "--disk", payload, "--name", f"Large {index}"])
+            os.rename(copy + ".tmp", copy)
+            started = time.time()
+            urllib.request.urlopen(urllib.request.Request(stack.url("worker", "/catalog/refresh"), method="POST", data=b""), timeout=60).read()
+            peak = [0]
+            stop = threading.Event()
+
+            def sample():
+                while not stop.is_set():
+                    peak[0] = max(peak[0], rss_bytes(pid))
+                    time.sleep(0.05)
+
+            sampler = threading.Thread(target=sample)
+            sampler.start()
+            result = wrk(stack.url("worker", "/pxe/menu.ipxe"), 64, args.seconds)
+            entry = json.loads(run([BIN, "scan", catalog]).stdout)["containers"][-1]["id"]
+            still_preparing = boot_state(stack, entry) in ("pending", "preparing")
+            assert wait_for(lambda: boot_state(stack, entry) == "ready", 600), "the large container was not prepared"
+            stop.set()
+            sampler.join()
+            prepare["seconds"].append(time.time() - started)
+            prepare["peak_rss"] = max(prepare["peak_rss"], peak[0])
+            result["still_preparing"] = still_preparing
+            prepare["menu"]["preparing"].append(result)
+            os.remove(copy)
+            urllib.request.urlopen(urllib.request.Request(stack.url("worker", "/catalog/refresh"), method="POST", data=b""), timeout=60).read()
+    finally:
+        stack.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+    return {"payload_mib": payload_mib, "pack_seconds": pack_seconds, "times": times, "decoder_max_rss": decoded["max_rss_bytes"],
+            "prepare": prepare}
+
+
+def qemu_boots(work, files, linux_id, c_binary, counts, rounds):
+    """Seconds from QEMU's start to the initramfs's marker line for 1, 4, 8 machines at once,
+    booting the Linux entry through the worker (its entry script, kernel and initrd from the boot
+    cache) and the same kernel and initrd served by nginx directly with a hand-written script.
+    The guests see only a forwarded address (QEMU's restricted user network), as try-boot does."""
+    if not os.path.exists("/usr/bin/qemu-system-x86_64"):
+        return None
+    with open(os.path.join(files, "direct.ipxe"), "w") as f:
+        f.write("#!ipxe\nkernel vmlinuz initrd=initrd console=ttyS0 panic=-1 pxe_name=direct\n"
+                "initrd --name initrd initrd.img\nboot\n")
+    stack_dir = os.path.join(work, "stack-qemu")
+    os.makedirs(stack_dir)
+    stack = Stack(stack_dir, [files], files, c_binary)
+    stack.start()
+    try:
+        assert wait_for(lambda: boot_state(stack, linux_id) == "ready", 120)
+        variants = {"direct": (stack.ports["static"], "/static/direct.ipxe"), "worker": (stack.ports["worker"], f"/pxe/{linux_id}/boot.ipxe")}
+        results = {}
+        for count in counts:
+            results[count] = interleave(variants, rounds, lambda variant: boot_machines(work, variant[0], variant[1], count))
+        return results
+    finally:
+        stack.stop()
+
+
+def boot_machines(work, port, path, count):
+    """Starts `count` machines at once; returns the seconds until the last printed its marker
+    (None if one did not within the time limit)."""
+    forwarder = f"{BIN} forward 127.0.0.1 {port}"
+    machines = []
+    started = time.time()
+    for index in range(count):
+        serial = os.path.join(work, f"serial-{port}-{index}-{time.time_ns()}.log")
+        qemu = subprocess.Popen(["qemu-system-x86_64", "-machine", "pc,graphics=off", "-m", "256", "-display", "none", "-monitor", "none",
+                                 "-serial", f"file:{serial}", "-boot", "n", "-no-reboot",
+                                 "-netdev", f"user,id=n0,restrict=on,bootfile=http://10.0.2.100{path},guestfwd=tcp:10.0.2.100:80-cmd:{forwarder}",
+                                 "-device", f"e1000,netdev=n0,mac=52:54:00:00:{port % 256:02x}:{index:02x}"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        machines.append((qemu, serial))
+    done = {}
+    deadline = started + 600
+    while len(done) < count and time.time() < deadline:
+        for index, (qemu, serial) in enumerate(machines):
+            if index in done:
+                continue
+            try:
+                with open(serial, "rb") as f:
+                    if b"PXE-CATALOG-BOOTED" in f.read():
+                        done[index] = time.time() - started
+            except OSError:
+                pass
+        time.sleep(0.1)
+    for qemu, serial in machines:
+        if qemu.poll() is None:
+            qemu.terminate()
+        try:
+            qemu.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            qemu.kill()
+        os.remove(serial) if os.path.exists(serial) else None
+    return max(done.values()) if len(done) == count else None
+
+
 def scan_benchmarks(work, counts, rounds):
     results = {}
     for count in counts:
@@ -408,7 +586,14 @@ def write_report(report, args):
         lines.append(f"| {clients} | {direct:.2f} | {xaccel:.2f} | {xaccel / direct:.2f} |")
         chart.append((f"download x{clients}", xaccel / direct, 0.95))
     storm = report["storm"]
-    lines += ["", f"## Boot storm: {args.machines} machines fetch boot.ipxe, menu.ipxe and a container together", "",
+    lines += ["", "## Kernel and initrd downloads (X-Accel-Redirect into the boot cache vs nginx directly, 16 clients)", "",
+              "| part | direct GB/s | X-Accel GB/s | ratio (target 0.95) |", "|---|---|---|---|"]
+    for part, runs in report["part_downloads"].items():
+        direct = median([r["bytes_per_s"] for r in runs["direct"]]) / 1e9
+        xaccel = median([r["bytes_per_s"] for r in runs["X-Accel"]]) / 1e9
+        lines.append(f"| {part} | {direct:.2f} | {xaccel:.2f} | {xaccel / direct:.2f} |")
+        chart.append((f"{part} download", xaccel / direct, 0.95))
+    lines += ["", f"## Boot storm: {args.machines} machines fetch boot.ipxe, menu.ipxe, kernel and initrd together", "",
               "| container via | p50 s | p95 s | max s | GB/s | errors |", "|---|---|---|---|---|---|"]
     for label, runs in storm.items():
         lines.append(f"| {label} | {median([r['p50'] for r in runs]):.2f} | {median([r['p95'] for r in runs]):.2f} | "
@@ -438,7 +623,43 @@ def write_report(report, args):
     for count, scan in report["scan"].items():
         lines.append(f"| {count:,} | {scan['floor']:.3f} | {scan['cold']:.3f} | {scan['cold'] / scan['floor']:.1f}x | "
                      f"{scan['refresh']:.3f} | {scan['refresh'] / scan['floor']:.1f}x | {scan['rss'] / 2**20:.0f} |")
-    lines += ["", "Reproduce: `make bench` (takes about fifteen minutes; `BENCH_ARGS=--quick` for a smoke run).", ""]
+    decode = report["decode"]
+    times = decode["times"]
+    floor, decoded = median(times["floor"]), median(times["decode"])
+    shasum, ours = median(times["sha256sum"]), median(times["ours"])
+    mib = decode["payload_mib"]
+    prepare = decode["prepare"]
+    menu_idle = median([r["rps"] for r in prepare["menu"]["idle"]])
+    menu_busy = median([r["rps"] for r in prepare["menu"]["preparing"]])
+    lines += ["", f"## Opening containers ({mib} MiB payload of random bytes, packed by `pxe-catalog pack`; files in the page cache)", "",
+              "| measure | seconds | MB/s | ratio | target |", "|---|---|---|---|---|",
+              f"| inflate the IDAT alone (C, zlib; the floor) | {floor:.2f} | {mib * 1.048576 / floor:.0f} | | |",
+              f"| decode + verify (image, curve, SHA-256, payload written) | {decoded:.2f} | {mib * 1.048576 / decoded:.0f} | {floor / decoded:.2f} of the floor | 0.5 |",
+              f"| sha256sum | {shasum:.2f} | {mib * 1.048576 / shasum:.0f} | | |",
+              f"| SHA-256 through libcrypto (the decoder's) | {ours:.2f} | {mib * 1.048576 / ours:.0f} | {shasum / ours:.2f} of sha256sum | 0.9 |",
+              "", f"Packing took {decode['pack_seconds']:.1f} s. The decoder's peak RSS (a process of its own): "
+              f"{decode['decoder_max_rss'] / 2**20:.0f} MB. A worker preparing copies of the container (each decoded and verified): "
+              f"{median(prepare['seconds']):.1f} s each, RSS {prepare['idle_rss'] / 2**20:.0f} MB idle, "
+              f"{prepare['peak_rss'] / 2**20:.0f} MB peak: +{(prepare['peak_rss'] - prepare['idle_rss']) / 2**20:.0f} MB (target: at most 64 MB).",
+              "", f"GET /pxe/menu.ipxe while a container is prepared: {menu_busy:,.0f} req/s against {menu_idle:,.0f} idle, "
+              f"ratio {menu_busy / menu_idle:.2f} (target 0.7); still preparing at the end of each run: "
+              f"{sum(1 for r in prepare['menu']['preparing'] if r['still_preparing'])} of {len(prepare['menu']['preparing'])}."]
+    chart += [("decode vs inflate floor", floor / decoded, 0.5), ("SHA-256 vs sha256sum", shasum / ours, 0.9),
+              ("menu while preparing", menu_busy / menu_idle, 0.7)]
+    qemu = report.get("qemu")
+    if qemu:
+        lines += ["", "## Real boots in QEMU (software emulation): seconds from start to the initramfs's marker, all machines", "",
+                  "| machines at once | nginx directly s | through the worker s | ratio direct/worker (target 0.95) |", "|---|---|---|---|"]
+        for count, runs in qemu.items():
+            direct = [t for t in runs["direct"] if t is not None]
+            worker = [t for t in runs["worker"] if t is not None]
+            if direct and worker:
+                ratio = median(direct) / median(worker)
+                lines.append(f"| {count} | {median(direct):.1f} | {median(worker):.1f} | {ratio:.2f} |")
+                chart.append((f"QEMU boot x{count}", ratio, 0.95))
+            else:
+                lines.append(f"| {count} | {len(direct)} of {len(runs['direct'])} booted | {len(worker)} of {len(runs['worker'])} booted | |")
+    lines += ["", "Reproduce: `make bench` (about thirty minutes; `BENCH_ARGS=--quick` for a smoke run, `--no-qemu` without the boots).", ""]
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M")
     with open(os.path.join(RESULTS, f"{stamp}.json"), "w") as f:
         json.dump(report, f, indent=1, default=str)

@@ -21,7 +21,7 @@ public struct PXECatalogCommand: ParsableCommand {
         """,
         version: WorkerApplication.version,
         subcommands: [Serve.self, Scan.self, CheckConfig.self, NginxConfig.self, ConfigReference.self,
-                      Pack.self, Unpack.self, Inspect.self, TryBoot.self, DemoCatalogCommand.self, GenerateCatalog.self, BenchScan.self, Forward.self])
+                      Pack.self, Unpack.self, Inspect.self, TryBoot.self, DemoCatalogCommand.self, GenerateCatalog.self, BenchScan.self, BenchDecode.self, BenchHash.self, Forward.self])
 
     public init() {}
 

@@ -132,3 +132,51 @@ struct Inspect: ParsableCommand {
         if report["boot"]?["verified"] != .bool(true) { throw ExitCode.failure }
     }
 }
+
+/// `pxe-catalog bench-decode FILE` (used by bench/): decodes and verifies a container in this
+/// process, writes the payload to a scratch directory, and prints JSON with the time it took.
+struct BenchDecode: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench-decode", abstract: "Time decoding and verifying one container; print JSON (used by bench/).",
+                                                    shouldDisplay: false)
+
+    @Argument var file: String
+    @Option var scratch: String = NSTemporaryDirectory()
+
+    func run() throws {
+        guard let source = FileByteSource(path: file, readingHead: false) else { throw ExitCode.failure }
+        let directory = scratch + "/pxe-catalog-bench-decode-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let started = ContinuousClock.now
+        let result = try PayloadDecoder().decode(source, to: directory + "/payload")
+        let seconds = ProcessTuning.seconds(ContinuousClock.now - started)
+        print(JSONValue.object([("payload_bytes", .int(result.payloadSize)), ("seconds", .double(seconds)),
+                                ("sha256", .string(result.sha256)), ("max_rss_bytes", .int(Int64(ProcessTuning.peakResidentSetBytes())))]).serializedString())
+    }
+}
+
+/// `pxe-catalog bench-hash FILE` (used by bench/): SHA-256 of a file through the same digest the
+/// decoder uses, timed in this process.
+struct BenchHash: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench-hash", abstract: "Time SHA-256 of one file; print JSON (used by bench/).",
+                                                    shouldDisplay: false)
+
+    @Argument var file: String
+
+    func run() throws {
+        guard let source = FileByteSource(path: file, readingHead: false) else { throw ExitCode.failure }
+        let started = ContinuousClock.now
+        let digest = Digest(.sha256)
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var offset: Int64 = 0
+        while offset < source.size {
+            let count = Int(min(Int64(buffer.count), source.size - offset))
+            guard source.read(at: offset, into: &buffer, count: count) else { throw ExitCode.failure }
+            buffer.withUnsafeBytes { digest.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+            offset += Int64(count)
+        }
+        let hash = digest.finalizeHex()
+        print(JSONValue.object([("bytes", .int(source.size)), ("seconds", .double(ProcessTuning.seconds(ContinuousClock.now - started))),
+                                ("sha256", .string(hash))]).serializedString())
+    }
+}

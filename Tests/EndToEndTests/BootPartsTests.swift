@@ -116,4 +116,35 @@ import Testing
         #expect(try TestServer.run("/bin/mount", ["-o", "remount,size=64m", mountPoint.path]).status == 0)
         #expect(TestServer.waitFor(seconds: 60) { Self.bootObjects(server)["big.rts.png"]?["state"] == .string("ready") })
     }
+
+    /// Preparing a large payload does not hold it (or the image) in the worker's memory: the
+    /// decoder keeps one band of rows and writes the payload straight to a file.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["E2E_SANITIZER"] == nil, "sanitizers add their own memory"))
+    func theWorkersMemoryStaysFlatWhileItPreparesALargePayload() throws {
+        let server = TestServer()
+        server.workerEnvironment = ["PXE_CATALOG_CATALOG_WATCH": "false", "PXE_CATALOG_CATALOG_RESCAN_INTERVAL": "0"]
+        let inputs = server.directory.subdirectory("inputs")
+        // 128 MiB of bytes that do not compress: an 8192x8192 image, 8 MiB bands.
+        let random = try TestServer.run("/bin/dd", ["if=/dev/urandom", "of=\(inputs)/large.img", "bs=4M", "count=32", "status=none"])
+        try #require(random.status == 0)
+        try Self.pack([inputs + "/large.rts.png", "--disk", inputs + "/large.img"])
+        try server.start()
+        defer { server.stop() }
+        let pid = try #require(server.workerProcess?.processIdentifier)
+        func residentBytes() -> Int {
+            let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+            let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+            return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
+        }
+        let idle = residentBytes()
+        #expect(rename(inputs + "/large.rts.png", server.catalogRoot + "/large.rts.png") == 0)
+        #expect(try server.request("POST", "/catalog/refresh").status == 200)
+        var peak = idle
+        let prepared = TestServer.waitFor(seconds: 600) {
+            peak = max(peak, residentBytes())
+            return Self.bootObjects(server)["large.rts.png"]?["state"] == .string("ready")
+        }
+        #expect(prepared)
+        #expect(peak - idle < 64 << 20, "the worker grew by \((peak - idle) >> 20) MB while preparing 128 MiB")
+    }
 }
