@@ -2,22 +2,39 @@ import PXECatalog
 import StrictJSON
 
 extension CatalogAPI {
-    static let endpoints: [String] = [
-        "GET /", "GET /containers", "GET /containers/{id}", "GET /containers/{id}/kernel", "GET /containers/{id}/initrd",
-        "GET /containers/{id}/disk", "GET /containers/{id}/payload", "GET /files/{filename}",
-        "POST /catalog/refresh", "GET /pxe", "POST /pxe/{id}/toggle", "POST /pxe/{id}/menu",
-        "GET /pxe/boot.ipxe", "GET /pxe/menu.ipxe", "GET /pxe/{id}/boot.ipxe",
-        "GET /status", "GET /metrics", "GET /healthz",
+    /// Every path with what it does: the previous server's `endpoints` shape (path -> description).
+    static let endpoints: [(String, String)] = [
+        ("/", "GET: this server, its endpoints and catalog counts"),
+        ("/containers", "GET: every container in the catalog with its metadata and boot state (?limit=&offset= pages)"),
+        ("/containers/{id}", "GET, HEAD: the container file"),
+        ("/containers/{id}/kernel", "GET, HEAD: the prepared Linux kernel of a container"),
+        ("/containers/{id}/initrd", "GET, HEAD: the prepared initrd of a container"),
+        ("/containers/{id}/disk", "GET, HEAD: the prepared disk image of a container (Range for SAN boot)"),
+        ("/containers/{id}/payload", "GET, HEAD: the verified payload of a container"),
+        ("/files/{filename}", "GET, HEAD: a container file by name from the files root"),
+        ("/catalog/refresh", "POST (admin): rescan the catalog"),
+        ("/pxe", "GET: the enabled entries in boot order"),
+        ("/pxe/{id}/toggle", "POST (admin): enable or disable an entry for network boot"),
+        ("/pxe/{id}/menu", "POST (admin): an entry's menu name, description, command line and position"),
+        ("/pxe/boot.ipxe", "GET: the iPXE script that loads the menu"),
+        ("/pxe/menu.ipxe", "GET: the iPXE boot menu"),
+        ("/pxe/{id}/boot.ipxe", "GET: the iPXE script that boots one entry"),
+        ("/openapi.json", "GET: this API as an OpenAPI 3.1 document"),
+        ("/status", "GET: worker status"),
+        ("/metrics", "GET: Prometheus metrics"),
+        ("/healthz", "GET: liveness for load balancers"),
     ]
 
     func index() -> HTTPResponse {
         let state = store.current
         let enabled = Self.pxeEntries(state).count
         return .json(.object([
+            ("server", .string(context.serverName)),
             ("name", .string(context.serverName)),
             ("version", .string(context.version)),
-            ("endpoints", .array(Self.endpoints.map(JSONValue.string))),
-            ("catalog", .object([("enabled", .int(Int64(enabled))), ("count", .int(Int64(state.snapshot.entries.count)))])),
+            ("endpoints", .object(Self.endpoints.map { ($0.0, .string($0.1)) })),
+            ("catalog", .object([("enabled", .bool(!state.snapshot.entries.isEmpty)), ("count", .int(Int64(state.snapshot.entries.count))),
+                                 ("pxe_enabled", .int(Int64(enabled)))])),
             ("config", .object(context.publicConfig)),
         ]))
     }
@@ -87,7 +104,7 @@ extension CatalogAPI {
             ("architecture", .string(orNull: m.architecture)),
             ("grid_size", .int(orNull: m.gridSize)),
             ("format", .string(orNull: m.format)),
-            ("format_version", .string(orNull: m.formatVersion)),
+            ("format_version", m.formatVersion ?? .null),
             ("type", .string(orNull: m.type)),
             ("description", .string(orNull: m.description)),
             ("content_version", .string(orNull: m.contentVersion)),
@@ -192,10 +209,12 @@ extension CatalogAPI {
         }.sorted { $0.1.bootOrder < $1.1.bootOrder }
     }
 
+    /// An entry of `/pxe`: its name is the menu name when one is set (as the previous boot-menu
+    /// server answered `pxe_name or name`); the scanned name stays in `/containers`.
     static func pxeJSON(_ entry: CatalogEntry, _ setting: PXESetting, boot: BootStatus) -> JSONValue {
         .object([
             ("id", .string(entry.id)),
-            ("name", .string(entry.displayName)),
+            ("name", .string(setting.menuName ?? entry.displayName)),
             ("url", .string("/containers/\(entry.id)")),
             ("boot_order", .int(Int64(setting.bootOrder))),
             ("size", .int(entry.size)),

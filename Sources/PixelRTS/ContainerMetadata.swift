@@ -18,7 +18,7 @@ public struct ContainerMetadata: Sendable, Equatable {
     final class Extended: @unchecked Sendable, Equatable {
         // Mutated only while uniquely referenced (see `updateExtended`).
         var format: String?
-        var formatVersion: String?
+        var formatVersion: JSONValue?
         var type: String?
         var description: String?
         var contentVersion: String?
@@ -59,7 +59,8 @@ public struct ContainerMetadata: Sendable, Equatable {
         get { extended?.format }
         set { updateExtended { $0.format = newValue } }
     }
-    public var formatVersion: String? {
+    /// As the metadata holds it: a number (PixelRTS v2 writes 2), or text from other producers.
+    public var formatVersion: JSONValue? {
         get { extended?.formatVersion }
         set { updateExtended { $0.formatVersion = newValue } }
     }
@@ -148,7 +149,7 @@ extension ContainerMetadata {
     public mutating func capFields() {
         let fields: [(String, WritableKeyPath<ContainerMetadata, String?>)] = [
             ("name", \.name), ("kernel_version", \.kernelVersion), ("distro", \.distro), ("architecture", \.architecture),
-            ("format", \.format), ("format_version", \.formatVersion), ("type", \.type), ("description", \.description),
+            ("format", \.format), ("type", \.type), ("description", \.description),
             ("content_version", \.contentVersion), ("data_hash", \.dataHash), ("kernel_cmdline", \.kernelCommandLine),
         ]
         for (name, field) in fields {
@@ -236,7 +237,13 @@ extension ContainerMetadata {
         distro = distro ?? text("distro")
         architecture = architecture ?? text("architecture", "arch")
         if format == nil, let value = text("format") { format = value }
-        if formatVersion == nil, let value = text("format_version") { formatVersion = value }
+        if formatVersion == nil, let version = value["format_version"] {
+            switch version {
+            case .int, .double: formatVersion = version
+            case let .string(text): formatVersion = Self.cleaned(text).map { .string(Self.prefix($0, utf8Bytes: 64)) }
+            default: break
+            }
+        }
         if type == nil, let value = text("type") { type = value }
         if description == nil, let value = text("description") { description = value }
         if contentVersion == nil, let value = text("content_version") { contentVersion = value }

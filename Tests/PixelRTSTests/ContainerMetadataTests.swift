@@ -35,7 +35,7 @@ import Testing
         let json = #"{"format":"PixelRTS-2.0","format_version":2,"grid_size":256,"encoding":{"type":"RGBA-dense"},"data_hash":"abc123","data_size":200000,"type":"kernel","name":"Alpine","description":"Rescue","content_version":"3.20","distro":"alpine","kernel_version":"6.6","architecture":"x86_64"}"#
         let m = metadata([("PixelRTS", "PixelRTS" + json)])
         #expect(m.format == "PixelRTS-2.0")
-        #expect(m.formatVersion == "2")
+        #expect(m.formatVersion == .int(2))
         #expect(m.gridSize == 256)
         #expect(m.dataHash == "abc123")
         #expect(m.dataSize == 200000)
