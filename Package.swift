@@ -28,12 +28,13 @@ let package = Package(
         // parts. No catalog, no HTTP; the only importer of zlib, zstd and libcrypto.
         .target(name: "PixelRTS", dependencies: ["CZlib", "CZstd", "CCrypto", "StrictJSON"]),
         // Domain: catalog scanning, snapshots, settings, boot cache; knows nothing of FastCGI.
-        .target(name: "PXECatalog", dependencies: ["PixelRTS", "StrictJSON", "CMalloc", "Locking"]),
+        .target(name: "PXECatalog", dependencies: ["PixelRTS", "StrictJSON", "Locking"]),
         // iPXE text sanitising and every script the server renders; knows nothing of the catalog.
         .target(name: "BootScripts"),
         // HTTP API: handlers from request values to response values.
         .target(name: "PXEAPI", dependencies: ["PXECatalog", "BootScripts", "PixelRTS", "StrictJSON", "Locking"]),
-        // Configuration, command line, nginx config generation and process wiring.
+        // Configuration, command line, nginx config generation and process wiring (signals,
+        // priorities and malloc tuning live here, not in the domain).
         .target(name: "PXEServer", dependencies: [
             "FastCGI", "PXECatalog", "PXEAPI", "BootScripts", "PixelRTS", "StrictJSON", "CMalloc", "Locking",
             .product(name: "Logging", package: "swift-log"),
@@ -47,7 +48,7 @@ let package = Package(
         // Golden/ holds expected scripts, read by path in the tests.
         .testTarget(name: "BootScriptsTests", dependencies: ["BootScripts", "TestSupport"], exclude: ["Golden"]),
         .testTarget(name: "PXEAPITests", dependencies: ["PXEAPI", "PXECatalog", "PixelRTS", "StrictJSON", "TestSupport"]),
-        .testTarget(name: "PXEServerTests", dependencies: ["PXEServer", "StrictJSON", "TestSupport"]),
+        .testTarget(name: "PXEServerTests", dependencies: ["PXEServer", "PXECatalog", "StrictJSON", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["PXECatalog", "BootScripts", "PixelRTS", "StrictJSON", "TestSupport"]),
     ]
 )

@@ -1,19 +1,19 @@
 /// How the boot menu looks and behaves (from the `menu` configuration section).
-public struct MenuOptions: Sendable, Equatable {
-    public enum DefaultChoice: Sendable, Equatable {
+package struct MenuOptions: Sendable, Equatable {
+    package enum DefaultChoice: Sendable, Equatable {
         case local
         case first
         case entry(String)
     }
 
-    public var title: String
+    package var title: String
     /// Seconds before the default is chosen; 0 waits for the user.
-    public var timeoutSeconds: Int
-    public var defaultChoice: DefaultChoice
+    package var timeoutSeconds: Int
+    package var defaultChoice: DefaultChoice
     /// Absolute base such as `http://boot.example.com`; nil: URIs relative to the script's own.
-    public var publicBaseURL: String?
+    package var publicBaseURL: String?
 
-    public init(title: String = "pxe-catalog boot menu", timeoutSeconds: Int = 10, defaultChoice: DefaultChoice = .local,
+    package init(title: String = "pxe-catalog boot menu", timeoutSeconds: Int = 10, defaultChoice: DefaultChoice = .local,
                 publicBaseURL: String? = nil) {
         self.title = title
         self.timeoutSeconds = timeoutSeconds
@@ -23,8 +23,8 @@ public struct MenuOptions: Sendable, Equatable {
 }
 
 /// One entry of the boot menu, with what it boots.
-public struct MenuEntry: Sendable, Equatable {
-    public enum Boot: Sendable, Equatable {
+package struct MenuEntry: Sendable, Equatable {
+    package enum Boot: Sendable, Equatable {
         /// `kernel`, `initrd` (when there is one) and `boot`; the command line as the kernel gets it
         /// (already sanitised, see `IPXEText.commandLine`).
         case linux(commandLine: String, hasInitrd: Bool)
@@ -34,13 +34,13 @@ public struct MenuEntry: Sendable, Equatable {
         case notReady(reason: String)
     }
 
-    public var id: String
-    public var name: String
-    public var size: Int64
-    public var distro: String?
-    public var boot: Boot
+    package var id: String
+    package var name: String
+    package var size: Int64
+    package var distro: String?
+    package var boot: Boot
 
-    public init(id: String, name: String, size: Int64, distro: String?, boot: Boot) {
+    package init(id: String, name: String, size: Int64, distro: String?, boot: Boot) {
         self.id = id
         self.name = name
         self.size = size
@@ -48,7 +48,7 @@ public struct MenuEntry: Sendable, Equatable {
         self.boot = boot
     }
 
-    public var isBootable: Bool {
+    package var isBootable: Bool {
         if case .notReady = boot { return false }
         return true
     }
@@ -59,9 +59,9 @@ public struct MenuEntry: Sendable, Equatable {
 /// URI (iPXE resolves them for `chain`, `kernel` and `initrd`) unless a public base URL is
 /// configured; `sanboot` does not resolve relative URIs in this iPXE, so disk entries use
 /// `sanBaseURL`, the configured base or one built from a validated Host header.
-public enum IPXEScripts {
+package enum IPXEScripts {
     /// `/pxe/boot.ipxe`: hands over to the menu.
-    public static func bootScript(options: MenuOptions) -> String {
+    package static func bootScript(options: MenuOptions) -> String {
         """
         #!ipxe
         # pxe-catalog: load the boot menu.
@@ -76,7 +76,7 @@ public enum IPXEScripts {
     }
 
     /// `/pxe/{id}/boot.ipxe`: boots one container; on failure returns to the firmware.
-    public static func entryScript(_ entry: MenuEntry, options: MenuOptions, sanBaseURL: String?) -> String {
+    package static func entryScript(_ entry: MenuEntry, options: MenuOptions, sanBaseURL: String?) -> String {
         let name = IPXEText.sanitize(entry.name)
         var lines = ["#!ipxe", "# pxe-catalog: boot one container."]
         switch entry.boot {
@@ -104,7 +104,7 @@ public enum IPXEScripts {
     /// `/pxe/menu.ipxe`: bootable entries in boot order (entries being prepared as lines that
     /// say so), then local disk. After a failed boot the default becomes the local disk, so an
     /// unattended machine does not retry the same entry forever.
-    public static func menuScript(_ entries: [MenuEntry], options: MenuOptions, sanBaseURL: String? = nil) -> String {
+    package static func menuScript(_ entries: [MenuEntry], options: MenuOptions, sanBaseURL: String? = nil) -> String {
         let bootable = entries.filter(\.isBootable)
         let labels = Dictionary(uniqueKeysWithValues: bootable.enumerated().map { ($1.id, "entry\($0 + 1)") })
         var defaultLabel = "local"
@@ -210,7 +210,7 @@ public enum IPXEScripts {
 
     /// `http://HOST` from a request's Host header when it is a plain host name or address with
     /// an optional port (nothing a script could be steered with); nil otherwise.
-    public static func baseURL(fromHost host: String?) -> String? {
+    package static func baseURL(fromHost host: String?) -> String? {
         guard let host, !host.isEmpty, host.utf8.count <= 255 else { return nil }
         var rest = Substring(host)
         if rest.hasPrefix("[") {

@@ -10,8 +10,8 @@ import Foundation
 /// braces become parentheses (without `{` no expansion can form, whatever else the text holds);
 /// `;` becomes `,`, runs of `&` or `|` become one, a `#` or `-` that starts a word is dropped;
 /// spaces are collapsed and the length is bounded. Sanitised text sanitises to itself.
-public enum IPXEText {
-    public static func sanitize(_ text: String, maximumLength: Int = 64, fallback: String = "unnamed") -> String {
+package enum IPXEText {
+    package static func sanitize(_ text: String, maximumLength: Int = 64, fallback: String = "unnamed") -> String {
         var ascii = ""
         for scalar in text.folding(options: [.diacriticInsensitive, .widthInsensitive], locale: nil).unicodeScalars {
             switch scalar.properties.generalCategory {
@@ -49,13 +49,13 @@ public enum IPXEText {
     }
 
     /// Longest kernel command line (x86's COMMAND_LINE_SIZE).
-    public static let maximumCommandLineBytes = 2048
+    package static let maximumCommandLineBytes = 2048
 
     /// A kernel command line fit for a `kernel` line: printable ASCII words; braces become
     /// parentheses (no `${` can form), words iPXE would take as operators (`&&`, `||`, `;`) or
     /// a comment (starting with `#`) are dropped, spaces collapse, the length is bounded at a word.
     /// Unlike menu text, a leading `-` stays: iPXE stops reading options at the image URI.
-    public static func commandLine(_ text: String) -> String {
+    package static func commandLine(_ text: String) -> String {
         var ascii = ""
         for scalar in text.unicodeScalars {
             if scalar.value >= 0x21 && scalar.value < 0x7F {
@@ -80,7 +80,7 @@ public enum IPXEText {
 
     /// Why `text` cannot be a kernel command line as given (for the API, which refuses rather
     /// than changes what an admin typed); nil when `commandLine(text)` would keep it as it is.
-    public static func commandLineProblem(_ text: String) -> String? {
+    package static func commandLineProblem(_ text: String) -> String? {
         if text.utf8.count > maximumCommandLineBytes { return "must be at most \(maximumCommandLineBytes) bytes" }
         if text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value >= 0x7F }) {
             return "must be printable ASCII (no control characters or non-ASCII letters)"
@@ -94,7 +94,7 @@ public enum IPXEText {
     }
 
     /// Human-readable size: 512 B, 48 KiB, 1.5 GiB.
-    public static func size(_ bytes: Int64) -> String {
+    package static func size(_ bytes: Int64) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]
         var value = Double(bytes)
         var unit = 0

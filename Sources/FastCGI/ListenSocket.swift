@@ -3,7 +3,18 @@ import Glibc
 
 /// Where the worker's listening socket comes from, in the order a service manager would offer it.
 public enum ListenSocket {
+    /// Why the worker's own socket could not be opened.
     public struct OpenError: Error, CustomStringConvertible {
+        public enum Kind: Sendable, Equatable {
+            /// Another process answers on the socket.
+            case inUse
+            /// socket, bind or listen failed (the message has the system's reason).
+            case listenFailed
+            /// The socket's mode could not be set.
+            case modeNotSet
+        }
+
+        public let kind: Kind
         public let description: String
     }
 
@@ -27,16 +38,16 @@ public enum ListenSocket {
     /// Wraps `FCGX_OpenSocket`; refuses to replace a socket another process still listens on.
     public static func open(path: String, mode: mode_t, backlog: Int32 = 1024) throws(OpenError) -> Int32 {
         if isAlive(path: path) {
-            throw OpenError(description: "Socket \(path) is in use by another process; refusing to take it over.")
+            throw OpenError(kind: .inUse, description: "Socket \(path) is in use by another process; refusing to take it over.")
         }
         let fd = FCGX_OpenSocket(path, backlog)
         guard fd >= 0 else {
-            throw OpenError(description: "Cannot listen on socket \(path): \(String(cString: strerror(errno))).")
+            throw OpenError(kind: .listenFailed, description: "Cannot listen on socket \(path): \(String(cString: strerror(errno))).")
         }
         guard chmod(path, mode) == 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)
-            throw OpenError(description: "Cannot set mode \(String(mode, radix: 8)) on socket \(path): \(reason).")
+            throw OpenError(kind: .modeNotSet, description: "Cannot set mode \(String(mode, radix: 8)) on socket \(path): \(reason).")
         }
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         return fd

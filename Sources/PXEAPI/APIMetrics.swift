@@ -5,9 +5,9 @@ import PXECatalog
 /// Request counters, latency histograms and per-container download counts, rendered in the
 /// Prometheus text format. Hand-written rather than swift-metrics + swift-prometheus: a dozen
 /// series do not justify two more packages in every CI build, and the text format is small.
-public final class APIMetrics: Sendable {
+package final class APIMetrics: Sendable {
     /// Upper bounds of the latency histogram, in seconds (worker time, not nginx's).
-    public static let latencyBuckets: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1]
+    package static let latencyBuckets: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1]
 
     struct Histogram {
         var counts = [Int](repeating: 0, count: APIMetrics.latencyBuckets.count)
@@ -28,9 +28,9 @@ public final class APIMetrics: Sendable {
     }
 
     private let state = Locked(State())
-    public let startedAt = Date()
+    package let startedAt = Date()
 
-    public init() {}
+    package init() {}
 
     func record(route: String, status: Int, seconds: Double, downloadID: String?) {
         let bucket = Self.latencyBuckets.firstIndex(where: { seconds <= $0 })
@@ -55,10 +55,10 @@ public final class APIMetrics: Sendable {
         }
     }
 
-    public var requestsServed: Int { state.withLock { $0.served } }
+    package var requestsServed: Int { state.withLock { $0.served } }
 
     /// Prometheus text exposition (version 0.0.4).
-    public func render(catalog: CatalogState, inFlight: Int, scans: Int, settingsWriteFailures: Int, boot: BootPreparer.Counts? = nil) -> String {
+    package func render(catalog: CatalogState, inFlight: Int, scans: Int, settingsWriteFailures: Int, boot: BootPreparer.Counts? = nil) -> String {
         // Copy out under the lock: the route counters are mutable objects. Download series of
         // ids whose settings were forgotten (gone from the catalog for good) go with them.
         let (requests, latency, downloads) = state.withLock { state in

@@ -3,8 +3,8 @@ import Locking
 /// Decides whether a mutating request may proceed. Tokens are compared in constant time (the
 /// time does not depend on where a guess differs, nor on which token matched). Reloadable, so
 /// tokens can be rotated without a restart.
-public final class AdminAuthorizer: Sendable {
-    public enum Policy: Sendable, Equatable {
+package final class AdminAuthorizer: Sendable {
+    package enum Policy: Sendable, Equatable {
         case tokens([String])
         /// No token file, and the configuration explicitly allows anyone (labs).
         case unauthenticatedAllowed
@@ -12,35 +12,25 @@ public final class AdminAuthorizer: Sendable {
         case disabled
     }
 
-    public enum Decision: Sendable, Equatable {
-        /// Allowed; `actor` says who, for the audit log (never the token itself).
-        case allowed(actor: String)
-        case refused(HTTPResponseStatus)
-    }
-
-    public struct HTTPResponseStatus: Sendable, Equatable {
-        public var status: Int
-        public var message: String
-        public var challenge: String?
-    }
-
     private let policy: Locked<Policy>
 
-    public init(policy: Policy) { self.policy = Locked(policy) }
+    package init(policy: Policy) { self.policy = Locked(policy) }
 
-    public func replacePolicy(_ newPolicy: Policy) { policy.withLock { $0 = newPolicy } }
+    package func replacePolicy(_ newPolicy: Policy) { policy.withLock { $0 = newPolicy } }
 
-    public static let realm = "Bearer realm=\"pxe-catalog\""
+    package static let realm = "Bearer realm=\"pxe-catalog\""
 
-    public func authorize(authorizationHeader: String?) -> Decision {
+    /// Who is making the change (for the audit log, never the token itself), or why not.
+    package func authorize(authorizationHeader: String?) throws(APIError) -> String {
         switch policy.withLock({ $0 }) {
         case .unauthenticatedAllowed:
-            return .allowed(actor: "unauthenticated client")
+            return "unauthenticated client"
         case .disabled:
-            return .refused(HTTPResponseStatus(status: 403, message: "Changes are disabled: the server has no admin token file configured.", challenge: nil))
+            throw APIError(.forbidden, "Changes are disabled: the server has no admin token file configured.")
         case let .tokens(tokens):
             guard let header = authorizationHeader, header.count > 7, header.prefix(7).lowercased() == "bearer " else {
-                return .refused(HTTPResponseStatus(status: 401, message: "This endpoint needs an admin token: send 'Authorization: Bearer <token>'.", challenge: Self.realm))
+                throw APIError(.unauthorized, "This endpoint needs an admin token: send 'Authorization: Bearer <token>'.",
+                               headers: [("WWW-Authenticate", Self.realm)])
             }
             let presented = Array(header.dropFirst(7).trimmingSpaces().utf8)
             var matched = -1
@@ -48,10 +38,14 @@ public final class AdminAuthorizer: Sendable {
                 if matched < 0 { matched = index }
             }
             guard matched >= 0 else {
-                return .refused(HTTPResponseStatus(status: 401, message: "The admin token is not valid.", challenge: Self.realm + ", error=\"invalid_token\""))
+                throw APIError(.unauthorized, "The admin token is not valid.", headers: [("WWW-Authenticate", Self.realm + ", error=\"invalid_token\"")])
             }
-            return .allowed(actor: "admin token #\(matched + 1)")
+            return "admin token #\(matched + 1)"
         }
+    }
+
+    func admit(_ request: HTTPRequest) throws(APIError) -> String {
+        try authorize(authorizationHeader: request.headers["authorization"])
     }
 
     /// Compares every byte of the longer input, so timing reveals neither the matching prefix

@@ -39,6 +39,21 @@ extension CatalogAPI {
         return .text(text, contentType: "text/plain; version=0.0.4; charset=utf-8")
     }
 
+    /// The boot cache's section: entries by state, cache use.
+    func bootStatusSection(_ state: CatalogState) -> (String, JSONValue) {
+        var byState: [BootStatus.State: Int] = [:]
+        for entry in state.snapshot.entries { byState[state.bootStatus(entry.id).state, default: 0] += 1 }
+        let counts = bootCounts()
+        return ("boot", .object([
+            ("ready", .int(Int64(byState[.ready] ?? 0))),
+            ("pending", .int(Int64((byState[.pending] ?? 0) + (byState[.preparing] ?? 0)))),
+            ("failed", .int(Int64(byState[.failed] ?? 0))),
+            ("not_prepared", .int(Int64(byState[.notPrepared] ?? 0))),
+            ("cache_bytes", counts.map { .int($0.cacheBytes) } ?? .null),
+            ("cache_budget_bytes", counts.map { .int($0.budgetBytes) } ?? .null),
+        ]))
+    }
+
     static func iso8601(_ date: Date) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]

@@ -2,13 +2,14 @@ import Locking
 import PXECatalog
 import StrictJSON
 
-/// The HTTP API: a router and handlers from `HTTPRequest` to `HTTPResponse`.
+/// The HTTP API: routes a request to its handler and answers a response value. Handlers live in
+/// extensions by job (listings, downloads, changes, scripts, status); none knows of sockets.
 /// Compatible with the previous server's endpoints and JSON key names.
-public final class CatalogAPI: Sendable {
-    public let store: CatalogStore
+package final class CatalogAPI: Sendable {
+    package let store: CatalogStore
     private let contextBox: Locked<APIContext>
-    public let authorizer: AdminAuthorizer
-    public let metrics = APIMetrics()
+    package let authorizer: AdminAuthorizer
+    package let metrics = APIMetrics()
     /// Extra `/status` sections from the process layer (watcher mode, settings file state).
     let statusSections: @Sendable () -> [(String, JSONValue)]
     /// Requests in flight, from the transport.
@@ -18,16 +19,22 @@ public final class CatalogAPI: Sendable {
     let audit: @Sendable (String) -> Void
     /// The boot cache's counters for `/status` and `/metrics` (nil: no boot cache).
     let bootCounts: @Sendable () -> BootPreparer.Counts?
-    /// The last rendered menu, reused while the catalog state is unchanged (boot storms).
-    let menuCache = Locked<(key: CatalogRevision, base: String?, response: HTTPResponse)?>(nil)
-    /// `/containers` items, serialised once per catalog state (10,000+ entries are common).
-    let listingCache = Locked<(key: CatalogRevision, items: [[UInt8]], full: HTTPResponse)?>(nil)
-    let pxeCache = Locked<(key: CatalogRevision, response: HTTPResponse)?>(nil)
-    /// Download headers per container id for the current snapshot: a boot storm asks for the
-    /// same few containers thousands of times.
-    let downloadHeaderCache = Locked<(generation: Int, headers: [String: [(String, String)]])>((-1, [:]))
 
-    public init(store: CatalogStore, context: APIContext, authorizer: AdminAuthorizer,
+    /// Renderings kept per catalog state: a boot storm asks for the same answers thousands of
+    /// times between two changes.
+    struct MenuKey: Equatable, Sendable {
+        var revision: CatalogRevision
+        /// The absolute base `sanboot` URLs were rendered with (from the request's Host).
+        var sanBase: String?
+    }
+    let menuCache = RevisionCache<MenuKey, HTTPResponse>()
+    /// `/containers` items serialised once (10,000+ entries are common) and the full answer.
+    let listingCache = RevisionCache<CatalogRevision, (items: [[UInt8]], full: HTTPResponse)>()
+    let pxeCache = RevisionCache<CatalogRevision, HTTPResponse>()
+    /// Download headers per container id, for the current snapshot generation.
+    let downloadHeaderCache = RevisionCache<Int, [String: [(String, String)]]>()
+
+    package init(store: CatalogStore, context: APIContext, authorizer: AdminAuthorizer,
                 files: any ServedFileChecker = LiveFileChecker(), audit: @escaping @Sendable (String) -> Void = { _ in },
                 statusSections: @escaping @Sendable () -> [(String, JSONValue)] = { [] },
                 inFlight: @escaping @Sendable () -> Int = { 0 },
@@ -42,58 +49,27 @@ public final class CatalogAPI: Sendable {
         self.audit = audit
     }
 
-    public var context: APIContext { contextBox.withLock { $0 } }
+    package var context: APIContext { contextBox.withLock { $0 } }
 
     /// Applies a reloaded configuration to requests that start after this call.
-    public func replaceContext(_ context: APIContext) {
+    package func replaceContext(_ context: APIContext) {
         contextBox.withLock { $0 = context }
-        menuCache.withLock { $0 = nil }
-        listingCache.withLock { $0 = nil }
-        pxeCache.withLock { $0 = nil }
-    }
-
-    enum Route {
-        case index, containers, container(String), containerPart(String, BootPart), file(String), refresh, pxe, toggle(String)
-        case bootScript, menuScript, entryScript(String), editMenu(String)
-        case status, metrics, healthz
-
-        /// Label for metrics: the route's shape, never the id.
-        var metricName: String {
-            switch self {
-            case .index: return "index"
-            case .containers: return "containers"
-            case .container: return "container"
-            case .containerPart: return "container_part"
-            case .file: return "file"
-            case .refresh: return "refresh"
-            case .pxe: return "pxe"
-            case .toggle: return "toggle"
-            case .bootScript: return "boot_script"
-            case .menuScript: return "menu_script"
-            case .entryScript: return "entry_script"
-            case .editMenu: return "edit_menu"
-            case .status: return "status"
-            case .metrics: return "metrics"
-            case .healthz: return "healthz"
-            }
-        }
-
-        static let readMethods = ["GET", "HEAD"]
-        static let writeMethods = ["POST"]
-
-        var allowedMethods: [String] {
-            switch self {
-            case .refresh, .toggle, .editMenu: return Self.writeMethods
-            default: return Self.readMethods
-            }
-        }
+        menuCache.invalidate()
+        listingCache.invalidate()
+        pxeCache.invalidate()
+        downloadHeaderCache.invalidate()
     }
 
     /// Answers a request; sets `Content-Length` and drops the body for HEAD.
-    public func handle(_ request: HTTPRequest) -> HTTPResponse {
+    package func handle(_ request: HTTPRequest) -> HTTPResponse {
         let started = ContinuousClock.now
-        let route = request.path.flatMap(Self.match)
-        var response = respond(request, route: route)
+        let route = request.path.flatMap(Route.init(path:))
+        var response: HTTPResponse
+        do {
+            response = try respond(request, route: route)
+        } catch {
+            response = error.response
+        }
         let elapsed = ContinuousClock.now - started
         var downloadID: String?
         if case let .container(id)? = route, response.status == 200 { downloadID = id }
@@ -104,34 +80,29 @@ public final class CatalogAPI: Sendable {
         return response
     }
 
-    func respond(_ request: HTTPRequest, route: Route?) -> HTTPResponse {
-        guard request.path != nil else { return .error(400, "The request path is not valid UTF-8.") }
-        guard let route else { return .error(404, "No such endpoint.") }
+    func respond(_ request: HTTPRequest, route: Route?) throws(APIError) -> HTTPResponse {
+        guard request.path != nil else { throw APIError(.badRequest, "The request path is not valid UTF-8.") }
+        guard let route else { throw APIError(.notFound, "No such endpoint.") }
         guard route.allowedMethods.contains(request.method) else {
-            return .error(405, "Method \(Self.printable(request.method)) is not allowed here; use \(route.allowedMethods.joined(separator: " or ")).",
-                          headers: [("Allow", route.allowedMethods.joined(separator: ", "))])
+            throw APIError(.methodNotAllowed,
+                           "Method \(Route.printable(request.method)) is not allowed here; use \(route.allowedMethods.joined(separator: " or ")).",
+                           headers: [("Allow", route.allowedMethods.joined(separator: ", "))])
         }
         var actor = ""
-        if request.method == "POST" {
-            switch authorizer.authorize(authorizationHeader: request.headers["authorization"]) {
-            case let .allowed(who): actor = who
-            case let .refused(refusal):
-                return .error(refusal.status, refusal.message, headers: refusal.challenge.map { [("WWW-Authenticate", $0)] } ?? [])
-            }
-        }
+        if route.isChange { actor = try authorizer.admit(request) }
         switch route {
         case .index: return index()
-        case .containers: return listContainers(query: request.query)
-        case let .container(id): return downloadContainer(id: id)
-        case let .containerPart(id, part): return downloadPart(id: id, part: part)
-        case let .file(name): return downloadFile(name: name)
-        case .refresh: return refresh(actor: actor)
+        case .containers: return try listContainers(query: request.query)
+        case let .container(id): return try downloadContainer(id: id)
+        case let .containerPart(id, part): return try downloadPart(id: id, part: part)
+        case let .file(name): return try downloadFile(name: name)
+        case .refresh: return try refresh(actor: actor)
         case .pxe: return listPXE()
-        case let .toggle(id): return toggle(id: id, request: request, actor: actor)
+        case let .toggle(id): return try toggle(id: id, request: request, actor: actor)
         case .bootScript: return bootScript()
         case .menuScript: return menuScript(request)
-        case let .entryScript(id): return entryScript(id: id, request: request)
-        case let .editMenu(id): return editMenu(id: id, request: request, actor: actor)
+        case let .entryScript(id): return try entryScript(id: id, request: request)
+        case let .editMenu(id): return try editMenu(id: id, request: request, actor: actor)
         case .status: return status()
         case .metrics: return metricsText()
         case .healthz: return .json(.object([("status", .string("ok"))]))
@@ -140,51 +111,8 @@ public final class CatalogAPI: Sendable {
 
     /// Whether answering `request` can take long (a catalog refresh scans every file): the
     /// transport then answers it on a thread of its own.
-    public func runsLong(_ request: HTTPRequest) -> Bool {
-        guard request.method == "POST", let path = request.path, case .refresh? = Self.match(path) else { return false }
+    package func runsLong(_ request: HTTPRequest) -> Bool {
+        guard request.method == "POST", let path = request.path, case .refresh? = Route(path: path) else { return false }
         return true
-    }
-
-    /// Routes on the path's bytes: this runs for every request of a boot storm.
-    static func match(_ path: String) -> Route? {
-        // The commonest request first: a container download.
-        if path.utf8.starts(with: "/containers/".utf8) {
-            // On the UTF-8 view: dropping Characters would walk grapheme clusters.
-            let rest = path.utf8.dropFirst(12)
-            guard let slash = rest.firstIndex(of: UInt8(ascii: "/")) else { return .container(String(Substring(rest))) }
-            guard let part = BootPart(rawValue: String(Substring(rest[rest.index(after: slash)...]))) else { return nil }
-            return .containerPart(String(Substring(rest[..<slash])), part)
-        }
-        switch path {
-        case "/": return .index
-        case "/containers": return .containers
-        case "/pxe": return .pxe
-        case "/pxe/boot.ipxe": return .bootScript
-        case "/pxe/menu.ipxe": return .menuScript
-        case "/catalog/refresh": return .refresh
-        case "/status": return .status
-        case "/metrics": return .metrics
-        case "/healthz": return .healthz
-        default: break
-        }
-        if path.hasPrefix("/files/") { return .file(String(path.dropFirst(7))) }
-        if path.hasPrefix("/pxe/") {
-            let rest = path.dropFirst(5)
-            guard let slash = rest.firstIndex(of: "/") else { return nil }
-            let id = String(rest[..<slash])
-            switch rest[rest.index(after: slash)...] {
-            case "toggle": return .toggle(id)
-            case "boot.ipxe": return .entryScript(id)
-            case "menu": return .editMenu(id)
-            default: return nil
-            }
-        }
-        return nil
-    }
-
-    /// A method name fit for an error message (bounded, printable ASCII).
-    static func printable(_ text: String) -> String {
-        let cleaned = String(text.unicodeScalars.filter { $0.isASCII && $0.value >= 0x21 && $0.value < 0x7F }.prefix(16).map(Character.init))
-        return cleaned.isEmpty ? "(empty)" : cleaned
     }
 }

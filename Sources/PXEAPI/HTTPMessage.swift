@@ -2,22 +2,22 @@ import PXECatalog
 import StrictJSON
 
 /// An HTTP request as the API sees it: no sockets, no FastCGI.
-public struct HTTPRequest: Sendable {
-    public enum BodyProblem: Sendable, Equatable {
+package struct HTTPRequest: Sendable {
+    package enum BodyProblem: Sendable, Equatable {
         case tooLarge
         case shorterThanDeclared
     }
 
-    public var method: String
+    package var method: String
     /// The decoded, normalised path (nginx's `DOCUMENT_URI`); nil when it is not valid UTF-8.
-    public var path: String?
-    public var query: String
+    package var path: String?
+    package var query: String
     /// Request headers the API uses (`authorization`), with lowercased names.
-    public var headers: [String: String]
-    public var body: [UInt8]
-    public var bodyProblem: BodyProblem?
+    package var headers: [String: String]
+    package var body: [UInt8]
+    package var bodyProblem: BodyProblem?
 
-    public init(method: String, path: String?, query: String = "", headers: [String: String] = [:],
+    package init(method: String, path: String?, query: String = "", headers: [String: String] = [:],
                 body: [UInt8] = [], bodyProblem: BodyProblem? = nil) {
         self.method = method
         self.path = path
@@ -29,33 +29,33 @@ public struct HTTPRequest: Sendable {
 }
 
 /// An HTTP response value; the transport turns it into CGI headers and a body.
-public struct HTTPResponse: Sendable {
-    public var status: Int
-    public var headers: [(String, String)]
-    public var body: [UInt8]
+package struct HTTPResponse: Sendable {
+    package var status: Int
+    package var headers: [(String, String)]
+    package var body: [UInt8]
     /// The `Content-Length` to announce, set by `CatalogAPI.handle`: the body a GET gets, also
     /// for HEAD, whose body is dropped. A field rather than a header so that a cached response's
     /// header list is shared, never copied, on every request.
-    public var contentLength: Int?
+    package var contentLength: Int?
 
-    public init(status: Int, headers: [(String, String)] = [], body: [UInt8] = []) {
+    package init(status: Int, headers: [(String, String)] = [], body: [UInt8] = []) {
         self.status = status
         self.headers = headers
         self.body = body
     }
 
-    public func header(_ name: String) -> String? {
+    package func header(_ name: String) -> String? {
         headers.first(where: { $0.0.lowercased() == name.lowercased() })?.1
     }
 
-    public var bodyText: String { String(decoding: body, as: UTF8.self) }
+    package var bodyText: String { String(decoding: body, as: UTF8.self) }
 
-    public static func json(_ value: JSONValue, status: Int = 200) -> HTTPResponse {
+    package static func json(_ value: JSONValue, status: Int = 200) -> HTTPResponse {
         json(rawBody: value.serialized(), status: status)
     }
 
     /// A JSON response from an already serialised body.
-    public static func json(rawBody: [UInt8], status: Int = 200) -> HTTPResponse {
+    package static func json(rawBody: [UInt8], status: Int = 200) -> HTTPResponse {
         HTTPResponse(status: status,
                      headers: [("Content-Type", "application/json; charset=utf-8"), ("Cache-Control", "no-cache")],
                      body: rawBody)
@@ -63,13 +63,13 @@ public struct HTTPResponse: Sendable {
 
     /// An error answer: the status and `{"error": "<sentence>"}`. The sentence must not hold
     /// server paths or other internals.
-    public static func error(_ status: Int, _ message: String, headers extra: [(String, String)] = []) -> HTTPResponse {
+    package static func error(_ status: Int, _ message: String, headers extra: [(String, String)] = []) -> HTTPResponse {
         var response = json(.object([("error", .string(message))]), status: status)
         response.headers += extra
         return response
     }
 
-    public static func text(_ text: String, contentType: String = "text/plain; charset=utf-8") -> HTTPResponse {
+    package static func text(_ text: String, contentType: String = "text/plain; charset=utf-8") -> HTTPResponse {
         HTTPResponse(status: 200, headers: [("Content-Type", contentType), ("Cache-Control", "no-store")],
                      body: Array(text.utf8))
     }

@@ -1,15 +1,15 @@
 /// The nginx `internal` locations that X-Accel-Redirect points at: one per catalog root, plus one
 /// for the `/files` root when it is not also a catalog root. The worker and the generated nginx
 /// configuration both derive them from here, so they cannot disagree.
-public struct InternalLocations: Sendable, Equatable {
+package struct InternalLocations: Sendable, Equatable {
     /// URI prefix of all internal locations, starting and ending with `/`.
-    public let prefix: String
+    package let prefix: String
     /// Directory served by each location, by index.
-    public let directories: [String]
+    package let directories: [String]
     /// Index of the location that serves the `/files` root.
-    public let filesRootIndex: Int
+    package let filesRootIndex: Int
 
-    public init(prefix: String, catalogRoots: [String], filesRoot: String) {
+    package init(prefix: String, catalogRoots: [String], filesRoot: String) {
         var normalised = prefix
         if !normalised.hasPrefix("/") { normalised = "/" + normalised }
         if !normalised.hasSuffix("/") { normalised += "/" }
@@ -24,24 +24,24 @@ public struct InternalLocations: Sendable, Equatable {
     }
 
     /// The location URI for directory `index`, e.g. `/_pxe_internal/0/`.
-    public func locationURI(index: Int) -> String { "\(prefix)\(index)/" }
+    package func locationURI(index: Int) -> String { "\(prefix)\(index)/" }
 
     /// The location over the boot cache (prepared kernels, initrds, disk images, payloads).
-    public var cacheLocationURI: String { "\(prefix)cache/" }
+    package var cacheLocationURI: String { "\(prefix)cache/" }
 
     /// The X-Accel-Redirect value for a part in the boot cache (key and file name are ours: hex
     /// digits and fixed names, nothing to encode).
-    public func cacheRedirectURI(key: String, fileName: String) -> String { cacheLocationURI + key + "/" + fileName }
+    package func cacheRedirectURI(key: String, fileName: String) -> String { cacheLocationURI + key + "/" + fileName }
 
     /// The X-Accel-Redirect value for a file below directory `index`: absolute, with every path
     /// segment percent-encoded (nginx decodes the value; a raw `%` or `?` would break it).
-    public func redirectURI(index: Int, relativePath: String) -> String {
+    package func redirectURI(index: Int, relativePath: String) -> String {
         locationURI(index: index) + relativePath.split(separator: "/", omittingEmptySubsequences: true)
             .map { Self.percentEncode($0) }.joined(separator: "/")
     }
 
     /// Percent-encodes every byte outside RFC 3986's unreserved set.
-    public static func percentEncode(_ segment: some StringProtocol) -> String {
+    package static func percentEncode(_ segment: some StringProtocol) -> String {
         let hex = Array("0123456789ABCDEF".utf8)
         var out: [UInt8] = []
         for byte in segment.utf8 {

@@ -3,7 +3,7 @@ import PXECatalog
 
 /// Request-time checks on the file system: a file handed to nginx must still exist, be a
 /// regular file, and resolve to a path inside its root. A protocol so tests can fake odd states.
-public protocol ServedFileChecker: Sendable {
+package protocol ServedFileChecker: Sendable {
     /// The real path of `path` when it resolves to a regular file inside `root`, else nil.
     func resolveServable(path: String, insideRoot root: String) -> String?
     /// Whether `root/relativePath` (the real path the scan resolved) is still exactly the file
@@ -12,10 +12,10 @@ public protocol ServedFileChecker: Sendable {
     func isUnchanged(rootRealPath: String, relativePath: String, identity: FileIdentity) -> Bool
 }
 
-public struct LiveFileChecker: ServedFileChecker {
-    public init() {}
+package struct LiveFileChecker: ServedFileChecker {
+    package init() {}
 
-    public func isUnchanged(rootRealPath: String, relativePath: String, identity: FileIdentity) -> Bool {
+    package func isUnchanged(rootRealPath: String, relativePath: String, identity: FileIdentity) -> Bool {
         var root = rootRealPath
         var relative = relativePath
         return root.withUTF8 { rootBytes in
@@ -37,7 +37,7 @@ public struct LiveFileChecker: ServedFileChecker {
         }
     }
 
-    public func resolveServable(path: String, insideRoot root: String) -> String? {
+    package func resolveServable(path: String, insideRoot root: String) -> String? {
         guard let resolved = CatalogScanner.realPath(path), let realRoot = CatalogScanner.realPath(root) else { return nil }
         guard resolved.hasPrefix(realRoot == "/" ? "/" : realRoot + "/") else { return nil }
         var info = stat()

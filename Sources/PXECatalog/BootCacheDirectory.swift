@@ -6,34 +6,34 @@ import StrictJSON
 /// both (identical containers share it), holding the parts nginx serves and a `manifest.json`
 /// written last. A directory is assembled under a temporary name and renamed into place, so a
 /// directory with a manifest is always complete; leftovers of a crash are removed at start.
-public struct BootCacheDirectory: Sendable {
-    public static let manifestName = "manifest.json"
+package struct BootCacheDirectory: Sendable {
+    package static let manifestName = "manifest.json"
     static let temporaryPrefix = ".tmp-"
 
-    public let path: String
+    package let path: String
 
-    public init(path: String) { self.path = path }
+    package init(path: String) { self.path = path }
 
     /// What a cache directory holds, from its manifest.
-    public struct Manifest: Sendable, Equatable {
-        public var kind: BootPlan.Kind
-        public var parts: [BootPart: Int64]
-        public var dataHash: String
-        public var reason: String?
-        public var transposed: Bool
+    package struct Manifest: Sendable, Equatable {
+        package var kind: BootPlan.Kind
+        package var parts: [BootPart: Int64]
+        package var dataHash: String
+        package var reason: String?
+        package var transposed: Bool
         /// Unix seconds; eviction takes the oldest unreferenced first.
-        public var preparedAt: Int64
+        package var preparedAt: Int64
         /// SHA-256 of each container file verified against these parts. Another file claiming
         /// the same payload is decoded and verified itself before it shares them (a tampered copy
         /// must not borrow a good one's verdict); a listed one, after a restart, is not decoded again.
-        public var verifiedContainers: [String]
+        package var verifiedContainers: [String]
 
-        public static let maximumVerifiedContainers = 64
+        package static let maximumVerifiedContainers = 64
     }
 
     /// The directory name for a payload and the layout that cuts it into parts: the plan depends
     /// on both (segments and type), the command line does not (it stays per entry).
-    public static func key(for layout: PixelRTSLayout) -> String? {
+    package static func key(for layout: PixelRTSLayout) -> String? {
         guard let hash = layout.dataHash else { return nil }
         var text = "pxe-catalog boot cache v1\n\(hash)\n\(layout.dataSize)\n\(layout.type?.lowercased() ?? "")\n"
         for segment in layout.segments { text += "\(segment.name)=\(segment.start)-\(segment.end)\n" }
@@ -42,7 +42,7 @@ public struct BootCacheDirectory: Sendable {
 
     static func isKey(_ name: String) -> Bool { Digest.isHex(name, length: 32) }
 
-    public func create() throws {
+    package func create() throws {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         // nginx reads the parts: the directory must be searchable whatever the umask made it.
         chmod(path, 0o755)
@@ -50,7 +50,7 @@ public struct BootCacheDirectory: Sendable {
 
     /// Complete cache directories by key, with their manifests. Removes temporary leftovers and
     /// anything without a valid manifest (`cleaning`).
-    public func load(cleaning: Bool) -> [String: Manifest] {
+    package func load(cleaning: Bool) -> [String: Manifest] {
         var found: [String: Manifest] = [:]
         for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] {
             let full = path + "/" + name
@@ -99,13 +99,13 @@ public struct BootCacheDirectory: Sendable {
         syncDirectory(directory)
     }
 
-    public func remove(key: String) {
+    package func remove(key: String) {
         guard Self.isKey(key) else { return }
         try? FileManager.default.removeItem(atPath: path + "/" + key)
     }
 
     /// Bytes a cache directory takes (hard links counted once).
-    public func bytes(of manifest: Manifest) -> Int64 {
+    package func bytes(of manifest: Manifest) -> Int64 {
         var total: Int64 = 0
         var counted = Set<BootPart>()
         for (part, size) in manifest.parts where !counted.contains(part) {

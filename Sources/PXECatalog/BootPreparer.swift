@@ -1,4 +1,3 @@
-import CMalloc
 import Foundation
 import Locking
 import PixelRTS
@@ -8,22 +7,22 @@ import PixelRTS
 /// cache, where nginx serves them. One thread, at the scans' low priority; never a request
 /// thread, and a scan never waits for it. Results are kept per file version, so an unchanged
 /// file is never prepared twice, and on disk by content, so a restart decodes nothing again.
-public final class BootPreparer: Sendable {
-    public struct Settings: Sendable {
-        public var directory: String
+package final class BootPreparer: Sendable {
+    package struct Settings: Sendable {
+        package var directory: String
         /// Bytes the cache may take; 0: no limit.
-        public var budgetBytes: Int64
-        public var decoderLimits = PayloadDecoder.Limits()
+        package var budgetBytes: Int64
+        package var decoderLimits = PayloadDecoder.Limits()
         /// After a failure of the disk (full, I/O), how long before trying again.
-        public var storageRetry: Duration = .seconds(60)
+        package var storageRetry: Duration = .seconds(60)
         /// SAN boot of a disk smaller than a BIOS cylinder fails; such images are extended (sparsely) to this.
-        public var minimumDiskBytes: Int64 = 16 << 20
+        package var minimumDiskBytes: Int64 = 16 << 20
         /// One line per prepared entry; the flag says whether it is a problem worth a warning.
-        public var log: @Sendable (Bool, String) -> Void = { _, _ in }
+        package var log: @Sendable (Bool, String) -> Void = { _, _ in }
         /// Runs after a payload is decoded, before it is kept (tests replace the file right there).
         package var afterDecode: (@Sendable () -> Void)?
 
-        public init(directory: String, budgetBytes: Int64) {
+        package init(directory: String, budgetBytes: Int64) {
             self.directory = directory
             self.budgetBytes = budgetBytes
         }
@@ -58,20 +57,20 @@ public final class BootPreparer: Sendable {
         var lastPublished = ContinuousClock.now
     }
 
-    public let settings: Settings
+    package let settings: Settings
     let cache: BootCacheDirectory
     private let store: CatalogStore
     private let state = Locked(State())
     private let wake = DispatchSemaphore(value: 0)
 
-    public init(store: CatalogStore, settings: Settings) {
+    package init(store: CatalogStore, settings: Settings) {
         self.store = store
         self.settings = settings
         cache = BootCacheDirectory(path: settings.directory)
     }
 
     /// Loads what the cache holds (removing leftovers of a crash) and starts the thread.
-    public func start() throws {
+    package func start() throws {
         try cache.create()
         let manifests = cache.load(cleaning: true)
         state.withLock {
@@ -81,7 +80,7 @@ public final class BootPreparer: Sendable {
         store.observeSnapshots { [weak self] snapshot in self?.catalogChanged(snapshot) }
         catalogChanged(store.current.snapshot)
         let thread = Thread { [self] in
-            BackgroundPriority.lowerCurrentThread()
+            BackgroundWork.lowerCurrentThread()
             run()
         }
         thread.name = "boot-preparer"
@@ -91,7 +90,7 @@ public final class BootPreparer: Sendable {
 
     /// Stops preparing (an entry being prepared is abandoned, its temporary files removed) and
     /// waits briefly for the thread.
-    public func stop() {
+    package func stop() {
         let running = state.withLock { state -> Bool in
             state.stopping = true
             return state.started
@@ -102,13 +101,13 @@ public final class BootPreparer: Sendable {
     }
 
     /// Counts for `/status` and `/metrics`.
-    public struct Counts: Sendable, Equatable {
-        public var byState: [BootStatus.State: Int]
-        public var cacheBytes: Int64
-        public var budgetBytes: Int64
+    package struct Counts: Sendable, Equatable {
+        package var byState: [BootStatus.State: Int]
+        package var cacheBytes: Int64
+        package var budgetBytes: Int64
     }
 
-    public var counts: Counts {
+    package var counts: Counts {
         state.withLock { state in
             var byState: [BootStatus.State: Int] = [:]
             for status in state.statuses.values { byState[status.state, default: 0] += 1 }
@@ -144,7 +143,7 @@ public final class BootPreparer: Sendable {
             guard let (entry, version) = next else {
                 removeUnreferenced()
                 publishIfDue(force: true)
-                malloc_trim(0)
+                BackgroundWork.returnFreedMemory()
                 let retry = state.withLock { state in
                     state.outcomes.values.compactMap { outcome -> ContinuousClock.Instant? in
                         if case let .notPrepared(_, retryAt?) = outcome { return retryAt }

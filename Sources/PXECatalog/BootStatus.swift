@@ -1,16 +1,16 @@
 import PixelRTS
 
 /// A file of an entry's prepared boot parts, as nginx serves it from the cache.
-public enum BootPart: String, Sendable, CaseIterable {
+package enum BootPart: String, Sendable, CaseIterable {
     case kernel, initrd, disk, payload
 
     /// The file's name in the entry's cache directory.
-    public var fileName: String { self == .disk ? "disk.img" : rawValue }
+    package var fileName: String { self == .disk ? "disk.img" : rawValue }
 }
 
 /// What the boot cache knows about one catalog entry.
-public struct BootStatus: Sendable, Equatable {
-    public enum State: String, Sendable {
+package struct BootStatus: Sendable, Equatable {
+    package enum State: String, Sendable {
         /// Waiting to be prepared.
         case pending
         /// Being decoded and verified right now.
@@ -23,17 +23,17 @@ public struct BootStatus: Sendable, Equatable {
         case notPrepared = "not_prepared"
     }
 
-    public var state: State
+    package var state: State
     /// Known once the payload was verified.
-    public var kind: BootPlan.Kind?
-    public var problem: String?
+    package var kind: BootPlan.Kind?
+    package var problem: String?
     /// Sizes of the parts in the cache.
-    public var parts: [BootPart: Int64] = [:]
-    public var commandLine: String?
+    package var parts: [BootPart: Int64] = [:]
+    package var commandLine: String?
     /// Directory of the parts below the cache (content-addressed; shared by identical containers).
-    public var cacheKey: String?
+    package var cacheKey: String?
 
-    public init(state: State, kind: BootPlan.Kind? = nil, problem: String? = nil, parts: [BootPart: Int64] = [:],
+    package init(state: State, kind: BootPlan.Kind? = nil, problem: String? = nil, parts: [BootPart: Int64] = [:],
                 commandLine: String? = nil, cacheKey: String? = nil) {
         self.state = state
         self.kind = kind
@@ -43,10 +43,10 @@ public struct BootStatus: Sendable, Equatable {
         self.cacheKey = cacheKey
     }
 
-    public static let pending = BootStatus(state: .pending)
+    package static let pending = BootStatus(state: .pending)
 
     /// true: verified; false: failed verification; nil: not known yet.
-    public var verified: Bool? {
+    package var verified: Bool? {
         switch state {
         case .ready: return true
         case .failed: return false
@@ -55,5 +55,5 @@ public struct BootStatus: Sendable, Equatable {
     }
 
     /// Ready to boot: prepared, and it boots something.
-    public var bootable: Bool { state == .ready && (kind == .linux || kind == .disk) }
+    package var bootable: Bool { state == .ready && (kind == .linux || kind == .disk) }
 }

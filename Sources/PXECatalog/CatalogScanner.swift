@@ -7,50 +7,50 @@ import PixelRTS
 /// followed only when its target stays inside the same root. Hidden names (leading `.`, e.g.
 /// rsync's partial files) and sidecar files (`*.meta.json`, `*.blueprint.json`) are skipped.
 /// Files whose device, inode, size and mtime match the previous snapshot are not reopened.
-public struct CatalogScanner: Sendable {
-    public var roots: [String]
-    public var pattern: String
-    public var reader: PNGMetadataReader
+package struct CatalogScanner: Sendable {
+    package var roots: [String]
+    package var pattern: String
+    package var reader: PNGMetadataReader
 
-    public init(roots: [String], pattern: String = "*.rts.png", reader: PNGMetadataReader = PNGMetadataReader()) {
+    package init(roots: [String], pattern: String = "*.rts.png", reader: PNGMetadataReader = PNGMetadataReader()) {
         self.roots = roots
         self.pattern = pattern
         self.reader = reader
     }
 
-    public struct Result: Sendable {
-        public var entries: [CatalogEntry]
+    package struct Result: Sendable {
+        package var entries: [CatalogEntry]
         /// Roots that could not be read, with the reason; their entries are absent.
-        public var rootProblems: [String]
-        public var parsedCount: Int
-        public var reusedCount: Int
+        package var rootProblems: [String]
+        package var parsedCount: Int
+        package var reusedCount: Int
         /// Files left out (or kept at their previous state) because they may still be being written.
-        public var deferredCount: Int = 0
+        package var deferredCount: Int = 0
         /// What was seen of the files with a recent (or future) mtime, for the next scan's `SettleCheck`.
-        public var observations: [String: SettleCheck.Observation] = [:]
+        package var observations: [String: SettleCheck.Observation] = [:]
     }
 
     /// Decides whether a file may still be being written: from what changed between two
     /// observations, not from its mtime alone (an mtime in the future would defer it forever).
     /// A file is settled when its mtime is at least `settle` in the past, or when it looks the
     /// same (device, inode, size, mtime) as when a scan at least `settle` earlier deferred it.
-    public struct SettleCheck: Sendable {
-        public struct Observation: Sendable, Equatable {
-            public var identity: FileIdentity
+    package struct SettleCheck: Sendable {
+        package struct Observation: Sendable, Equatable {
+            package var identity: FileIdentity
             /// Monotonic time (ns) at which this identity was seen.
-            public var since: UInt64
+            package var since: UInt64
         }
 
-        public var settleNanoseconds: Int64
+        package var settleNanoseconds: Int64
         /// Files with a recent mtime as the previous scan saw them, by `key(rootIndex:relativePath:)`.
-        public var observations: [String: Observation]
+        package var observations: [String: Observation]
 
-        public init(settle: Duration, observations: [String: Observation] = [:]) {
+        package init(settle: Duration, observations: [String: Observation] = [:]) {
             settleNanoseconds = settle.components.seconds * 1_000_000_000 + settle.components.attoseconds / 1_000_000_000
             self.observations = observations
         }
 
-        public static func key(rootIndex: Int, relativePath: String) -> String { "\(rootIndex)/\(relativePath)" }
+        package static func key(rootIndex: Int, relativePath: String) -> String { "\(rootIndex)/\(relativePath)" }
     }
 
     struct Candidate: Sendable {
@@ -67,9 +67,9 @@ public struct CatalogScanner: Sendable {
 
     /// `settle`: files that may still be being written are skipped, or kept as they were in
     /// `previous`, and counted (see `SettleCheck`); nil reads every file now.
-    /// The scan runs at background CPU priority (see `BackgroundPriority`).
-    public func scan(previous: CatalogSnapshot? = nil, settle: SettleCheck? = nil) -> Result {
-        BackgroundPriority.run { scanNow(previous: previous, settle: settle) }
+    /// The scan runs at background CPU priority (see `BackgroundWork`).
+    package func scan(previous: CatalogSnapshot? = nil, settle: SettleCheck? = nil) -> Result {
+        BackgroundWork.run { scanNow(previous: previous, settle: settle) }
     }
 
     private func scanNow(previous: CatalogSnapshot?, settle: SettleCheck?) -> Result {
@@ -130,7 +130,7 @@ public struct CatalogScanner: Sendable {
         let reader = self.reader
         let work = toParse.map { candidates[$0] }
         DispatchQueue.concurrentPerform(iterations: work.count) { i in
-            BackgroundPriority.lowerCurrentThread()
+            BackgroundWork.lowerCurrentThread()
             parsed.set(i, Self.makeEntry(work[i], reader: reader))
         }
         let values = parsed.values
@@ -175,7 +175,7 @@ public struct CatalogScanner: Sendable {
         )
     }
 
-    public func matches(fileName name: String) -> Bool {
+    package func matches(fileName name: String) -> Bool {
         name.withCString { matches(cFileName: $0) }
     }
 
@@ -203,7 +203,7 @@ public struct CatalogScanner: Sendable {
         let scanner = self
         let work = subtrees
         DispatchQueue.concurrentPerform(iterations: work.count) { index in
-            BackgroundPriority.lowerCurrentThread()
+            BackgroundWork.lowerCurrentThread()
             var ignored: [String] = []
             results.set(index, scanner.walkDirectory(root: root, rootIndex: rootIndex, start: work[index], recurse: true, subdirectories: &ignored) ?? [])
         }
@@ -285,13 +285,13 @@ public struct CatalogScanner: Sendable {
     }
 
     /// The identity of the regular file at `path` (not following a final symlink), or nil.
-    public static func identity(of path: String) -> FileIdentity? {
+    package static func identity(of path: String) -> FileIdentity? {
         var info = stat()
         guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
         return FileIdentity(status: info)
     }
 
-    public static func realPath(_ path: String) -> String? {
+    package static func realPath(_ path: String) -> String? {
         guard let resolved = realpath(path, nil) else { return nil }
         defer { free(resolved) }
         return String(cString: resolved)
@@ -299,7 +299,7 @@ public struct CatalogScanner: Sendable {
 }
 
 extension FileIdentity {
-    public init(status info: stat) {
+    package init(status info: stat) {
         self.init(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
                   modifiedNanoseconds: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec))
     }

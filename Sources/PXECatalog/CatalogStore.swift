@@ -1,20 +1,19 @@
-import CMalloc
 import Foundation
 import Locking
 import Synchronization
 
 /// The catalog snapshot, the PXE settings and the boot statuses, read together so a request
 /// sees a consistent set.
-public struct CatalogState: Sendable {
-    public var snapshot: CatalogSnapshot
-    public var settings: PXESettings
+package struct CatalogState: Sendable {
+    package var snapshot: CatalogSnapshot
+    package var settings: PXESettings
     /// Bumped on every published settings change; with `snapshot.generation` it keys caches.
-    public var settingsRevision: Int
+    package var settingsRevision: Int
     /// What the boot cache knows about each entry, by id (published by `BootPreparer`).
-    public var boot: [String: BootStatus]
-    public var bootRevision: Int
+    package var boot: [String: BootStatus]
+    package var bootRevision: Int
 
-    public init(snapshot: CatalogSnapshot, settings: PXESettings, settingsRevision: Int = 0,
+    package init(snapshot: CatalogSnapshot, settings: PXESettings, settingsRevision: Int = 0,
                 boot: [String: BootStatus] = [:], bootRevision: Int = 0) {
         self.snapshot = snapshot
         self.settings = settings
@@ -24,53 +23,53 @@ public struct CatalogState: Sendable {
     }
 
     /// Identifies this exact state for caches of rendered responses.
-    public var revisionKey: CatalogRevision {
+    package var revisionKey: CatalogRevision {
         CatalogRevision(generation: snapshot.generation, settingsRevision: settingsRevision, bootRevision: bootRevision)
     }
 
     /// The boot status of an entry: pending until the boot cache has looked at it.
-    public func bootStatus(_ id: String) -> BootStatus { boot[id] ?? .pending }
+    package func bootStatus(_ id: String) -> BootStatus { boot[id] ?? .pending }
 }
 
 /// A catalog generation with settings and boot revisions: equal keys mean equal rendered
 /// responses. A struct rather than an array so comparing it on every request allocates nothing.
-public struct CatalogRevision: Sendable, Equatable {
-    public var generation: Int
-    public var settingsRevision: Int
-    public var bootRevision: Int
+package struct CatalogRevision: Sendable, Equatable {
+    package var generation: Int
+    package var settingsRevision: Int
+    package var bootRevision: Int
 }
 
 /// What a refresh changed.
-public struct RefreshSummary: Sendable, Equatable {
-    public var count: Int
-    public var added: Int
-    public var removed: Int
-    public var invalid: Int
-    public var parsed: Int
-    public var reused: Int
-    public var rootProblems: [String]
-    public var duration: Duration
+package struct RefreshSummary: Sendable, Equatable {
+    package var count: Int
+    package var added: Int
+    package var removed: Int
+    package var invalid: Int
+    package var parsed: Int
+    package var reused: Int
+    package var rootProblems: [String]
+    package var duration: Duration
     /// Set when the default settings of new entries could not be saved.
-    public var settingsError: SettingsWriteError?
+    package var settingsError: SettingsWriteError?
     /// Files that changed too recently to be read (still being written).
-    public var deferred: Int = 0
+    package var deferred: Int = 0
     /// Settings forgotten because their entries have been missing longer than the retention.
-    public var forgotten: Int = 0
+    package var forgotten: Int = 0
 }
 
 /// An entry with its settings, as one change left them.
-public struct EntryWithSetting: Sendable {
-    public var entry: CatalogEntry
-    public var setting: PXESetting
-    public var pair: (CatalogEntry, PXESetting) { (entry, setting) }
+package struct EntryWithSetting: Sendable {
+    package var entry: CatalogEntry
+    package var setting: PXESetting
+    package var pair: (CatalogEntry, PXESetting) { (entry, setting) }
 }
 
-public enum CatalogStoreError: Error, Equatable, CustomStringConvertible {
+package enum CatalogStoreError: Error, Equatable, CustomStringConvertible {
     case unknownEntry(String)
     /// The change could not be made durable; nothing was changed.
     case settingsNotSaved(SettingsWriteError)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case let .unknownEntry(id): return "No container with id \(id) is in the catalog."
         case let .settingsNotSaved(error): return "The settings could not be saved (\(error.description)); nothing was changed."
@@ -79,7 +78,7 @@ public enum CatalogStoreError: Error, Equatable, CustomStringConvertible {
 }
 
 /// A change to a text field of an entry's menu settings.
-public enum FieldChange<Value: Sendable & Equatable>: Sendable, Equatable {
+package enum FieldChange<Value: Sendable & Equatable>: Sendable, Equatable {
     case keep
     case set(Value)
     /// Back to the catalog's value.
@@ -90,7 +89,7 @@ public enum FieldChange<Value: Sendable & Equatable>: Sendable, Equatable {
 /// references). Changes are serialised by `writeGate`, made durable through `persistence`
 /// before they become visible, and dropped if that fails. A refresh scans without holding
 /// either lock; refreshes run one at a time and concurrent ones share scans (`RefreshCoalescer`).
-public final class CatalogStore: Sendable {
+package final class CatalogStore: Sendable {
     private let state: Locked<CatalogState>
     private let refreshes = RefreshCoalescer<Duration?, RefreshSummary>()
     private let writeGate = Locked<Void>(())
@@ -104,7 +103,7 @@ public final class CatalogStore: Sendable {
 
     /// `forgetMissingAfter`: seconds after which the settings of an entry that left the catalog
     /// are dropped (nil: kept forever); `now` is the clock for it (tests move it).
-    public init(scanner: CatalogScanner, settings: PXESettings = PXESettings(), persistence: (any SettingsPersistence)? = nil,
+    package init(scanner: CatalogScanner, settings: PXESettings = PXESettings(), persistence: (any SettingsPersistence)? = nil,
                 forgetMissingAfter: Int64? = nil, now: @escaping @Sendable () -> Date = { Date() }) {
         scannerBox = Locked(scanner)
         self.persistence = persistence
@@ -113,30 +112,30 @@ public final class CatalogStore: Sendable {
         state = Locked(CatalogState(snapshot: .empty, settings: settings))
     }
 
-    public var current: CatalogState { state.withLock { $0 } }
+    package var current: CatalogState { state.withLock { $0 } }
 
     /// The current state's cache key alone: two integers, no references to retain (cache hits
     /// of the boot menu need nothing else).
-    public var revision: CatalogRevision { state.withLock { $0.revisionKey } }
+    package var revision: CatalogRevision { state.withLock { $0.revisionKey } }
 
-    public var scanner: CatalogScanner { scannerBox.withLock { $0 } }
+    package var scanner: CatalogScanner { scannerBox.withLock { $0 } }
 
     /// Takes effect at the next refresh (configuration reload).
-    public func replaceScanner(_ scanner: CatalogScanner) { scannerBox.withLock { $0 = scanner } }
+    package func replaceScanner(_ scanner: CatalogScanner) { scannerBox.withLock { $0 = scanner } }
 
     /// Settings write failures since start, for metrics.
-    public var settingsWriteFailures: Int { failures.load(ordering: .relaxed) }
+    package var settingsWriteFailures: Int { failures.load(ordering: .relaxed) }
     private let failures = Atomic<Int>(0)
 
     /// Called with each new snapshot, after it is published (the boot cache prepares its entries).
     private let snapshotObservers = Locked<[@Sendable (CatalogSnapshot) -> Void]>([])
 
-    public func observeSnapshots(_ observer: @escaping @Sendable (CatalogSnapshot) -> Void) {
+    package func observeSnapshots(_ observer: @escaping @Sendable (CatalogSnapshot) -> Void) {
         snapshotObservers.withLock { $0.append(observer) }
     }
 
     /// Replaces the boot statuses (from the boot cache); caches of rendered responses follow.
-    public func publishBoot(_ statuses: [String: BootStatus]) {
+    package func publishBoot(_ statuses: [String: BootStatus]) {
         state.withLock {
             $0.boot = statuses
             $0.bootRevision += 1
@@ -153,14 +152,14 @@ public final class CatalogStore: Sendable {
     /// `settle`: files that may still be being written wait (see `CatalogScanner.SettleCheck`);
     /// nil reads every file now. Callers that arrive while a scan runs share the next one.
     @discardableResult
-    public func refresh(settle: Duration? = nil) -> RefreshSummary {
+    package func refresh(settle: Duration? = nil) -> RefreshSummary {
         let summary = refreshes.run(settle) {
             // All of it (scan, snapshot index, id sets) at background priority, like the scan.
-            BackgroundPriority.run { self.refreshNow(settle: settle) }
+            BackgroundWork.run { self.refreshNow(settle: settle) }
         }
         // Only now are the scan's temporaries, the id sets and (once the last request using it
         // is done) the previous snapshot freed: hand the pages back, tens of MB at 100k entries.
-        malloc_trim(0)
+        BackgroundWork.returnFreedMemory()
         return summary
     }
 
@@ -228,13 +227,13 @@ public final class CatalogStore: Sendable {
 
     /// Sets an entry's PXE flag.
     @discardableResult
-    public func setEnabled(_ enabled: Bool, id: String) throws(CatalogStoreError) -> EntryWithSetting {
+    package func setEnabled(_ enabled: Bool, id: String) throws(CatalogStoreError) -> EntryWithSetting {
         try change(id: id) { $0[id]!.enabled = enabled }
     }
 
     /// Changes an entry's menu name, description and/or position in the boot order.
     @discardableResult
-    public func updateMenu(id: String, name: FieldChange<String> = .keep, description: FieldChange<String> = .keep,
+    package func updateMenu(id: String, name: FieldChange<String> = .keep, description: FieldChange<String> = .keep,
                            commandLine: FieldChange<String> = .keep, bootOrder: Int? = nil) throws(CatalogStoreError) -> EntryWithSetting {
         try change(id: id) { settings in
             switch commandLine {

@@ -1,14 +1,14 @@
 /// The PXE settings of one catalog entry, kept by id so they survive rescans and come back
 /// when a vanished file reappears.
-public struct PXESetting: Sendable, Equatable {
-    public var enabled: Bool
+package struct PXESetting: Sendable, Equatable {
+    package var enabled: Bool
     /// Position in the boot menu; unique across all known ids.
-    public var bootOrder: Int
+    package var bootOrder: Int
     /// Menu texts, boxed: most entries have none, and a setting is kept for every id.
     private var menu: MenuTexts?
     /// Since when (Unix seconds) the entry has been missing from the catalog; nil while present.
     /// Settings of an entry missing longer than the retention are forgotten.
-    public var missingSince: Int64?
+    package var missingSince: Int64?
 
     /// Immutable, so sharing it between copies is safe; replaced as a whole on change.
     final class MenuTexts: Sendable, Equatable {
@@ -25,7 +25,7 @@ public struct PXESetting: Sendable, Equatable {
         }
     }
 
-    public init(enabled: Bool = true, bootOrder: Int, menuName: String? = nil, menuDescription: String? = nil,
+    package init(enabled: Bool = true, bootOrder: Int, menuName: String? = nil, menuDescription: String? = nil,
                 commandLine: String? = nil, missingSince: Int64? = nil) {
         self.enabled = enabled
         self.bootOrder = bootOrder
@@ -33,18 +33,18 @@ public struct PXESetting: Sendable, Equatable {
         setMenu(name: menuName, description: menuDescription, commandLine: commandLine)
     }
 
-    public var menuName: String? {
+    package var menuName: String? {
         get { menu?.name }
         set { setMenu(name: newValue, description: menuDescription, commandLine: commandLine) }
     }
 
-    public var menuDescription: String? {
+    package var menuDescription: String? {
         get { menu?.description }
         set { setMenu(name: menuName, description: newValue, commandLine: commandLine) }
     }
 
     /// The kernel command line for this entry instead of the container's own (nil: its own).
-    public var commandLine: String? {
+    package var commandLine: String? {
         get { menu?.commandLine }
         set { setMenu(name: menuName, description: menuDescription, commandLine: newValue) }
     }
@@ -56,24 +56,24 @@ public struct PXESetting: Sendable, Equatable {
 }
 
 /// All PXE settings, by entry id.
-public struct PXESettings: Sendable, Equatable {
-    public private(set) var byID: [String: PXESetting]
+package struct PXESettings: Sendable, Equatable {
+    package private(set) var byID: [String: PXESetting]
 
-    public init(byID: [String: PXESetting] = [:]) { self.byID = byID }
+    package init(byID: [String: PXESetting] = [:]) { self.byID = byID }
 
-    public subscript(id: String) -> PXESetting? {
+    package subscript(id: String) -> PXESetting? {
         get { byID[id] }
         set { byID[id] = newValue }
     }
 
     /// Ids ordered by boot order.
-    public var idsInBootOrder: [String] {
+    package var idsInBootOrder: [String] {
         byID.sorted { ($0.value.bootOrder, $0.key) < ($1.value.bootOrder, $1.key) }.map(\.key)
     }
 
     /// Moves `id` to `position` in the boot order (clamped to the end); the others shift so the
     /// orders stay unique and dense (0, 1, 2, ...).
-    public mutating func move(_ id: String, to position: Int) {
+    package mutating func move(_ id: String, to position: Int) {
         guard byID[id] != nil else { return }
         var order = idsInBootOrder.filter { $0 != id }
         order.insert(id, at: min(max(position, 0), order.count))
@@ -83,7 +83,7 @@ public struct PXESettings: Sendable, Equatable {
     /// Notes which ids are missing from the catalog since when, and forgets the settings of those
     /// missing for at least `forgetAfter` seconds (nil: never); the remaining boot orders are
     /// renumbered densely in their order. Returns whether anything changed and how many were forgotten.
-    public mutating func noteMissing(present: Set<String>, now: Int64, forgetAfter: Int64?) -> (changed: Bool, forgotten: Int) {
+    package mutating func noteMissing(present: Set<String>, now: Int64, forgetAfter: Int64?) -> (changed: Bool, forgotten: Int) {
         var changed = false
         var forgotten: [String] = []
         for (id, setting) in byID {
@@ -110,7 +110,7 @@ public struct PXESettings: Sendable, Equatable {
     /// Gives every id without settings the defaults: enabled, at the end of the boot order,
     /// in the order given. Returns the ids that were new.
     @discardableResult
-    public mutating func adopt(_ ids: [String]) -> [String] {
+    package mutating func adopt(_ ids: [String]) -> [String] {
         var next = (byID.values.map(\.bootOrder).max() ?? -1) + 1
         var added: [String] = []
         for id in ids where byID[id] == nil {

@@ -3,47 +3,63 @@ import StrictJSON
 
 /// Why saving the settings failed. The message names the failing step and the system's reason,
 /// not the path (it goes to API clients); the path is in `path` for the log.
-public struct SettingsWriteError: Error, Equatable, CustomStringConvertible {
-    public let step: String
-    public let code: Int32
-    public let path: String
+package struct SettingsWriteError: Error, Equatable, CustomStringConvertible {
+    package let step: String
+    package let code: Int32
+    package let path: String
 
-    public init(step: String, code: Int32, path: String) {
+    package init(step: String, code: Int32, path: String) {
         self.step = step
         self.code = code
         self.path = path
     }
 
     /// No space or quota left: the operator has to free some.
-    public var isOutOfSpace: Bool { code == ENOSPC || code == EDQUOT }
-    public var reason: String { String(cString: strerror(code)) }
-    public var description: String { "\(step) failed: \(reason)" }
+    package var isOutOfSpace: Bool { code == ENOSPC || code == EDQUOT }
+    package var reason: String { String(cString: strerror(code)) }
+    package var description: String { "\(step) failed: \(reason)" }
 }
 
 /// Why the saved settings could not be loaded.
-public struct SettingsLoadError: Error, CustomStringConvertible {
-    public let description: String
+package struct SettingsLoadError: Error, CustomStringConvertible {
+    package enum Kind: Sendable, Equatable {
+        case unreadable
+        /// Not JSON, or not the settings format.
+        case malformed
+        /// A format version this pxe-catalog does not read.
+        case unsupportedVersion
+        /// Neither the file nor its backup can be used: the worker refuses to start.
+        case noUsableCopy
+    }
+
+    package let kind: Kind
+    package let description: String
+
+    package init(_ kind: Kind, _ description: String) {
+        self.kind = kind
+        self.description = description
+    }
 }
 
 /// Something that makes settings durable. `save` returns only once the settings are on disk.
-public protocol SettingsPersistence: Sendable {
+package protocol SettingsPersistence: Sendable {
     func save(_ settings: PXESettings) throws(SettingsWriteError)
 }
 
 /// The settings file in the state directory: versioned, readable JSON, replaced atomically
 /// (temporary file, fsync, rename, fsync of the directory). The version it replaces stays as
 /// `settings.json.bak` (a hard link, so there is never a moment without a settings file).
-public struct SettingsFile: SettingsPersistence {
-    public static let formatName = "pxe-catalog-settings"
-    public static let currentVersion: Int64 = 1
+package struct SettingsFile: SettingsPersistence {
+    package static let formatName = "pxe-catalog-settings"
+    package static let currentVersion: Int64 = 1
 
-    public let directory: String
-    public var path: String { directory + "/settings.json" }
-    public var backupPath: String { directory + "/settings.json.bak" }
+    package let directory: String
+    package var path: String { directory + "/settings.json" }
+    package var backupPath: String { directory + "/settings.json.bak" }
 
-    public init(directory: String) { self.directory = directory }
+    package init(directory: String) { self.directory = directory }
 
-    public enum LoadOutcome: Sendable, Equatable {
+    package enum LoadOutcome: Sendable, Equatable {
         /// No settings file: a fresh install.
         case fresh
         case primary
@@ -56,7 +72,7 @@ public struct SettingsFile: SettingsPersistence {
     /// a file that exists.
     /// `removingStaleFiles` false: touch nothing (for read-only commands, which may run beside a
     /// live worker whose temporary file is being written).
-    public func load(removingStaleFiles: Bool = true) throws(SettingsLoadError) -> (PXESettings, LoadOutcome) {
+    package func load(removingStaleFiles: Bool = true) throws(SettingsLoadError) -> (PXESettings, LoadOutcome) {
         if removingStaleFiles { removeStaleTemporaryFiles() }
         let primaryExists = FileManager.default.fileExists(atPath: path)
         let backupExists = FileManager.default.fileExists(atPath: backupPath)
@@ -69,36 +85,36 @@ public struct SettingsFile: SettingsPersistence {
             }
         }
         guard backupExists else {
-            throw SettingsLoadError(description: "Settings file \(path) is unusable (\(primaryProblem)) and there is no backup \(backupPath); fix or remove the file to start.")
+            throw SettingsLoadError(.noUsableCopy, "Settings file \(path) is unusable (\(primaryProblem)) and there is no backup \(backupPath); fix or remove the file to start.")
         }
         switch Self.decodeFile(at: backupPath) {
         case let .success(settings):
             return (settings, .backup(reason: "settings file \(path) is unusable (\(primaryProblem))"))
         case let .failure(problem):
-            throw SettingsLoadError(description: "Settings file \(path) is unusable (\(primaryProblem)) and so is its backup \(backupPath) (\(problem.description)); fix or remove them to start.")
+            throw SettingsLoadError(.noUsableCopy, "Settings file \(path) is unusable (\(primaryProblem)) and so is its backup \(backupPath) (\(problem.description)); fix or remove them to start.")
         }
     }
 
     /// Temporary files a killed worker left behind; never a valid state, safe to delete at start.
-    public func removeStaleTemporaryFiles() {
+    package func removeStaleTemporaryFiles() {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         for name in names where name.hasPrefix(".settings.json.tmp-") { unlink(directory + "/" + name) }
     }
 
     static func decodeFile(at path: String) -> Result<PXESettings, SettingsLoadError> {
         guard let data = FileManager.default.contents(atPath: path) else {
-            return .failure(SettingsLoadError(description: "it cannot be read"))
+            return .failure(SettingsLoadError(.unreadable, "it cannot be read"))
         }
         do {
             return .success(try decode(JSONParser.parse([UInt8](data))))
         } catch let error as SettingsLoadError {
             return .failure(error)
         } catch {
-            return .failure(SettingsLoadError(description: "\(error)"))
+            return .failure(SettingsLoadError(.malformed, "\(error)"))
         }
     }
 
-    public static func encode(_ settings: PXESettings) -> [UInt8] {
+    package static func encode(_ settings: PXESettings) -> [UInt8] {
         let entries = settings.byID.sorted { $0.key < $1.key }.map { id, setting in
             (id, JSONValue.object([
                 ("enabled", .bool(setting.enabled)),
@@ -115,34 +131,34 @@ public struct SettingsFile: SettingsPersistence {
         ]).serialized(pretty: true)
     }
 
-    public static func decode(_ document: JSONValue) throws(SettingsLoadError) -> PXESettings {
+    package static func decode(_ document: JSONValue) throws(SettingsLoadError) -> PXESettings {
         guard document["format"] == .string(formatName) else {
-            throw SettingsLoadError(description: "it is not a pxe-catalog settings file (\"format\" is not \"\(formatName)\")")
+            throw SettingsLoadError(.malformed, "it is not a pxe-catalog settings file (\"format\" is not \"\(formatName)\")")
         }
-        guard let version = document["version"]?.intValue else { throw SettingsLoadError(description: "\"version\" is missing") }
+        guard let version = document["version"]?.intValue else { throw SettingsLoadError(.malformed, "\"version\" is missing") }
         guard version == currentVersion else {
-            throw SettingsLoadError(description: "it has version \(version); this pxe-catalog reads version \(currentVersion)")
+            throw SettingsLoadError(.unsupportedVersion, "it has version \(version); this pxe-catalog reads version \(currentVersion)")
         }
-        guard case let .object(entries)? = document["entries"] else { throw SettingsLoadError(description: "\"entries\" is not an object") }
+        guard case let .object(entries)? = document["entries"] else { throw SettingsLoadError(.malformed, "\"entries\" is not an object") }
         var byID: [String: PXESetting] = [:]
         for (id, value) in entries {
-            guard CatalogEntry.isWellFormedID(id) else { throw SettingsLoadError(description: "entry id \"\(id)\" is not 12 hex digits") }
-            guard case let .bool(enabled)? = value["enabled"] else { throw SettingsLoadError(description: "entry \(id): \"enabled\" is not a boolean") }
+            guard CatalogEntry.isWellFormedID(id) else { throw SettingsLoadError(.malformed, "entry id \"\(id)\" is not 12 hex digits") }
+            guard case let .bool(enabled)? = value["enabled"] else { throw SettingsLoadError(.malformed, "entry \(id): \"enabled\" is not a boolean") }
             guard let order = value["boot_order"]?.intValue, order >= 0, order < Int64(Int32.max) else {
-                throw SettingsLoadError(description: "entry \(id): \"boot_order\" is not a non-negative integer")
+                throw SettingsLoadError(.malformed, "entry \(id): \"boot_order\" is not a non-negative integer")
             }
             func optionalText(_ key: String) throws(SettingsLoadError) -> String? {
                 switch value[key] {
                 case nil, .null?: return nil
                 case let .string(text)?: return text
-                default: throw SettingsLoadError(description: "entry \(id): \"\(key)\" is not a string")
+                default: throw SettingsLoadError(.malformed, "entry \(id): \"\(key)\" is not a string")
                 }
             }
             var missingSince: Int64?
             switch value["missing_since"] {
             case nil, .null?: break
             case let .int(seconds)?: missingSince = seconds
-            default: throw SettingsLoadError(description: "entry \(id): \"missing_since\" is not an integer")
+            default: throw SettingsLoadError(.malformed, "entry \(id): \"missing_since\" is not an integer")
             }
             byID[id] = PXESetting(enabled: enabled, bootOrder: Int(order), menuName: try optionalText("menu_name"),
                                   menuDescription: try optionalText("menu_description"), commandLine: try optionalText("cmdline"),
@@ -151,7 +167,7 @@ public struct SettingsFile: SettingsPersistence {
         return PXESettings(byID: byID)
     }
 
-    public func save(_ settings: PXESettings) throws(SettingsWriteError) {
+    package func save(_ settings: PXESettings) throws(SettingsWriteError) {
         let bytes = Self.encode(settings)
         let temporary = directory + "/.settings.json.tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)

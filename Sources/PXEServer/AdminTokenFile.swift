@@ -2,39 +2,49 @@ import Foundation
 
 /// Reads admin tokens: one a line, blank lines and `#` comments ignored. Like ssh with private
 /// keys, refuses a file that others can read or write.
-public enum AdminTokenFile {
-    public static let minimumTokenLength = 16
+package enum AdminTokenFile {
+    package static let minimumTokenLength = 16
 
-    public struct LoadError: Error, CustomStringConvertible {
-        public let description: String
+    /// Why the token file was refused.
+    package struct LoadError: Error, CustomStringConvertible {
+        package enum Kind: Sendable, Equatable {
+            case unreadable
+            /// Others may read or write it (mode wider than 0600).
+            case tooOpen
+            /// A line that is not a usable token, or no token at all.
+            case badToken
+        }
+
+        package let kind: Kind
+        package let description: String
     }
 
-    public static func load(path: String) throws(LoadError) -> [String] {
+    package static func load(path: String) throws(LoadError) -> [String] {
         var info = stat()
         guard stat(path, &info) == 0 else {
-            throw LoadError(description: "Admin token file \(path) (admin.token_file) cannot be read: \(String(cString: strerror(errno))).")
+            throw LoadError(kind: .unreadable, description: "Admin token file \(path) (admin.token_file) cannot be read: \(String(cString: strerror(errno))).")
         }
         guard (info.st_mode & S_IFMT) == S_IFREG else {
-            throw LoadError(description: "Admin token file \(path) (admin.token_file) is not a regular file.")
+            throw LoadError(kind: .unreadable, description: "Admin token file \(path) (admin.token_file) is not a regular file.")
         }
         let mode = info.st_mode & 0o777
         guard mode & 0o007 == 0 else {
-            throw LoadError(description: "Admin token file \(path) (admin.token_file) is accessible by other users (mode \(String(mode, radix: 8))); run chmod 600 on it.")
+            throw LoadError(kind: .tooOpen, description: "Admin token file \(path) (admin.token_file) is accessible by other users (mode \(String(mode, radix: 8))); run chmod 600 on it.")
         }
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            throw LoadError(description: "Admin token file \(path) (admin.token_file) cannot be read as UTF-8 text.")
+            throw LoadError(kind: .unreadable, description: "Admin token file \(path) (admin.token_file) cannot be read as UTF-8 text.")
         }
         var tokens: [String] = []
         for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = rawLine.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty || line.hasPrefix("#") { continue }
             guard line.count >= minimumTokenLength, line.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
-                throw LoadError(description: "Admin token file \(path) (admin.token_file), line \(number + 1): a token must be at least \(minimumTokenLength) printable ASCII characters without spaces.")
+                throw LoadError(kind: .badToken, description: "Admin token file \(path) (admin.token_file), line \(number + 1): a token must be at least \(minimumTokenLength) printable ASCII characters without spaces.")
             }
             tokens.append(line)
         }
         guard !tokens.isEmpty else {
-            throw LoadError(description: "Admin token file \(path) (admin.token_file) holds no tokens.")
+            throw LoadError(kind: .badToken, description: "Admin token file \(path) (admin.token_file) holds no tokens.")
         }
         return tokens
     }

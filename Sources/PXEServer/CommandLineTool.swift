@@ -9,8 +9,8 @@ import StrictJSON
 /// `pxe-catalog`: the worker and its tools, one subcommand each. Exit status: 0 on success, 1
 /// when the command could not do its work (the message says why), 64 for a usage error (an
 /// unknown command or option, a missing or extra argument).
-public struct PXECatalogCommand: ParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct PXECatalogCommand: ParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "pxe-catalog",
         abstract: "A catalog-driven network-boot server: a FastCGI worker behind nginx.",
         discussion: """
@@ -23,7 +23,7 @@ public struct PXECatalogCommand: ParsableCommand {
         subcommands: [Serve.self, Scan.self, CheckConfig.self, NginxConfig.self, ConfigReference.self,
                       Pack.self, Unpack.self, Inspect.self, TryBoot.self, DemoCatalogCommand.self, GenerateCatalog.self, BenchScan.self, BenchDecode.self, BenchHash.self, Forward.self])
 
-    public init() {}
+    package init() {}
 
     /// The process-wide log level; SIGHUP applies `log.level` from the re-read configuration.
     static let logLevel = LogLevelControl(.info)
@@ -68,8 +68,8 @@ struct Serve: ParsableCommand {
         do {
             status = try WorkerApplication(configuration: configuration, configPath: options.config, logger: logger).run()
         } catch {
+            // One line on stderr (the log is stderr): the journal under systemd, the terminal otherwise.
             logger.critical("\(error.description)")
-            PXECatalogCommand.printError(error.description)
             throw ExitCode.failure
         }
         if status != 0 { throw ExitCode(status) }
@@ -104,7 +104,7 @@ struct Scan: ParsableCommand {
         let summary = store.refresh()
         for problem in summary.rootProblems { PXECatalogCommand.printError(problem) }
         let state = store.current
-        let items = state.snapshot.entries.map { CatalogAPI.containerJSON($0, setting: state.settings[$0.id], boot: state.bootStatus($0.id)) }
+        let items = state.snapshot.entries.map { CatalogJSON.container($0, setting: state.settings[$0.id], boot: state.bootStatus($0.id)) }
         let document = JSONValue.object([("containers", .array(items)), ("count", .int(Int64(items.count)))])
         FileHandle.standardOutput.write(Data(document.serialized(pretty: true)))
         if !summary.rootProblems.isEmpty { throw ExitCode.failure }

@@ -293,13 +293,13 @@ struct ConfigurationKey: Sendable {
 }
 
 /// A configuration mistake, naming the key and where the value came from.
-public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
-    public enum Source: Sendable, Equatable, CustomStringConvertible {
+package struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+    package enum Source: Sendable, Equatable, CustomStringConvertible {
         case file(String)
         case environment(String)
         case defaults
 
-        public var description: String {
+        package var description: String {
             switch self {
             case let .file(path): return "in \(path)"
             case let .environment(name): return "from environment variable \(name)"
@@ -308,9 +308,9 @@ public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
         }
     }
 
-    public let source: Source
-    public let key: String
-    public let reason: String
+    package let source: Source
+    package let key: String
+    package let reason: String
 
-    public var description: String { "Configuration key '\(key)' \(source) \(reason)." }
+    package var description: String { "Configuration key '\(key)' \(source) \(reason)." }
 }

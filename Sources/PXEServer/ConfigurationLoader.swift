@@ -5,10 +5,10 @@ import StrictJSON
 /// Reads the configuration. Precedence, lowest first: built-in defaults, the JSON file, then
 /// `PXE_CATALOG_*` environment variables (see `ConfigurationKey.environmentName`).
 /// Relative paths in the file are resolved against the file's directory.
-public enum ConfigurationLoader {
-    public static let environmentPrefix = "PXE_CATALOG_"
+package enum ConfigurationLoader {
+    package static let environmentPrefix = "PXE_CATALOG_"
 
-    public static func load(file: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
+    package static func load(file: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
                             checkDirectories: Bool = true) throws(ConfigurationError) -> Configuration {
         var configuration = Configuration()
         var sources: [String: ConfigurationError.Source] = [:]

@@ -7,13 +7,13 @@ import StrictJSON
 /// `deploy/dev/boot-parts.sh`; a disk image whose boot sector prints a line), a PixelRTS v2
 /// container of plain data, a plain PNG with plain text keys (compressed, after the image data),
 /// a file name with spaces and non-ASCII characters, and a truncated file that shows up invalid.
-public enum DemoCatalog {
+package enum DemoCatalog {
     /// The line the demo disk image's boot sector prints.
-    public static let diskMarker = "PXE-CATALOG-DISK-BOOTED name=demo-disk"
+    package static let diskMarker = "PXE-CATALOG-DISK-BOOTED name=demo-disk"
 
     /// Returns what could not be made (the Linux container when `bootParts` lacks its parts).
     @discardableResult
-    public static func write(to directory: String, bootParts: String? = nil) throws -> [String] {
+    package static func write(to directory: String, bootParts: String? = nil) throws -> [String] {
         let manager = FileManager.default
         try manager.createDirectory(atPath: directory + "/lab", withIntermediateDirectories: true)
         var missing: [String] = []
@@ -71,7 +71,7 @@ public enum DemoCatalog {
     /// A 512-byte MBR that prints `message` with BIOS int 10h (SeaBIOS mirrors it to the serial
     /// port), waits a moment, then asks QEMU to exit through its isa-debug-exit port (ignored
     /// elsewhere) and halts.
-    public static func bootSector(printing message: String) -> [UInt8] {
+    package static func bootSector(printing message: String) -> [UInt8] {
         let code: [UInt8] = [
             0x31, 0xC0,             // xor ax, ax
             0x8E, 0xD8,             // mov ds, ax
@@ -105,7 +105,7 @@ public enum DemoCatalog {
     }
 
     /// Reproducible pseudo-random bytes (xorshift), so the demo catalog is the same every time.
-    public static func deterministicBytes(count: Int, seed: UInt64) -> [UInt8] {
+    package static func deterministicBytes(count: Int, seed: UInt64) -> [UInt8] {
         var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
         return (0..<count).map { _ in
             state ^= state << 13; state ^= state >> 7; state ^= state << 17

@@ -4,8 +4,8 @@ import PXEAPI
 /// Writes the nginx configuration that matches a worker configuration: the upstream socket,
 /// the API location and one `internal` location per root. Production uses the site snippet;
 /// `make run` and the end-to-end tests wrap the same snippet in a standalone nginx.conf.
-public enum NginxConfigGenerator {
-    public static func site(for configuration: Configuration, sourceName: String) -> String {
+package enum NginxConfigGenerator {
+    package static func site(for configuration: Configuration, sourceName: String) -> String {
         let locations = InternalLocations(prefix: configuration.nginx.internalPrefix,
                                           catalogRoots: configuration.catalog.roots,
                                           filesRoot: configuration.effectiveFilesRoot)
@@ -103,7 +103,7 @@ public enum NginxConfigGenerator {
     }
 
     /// A complete nginx.conf for running unprivileged under `prefix` (tests, `make run`).
-    public static func standalone(site: String, prefix: String) -> String {
+    package static func standalone(site: String, prefix: String) -> String {
         // As root, nginx would drop its workers to `nobody`, who cannot reach a test's private
         // directories; run them as root there. Unprivileged, the directive is not allowed.
         let user = geteuid() == 0 ? "user root;\n" : ""

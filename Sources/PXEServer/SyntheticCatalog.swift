@@ -5,8 +5,8 @@ import PixelRTS
 /// Generates large catalogs for benchmarks and scale tests: `count` small containers in folders
 /// of 1,000 (text chunks before and after the image data, some compressed), plus `large` sparse
 /// containers of `largeBytes` each (a huge IDAT that takes no disk space, metadata after it).
-public enum SyntheticCatalog {
-    public static func write(to directory: String, count: Int, large: Int, largeBytes: Int64) throws {
+package enum SyntheticCatalog {
+    package static func write(to directory: String, count: Int, large: Int, largeBytes: Int64) throws {
         let manager = FileManager.default
         for index in 0..<count {
             let folder = "\(directory)/batch-\(index / 1000)"

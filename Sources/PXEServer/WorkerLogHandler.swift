@@ -3,10 +3,10 @@ import Locking
 import Logging
 
 /// The worker's log level, shared by every logger so SIGHUP can change it live.
-public final class LogLevelControl: Sendable {
+package final class LogLevelControl: Sendable {
     private let current: Locked<Logger.Level>
-    public init(_ level: Logger.Level) { current = Locked(level) }
-    public var level: Logger.Level {
+    package init(_ level: Logger.Level) { current = Locked(level) }
+    package var level: Logger.Level {
         get { current.withLock { $0 } }
         set { current.withLock { $0 = newValue } }
     }
@@ -16,28 +16,28 @@ public final class LogLevelControl: Sendable {
 /// Under systemd (stderr is the journal stream) lines start with the `<N>` syslog priority that
 /// journald reads and carry no timestamp (journald adds its own); elsewhere they start with an
 /// ISO 8601 time and the level. Never colours.
-public struct WorkerLogHandler: LogHandler {
-    public var metadata: Logger.Metadata = [:]
-    public var metadataProvider: Logger.MetadataProvider?
+package struct WorkerLogHandler: LogHandler {
+    package var metadata: Logger.Metadata = [:]
+    package var metadataProvider: Logger.MetadataProvider?
     let control: LogLevelControl
     let journald: Bool
 
-    public init(control: LogLevelControl, environment: [String: String] = ProcessInfo.processInfo.environment) {
+    package init(control: LogLevelControl, environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.control = control
         journald = Self.stderrIsJournal(environment["JOURNAL_STREAM"])
     }
 
-    public var logLevel: Logger.Level {
+    package var logLevel: Logger.Level {
         get { control.level }
         set { control.level = newValue }
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    public func log(event: LogEvent) {
+    package func log(event: LogEvent) {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
         if let extra = event.metadata { merged.merge(extra) { $1 } }
@@ -53,7 +53,7 @@ public struct WorkerLogHandler: LogHandler {
     /// overwrite it on screen and ESC start a terminal sequence, and file names can hold any of
     /// them. Control characters (C0, DEL, C1) become `\n`, `\r`, `\t` or `\xNN`; invisible
     /// format characters (bidi overrides, zero-width marks) become `\u{NNNN}`.
-    public static func escaped(_ text: String) -> String {
+    package static func escaped(_ text: String) -> String {
         var needsWork = false
         for scalar in text.unicodeScalars where scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
             || scalar.properties.generalCategory == .format {
@@ -93,7 +93,7 @@ public struct WorkerLogHandler: LogHandler {
     }
 
     /// `JOURNAL_STREAM` is `device:inode` of the journal socket; it applies only if stderr is it.
-    public static func stderrIsJournal(_ value: String?) -> Bool {
+    package static func stderrIsJournal(_ value: String?) -> Bool {
         guard let value else { return false }
         let parts = value.split(separator: ":").compactMap { UInt64($0) }
         var info = stat()

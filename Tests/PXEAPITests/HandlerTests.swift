@@ -137,6 +137,7 @@ import Testing
         (#"{"enabled": null}"#, #"{"error":"Field 'enabled' must be true or false, not a null."}"#),
         ("[true]", #"{"error":"The request body must be a JSON object such as {\"enabled\": true}."}"#),
         ("{enabled: true}", #"{"error":"The request body is not valid JSON: Invalid JSON at byte 1: expected a string key."}"#),
+        (#"{"enabled": false, "enabled": true}"#, #"{"error":"Field 'enabled' appears more than once in the request body."}"#),
     ])
     func toggleRejectsBadBodiesAndChangesNothing(body: String, expected: String) {
         let fixture = APIFixture(files: ["a.rts.png": PNGFixtures.png()])

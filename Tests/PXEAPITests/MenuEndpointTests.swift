@@ -44,10 +44,12 @@ import Testing
         let response = fixture.call("POST", "/pxe/\(ids[1])/menu", body: #"{"name": "Rescue B", "description": "Fixes things"}"#)
         #expect(response.status == 200)
         let size = PNGFixtures.named("B").count
-        #expect(response.bodyText == #"{"id":"\#(ids[1])","name":"B","url":"/containers/\#(ids[1])","boot_order":1,"size":\#(size),"pxe_name":"Rescue B","pxe_description":"Fixes things","pxe_cmdline":null,"boot":{"kind":"linux","ready":true,"state":"ready","problem":null},"pxe_enabled":true,"valid":true}"#)
+        // The answer is the entry as /pxe shows it: `name` is the menu name once one is set.
+        #expect(response.bodyText == #"{"id":"\#(ids[1])","name":"Rescue B","url":"/containers/\#(ids[1])","boot_order":1,"size":\#(size),"pxe_name":"Rescue B","pxe_description":"Fixes things","pxe_cmdline":null,"boot":{"kind":"linux","ready":true,"state":"ready","problem":null},"pxe_enabled":true,"valid":true}"#)
         #expect(fixture.call("GET", "/pxe/menu.ipxe").bodyText.contains("item --key 2 entry2 2. Rescue B ("))
         let reset = fixture.call("POST", "/pxe/\(ids[1])/menu", body: #"{"name": null}"#)
         #expect(try JSONParser.parse(reset.body)["pxe_name"] == .null)
+        #expect(try JSONParser.parse(reset.body)["name"] == .string("B"))
         #expect(try JSONParser.parse(reset.body)["pxe_description"] == .string("Fixes things"))
         #expect(fixture.call("GET", "/pxe/menu.ipxe").bodyText.contains("item --key 2 entry2 2. B ("))
     }
@@ -77,6 +79,7 @@ import Testing
         (#"{"cmdline": 3}"#, "Field 'cmdline' must be a string or null, not a number."),
         (#"{"cmdline": "root=${x}"}"#, "Field 'cmdline' must not contain { or } (iPXE would expand ${...})."),
         (#"{"cmdline": "quiet && reboot"}"#, "Field 'cmdline' must not contain the word && (iPXE would run what follows as a command)."),
+        (#"{"name": "A", "name": "B"}"#, "Field 'name' appears more than once in the request body."),
     ])
     func refusesBadFieldsAndChangesNothing(body: String, message: String) throws {
         let (fixture, ids) = fixture()

@@ -1,17 +1,21 @@
 import Foundation
-@testable import PXECatalog
+import PXECatalog
+@testable import PXEServer
 import TestSupport
 import Testing
 
+/// The worker's hooks (`ProcessTuning`) applied to the catalog's background work.
 @Suite struct BackgroundPriorityTests {
+    init() { BackgroundWork.install(ProcessTuning.backgroundHooks) }
+
     static func niceness() -> Int32 { getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) }
 
     /// Scans run on a lowered thread; the caller (a request thread) keeps its priority, since
     /// without privileges it could never raise it again.
     @Test func scanWorkRunsLoweredAndTheCallerIsUntouched() {
         let before = Self.niceness()
-        let inside = BackgroundPriority.run { Self.niceness() }
-        #expect(inside == max(before, BackgroundPriority.niceness))
+        let inside = BackgroundWork.run { Self.niceness() }
+        #expect(inside == max(before, ProcessTuning.backgroundNiceness))
         #expect(Self.niceness() == before)
     }
 

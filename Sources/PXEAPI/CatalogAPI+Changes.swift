@@ -1,0 +1,115 @@
+import BootScripts
+import PXECatalog
+import StrictJSON
+
+/// The admin endpoints that change state: refresh, toggle, menu settings. Each is authorised by
+/// `CatalogAPI.respond` before it runs and writes one audit line.
+extension CatalogAPI {
+    static let menuNameLimit = 80
+    static let menuDescriptionLimit = 200
+
+    func refresh(actor: String) throws(APIError) -> HTTPResponse {
+        let summary = store.refresh()
+        audit("\(actor) refreshed the catalog: \(summary.count) containers, \(summary.added) added, \(summary.removed) removed")
+        if let error = summary.settingsError {
+            throw Self.settingsFailure(error, prefix: "The catalog was rescanned, but the settings of the \(summary.added) new containers could not be saved")
+        }
+        var message = "Catalog refreshed: \(summary.count) containers (\(summary.added) added, \(summary.removed) removed, \(summary.invalid) invalid)."
+        if !summary.rootProblems.isEmpty {
+            message += " \(summary.rootProblems.count) catalog root(s) could not be read; see the server log."
+        }
+        return .json(.object([
+            ("success", .bool(true)),
+            ("count", .int(Int64(summary.count))),
+            ("message", .string(message)),
+            ("added", .int(Int64(summary.added))),
+            ("removed", .int(Int64(summary.removed))),
+            ("invalid", .int(Int64(summary.invalid))),
+        ]))
+    }
+
+    /// `POST /pxe/{id}/toggle`, optionally with `{"enabled": bool}` (no body: enable).
+    func toggle(id: String, request: HTTPRequest, actor: String) throws(APIError) -> HTTPResponse {
+        try RequestBody.checkTransport(request)
+        try requireEntry(id)
+        var enabled = true
+        if !RequestBody.isBlank(request) {
+            let fields = try RequestBody.object(request, shape: "such as {\"enabled\": true}")
+            if let value = fields.first(where: { $0.0 == "enabled" })?.1 {
+                guard case let .bool(flag) = value else {
+                    throw APIError(.badRequest, "Field 'enabled' must be true or false, not a \(value.typeName).")
+                }
+                enabled = flag
+            }
+        }
+        let setting = try saving { () throws(CatalogStoreError) in try store.setEnabled(enabled, id: id).setting }
+        audit("\(actor) set pxe_enabled=\(setting.enabled) on \(id)")
+        return .json(.object([("success", .bool(true)), ("entry_id", .string(id)), ("pxe_enabled", .bool(setting.enabled))]))
+    }
+
+    /// `POST /pxe/{id}/menu` with any of `name`, `description`, `cmdline` (string or null to
+    /// reset) and `boot_order` (non-negative integer). Unknown fields are refused so typos do not
+    /// pass silently.
+    func editMenu(id: String, request: HTTPRequest, actor: String) throws(APIError) -> HTTPResponse {
+        try RequestBody.checkTransport(request)
+        try requireEntry(id)
+        let fields = try RequestBody.object(request, shape: "with any of name, description, cmdline, boot_order")
+        var name = FieldChange<String>.keep
+        var description = FieldChange<String>.keep
+        var commandLine = FieldChange<String>.keep
+        var bootOrder: Int?
+        for (key, value) in fields {
+            switch key {
+            case "name":
+                name = try RequestBody.textChange(value, field: key, limit: Self.menuNameLimit)
+            case "description":
+                description = try RequestBody.textChange(value, field: key, limit: Self.menuDescriptionLimit)
+            case "cmdline":
+                switch value {
+                case .null: commandLine = .reset
+                case let .string(text):
+                    if let problem = IPXEText.commandLineProblem(text) { throw APIError(.badRequest, "Field 'cmdline' \(problem).") }
+                    commandLine = .set(text)
+                default:
+                    throw APIError(.badRequest, "Field 'cmdline' must be a string or null, not a \(value.typeName).")
+                }
+            case "boot_order":
+                guard case let .int(order) = value, order >= 0, order <= 1_000_000 else {
+                    throw APIError(.badRequest, "Field 'boot_order' must be a non-negative integer.")
+                }
+                bootOrder = Int(order)
+            default:
+                throw APIError(.badRequest, "Unknown field '\(Route.printable(key))'; use name, description, cmdline or boot_order.")
+            }
+        }
+        let (entry, setting) = try saving { () throws(CatalogStoreError) in
+            try store.updateMenu(id: id, name: name, description: description, commandLine: commandLine, bootOrder: bootOrder).pair
+        }
+        audit("\(actor) changed the menu entry of \(id): \(fields.map(\.0).joined(separator: ", "))")
+        // The entry as the change saw it: a refresh may already have removed it.
+        var item = CatalogJSON.pxe(entry, setting, boot: store.current.bootStatus(id))
+        if case let .object(members) = item { item = .object(members + [("pxe_enabled", .bool(setting.enabled)), ("valid", .bool(entry.isValid))]) }
+        return .json(item)
+    }
+
+    func requireEntry(_ id: String) throws(APIError) {
+        guard CatalogEntry.isWellFormedID(id), store.current.snapshot.entry(id: id) != nil else { throw .noSuchContainer }
+    }
+
+    /// Runs a store change, turning its failure into the API's refusal.
+    func saving<Result>(_ change: () throws(CatalogStoreError) -> Result) throws(APIError) -> Result {
+        do {
+            return try change()
+        } catch {
+            switch error {
+            case .unknownEntry: throw .noSuchContainer
+            case let .settingsNotSaved(writeError): throw Self.settingsFailure(writeError)
+            }
+        }
+    }
+
+    /// 507 when the disk is full (the operator must free space), 500 for other write failures.
+    static func settingsFailure(_ error: SettingsWriteError, prefix: String = "The settings could not be saved") -> APIError {
+        APIError(error.isOutOfSpace ? .insufficientStorage : .internalError, "\(prefix): \(error.description). Nothing was changed.")
+    }
+}

@@ -1,0 +1,93 @@
+import PXECatalog
+
+/// Downloads: the container files (`/containers/{id}`, `/files/{name}`) and their prepared boot
+/// parts (`/containers/{id}/kernel` ...). The worker never sends file bytes: it answers an
+/// `X-Accel-Redirect` into an nginx `internal` location.
+extension CatalogAPI {
+    /// Seconds a client is told to wait for an entry that is being prepared.
+    static let preparingRetrySeconds = 5
+
+    func downloadContainer(id: String) throws(APIError) -> HTTPResponse {
+        let snapshot = store.current.snapshot
+        guard CatalogEntry.isWellFormedID(id), let entry = snapshot.entry(id: id) else { throw .noSuchContainer }
+        // Fast path: the very file the scan resolved. Otherwise (replaced, e.g. by rsync) check
+        // the whole path again: it must still resolve, without symlinks, inside the root.
+        if !files.isUnchanged(rootRealPath: entry.rootRealPath, relativePath: entry.relativePath, identity: entry.fileIdentity) {
+            let realPath = entry.realPath
+            guard let resolved = files.resolveServable(path: realPath, insideRoot: entry.rootRealPath), resolved == realPath else {
+                throw APIError(.notFound, "Container \(id) is no longer available; refresh the catalog.")
+            }
+        }
+        let headers = downloadHeaderCache.update(for: snapshot.generation, initial: { [:] }) { known -> [(String, String)] in
+            if let headers = known[id] { return headers }
+            let made = redirect(index: entry.rootIndex, relativePath: entry.relativePath, fileName: entry.fileName).headers
+            if known.count >= 4096 { known.removeAll(keepingCapacity: true) }
+            known[id] = made
+            return made
+        }
+        return HTTPResponse(status: 200, headers: headers)
+    }
+
+    func downloadFile(name: String) throws(APIError) -> HTTPResponse {
+        guard Self.isSafeFileName(name) else { throw APIError(.badRequest, "Invalid file name.") }
+        let missing = APIError(.notFound, "No container file with that name.")
+        guard context.scanner.matches(fileName: name) else { throw missing }
+        let root = context.filesRoot
+        guard let resolved = files.resolveServable(path: root + "/" + name, insideRoot: root),
+              let realRoot = CatalogScanner.realPath(root) else { throw missing }
+        let relative = String(resolved.dropFirst(realRoot == "/" ? 1 : realRoot.count + 1))
+        return redirect(index: context.locations.filesRootIndex, relativePath: relative, fileName: name)
+    }
+
+    func downloadPart(id: String, part: BootPart) throws(APIError) -> HTTPResponse {
+        let state = store.current
+        guard CatalogEntry.isWellFormedID(id), let entry = state.snapshot.entry(id: id) else { throw .noSuchContainer }
+        let status = state.bootStatus(id)
+        switch status.state {
+        case .pending, .preparing:
+            throw APIError(.unavailable, "Container \(id) is being prepared (its payload is decoded and verified in the background); try again shortly.",
+                           headers: [("Retry-After", String(Self.preparingRetrySeconds))])
+        case .notPrepared:
+            throw APIError(.unavailable, "Container \(id) is not prepared: \(status.problem ?? "no reason given").",
+                           headers: [("Retry-After", "60")])
+        case .failed:
+            throw APIError(.conflict, "Container \(id) cannot be opened: \(status.problem ?? "no reason given").")
+        case .ready:
+            guard let key = status.cacheKey, status.parts[part] != nil else {
+                throw APIError(.notFound, "Container \(id) has no \(part.rawValue) (it boots as \(status.kind?.rawValue ?? "nothing")).")
+            }
+            let stem = CatalogEntry.stem(of: entry.fileName)
+            return HTTPResponse(status: 200, headers: [
+                ("Content-Type", "application/octet-stream"),
+                ("Content-Disposition", Self.contentDisposition(fileName: "\(stem)-\(part.fileName)")),
+                ("X-Accel-Redirect", context.locations.cacheRedirectURI(key: key, fileName: part.fileName)),
+            ])
+        }
+    }
+
+    /// A plain file name: no separators, no dot-names, no control characters, bounded length.
+    static func isSafeFileName(_ name: String) -> Bool {
+        guard !name.isEmpty, name.utf8.count <= 255, !name.hasPrefix(".") else { return false }
+        return !name.unicodeScalars.contains { scalar in
+            scalar == "/" || scalar == "\\" || scalar.value < 0x20 || scalar.value == 0x7F
+                || (0x80...0x9F).contains(scalar.value)
+        }
+    }
+
+    func redirect(index: Int, relativePath: String, fileName: String) -> HTTPResponse {
+        HTTPResponse(status: 200, headers: [
+            ("Content-Type", "image/png"),
+            ("Content-Disposition", Self.contentDisposition(fileName: fileName)),
+            ("X-Accel-Redirect", context.locations.redirectURI(index: index, relativePath: relativePath)),
+        ])
+    }
+
+    /// `attachment` with an ASCII fallback name and the exact UTF-8 name (RFC 6266 / 5987).
+    static func contentDisposition(fileName: String) -> String {
+        let fallback = String(fileName.unicodeScalars.map { scalar -> Character in
+            scalar.isASCII && scalar.value >= 0x20 && scalar != "\"" && scalar != "\\" && scalar.value != 0x7F
+                ? Character(scalar) : "_"
+        })
+        return "attachment; filename=\"\(fallback)\"; filename*=UTF-8''\(InternalLocations.percentEncode(fileName))"
+    }
+}

@@ -1,0 +1,95 @@
+import PXECatalog
+import StrictJSON
+
+/// `GET /`, `/containers` and `/pxe`.
+extension CatalogAPI {
+    /// Every path with what it does: the previous server's `endpoints` shape (path -> description).
+    static let endpoints: [(String, String)] = [
+        ("/", "GET: this server, its endpoints and catalog counts"),
+        ("/containers", "GET: every container in the catalog with its metadata and boot state (?limit=&offset= pages)"),
+        ("/containers/{id}", "GET, HEAD: the container file"),
+        ("/containers/{id}/kernel", "GET, HEAD: the prepared Linux kernel of a container"),
+        ("/containers/{id}/initrd", "GET, HEAD: the prepared initrd of a container"),
+        ("/containers/{id}/disk", "GET, HEAD: the prepared disk image of a container (Range for SAN boot)"),
+        ("/containers/{id}/payload", "GET, HEAD: the verified payload of a container"),
+        ("/files/{filename}", "GET, HEAD: a container file by name from the files root"),
+        ("/catalog/refresh", "POST (admin): rescan the catalog"),
+        ("/pxe", "GET: the enabled entries in boot order"),
+        ("/pxe/{id}/toggle", "POST (admin): enable or disable an entry for network boot"),
+        ("/pxe/{id}/menu", "POST (admin): an entry's menu name, description, command line and position"),
+        ("/pxe/boot.ipxe", "GET: the iPXE script that loads the menu"),
+        ("/pxe/menu.ipxe", "GET: the iPXE boot menu"),
+        ("/pxe/{id}/boot.ipxe", "GET: the iPXE script that boots one entry"),
+        ("/openapi.json", "GET: this API as an OpenAPI 3.1 document"),
+        ("/status", "GET: worker status"),
+        ("/metrics", "GET: Prometheus metrics"),
+        ("/healthz", "GET: liveness for load balancers"),
+    ]
+
+    func index() -> HTTPResponse {
+        let state = store.current
+        let enabled = Self.pxeEntries(state).count
+        return .json(.object([
+            ("server", .string(context.serverName)),
+            ("name", .string(context.serverName)),
+            ("version", .string(context.version)),
+            ("endpoints", .object(Self.endpoints.map { ($0.0, .string($0.1)) })),
+            ("catalog", .object([("enabled", .bool(!state.snapshot.entries.isEmpty)), ("count", .int(Int64(state.snapshot.entries.count))),
+                                 ("pxe_enabled", .int(Int64(enabled)))])),
+            ("config", .object(context.publicConfig)),
+        ]))
+    }
+
+    static let pageLimit = 10_000
+
+    /// All containers (the previous server's response), or a page with `?limit=&offset=`.
+    func listContainers(query: String) throws(APIError) -> HTTPResponse {
+        var limit: Int?
+        var offset = 0
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            let value = parts.count > 1 ? parts[1] : ""
+            switch parts.first {
+            case "limit":
+                guard let number = Int(value), (1...Self.pageLimit).contains(number) else {
+                    throw APIError(.badRequest, "Query parameter 'limit' must be an integer from 1 to \(Self.pageLimit).")
+                }
+                limit = number
+            case "offset":
+                guard let number = Int(value), number >= 0 else {
+                    throw APIError(.badRequest, "Query parameter 'offset' must be a non-negative integer.")
+                }
+                offset = number
+            default:
+                continue   // unknown parameters are ignored, as by the previous server
+            }
+        }
+        let state = store.current
+        let cached = listingCache.value(for: state.revisionKey) {
+            let items = state.snapshot.entries.map { CatalogJSON.container($0, setting: state.settings[$0.id], boot: state.bootStatus($0.id)).serialized() }
+            return (items, HTTPResponse.json(rawBody: CatalogJSON.listingBody(items[...], extra: [("count", items.count)])))
+        }
+        guard limit != nil || offset > 0 else { return cached.full }
+        let total = cached.items.count
+        let start = min(offset, total)
+        let end = min(start + (limit ?? Self.pageLimit), total)
+        return .json(rawBody: CatalogJSON.listingBody(cached.items[start..<end],
+                                                      extra: [("count", end - start), ("total", total), ("offset", start), ("limit", limit ?? Self.pageLimit)]))
+    }
+
+    /// Enabled, valid entries of the current snapshot in boot order.
+    static func pxeEntries(_ state: CatalogState) -> [(CatalogEntry, PXESetting)] {
+        state.snapshot.entries.compactMap { entry -> (CatalogEntry, PXESetting)? in
+            guard entry.isValid, let setting = state.settings[entry.id], setting.enabled else { return nil }
+            return (entry, setting)
+        }.sorted { $0.1.bootOrder < $1.1.bootOrder }
+    }
+
+    func listPXE() -> HTTPResponse {
+        let state = store.current
+        return pxeCache.value(for: state.revisionKey) {
+            let items = Self.pxeEntries(state).map { CatalogJSON.pxe($0.0, $0.1, boot: state.bootStatus($0.0.id)) }
+            return HTTPResponse.json(.object([("pxe_containers", .array(items)), ("count", .int(Int64(items.count)))]))
+        }
+    }
+}

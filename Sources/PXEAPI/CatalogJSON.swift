@@ -1,0 +1,82 @@
+import PXECatalog
+import StrictJSON
+
+/// The JSON shapes of catalog entries in `/containers` and `/pxe` (the previous server's key
+/// names), shared by the API and the `scan` command.
+package enum CatalogJSON {
+    package static func container(_ entry: CatalogEntry, setting: PXESetting?, boot: BootStatus) -> JSONValue {
+        let m = entry.metadata
+        return .object([
+            ("id", .string(entry.id)),
+            ("name", .string(entry.displayName)),
+            ("filename", .string(entry.fileName)),
+            ("size", .int(entry.size)),
+            ("url", .string("/containers/\(entry.id)")),
+            ("kernel_version", .string(orNull: m.kernelVersion)),
+            ("distro", .string(orNull: m.distro)),
+            ("architecture", .string(orNull: m.architecture)),
+            ("grid_size", .int(orNull: m.gridSize)),
+            ("format", .string(orNull: m.format)),
+            ("format_version", m.formatVersion ?? .null),
+            ("type", .string(orNull: m.type)),
+            ("description", .string(orNull: m.description)),
+            ("content_version", .string(orNull: m.contentVersion)),
+            ("data_size", .int(orNull: m.dataSize)),
+            ("data_hash", .string(orNull: m.dataHash)),
+            ("valid", .bool(entry.isValid)),
+            ("problem", .string(orNull: entry.problem)),
+            ("warnings", .array(m.warnings.map(JSONValue.string))),
+            ("pxe_enabled", .bool(setting?.enabled ?? false)),
+            ("boot_order", .int(orNull: setting.map { Int64($0.bootOrder) })),
+            ("boot", bootObject(id: entry.id, entry: entry, status: boot)),
+        ])
+    }
+
+    /// The `boot` object of an entry in `/containers`: what it boots, whether it is ready, why not.
+    static func bootObject(id: String, entry: CatalogEntry, status: BootStatus) -> JSONValue {
+        let parts = BootPart.allCases.compactMap { part -> (String, JSONValue)? in
+            guard let size = status.parts[part] else { return nil }
+            return (part.rawValue, .object([("size", .int(size)), ("url", .string("/containers/\(id)/\(part.rawValue)"))]))
+        }
+        return .object([
+            ("kind", .string(orNull: status.kind?.rawValue)),
+            ("ready", .bool(status.bootable)),
+            ("state", .string(status.state.rawValue)),
+            ("verified", status.verified.map(JSONValue.bool) ?? .null),
+            ("problem", .string(orNull: status.problem)),
+            ("parts", .object(parts)),
+            ("cmdline", .string(orNull: status.kind == .linux ? entry.metadata.kernelCommandLine : nil)),
+        ])
+    }
+
+    /// An entry of `/pxe`: its name is the menu name when one is set (as the previous boot-menu
+    /// server answered `pxe_name or name`); the scanned name stays in `/containers`.
+    static func pxe(_ entry: CatalogEntry, _ setting: PXESetting, boot: BootStatus) -> JSONValue {
+        .object([
+            ("id", .string(entry.id)),
+            ("name", .string(setting.menuName ?? entry.displayName)),
+            ("url", .string("/containers/\(entry.id)")),
+            ("boot_order", .int(Int64(setting.bootOrder))),
+            ("size", .int(entry.size)),
+            ("pxe_name", .string(orNull: setting.menuName)),
+            ("pxe_description", .string(orNull: setting.menuDescription)),
+            ("pxe_cmdline", .string(orNull: setting.commandLine)),
+            ("boot", .object([("kind", .string(orNull: boot.kind?.rawValue)), ("ready", .bool(boot.bootable)),
+                              ("state", .string(boot.state.rawValue)), ("problem", .string(orNull: boot.problem))])),
+        ])
+    }
+
+    /// `{"containers":[...],<extra>}` from pre-serialised items.
+    static func listingBody(_ items: ArraySlice<[UInt8]>, extra: [(String, Int)]) -> [UInt8] {
+        var body: [UInt8] = Array(#"{"containers":["#.utf8)
+        body.reserveCapacity(items.reduce(64) { $0 + $1.count + 1 })
+        for (index, item) in items.enumerated() {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            body += item
+        }
+        body.append(UInt8(ascii: "]"))
+        for (key, value) in extra { body += Array(",\"\(key)\":\(value)".utf8) }
+        body.append(UInt8(ascii: "}"))
+        return body
+    }
+}

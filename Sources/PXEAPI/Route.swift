@@ -1,0 +1,92 @@
+import PXECatalog
+
+/// The API's endpoints and how paths map to them.
+enum Route: Equatable {
+    case index, containers, container(String), containerPart(String, BootPart), file(String), refresh, pxe, toggle(String)
+    case bootScript, menuScript, entryScript(String), editMenu(String)
+    case status, metrics, healthz
+
+    /// Label for metrics: the route's shape, never the id.
+    var metricName: String {
+        switch self {
+        case .index: return "index"
+        case .containers: return "containers"
+        case .container: return "container"
+        case .containerPart: return "container_part"
+        case .file: return "file"
+        case .refresh: return "refresh"
+        case .pxe: return "pxe"
+        case .toggle: return "toggle"
+        case .bootScript: return "boot_script"
+        case .menuScript: return "menu_script"
+        case .entryScript: return "entry_script"
+        case .editMenu: return "edit_menu"
+        case .status: return "status"
+        case .metrics: return "metrics"
+        case .healthz: return "healthz"
+        }
+    }
+
+    static let readMethods = ["GET", "HEAD"]
+    static let writeMethods = ["POST"]
+
+    var allowedMethods: [String] {
+        isChange ? Self.writeMethods : Self.readMethods
+    }
+
+    /// Whether the route changes state (and so needs an admin token).
+    var isChange: Bool {
+        switch self {
+        case .refresh, .toggle, .editMenu: return true
+        default: return false
+        }
+    }
+
+    /// Routes on the path's bytes: this runs for every request of a boot storm.
+    init?(path: String) {
+        // The commonest request first: a container download.
+        if path.utf8.starts(with: "/containers/".utf8) {
+            // On the UTF-8 view: dropping Characters would walk grapheme clusters.
+            let rest = path.utf8.dropFirst(12)
+            guard let slash = rest.firstIndex(of: UInt8(ascii: "/")) else {
+                self = .container(String(Substring(rest)))
+                return
+            }
+            guard let part = BootPart(rawValue: String(Substring(rest[rest.index(after: slash)...]))) else { return nil }
+            self = .containerPart(String(Substring(rest[..<slash])), part)
+            return
+        }
+        switch path {
+        case "/": self = .index
+        case "/containers": self = .containers
+        case "/pxe": self = .pxe
+        case "/pxe/boot.ipxe": self = .bootScript
+        case "/pxe/menu.ipxe": self = .menuScript
+        case "/catalog/refresh": self = .refresh
+        case "/status": self = .status
+        case "/metrics": self = .metrics
+        case "/healthz": self = .healthz
+        default:
+            if path.hasPrefix("/files/") {
+                self = .file(String(path.dropFirst(7)))
+                return
+            }
+            guard path.hasPrefix("/pxe/") else { return nil }
+            let rest = path.dropFirst(5)
+            guard let slash = rest.firstIndex(of: "/") else { return nil }
+            let id = String(rest[..<slash])
+            switch rest[rest.index(after: slash)...] {
+            case "toggle": self = .toggle(id)
+            case "boot.ipxe": self = .entryScript(id)
+            case "menu": self = .editMenu(id)
+            default: return nil
+            }
+        }
+    }
+
+    /// A method name fit for an error message (bounded, printable ASCII).
+    static func printable(_ text: String) -> String {
+        let cleaned = String(text.unicodeScalars.filter { $0.isASCII && $0.value >= 0x21 && $0.value < 0x7F }.prefix(16).map(Character.init))
+        return cleaned.isEmpty ? "(empty)" : cleaned
+    }
+}

@@ -1,0 +1,41 @@
+import FastCGI
+import PXEAPI
+
+/// The FastCGI <-> API adapter: CGI params to an `HTTPRequest`, an `HTTPResponse` back. The
+/// only place that knows both the transport's and the API's types.
+enum FastCGIAdapter {
+    /// Every CGI param `httpRequest(from:)` reads; the transport copies only these.
+    static let paramsRead = ["HTTP_AUTHORIZATION", "HTTP_HOST", "SERVER_PORT", "REQUEST_METHOD", "DOCUMENT_URI", "SCRIPT_NAME", "QUERY_STRING"]
+
+    /// Slow requests are answered on a thread of their own (see `CatalogAPI.runsLong`).
+    static func reply(to request: FastCGIRequest, api: CatalogAPI) -> FastCGIServer.Reply {
+        let httpRequest = httpRequest(from: request)
+        if api.runsLong(httpRequest) { return .later { fastCGIResponse(api.handle(httpRequest)) } }
+        return .now(fastCGIResponse(api.handle(httpRequest)))
+    }
+
+    static func httpRequest(from request: FastCGIRequest) -> HTTPRequest {
+        // Only the request headers the API reads: building all of them cost more than the
+        // rest of a download request.
+        var headers: [String: String] = [:]
+        if let authorization = request.param("HTTP_AUTHORIZATION") { headers["authorization"] = authorization }
+        // Debian's fastcgi_params sends nginx's $host (no port) as HTTP_HOST; the port the
+        // request came in on makes it the address clients used (sanboot needs it absolute).
+        if var host = request.param("HTTP_HOST") {
+            if !host.contains(":") || host.hasSuffix("]"), let port = request.param("SERVER_PORT"), port != "80" { host += ":" + port }
+            headers["host"] = host
+        }
+        let bodyProblem: HTTPRequest.BodyProblem? = request.bodyExceedsLimit ? .tooLarge
+            : request.bodyShorterThanDeclared ? .shorterThanDeclared : nil
+        return HTTPRequest(
+            method: request.param("REQUEST_METHOD") ?? "GET",
+            path: request.param("DOCUMENT_URI") ?? request.param("SCRIPT_NAME"),
+            query: request.param("QUERY_STRING") ?? "",
+            headers: headers, body: request.body, bodyProblem: bodyProblem)
+    }
+
+    static func fastCGIResponse(_ response: HTTPResponse) -> FastCGIResponse {
+        FastCGIResponse(status: response.status, headers: response.headers, body: response.body,
+                        contentLength: response.contentLength)
+    }
+}
