@@ -26,7 +26,16 @@ FUZZ_DIR    := .build/fuzz
 
 BENCH_ARGS ?=
 
-.PHONY: all deps boot-parts build build-debug run boot-demo test bench fuzz check-concurrency install install-files clean
+DATADIR       ?= $(PREFIX)/share/pxe-catalog
+BASHCOMPDIR   ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR    ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR   ?= $(PREFIX)/share/fish/vendor_completions.d
+STATIC_DIR    := .build/static
+TOOLS         := .build/tools/bin
+# Where the end-to-end tests record every response they receive, for the contract check.
+RESPONSES_DIR := .build/contract/responses
+
+.PHONY: all deps boot-parts static build build-debug run boot-demo test contract bench fuzz check-concurrency install install-files clean
 
 all: build
 
@@ -38,10 +47,14 @@ boot-parts: deps
 	@deploy/dev/boot-parts.sh .build/boot-parts
 
 # Release build with the Swift runtime linked in: the binary needs only libc, libfcgi, zlib, libzstd and libcrypto.
-build: deps
+# The files nginx serves itself (openapi.json from docs/openapi.yaml, validated first).
+static: deps
+	$(TOOLS)/python deploy/dev/build-static.py docs/openapi.yaml $(STATIC_DIR)
+
+build: deps static
 	$(SWIFT) build -c release --static-swift-stdlib --product pxe-catalog
 
-build-debug: deps
+build-debug: deps static
 	$(SWIFT) build --build-tests
 
 run: build
@@ -53,10 +66,19 @@ run: build
 boot-demo: build
 	$(RELEASE_BIN) try-boot http://127.0.0.1:$(PORT)/ $(if $(ENTRY),--entry $(ENTRY)) $(if $(UEFI),--uefi)
 
-# Every test, then every test again under ThreadSanitizer (worker included).
+# Every test, then every response the end-to-end tests received checked against
+# docs/openapi.yaml, then every test again under ThreadSanitizer (worker included).
 test: build-debug boot-parts
-	$(SWIFT) test --skip-build
+	rm -rf $(RESPONSES_DIR) && mkdir -p $(RESPONSES_DIR)
+	E2E_RESPONSES_DIR=$(CURDIR)/$(RESPONSES_DIR) $(SWIFT) test --skip-build
+	$(MAKE) --no-print-directory contract
 	$(MAKE) --no-print-directory check-concurrency
+
+# The recorded responses against the OpenAPI document (each documented operation must have
+# been seen, each response must match its status, content type and schema).
+contract:
+	$(TOOLS)/python Tests/Contract/test_check_responses.py $(STATIC_DIR)/openapi.json
+	$(TOOLS)/python Tests/Contract/check_responses.py $(STATIC_DIR)/openapi.json $(RESPONSES_DIR)
 
 # Benchmarks against nginx static and a minimal C responder (about fifteen minutes); results and
 # chart in bench/results/ (latest.md, latest.png).
@@ -103,10 +125,18 @@ install-files:
 	chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/pxe-catalog.service $(DESTDIR)$(SYSTEMDDIR)/pxe-catalog.socket
 	install -D -m 0644 deploy/pxe-catalog.sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/pxe-catalog.conf
 	install -m 0644 README.md docs/configuration.md $(DESTDIR)$(DOCDIR)/
-	install -m 0644 deploy/pxe-catalog.json $(DESTDIR)$(DOCDIR)/config.example.json
+	sed 's|/usr/local/share/pxe-catalog/static|$(DATADIR)/static|' deploy/pxe-catalog.json > $(DESTDIR)$(DOCDIR)/config.example.json
+	chmod 0644 $(DESTDIR)$(DOCDIR)/config.example.json
 	install -m 0644 nginx/pxe-catalog.conf $(DESTDIR)$(DOCDIR)/nginx-site.example.conf
+	install -D -m 0644 $(STATIC_DIR)/openapi.json $(DESTDIR)$(DATADIR)/static/openapi.json
+	mkdir -p $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	$(INSTALL_BIN) --generate-completion-script bash > $(DESTDIR)$(BASHCOMPDIR)/pxe-catalog
+	$(INSTALL_BIN) --generate-completion-script zsh > $(DESTDIR)$(ZSHCOMPDIR)/_pxe-catalog
+	$(INSTALL_BIN) --generate-completion-script fish > $(DESTDIR)$(FISHCOMPDIR)/pxe-catalog.fish
+	chmod 0644 $(DESTDIR)$(BASHCOMPDIR)/pxe-catalog $(DESTDIR)$(ZSHCOMPDIR)/_pxe-catalog $(DESTDIR)$(FISHCOMPDIR)/pxe-catalog.fish
+	install -m 0644 docs/openapi.yaml $(DESTDIR)$(DOCDIR)/
 	test -e $(DESTDIR)$(SYSCONFDIR)/pxe-catalog/config.json || \
-		install -D -m 0640 deploy/pxe-catalog.json $(DESTDIR)$(SYSCONFDIR)/pxe-catalog/config.json
+		install -D -m 0640 $(DESTDIR)$(DOCDIR)/config.example.json $(DESTDIR)$(SYSCONFDIR)/pxe-catalog/config.json
 
 clean:
 	rm -rf .build .state

@@ -42,7 +42,7 @@ let package = Package(
         ]),
         .executableTarget(name: "pxe-catalog", dependencies: ["PXEServer"]),
 
-        .target(name: "TestSupport", dependencies: ["PXECatalog", "PixelRTS", "StrictJSON"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["PXECatalog", "PixelRTS", "StrictJSON", "Locking"], path: "Tests/TestSupport"),
         .testTarget(name: "PixelRTSTests", dependencies: ["PixelRTS", "StrictJSON", "TestSupport"]),
         .testTarget(name: "PXECatalogTests", dependencies: ["PXECatalog", "PixelRTS", "StrictJSON", "Locking", "TestSupport"]),
         // Golden/ holds expected scripts, read by path in the tests.

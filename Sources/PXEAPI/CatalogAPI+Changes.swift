@@ -33,7 +33,7 @@ extension CatalogAPI {
         try RequestBody.checkTransport(request)
         try requireEntry(id)
         var enabled = true
-        if !RequestBody.isBlank(request) {
+        if !RequestBody.isEmpty(request) {
             let fields = try RequestBody.object(request, shape: "such as {\"enabled\": true}")
             if let value = fields.first(where: { $0.0 == "enabled" })?.1 {
                 guard case let .bool(flag) = value else {
@@ -74,7 +74,8 @@ extension CatalogAPI {
                     throw APIError(.badRequest, "Field 'cmdline' must be a string or null, not a \(value.typeName).")
                 }
             case "boot_order":
-                guard case let .int(order) = value, order >= 0, order <= 1_000_000 else {
+                // An integer as JSON Schema has it: 3 and 3.0 are the same number.
+                guard let order = value.intValue, order >= 0, order <= 1_000_000 else {
                     throw APIError(.badRequest, "Field 'boot_order' must be a non-negative integer.")
                 }
                 bootOrder = Int(order)

@@ -29,8 +29,9 @@ extension CatalogAPI {
     }
 
     func downloadFile(name: String) throws(APIError) -> HTTPResponse {
-        guard Self.isSafeFileName(name) else { throw APIError(.badRequest, "Invalid file name.") }
         let missing = APIError(.notFound, "No container file with that name.")
+        guard Self.isSafeFileName(name) else { throw APIError(.badRequest, "Invalid file name.") }
+        guard name.utf8.count <= Self.maximumFileNameBytes else { throw missing }   // no file can have it
         guard context.scanner.matches(fileName: name) else { throw missing }
         let root = context.filesRoot
         guard let resolved = files.resolveServable(path: root + "/" + name, insideRoot: root),
@@ -65,9 +66,12 @@ extension CatalogAPI {
         }
     }
 
-    /// A plain file name: no separators, no dot-names, no control characters, bounded length.
+    /// NAME_MAX on Linux file systems.
+    static let maximumFileNameBytes = 255
+
+    /// A plain file name: no separators, no dot-names, no control characters.
     static func isSafeFileName(_ name: String) -> Bool {
-        guard !name.isEmpty, name.utf8.count <= 255, !name.hasPrefix(".") else { return false }
+        guard !name.isEmpty, !name.hasPrefix(".") else { return false }
         return !name.unicodeScalars.contains { scalar in
             scalar == "/" || scalar == "\\" || scalar.value < 0x20 || scalar.value == 0x7F
                 || (0x80...0x9F).contains(scalar.value)

@@ -56,10 +56,10 @@ extension CatalogAPI {
                 }
                 limit = number
             case "offset":
-                guard let number = Int(value), number >= 0 else {
+                guard !value.isEmpty, value.utf8.allSatisfy({ (0x30...0x39).contains($0) }) else {
                     throw APIError(.badRequest, "Query parameter 'offset' must be a non-negative integer.")
                 }
-                offset = number
+                offset = Int(value) ?? Int.max   // beyond any catalog: an empty page
             default:
                 continue   // unknown parameters are ignored, as by the previous server
             }

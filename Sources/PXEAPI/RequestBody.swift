@@ -12,9 +12,10 @@ enum RequestBody {
         }
     }
 
-    /// Whether the body is empty or only whitespace (some endpoints then take their defaults).
-    static func isBlank(_ request: HTTPRequest) -> Bool {
-        request.body.allSatisfy { [0x20, 0x09, 0x0A, 0x0D].contains($0) }
+    /// Whether there is no body at all (some endpoints then take their defaults). Whitespace is
+    /// a body, and not JSON.
+    static func isEmpty(_ request: HTTPRequest) -> Bool {
+        request.body.isEmpty
     }
 
     /// The body's members; `shape` says what the object should look like, for the refusal.
@@ -42,7 +43,8 @@ enum RequestBody {
         case .null:
             return .reset
         case let .string(text):
-            guard text.count <= limit else {
+            // Characters as JSON Schema counts them (code points), as docs/openapi.yaml says.
+            guard text.unicodeScalars.count <= limit else {
                 throw APIError(.badRequest, "Field '\(field)' must be at most \(limit) characters.")
             }
             guard !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {

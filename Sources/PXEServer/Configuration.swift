@@ -40,6 +40,9 @@ package struct Configuration: Sendable, Equatable {
         package var internalPrefix = "/_pxe_internal/"
         /// Addresses/networks allowed to send POSTs, enforced by nginx; empty: no IP restriction.
         package var adminAllow: [String] = []
+        /// Static files nginx serves itself: `openapi.json` (and the console); nil: where
+        /// `make install` put them next to this binary.
+        package var staticRoot: String?
     }
 
     package struct Log: Sendable, Equatable {
@@ -112,6 +115,18 @@ package struct Configuration: Sendable, Equatable {
     }
 
     package var effectiveCacheDirectory: String { boot.cacheDirectory ?? state.directory + "/boot-cache" }
+
+    package var effectiveStaticRoot: String { nginx.staticRoot ?? Self.installedStaticRoot }
+
+    /// `make install` puts the binary in `$(PREFIX)/bin` and the static files in
+    /// `$(PREFIX)/share/pxe-catalog/static`: found from the running binary, so any prefix works.
+    package static var installedStaticRoot: String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        let binary = length > 0 ? String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "/usr/local/bin/pxe-catalog"
+        let prefix = binary.split(separator: "/").dropLast(2).joined(separator: "/")
+        return "/" + (prefix.isEmpty ? "" : prefix + "/") + "share/pxe-catalog/static"
+    }
 
     package var effectiveFilesRoot: String { files.root ?? catalog.roots.first ?? "/" }
 }

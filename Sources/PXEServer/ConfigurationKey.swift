@@ -125,6 +125,10 @@ struct ConfigurationKey: Sendable {
                          summary: "Addresses or CIDR networks nginx lets send POSTs (`allow`/`deny` in front of the admin token check).") {
             $0.nginx.adminAllow = try addressList($1, "nginx.admin_allow", $2)
         },
+        ConfigurationKey(path: "nginx.static_root", kind: .string, defaultText: "`share/pxe-catalog/static` beside the binary's `bin`",
+                         summary: "Directory of the static files nginx serves itself (`openapi.json`); `make install` fills the default one.") {
+            $0.nginx.staticRoot = try string($1, "nginx.static_root", $2)
+        },
         ConfigurationKey(path: "state.directory", kind: .string, defaultText: "\"/var/lib/pxe-catalog\"",
                          summary: "Where the PXE settings are kept (`settings.json` and its backup); created if missing.") {
             $0.state.directory = try string($1, "state.directory", $2)

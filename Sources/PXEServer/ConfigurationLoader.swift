@@ -115,6 +115,7 @@ package enum ConfigurationLoader {
         configuration.state.directory = absolute(configuration.state.directory, base: base)
         configuration.admin.tokenFile = configuration.admin.tokenFile.map { absolute($0, base: base) }
         configuration.boot.cacheDirectory = configuration.boot.cacheDirectory.map { absolute($0, base: base) }
+        configuration.nginx.staticRoot = configuration.nginx.staticRoot.map { absolute($0, base: base) }
     }
 
     static func validate(_ configuration: Configuration, checkDirectories: Bool,
@@ -122,7 +123,8 @@ package enum ConfigurationLoader {
         var paths = configuration.catalog.roots.map { ("catalog.roots", $0) }
         if let root = configuration.files.root { paths.append(("files.root", root)) }
         let cacheKey = configuration.boot.cacheDirectory == nil ? "state.directory" : "boot.cache_directory"
-        for (key, path) in paths + [("worker.socket", configuration.worker.socket), (cacheKey, configuration.effectiveCacheDirectory)] {
+        for (key, path) in paths + [("worker.socket", configuration.worker.socket), (cacheKey, configuration.effectiveCacheDirectory),
+                                   ("nginx.static_root", configuration.effectiveStaticRoot)] {
             // These go into nginx's configuration inside double quotes; `$` would be a variable.
             if path.contains(where: { "\"\\$".contains($0) }) {
                 throw ConfigurationError(source: sources[key] ?? .defaults, key: key, reason: "holds \(path), which contains '\"', '\\' or '$'; nginx cannot use such a path")

@@ -17,12 +17,30 @@ package enum NginxConfigGenerator {
             server \(quoted("unix:" + configuration.worker.socket));
         }
 
+        # The methods each path allows, for the Allow header of the 405s nginx answers itself
+        # (TRACE, or a POST to a static file); the worker sends its own.
+        map $request_uri $pxe_catalog_allow {
+            default "GET, HEAD";
+            ~^/catalog/refresh(\\?|$) "POST";
+            ~^/pxe/[^/?]+/(toggle|menu)(\\?|$) "POST";
+        }
+
         server {
             listen \(configuration.nginx.listen);
             server_name \(configuration.nginx.serverName);
 
             # API bodies are small JSON documents; the worker enforces the same limit itself.
             client_max_body_size \(configuration.worker.maximumBodyBytes);
+
+        \(errorPages)
+
+            # The API's OpenAPI document, a static file (`make install` puts it there).
+            location = /openapi.json {
+                root \(quoted(configuration.effectiveStaticRoot));
+                types { }
+                default_type "application/json; charset=utf-8";
+                add_header Cache-Control "no-cache";
+            }
 
             # Everything but the container bytes is answered by the worker.
             location / {
@@ -71,6 +89,41 @@ package enum NginxConfigGenerator {
         """
         text += "}\n"
         return text
+    }
+
+    /// What nginx answers itself (a refused address, a body too large, a range outside the
+    /// file, the worker down) as the API's JSON errors instead of HTML pages. Errors the worker
+    /// answers pass through untouched (`fastcgi_intercept_errors` stays off).
+    static let nginxErrors: [(status: Int, message: String)] = [
+        (400, "The request is malformed."),
+        (403, "Your address is not allowed to use this endpoint."),
+        (404, "Not found."),
+        (405, "This method is not allowed here."),
+        (408, "The request took too long to arrive."),
+        (413, "The request body is larger than this server accepts."),
+        (414, "The request URI is too long."),
+        (416, "The requested range is outside the file."),
+        (500, "The server failed to answer; see its error log."),
+        (502, "The pxe-catalog worker is not answering; it may be restarting. Try again shortly."),
+        (503, "The server is overloaded or starting; try again shortly."),
+        (504, "The pxe-catalog worker took too long to answer."),
+    ]
+
+    static var errorPages: String {
+        // URI pages, not named locations: an error met while reading the request line (a NUL
+        // in the URI) has no URI, and nginx cannot redirect such a request to a named location.
+        var lines = ["    # nginx's own errors as JSON, like the API's."]
+        lines += nginxErrors.map { "    error_page \($0.status) /_pxe_error/\($0.status);" }
+        for error in nginxErrors {
+            lines += ["    location = /_pxe_error/\(error.status) {",
+                      "        internal;",
+                      "        default_type \"application/json; charset=utf-8\";"]
+            if error.status == 405 { lines.append("        add_header Allow $pxe_catalog_allow always;") }
+            lines += [
+                      "        return \(error.status) '{\"error\":\"\(error.message)\"}\\n';",
+                      "    }"]
+        }
+        return lines.joined(separator: "\n")
     }
 
     /// `limit_except` in front of the worker's own bearer-token check: a second layer for POSTs.

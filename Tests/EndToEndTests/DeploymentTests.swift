@@ -13,9 +13,21 @@ import Testing
         try #require(make.status == 0, "\(make.stderr)")
         for file in ["bin/pxe-catalog", "lib/systemd/system/pxe-catalog.service", "lib/systemd/system/pxe-catalog.socket",
                      "lib/sysusers.d/pxe-catalog.conf", "share/doc/pxe-catalog/config.example.json",
-                     "share/doc/pxe-catalog/nginx-site.example.conf", "etc/pxe-catalog/config.json"] {
+                     "share/doc/pxe-catalog/nginx-site.example.conf", "etc/pxe-catalog/config.json",
+                     "share/pxe-catalog/static/openapi.json", "share/doc/pxe-catalog/openapi.yaml",
+                     "share/bash-completion/completions/pxe-catalog", "share/zsh/site-functions/_pxe-catalog",
+                     "share/fish/vendor_completions.d/pxe-catalog.fish"] {
             #expect(FileManager.default.fileExists(atPath: prefix.path + "/" + file), "\(file) missing")
         }
+        // The example configuration names where this installation put the static files.
+        let example = try String(contentsOfFile: prefix.path + "/share/doc/pxe-catalog/config.example.json", encoding: .utf8)
+        #expect(example.contains(#""static_root": "\#(prefix.path)/share/pxe-catalog/static""#))
+        // bash completion offers the subcommands.
+        let completion = try TestServer.run("/bin/bash", ["-c", """
+            source "$0"; COMP_WORDS=(pxe-catalog check-c); COMP_CWORD=1; COMP_LINE="pxe-catalog check-c"; COMP_POINT=${#COMP_LINE}
+            $(complete -p pxe-catalog | sed -E 's/.*-F ([^ ]+).*/\\1/') pxe-catalog check-c pxe-catalog; printf '%s\\n' "${COMPREPLY[@]}"
+            """, prefix.path + "/share/bash-completion/completions/pxe-catalog"])
+        #expect(completion.stdout.split(separator: "\n").contains("check-config"), "\(completion.stdout)\(completion.stderr)")
         let service = try String(contentsOfFile: prefix.path + "/lib/systemd/system/pxe-catalog.service", encoding: .utf8)
         #expect(service.contains("ExecStart=\(prefix.path)/bin/pxe-catalog serve --config \(prefix.path)/etc/pxe-catalog/config.json\n"))
         #expect(service.range(of: "@[A-Z_]+@", options: .regularExpression) == nil, "a placeholder was left")

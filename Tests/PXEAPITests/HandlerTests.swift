@@ -80,7 +80,7 @@ import Testing
     }
 
     @Test(arguments: ["sub/inner.rts.png", "../x.rts.png", "..", ".", "a\\b.rts.png", "/etc/passwd", "x\u{0}.rts.png",
-                      "x\r\nX-Accel-Redirect: /etc.rts.png", ".hidden.rts.png", "", String(repeating: "a", count: 300) + ".rts.png"])
+                      "x\r\nX-Accel-Redirect: /etc.rts.png", ".hidden.rts.png", "", "x\u{85}.rts.png"])
     func filesRejectsUnsafeNamesWith400(_ name: String) {
         let response = APIFixture().call("GET", "/files/" + name)
         #expect(response.status == 400)
@@ -88,7 +88,9 @@ import Testing
         #expect(response.header("X-Accel-Redirect") == nil)
     }
 
-    @Test(arguments: ["missing.rts.png", "notes.txt", "a.rts.png.meta.json"])
+    /// A name longer than any file's (NAME_MAX, 255 bytes) is simply not there.
+    @Test(arguments: ["missing.rts.png", "notes.txt", "a.rts.png.meta.json", String(repeating: "a", count: 300) + ".rts.png",
+                      String(repeating: "é", count: 130) + ".rts.png"])
     func filesAnswers404ForOtherNamesAndMissingFiles(_ name: String) {
         let fixture = APIFixture(files: ["notes.txt": Array("x".utf8), "a.rts.png.meta.json": Array("{}".utf8)])
         let response = fixture.call("GET", "/files/" + name)
@@ -119,7 +121,7 @@ import Testing
         """)
     }
 
-    @Test(arguments: [("", true), ("{}", true), ("  \n", true), (#"{"enabled": false}"#, false), (#"{"enabled": true}"#, true),
+    @Test(arguments: [("", true), ("{}", true), (" {} \n", true), (#"{"enabled": false}"#, false), (#"{"enabled": true}"#, true),
                       (#"{"enabled": false, "extra": 1}"#, false)])
     func toggleSetsTheFlag(body: String, expected: Bool) throws {
         let fixture = APIFixture(files: ["a.rts.png": PNGFixtures.png()])
@@ -138,6 +140,8 @@ import Testing
         ("[true]", #"{"error":"The request body must be a JSON object such as {\"enabled\": true}."}"#),
         ("{enabled: true}", #"{"error":"The request body is not valid JSON: Invalid JSON at byte 1: expected a string key."}"#),
         (#"{"enabled": false, "enabled": true}"#, #"{"error":"Field 'enabled' appears more than once in the request body."}"#),
+        // Only no body at all means "enable": whitespace is a body, and not JSON.
+        ("  \n", #"{"error":"The request body is not valid JSON: Invalid JSON at byte 3: unexpected end of input."}"#),
     ])
     func toggleRejectsBadBodiesAndChangesNothing(body: String, expected: String) {
         let fixture = APIFixture(files: ["a.rts.png": PNGFixtures.png()])
@@ -181,12 +185,16 @@ import Testing
         #expect(document["offset"] == .int(20))
         #expect(document["limit"] == .int(10))
         #expect(try names(fixture.call("GET", "/containers", query: "offset=100")).isEmpty)
+        // Any non-negative integer is an offset, also one beyond Int64: past the end, empty.
+        let far = fixture.call("GET", "/containers", query: "offset=72175617997262372864")
+        #expect(far.status == 200)
+        #expect(try names(far).isEmpty)
         let all = try JSONParser.parse(fixture.call("GET", "/containers", query: "unrelated=1").body)
         #expect(all["count"] == .int(25))
         #expect(all["total"] == nil, "the default response stays as the previous server's")
     }
 
-    @Test(arguments: ["limit=0", "limit=-1", "limit=x", "limit=10001", "offset=-1", "offset=abc"])
+    @Test(arguments: ["limit=0", "limit=-1", "limit=x", "limit=10001", "offset=-1", "offset=abc", "offset=", "offset=+1", "offset=1e3"])
     func refusesBadPageParameters(_ query: String) throws {
         let response = fixture(3).call("GET", "/containers", query: query)
         #expect(response.status == 400)

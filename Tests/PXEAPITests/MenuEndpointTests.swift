@@ -61,6 +61,9 @@ import Testing
         #expect(try pxeOrder(fixture) == ["C", "A", "B"])
         #expect(fixture.call("POST", "/pxe/\(ids[2])/menu", body: #"{"boot_order": 99}"#).status == 200)
         #expect(try pxeOrder(fixture) == ["A", "B", "C"])
+        // 1.0 is the integer 1 (as JSON Schema, and so docs/openapi.yaml, has it).
+        #expect(fixture.call("POST", "/pxe/\(ids[2])/menu", body: #"{"boot_order": 1.0}"#).status == 200)
+        #expect(try pxeOrder(fixture) == ["A", "C", "B"])
         let orders = fixture.store.current.settings.byID.values.map(\.bootOrder).sorted()
         #expect(orders == [0, 1, 2, 3])
     }
@@ -80,6 +83,9 @@ import Testing
         (#"{"cmdline": "root=${x}"}"#, "Field 'cmdline' must not contain { or } (iPXE would expand ${...})."),
         (#"{"cmdline": "quiet && reboot"}"#, "Field 'cmdline' must not contain the word && (iPXE would run what follows as a command)."),
         (#"{"name": "A", "name": "B"}"#, "Field 'name' appears more than once in the request body."),
+        // Counted in code points, as JSON Schema's maxLength counts: 41 "e" + combining accent pairs are 82.
+        (#"{"name": "\#(String(repeating: "e\u{301}", count: 41))"}"#, "Field 'name' must be at most 80 characters."),
+        (#"{"description": "C1 \u0087 control"}"#, "Field 'description' must not contain control characters."),
     ])
     func refusesBadFieldsAndChangesNothing(body: String, message: String) throws {
         let (fixture, ids) = fixture()

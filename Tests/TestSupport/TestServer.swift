@@ -77,7 +77,7 @@ public final class TestServer: @unchecked Sendable {
         {
           "worker": { "socket": "\(directory.path)/worker.sock", "threads": 2, "shutdown_timeout": 5 },
           "catalog": { "roots": ["\(catalogRoot)"] },
-          "nginx": { "listen": "127.0.0.1:\(port)" },
+          "nginx": { "listen": "127.0.0.1:\(port)", "static_root": "\(Self.repositoryRoot)/.build/static" },
           "state": { "directory": "\(customStateDirectory ?? stateDirectory)" },
           "admin": { "token_file": "\(tokenFile)" }\(extra)
         }
@@ -226,8 +226,11 @@ public final class TestServer: @unchecked Sendable {
                 parsed[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
             }
         }
-        let bytes = FileManager.default.contents(atPath: bodyFile).map { [UInt8]($0) } ?? []
-        return Response(status: status, headers: parsed, body: bytes)
+        // curl -I writes the headers where the body would go: a HEAD answer has no body.
+        let bytes = method == "HEAD" ? [] : FileManager.default.contents(atPath: bodyFile).map { [UInt8]($0) } ?? []
+        let response = Response(status: status, headers: parsed, body: bytes)
+        ResponseRecorder.shared?.record(method: method, target: path, requestHeaders: headers, response: response)
+        return response
     }
 
     /// Sends raw bytes to nginx and returns everything it answers until it closes (HTTP/1.0),

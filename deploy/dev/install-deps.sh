@@ -31,3 +31,14 @@ if [ ! -x "$venv/bin/ansible-playbook" ]; then
     python3 -m venv "$venv" && "$venv/bin/pip" install -q ansible-core >/dev/null \
         || echo "warning: ansible-core could not be installed; the Ansible role checks will be skipped" >&2
 fi
+
+# The contract tools from PyPI, in .build/tools: PyYAML and openapi-spec-validator build
+# openapi.json from docs/openapi.yaml (make static); jsonschema checks every response the
+# end-to-end tests receive against it; schemathesis fuzzes the running API from it. Required:
+# without them the contract is unchecked, so this fails rather than skipping.
+tools="$(dirname "$0")/../../.build/tools"
+if [ ! -x "$tools/bin/schemathesis" ] || ! "$tools/bin/python" -c 'import yaml, jsonschema, openapi_spec_validator' 2>/dev/null; then
+    echo "Installing the contract tools into .build/tools" >&2
+    python3 -m venv "$tools"
+    "$tools/bin/pip" install -q pyyaml openapi-spec-validator jsonschema schemathesis >/dev/null
+fi

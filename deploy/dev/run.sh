@@ -43,7 +43,7 @@ cat > "$config" <<JSON
   "catalog": { "roots": [ $(json_string "$catalog_dir") ] },
   "state": { "directory": $(json_string "$state_dir/state") },
   "admin": { "token_file": $(json_string "$token_file") },
-  "nginx": { "listen": "127.0.0.1:$port" }
+  "nginx": { "listen": "127.0.0.1:$port", "static_root": $(json_string "$(realpath "$(dirname "$0")/../../.build/static")") }
 }
 JSON
 
