@@ -16,6 +16,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CMalloc"),
 
         // The lock every shared value uses (one ThreadSanitizer can see).
@@ -29,6 +31,9 @@ let package = Package(
         .target(name: "PixelRTS", dependencies: ["CZlib", "CZstd", "CCrypto", "StrictJSON"]),
         // Domain: catalog scanning, snapshots, settings, boot cache; knows nothing of FastCGI.
         .target(name: "PXECatalog", dependencies: ["PixelRTS", "StrictJSON", "Locking"]),
+        // The settings store's backends (SQLite, PostgreSQL) and the JSON settings file (import,
+        // a fleet node's local copy); the only importer of libsqlite3 and libpq.
+        .target(name: "PXESettings", dependencies: ["PXECatalog", "StrictJSON", "Locking", "CSQLite", "CPostgres"]),
         // iPXE text sanitising and every script the server renders; knows nothing of the catalog.
         .target(name: "BootScripts"),
         // HTTP API: handlers from request values to response values.
@@ -36,7 +41,7 @@ let package = Package(
         // Configuration, command line, nginx config generation and process wiring (signals,
         // priorities and malloc tuning live here, not in the domain).
         .target(name: "PXEServer", dependencies: [
-            "FastCGI", "PXECatalog", "PXEAPI", "BootScripts", "PixelRTS", "StrictJSON", "CMalloc", "Locking",
+            "FastCGI", "PXECatalog", "PXESettings", "PXEAPI", "BootScripts", "PixelRTS", "StrictJSON", "CMalloc", "Locking",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -45,11 +50,12 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["PXECatalog", "PixelRTS", "StrictJSON", "Locking"], path: "Tests/TestSupport"),
         .testTarget(name: "PixelRTSTests", dependencies: ["PixelRTS", "StrictJSON", "TestSupport"]),
         .testTarget(name: "PXECatalogTests", dependencies: ["PXECatalog", "PixelRTS", "StrictJSON", "Locking", "TestSupport"]),
+        .testTarget(name: "PXESettingsTests", dependencies: ["PXESettings", "PXECatalog", "StrictJSON", "TestSupport"]),
         // Golden/ holds expected scripts, read by path in the tests.
         .testTarget(name: "BootScriptsTests", dependencies: ["BootScripts", "TestSupport"], exclude: ["Golden"]),
-        .testTarget(name: "PXEAPITests", dependencies: ["PXEAPI", "PXECatalog", "PixelRTS", "StrictJSON", "TestSupport"]),
+        .testTarget(name: "PXEAPITests", dependencies: ["PXEAPI", "PXECatalog", "PXESettings", "PixelRTS", "StrictJSON", "TestSupport"]),
         .testTarget(name: "PXEServerTests", dependencies: ["PXEServer", "PXECatalog", "StrictJSON", "TestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["PXECatalog", "BootScripts", "PixelRTS", "StrictJSON", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["PXECatalog", "PXESettings", "BootScripts", "PixelRTS", "StrictJSON", "TestSupport"]),
     ]
 )
 

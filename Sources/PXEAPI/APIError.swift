@@ -13,6 +13,8 @@ package struct APIError: Error, Sendable {
         case methodNotAllowed
         /// The entry is in a state that refuses the request (a container that cannot be opened).
         case conflict
+        /// `If-Match` named a revision the entry is no longer at.
+        case preconditionFailed
         case payloadTooLarge
         /// Try again later (an entry being prepared); `Retry-After` says when.
         case unavailable
@@ -29,6 +31,7 @@ package struct APIError: Error, Sendable {
             case .notFound: return 404
             case .methodNotAllowed: return 405
             case .conflict: return 409
+            case .preconditionFailed: return 412
             case .payloadTooLarge: return 413
             case .internalError: return 500
             case .unavailable: return 503

@@ -58,7 +58,8 @@ package final class APIMetrics: Sendable {
     package var requestsServed: Int { state.withLock { $0.served } }
 
     /// Prometheus text exposition (version 0.0.4).
-    package func render(catalog: CatalogState, inFlight: Int, scans: Int, settingsWriteFailures: Int, boot: BootPreparer.Counts? = nil) -> String {
+    package func render(catalog: CatalogState, inFlight: Int, scans: Int, settingsWriteFailures: Int, boot: BootPreparer.Counts? = nil,
+                        settingsStore: SettingsStoreHealth = SettingsStoreHealth()) -> String {
         // Copy out under the lock: the route counters are mutable objects. Download series of
         // ids whose settings were forgotten (gone from the catalog for good) go with them.
         let (requests, latency, downloads) = state.withLock { state in
@@ -109,6 +110,12 @@ package final class APIMetrics: Sendable {
         out += "pxe_catalog_last_scan_timestamp_seconds \(Int(catalog.snapshot.scannedAt.timeIntervalSince1970))\n"
         family("pxe_catalog_settings_write_failures_total", "counter", "Settings that could not be saved.")
         out += "pxe_catalog_settings_write_failures_total \(settingsWriteFailures)\n"
+        family("pxe_catalog_settings_store_available", "gauge", "1 while admin changes can be saved (the settings database is reachable).")
+        out += "pxe_catalog_settings_store_available \(settingsStore.available ? 1 : 0)\n"
+        family("pxe_catalog_settings_store_reconnects_total", "counter", "Times the settings database came back after being unreachable.")
+        out += "pxe_catalog_settings_store_reconnects_total \(settingsStore.reconnects)\n"
+        family("pxe_catalog_settings_revision", "gauge", "The settings store revision this node has applied (equal on every node of a fleet once in step).")
+        out += "pxe_catalog_settings_revision \(catalog.storeRevision)\n"
         family("pxe_catalog_boot_entries", "gauge", "Catalog entries by the state of their boot parts.")
         var byState: [BootStatus.State: Int] = [:]
         for entry in entries { byState[catalog.bootStatus(entry.id).state, default: 0] += 1 }

@@ -1,11 +1,22 @@
 import Locking
 
+/// One admin token, and the name it stands for in the audit log.
+package struct AdminToken: Sendable, Equatable {
+    package var secret: String
+    package var name: String?
+
+    package init(_ secret: String, name: String? = nil) {
+        self.secret = secret
+        self.name = name
+    }
+}
+
 /// Decides whether a mutating request may proceed. Tokens are compared in constant time (the
 /// time does not depend on where a guess differs, nor on which token matched). Reloadable, so
 /// tokens can be rotated without a restart.
 package final class AdminAuthorizer: Sendable {
     package enum Policy: Sendable, Equatable {
-        case tokens([String])
+        case tokens([AdminToken])
         /// No token file, and the configuration explicitly allows anyone (labs).
         case unauthenticatedAllowed
         /// No token file: changes are refused.
@@ -34,13 +45,13 @@ package final class AdminAuthorizer: Sendable {
             }
             let presented = Array(header.dropFirst(7).trimmingSpaces().utf8)
             var matched = -1
-            for (index, token) in tokens.enumerated() where Self.constantTimeEqual(presented, Array(token.utf8)) {
+            for (index, token) in tokens.enumerated() where Self.constantTimeEqual(presented, Array(token.secret.utf8)) {
                 if matched < 0 { matched = index }
             }
             guard matched >= 0 else {
                 throw APIError(.unauthorized, "The admin token is not valid.", headers: [("WWW-Authenticate", Self.realm + ", error=\"invalid_token\"")])
             }
-            return "admin token #\(matched + 1)"
+            return tokens[matched].name ?? "admin token #\(matched + 1)"
         }
     }
 

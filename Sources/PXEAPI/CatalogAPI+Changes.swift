@@ -12,7 +12,8 @@ extension CatalogAPI {
         let summary = store.refresh()
         audit("\(actor) refreshed the catalog: \(summary.count) containers, \(summary.added) added, \(summary.removed) removed")
         if let error = summary.settingsError {
-            throw Self.settingsFailure(error, prefix: "The catalog was rescanned, but the settings of the \(summary.added) new containers could not be saved")
+            throw Self.settingsFailure(error, prefix: "The catalog was rescanned, but the settings of its new containers could not be saved",
+                                       outcome: "Their defaults are served from memory and saved at the next refresh.")
         }
         var message = "Catalog refreshed: \(summary.count) containers (\(summary.added) added, \(summary.removed) removed, \(summary.invalid) invalid)."
         if !summary.rootProblems.isEmpty {
@@ -42,9 +43,15 @@ extension CatalogAPI {
                 enabled = flag
             }
         }
-        let setting = try saving { () throws(CatalogStoreError) in try store.setEnabled(enabled, id: id).setting }
+        let expected = try Self.expectedRevision(request)
+        let setting = try saving { () throws(CatalogStoreError) in
+            try store.setEnabled(enabled, id: id, actor: actor, expectedRevision: expected).setting
+        }
         audit("\(actor) set pxe_enabled=\(setting.enabled) on \(id)")
-        return .json(.object([("success", .bool(true)), ("entry_id", .string(id)), ("pxe_enabled", .bool(setting.enabled))]))
+        var response = HTTPResponse.json(.object([("success", .bool(true)), ("entry_id", .string(id)), ("pxe_enabled", .bool(setting.enabled)),
+                                                  ("revision", .int(setting.revision))]))
+        response.headers.append(("ETag", Self.etag(setting.revision)))
+        return response
     }
 
     /// `POST /pxe/{id}/menu` with any of `name`, `description`, `cmdline` (string or null to
@@ -83,14 +90,18 @@ extension CatalogAPI {
                 throw APIError(.badRequest, "Unknown field '\(Route.printable(key))'; use name, description, cmdline or boot_order.")
             }
         }
+        let expected = try Self.expectedRevision(request)
         let (entry, setting) = try saving { () throws(CatalogStoreError) in
-            try store.updateMenu(id: id, name: name, description: description, commandLine: commandLine, bootOrder: bootOrder).pair
+            try store.updateMenu(id: id, name: name, description: description, commandLine: commandLine, bootOrder: bootOrder,
+                                 actor: actor, expectedRevision: expected).pair
         }
         audit("\(actor) changed the menu entry of \(id): \(fields.map(\.0).joined(separator: ", "))")
         // The entry as the change saw it: a refresh may already have removed it.
         var item = CatalogJSON.pxe(entry, setting, boot: store.current.bootStatus(id))
         if case let .object(members) = item { item = .object(members + [("pxe_enabled", .bool(setting.enabled)), ("valid", .bool(entry.isValid))]) }
-        return .json(item)
+        var response = HTTPResponse.json(item)
+        response.headers.append(("ETag", Self.etag(setting.revision)))
+        return response
     }
 
     func requireEntry(_ id: String) throws(APIError) {
@@ -104,13 +115,42 @@ extension CatalogAPI {
         } catch {
             switch error {
             case .unknownEntry: throw .noSuchContainer
-            case let .settingsNotSaved(writeError): throw Self.settingsFailure(writeError)
+            case let .revisionMismatch(id, current):
+                throw APIError(.preconditionFailed, "Entry \(id) changed meanwhile: it is at revision \(current) now, not the one If-Match names. Fetch it again and repeat the change if it still applies; nothing was changed.",
+                               headers: [("ETag", Self.etag(current))])
+            case let .settingsNotSaved(storeError): throw Self.settingsFailure(storeError)
             }
         }
     }
 
-    /// 507 when the disk is full (the operator must free space), 500 for other write failures.
-    static func settingsFailure(_ error: SettingsWriteError, prefix: String = "The settings could not be saved") -> APIError {
-        APIError(error.isOutOfSpace ? .insufficientStorage : .internalError, "\(prefix): \(error.description). Nothing was changed.")
+    /// 503 while the database is unreachable, 507 when the disk is full (the operator must free
+    /// space), 500 for other failures. The sentence does not repeat the store's (it may name the
+    /// database); the log has it.
+    static func settingsFailure(_ error: SettingsStoreError, prefix: String = "The settings could not be saved",
+                                outcome: String = "Nothing was changed.") -> APIError {
+        switch error.kind {
+        case .unavailable:
+            return APIError(.unavailable, "\(prefix): the settings database is unreachable. \(outcome) Try again when it is back.",
+                            headers: [("Retry-After", "5")])
+        case .outOfSpace:
+            return APIError(.insufficientStorage, "\(prefix): the disk holding the settings is full. \(outcome)")
+        case .newerSchema, .failed:
+            return APIError(.internalError, "\(prefix): the settings store failed (see the server log). \(outcome)")
+        }
     }
+
+    /// The revision `If-Match` names (`"12"`, `12` or `W/"12"`, up to 18 digits), nil without the
+    /// header or for `*` (any existing entry matches).
+    static func expectedRevision(_ request: HTTPRequest) throws(APIError) -> Int64? {
+        guard var value = request.headers["if-match"]?.trimmingSpaces(), value != "*" else { return nil }
+        if value.hasPrefix("W/") { value.removeFirst(2) }
+        if value.count >= 2, value.first == "\"", value.last == "\"" { value = String(value.dropFirst().dropLast()) }
+        guard (1...18).contains(value.utf8.count), value.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let revision = Int64(value) else {
+            throw APIError(.badRequest, "If-Match must name an entry revision such as \"12\" (the revision field, or the ETag of a previous answer).")
+        }
+        return revision
+    }
+
+    /// An entry revision as an entity tag.
+    static func etag(_ revision: Int64) -> String { "\"\(revision)\"" }
 }

@@ -20,6 +20,7 @@ extension CatalogAPI {
         ("/pxe/boot.ipxe", "GET: the iPXE script that loads the menu"),
         ("/pxe/menu.ipxe", "GET: the iPXE boot menu"),
         ("/pxe/{id}/boot.ipxe", "GET: the iPXE script that boots one entry"),
+        ("/audit", "GET (admin): the settings' change history, newest first (?since=&limit=)"),
         ("/openapi.json", "GET: this API as an OpenAPI 3.1 document"),
         ("/status", "GET: worker status"),
         ("/metrics", "GET: Prometheus metrics"),

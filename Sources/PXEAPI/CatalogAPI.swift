@@ -89,7 +89,7 @@ package final class CatalogAPI: Sendable {
                            headers: [("Allow", route.allowedMethods.joined(separator: ", "))])
         }
         var actor = ""
-        if route.isChange { actor = try authorizer.admit(request) }
+        if route.needsAdmin { actor = try authorizer.admit(request) }
         switch route {
         case .index: return index()
         case .containers: return try listContainers(query: request.query)
@@ -106,6 +106,7 @@ package final class CatalogAPI: Sendable {
         case .status: return status()
         case .metrics: return metricsText()
         case .healthz: return .json(.object([("status", .string("ok"))]))
+        case .audit: return try auditLog(query: request.query)
         }
     }
 

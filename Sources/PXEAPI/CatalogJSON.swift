@@ -28,6 +28,7 @@ package enum CatalogJSON {
             ("warnings", .array(m.warnings.map(JSONValue.string))),
             ("pxe_enabled", .bool(setting?.enabled ?? false)),
             ("boot_order", .int(orNull: setting.map { Int64($0.bootOrder) })),
+            ("revision", .int(orNull: setting.map(\.revision))),
             ("boot", bootObject(id: entry.id, entry: entry, status: boot)),
         ])
     }
@@ -61,6 +62,7 @@ package enum CatalogJSON {
             ("pxe_name", .string(orNull: setting.menuName)),
             ("pxe_description", .string(orNull: setting.menuDescription)),
             ("pxe_cmdline", .string(orNull: setting.commandLine)),
+            ("revision", .int(setting.revision)),
             ("boot", .object([("kind", .string(orNull: boot.kind?.rawValue)), ("ready", .bool(boot.bootable)),
                               ("state", .string(boot.state.rawValue)), ("problem", .string(orNull: boot.problem))])),
         ])

@@ -4,7 +4,7 @@ import PXECatalog
 enum Route: Equatable {
     case index, containers, container(String), containerPart(String, BootPart), file(String), refresh, pxe, toggle(String)
     case bootScript, menuScript, entryScript(String), editMenu(String)
-    case status, metrics, healthz
+    case status, metrics, healthz, audit
 
     /// Label for metrics: the route's shape, never the id.
     var metricName: String {
@@ -24,6 +24,7 @@ enum Route: Equatable {
         case .status: return "status"
         case .metrics: return "metrics"
         case .healthz: return "healthz"
+        case .audit: return "audit"
         }
     }
 
@@ -34,13 +35,16 @@ enum Route: Equatable {
         isChange ? Self.writeMethods : Self.readMethods
     }
 
-    /// Whether the route changes state (and so needs an admin token).
+    /// Whether the route changes state.
     var isChange: Bool {
         switch self {
         case .refresh, .toggle, .editMenu: return true
         default: return false
         }
     }
+
+    /// Whether the route needs an admin token: every change, and the change history.
+    var needsAdmin: Bool { isChange || self == .audit }
 
     /// Routes on the path's bytes: this runs for every request of a boot storm.
     init?(path: String) {
@@ -66,6 +70,7 @@ enum Route: Equatable {
         case "/status": self = .status
         case "/metrics": self = .metrics
         case "/healthz": self = .healthz
+        case "/audit": self = .audit
         default:
             if path.hasPrefix("/files/") {
                 self = .file(String(path.dropFirst(7)))

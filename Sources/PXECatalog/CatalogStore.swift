@@ -12,6 +12,8 @@ package struct CatalogState: Sendable {
     /// What the boot cache knows about each entry, by id (published by `BootPreparer`).
     package var boot: [String: BootStatus]
     package var bootRevision: Int
+    /// The settings store's revision these settings are at (every commit up to it is applied).
+    package var storeRevision: Int64 = 0
 
     package init(snapshot: CatalogSnapshot, settings: PXESettings, settingsRevision: Int = 0,
                 boot: [String: BootStatus] = [:], bootRevision: Int = 0) {
@@ -49,8 +51,9 @@ package struct RefreshSummary: Sendable, Equatable {
     package var reused: Int
     package var rootProblems: [String]
     package var duration: Duration
-    /// Set when the default settings of new entries could not be saved.
-    package var settingsError: SettingsWriteError?
+    /// Set when the default settings of new entries could not be saved (they are served from
+    /// memory meanwhile and saved at the next refresh).
+    package var settingsError: SettingsStoreError?
     /// Files that changed too recently to be read (still being written).
     package var deferred: Int = 0
     /// Settings forgotten because their entries have been missing longer than the retention.
@@ -66,12 +69,15 @@ package struct EntryWithSetting: Sendable {
 
 package enum CatalogStoreError: Error, Equatable, CustomStringConvertible {
     case unknownEntry(String)
+    /// `If-Match` named another revision than the entry's (it changed meanwhile); nothing was changed.
+    case revisionMismatch(id: String, current: Int64)
     /// The change could not be made durable; nothing was changed.
-    case settingsNotSaved(SettingsWriteError)
+    case settingsNotSaved(SettingsStoreError)
 
     package var description: String {
         switch self {
         case let .unknownEntry(id): return "No container with id \(id) is in the catalog."
+        case let .revisionMismatch(id, current): return "Entry \(id) is at revision \(current)."
         case let .settingsNotSaved(error): return "The settings could not be saved (\(error.description)); nothing was changed."
         }
     }
@@ -85,31 +91,38 @@ package enum FieldChange<Value: Sendable & Equatable>: Sendable, Equatable {
     case reset
 }
 
-/// Owns the current catalog state. Readers take the state under a short lock (a copy of two
-/// references). Changes are serialised by `writeGate`, made durable through `persistence`
-/// before they become visible, and dropped if that fails. A refresh scans without holding
-/// either lock; refreshes run one at a time and concurrent ones share scans (`RefreshCoalescer`).
+/// Owns the current catalog state. Readers take the state under a short lock (a copy of a few
+/// references). Changes are serialised by `writeGate`, committed to the settings store before
+/// they become visible, and dropped if that fails. Changes other processes or nodes commit
+/// arrive through the store's events and are applied the same way. A refresh scans without
+/// holding either lock; refreshes run one at a time and concurrent ones share scans
+/// (`RefreshCoalescer`).
 package final class CatalogStore: Sendable {
     private let state: Locked<CatalogState>
     private let refreshes = RefreshCoalescer<Duration?, RefreshSummary>()
-    private let writeGate = Locked<Void>(())
+    private let writeGate = Lock()
     private let scannerBox: Locked<CatalogScanner>
-    private let persistence: (any SettingsPersistence)?
+    package let settingsStore: any SettingsStore
     /// Seconds an entry may be missing before its settings are forgotten; nil keeps them forever.
     private let forgetMissingAfter: Int64?
     private let now: @Sendable () -> Date
     /// Files with a recent mtime as the latest settle-aware scan saw them (see `CatalogScanner.SettleCheck`).
     private let observations = Locked<[String: CatalogScanner.SettleCheck.Observation]>([:])
 
-    /// `forgetMissingAfter`: seconds after which the settings of an entry that left the catalog
-    /// are dropped (nil: kept forever); `now` is the clock for it (tests move it).
-    package init(scanner: CatalogScanner, settings: PXESettings = PXESettings(), persistence: (any SettingsPersistence)? = nil,
+    /// `settings` and `revision`: what `settingsStore` held when it was loaded (or the local
+    /// copy of it, while the database is unreachable). `forgetMissingAfter`: seconds after which
+    /// the settings of an entry that left the catalog are dropped (nil: kept forever); `now` is
+    /// the clock for it (tests move it).
+    package init(scanner: CatalogScanner, settingsStore: any SettingsStore = MemorySettingsStore(),
+                settings: PXESettings = PXESettings(), revision: Int64 = 0,
                 forgetMissingAfter: Int64? = nil, now: @escaping @Sendable () -> Date = { Date() }) {
         scannerBox = Locked(scanner)
-        self.persistence = persistence
+        self.settingsStore = settingsStore
         self.forgetMissingAfter = forgetMissingAfter
         self.now = now
-        state = Locked(CatalogState(snapshot: .empty, settings: settings))
+        var initial = CatalogState(snapshot: .empty, settings: settings)
+        initial.storeRevision = revision
+        state = Locked(initial)
     }
 
     package var current: CatalogState { state.withLock { $0 } }
@@ -134,6 +147,14 @@ package final class CatalogStore: Sendable {
         snapshotObservers.withLock { $0.append(observer) }
     }
 
+    /// Called with the settings and their store revision after each change is applied (the
+    /// local copy of a fleet node is written from here).
+    private let settingsObservers = Locked<[@Sendable (PXESettings, Int64) -> Void]>([])
+
+    package func observeSettings(_ observer: @escaping @Sendable (PXESettings, Int64) -> Void) {
+        settingsObservers.withLock { $0.append(observer) }
+    }
+
     /// Replaces the boot statuses (from the boot cache); caches of rendered responses follow.
     package func publishBoot(_ statuses: [String: BootStatus]) {
         state.withLock {
@@ -146,8 +167,8 @@ package final class CatalogStore: Sendable {
     package var refreshesWaiting: Int { refreshes.waiting }
 
     /// Rescans the roots and swaps in the new snapshot. New entries get default settings; if
-    /// those cannot be saved the summary says so (`settingsError`), the new snapshot is still
-    /// served and the defaults are saved with the next successful change.
+    /// those cannot be saved the summary says so (`settingsError`), the defaults are served from
+    /// memory and saved at the next refresh.
     ///
     /// `settle`: files that may still be being written wait (see `CatalogScanner.SettleCheck`);
     /// nil reads every file now. Callers that arrive while a scan runs share the next one.
@@ -172,25 +193,10 @@ package final class CatalogStore: Sendable {
         let duration = ContinuousClock.now - started
         let snapshot = CatalogSnapshot(entries: result.entries, generation: previous.generation + 1,
                                        scannedAt: Date(), scanDuration: duration)
-        var settingsError: SettingsWriteError?
-        var forgotten = 0
-        writeGate.withLock { _ in
-            var settings = current.settings
-            let ids = snapshot.entries.map(\.id)
-            let added = settings.adopt(ids)
-            let missing = settings.noteMissing(present: Set(ids), now: Int64(now().timeIntervalSince1970), forgetAfter: forgetMissingAfter)
-            forgotten = missing.forgotten
-            if !added.isEmpty || missing.changed, let persistence {
-                do throws(SettingsWriteError) { try persistence.save(settings) } catch {
-                    settingsError = error
-                    failures.add(1, ordering: .relaxed)
-                }
-            }
-            state.withLock { state in
-                state.settings = settings
-                state.snapshot = snapshot
-                state.settingsRevision += 1
-            }
+        var outcome = (error: SettingsStoreError?.none, forgotten: 0)
+        writeGate.withLock {
+            outcome = reconcile(with: snapshot)
+            state.withLock { $0.snapshot = snapshot }
         }
         for observer in snapshotObservers.withLock({ $0 }) { observer(snapshot) }
         let oldIDs = Set(previous.entries.map(\.id))
@@ -198,60 +204,199 @@ package final class CatalogStore: Sendable {
         return RefreshSummary(count: snapshot.entries.count, added: newIDs.subtracting(oldIDs).count,
                               removed: oldIDs.subtracting(newIDs).count, invalid: snapshot.invalidCount,
                               parsed: result.parsedCount, reused: result.reusedCount,
-                              rootProblems: result.rootProblems, duration: duration, settingsError: settingsError,
-                              deferred: result.deferredCount, forgotten: forgotten)
+                              rootProblems: result.rootProblems, duration: duration, settingsError: outcome.error,
+                              deferred: result.deferredCount, forgotten: outcome.forgotten)
     }
 
-    /// Applies `change` to a copy of the settings, saves it, then publishes it. Only ids in the
-    /// current snapshot can be changed. Returns the entry and its settings as this change left
-    /// them (a refresh right after may remove the entry; the caller still has both).
-    private func change(id: String, _ change: (inout PXESettings) -> Void) throws(CatalogStoreError) -> EntryWithSetting {
-        try writeGate.withLock { _ throws(CatalogStoreError) -> EntryWithSetting in
-            let before = current
-            guard let entry = before.snapshot.entry(id: id), before.settings[id] != nil else { throw .unknownEntry(id) }
-            var settings = before.settings
-            change(&settings)
-            if settings != before.settings, let persistence {
-                do throws(SettingsWriteError) { try persistence.save(settings) } catch {
-                    failures.add(1, ordering: .relaxed)
-                    throw .settingsNotSaved(error)
+    /// Gives the snapshot's new entries their default settings, notes which are missing and
+    /// forgets those missing too long, in the store; on a store failure the defaults are
+    /// served from memory. Runs under `writeGate`.
+    private func reconcile(with snapshot: CatalogSnapshot) -> (error: SettingsStoreError?, forgotten: Int) {
+        let ids = snapshot.entries.map(\.id)
+        let present = Set(ids)
+        let moment = Int64(now().timeIntervalSince1970)
+        let forgetAfter = forgetMissingAfter
+        var probe = current.settings
+        let needed = !probe.adopt(ids).isEmpty || probe.noteMissing(present: present, now: moment, forgetAfter: forgetAfter).changed
+        guard needed else { return (nil, 0) }
+        do {
+            let (forgotten, commit) = try settingsStore.write { transaction in
+                let stored = try transaction.allSettings()
+                var updated = stored
+                let added = updated.adopt(ids)
+                let missing = updated.noteMissing(present: present, now: moment, forgetAfter: forgetAfter)
+                try transaction.replace(stored, with: updated)
+                for id in added { try transaction.record(actor: "catalog", entry: id, field: "added", old: nil, new: "enabled") }
+                for id in missing.forgotten {
+                    try transaction.record(actor: "catalog", entry: id, field: "forgotten", old: "missing since \(stored[id]?.missingSince ?? 0)", new: nil)
                 }
+                return missing.forgotten.count
             }
-            state.withLock {
-                $0.settings = settings
-                $0.settingsRevision += 1
+            publish(commit)
+            return (nil, forgotten)
+        } catch {
+            failures.add(1, ordering: .relaxed)
+            state.withLock { state in
+                state.settings.adopt(ids)
+                state.settingsRevision += 1
             }
-            return EntryWithSetting(entry: entry, setting: settings[id]!)
+            return (SettingsStoreError.wrapping(error), 0)
+        }
+    }
+
+    /// Applies what a commit wrote to the in-memory settings: rows at least as new as the ones
+    /// held replace them. Runs under `writeGate`.
+    private func publish(_ commit: SettingsCommit) {
+        let (settings, revision) = state.withLock { state -> (PXESettings, Int64) in
+            for (id, row) in commit.saved where (state.settings[id]?.revision ?? -1) <= row.revision {
+                state.settings[id] = row
+            }
+            for id in commit.removed where (state.settings[id]?.revision ?? -1) <= commit.revision {
+                state.settings[id] = nil
+            }
+            state.storeRevision = max(state.storeRevision, commit.revision)
+            state.settingsRevision += 1
+            return (state.settings, state.storeRevision)
+        }
+        for observer in settingsObservers.withLock({ $0 }) { observer(settings, revision) }
+    }
+
+    // MARK: Changes from elsewhere
+
+    /// What the settings store reports: another node's commit, a lost or regained database.
+    package func handle(_ event: SettingsStoreEvent) {
+        switch event {
+        case let .changed(revision):
+            guard revision > current.storeRevision else { return }
+            catchUp()
+        case .reconnected:
+            resynchronise()
+        case .lost:
+            break   // served from memory; writes answer that the store is unavailable
+        }
+    }
+
+    /// Applies every commit after the revision held (a notification says there are some).
+    package func catchUp() {
+        writeGate.withLock {
+            guard let commit = try? settingsStore.changes(since: current.storeRevision), !commit.isEmpty || commit.revision > current.storeRevision else { return }
+            publish(commit)
+        }
+    }
+
+    /// Replaces the in-memory settings with everything the store holds (after a reconnect,
+    /// changes may have been missed), then saves the defaults of entries it does not know yet.
+    package func resynchronise() {
+        writeGate.withLock {
+            guard let (settings, revision) = try? settingsStore.load() else { return }
+            let snapshot = state.withLock { state -> CatalogSnapshot in
+                state.settings = settings
+                state.storeRevision = revision
+                state.settingsRevision += 1
+                return state.snapshot
+            }
+            for observer in settingsObservers.withLock({ $0 }) { observer(settings, revision) }
+            _ = reconcile(with: snapshot)
+        }
+    }
+
+    // MARK: Changes through the API
+
+    /// What an admin change does to one entry's settings.
+    package enum Edit: Sendable {
+        case enabled(Bool)
+        case menu(name: FieldChange<String>, description: FieldChange<String>, commandLine: FieldChange<String>, bootOrder: Int?)
+    }
+
+    /// Commits `edit` of entry `id` (made by `actor`, checked against `expectedRevision` when
+    /// given) to the store, then publishes it. Only ids in the current snapshot can be changed.
+    /// Returns the entry and its settings as this change left them (a refresh right after may
+    /// remove the entry; the caller still has both).
+    @discardableResult
+    package func apply(_ edit: Edit, id: String, actor: String = "admin", expectedRevision: Int64? = nil) throws(CatalogStoreError) -> EntryWithSetting {
+        try writeGate.withLock { () throws(CatalogStoreError) -> EntryWithSetting in
+            guard let entry = current.snapshot.entry(id: id) else { throw .unknownEntry(id) }
+            do {
+                let (setting, commit) = try settingsStore.write { transaction in
+                    try Self.apply(edit, id: id, actor: actor, expectedRevision: expectedRevision, in: transaction)
+                }
+                if !commit.isEmpty { publish(commit) }
+                return EntryWithSetting(entry: entry, setting: commit.saved[id] ?? setting)
+            } catch let error as CatalogStoreError {
+                throw error
+            } catch {
+                failures.add(1, ordering: .relaxed)
+                throw .settingsNotSaved(SettingsStoreError.wrapping(error))
+            }
         }
     }
 
     /// Sets an entry's PXE flag.
     @discardableResult
-    package func setEnabled(_ enabled: Bool, id: String) throws(CatalogStoreError) -> EntryWithSetting {
-        try change(id: id) { $0[id]!.enabled = enabled }
+    package func setEnabled(_ enabled: Bool, id: String, actor: String = "admin", expectedRevision: Int64? = nil) throws(CatalogStoreError) -> EntryWithSetting {
+        try apply(.enabled(enabled), id: id, actor: actor, expectedRevision: expectedRevision)
     }
 
-    /// Changes an entry's menu name, description and/or position in the boot order.
+    /// Changes an entry's menu name, description, command line and/or position in the boot order.
     @discardableResult
     package func updateMenu(id: String, name: FieldChange<String> = .keep, description: FieldChange<String> = .keep,
-                           commandLine: FieldChange<String> = .keep, bootOrder: Int? = nil) throws(CatalogStoreError) -> EntryWithSetting {
-        try change(id: id) { settings in
-            switch commandLine {
-            case .keep: break
-            case let .set(text): settings[id]!.commandLine = text
-            case .reset: settings[id]!.commandLine = nil
-            }
-            switch name {
-            case .keep: break
-            case let .set(text): settings[id]!.menuName = text
-            case .reset: settings[id]!.menuName = nil
-            }
-            switch description {
-            case .keep: break
-            case let .set(text): settings[id]!.menuDescription = text
-            case .reset: settings[id]!.menuDescription = nil
-            }
-            if let bootOrder { settings.move(id, to: bootOrder) }
+                           commandLine: FieldChange<String> = .keep, bootOrder: Int? = nil,
+                           actor: String = "admin", expectedRevision: Int64? = nil) throws(CatalogStoreError) -> EntryWithSetting {
+        try apply(.menu(name: name, description: description, commandLine: commandLine, bootOrder: bootOrder),
+                  id: id, actor: actor, expectedRevision: expectedRevision)
+    }
+
+    /// The edit inside the store's transaction: reads the entry as the store has it (another
+    /// node may have changed it), checks the revision, writes what differs, one audit record per
+    /// field that changed.
+    static func apply(_ edit: Edit, id: String, actor: String, expectedRevision: Int64?,
+                      in transaction: any SettingsTransaction) throws -> PXESetting {
+        guard var setting = try transaction.setting(id) else { throw CatalogStoreError.unknownEntry(id) }
+        if let expectedRevision, setting.revision != expectedRevision {
+            throw CatalogStoreError.revisionMismatch(id: id, current: setting.revision)
+        }
+        let before = setting
+        var changes: [(field: String, old: String?, new: String?)] = []
+        func change(_ field: String, _ old: String?, _ new: String?) { if old != new { changes.append((field, old, new)) } }
+        var bootOrder: Int?
+        switch edit {
+        case let .enabled(flag):
+            setting.enabled = flag
+            change("enabled", String(before.enabled), String(flag))
+        case let .menu(name, description, commandLine, order):
+            if case let .some(text) = Self.newValue(name) { setting.menuName = text }
+            if case let .some(text) = Self.newValue(description) { setting.menuDescription = text }
+            if case let .some(text) = Self.newValue(commandLine) { setting.commandLine = text }
+            change("name", before.menuName, setting.menuName)
+            change("description", before.menuDescription, setting.menuDescription)
+            change("cmdline", before.commandLine, setting.commandLine)
+            bootOrder = order
+        }
+        if let bootOrder {
+            // Moving shifts others: done on every row, in this transaction, so that concurrent
+            // moves on several nodes leave the orders dense and unique.
+            let stored = try transaction.allSettings()
+            var updated = stored
+            updated[id] = setting
+            updated.move(id, to: bootOrder)
+            setting = updated[id]!
+            change("boot_order", String(before.bootOrder), String(setting.bootOrder))
+            guard !changes.isEmpty else { return before }
+            try transaction.replace(stored, with: updated)
+        } else {
+            guard !changes.isEmpty else { return before }
+            try transaction.save(id, setting)
+        }
+        for change in changes { try transaction.record(actor: actor, entry: id, field: change.field, old: change.old, new: change.new) }
+        return setting
+    }
+
+    /// The new value of a text field (`.some(nil)`: back to the container's), or nil to keep it.
+    private static func newValue(_ change: FieldChange<String>) -> String?? {
+        switch change {
+        case .keep: return .none
+        case let .set(text): return .some(text)
+        case .reset: return .some(nil)
         }
     }
 }

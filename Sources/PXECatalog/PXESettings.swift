@@ -9,6 +9,9 @@ package struct PXESetting: Sendable, Equatable {
     /// Since when (Unix seconds) the entry has been missing from the catalog; nil while present.
     /// Settings of an entry missing longer than the retention are forgotten.
     package var missingSince: Int64?
+    /// The settings store's revision of the change that last wrote these settings (0: never
+    /// stored). Clients send it back in `If-Match` so that a change made meanwhile is not lost.
+    package var revision: Int64 = 0
 
     /// Immutable, so sharing it between copies is safe; replaced as a whole on change.
     final class MenuTexts: Sendable, Equatable {
@@ -26,10 +29,11 @@ package struct PXESetting: Sendable, Equatable {
     }
 
     package init(enabled: Bool = true, bootOrder: Int, menuName: String? = nil, menuDescription: String? = nil,
-                commandLine: String? = nil, missingSince: Int64? = nil) {
+                commandLine: String? = nil, missingSince: Int64? = nil, revision: Int64 = 0) {
         self.enabled = enabled
         self.bootOrder = bootOrder
         self.missingSince = missingSince
+        self.revision = revision
         setMenu(name: menuName, description: menuDescription, commandLine: commandLine)
     }
 
@@ -47,6 +51,13 @@ package struct PXESetting: Sendable, Equatable {
     package var commandLine: String? {
         get { menu?.commandLine }
         set { setMenu(name: menuName, description: menuDescription, commandLine: newValue) }
+    }
+
+    /// The same settings, ignoring which revision wrote them.
+    package func sameValues(as other: PXESetting) -> Bool {
+        var copy = other
+        copy.revision = revision
+        return copy == self
     }
 
     private mutating func setMenu(name: String?, description: String?, commandLine: String?) {
@@ -82,8 +93,8 @@ package struct PXESettings: Sendable, Equatable {
 
     /// Notes which ids are missing from the catalog since when, and forgets the settings of those
     /// missing for at least `forgetAfter` seconds (nil: never); the remaining boot orders are
-    /// renumbered densely in their order. Returns whether anything changed and how many were forgotten.
-    package mutating func noteMissing(present: Set<String>, now: Int64, forgetAfter: Int64?) -> (changed: Bool, forgotten: Int) {
+    /// renumbered densely in their order. Returns whether anything changed and the ids forgotten.
+    package mutating func noteMissing(present: Set<String>, now: Int64, forgetAfter: Int64?) -> (changed: Bool, forgotten: [String]) {
         var changed = false
         var forgotten: [String] = []
         for (id, setting) in byID {
@@ -104,7 +115,7 @@ package struct PXESettings: Sendable, Equatable {
             for (index, key) in idsInBootOrder.enumerated() { byID[key]!.bootOrder = index }
             changed = true
         }
-        return (changed, forgotten.count)
+        return (changed, forgotten.sorted())
     }
 
     /// Gives every id without settings the defaults: enabled, at the end of the boot order,

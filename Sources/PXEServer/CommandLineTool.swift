@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PXEAPI
 import PXECatalog
+import PXESettings
 import PixelRTS
 import StrictJSON
 
@@ -21,7 +22,7 @@ package struct PXECatalogCommand: ParsableCommand {
         """,
         version: WorkerApplication.version,
         subcommands: [Serve.self, Scan.self, CheckConfig.self, NginxConfig.self, ConfigReference.self,
-                      Pack.self, Unpack.self, Inspect.self, TryBoot.self, DemoCatalogCommand.self, GenerateCatalog.self, BenchScan.self, BenchDecode.self, BenchHash.self, Forward.self])
+                      Database.self, Pack.self, Unpack.self, Inspect.self, TryBoot.self, DemoCatalogCommand.self, GenerateCatalog.self, BenchScan.self, BenchDecode.self, BenchHash.self, Forward.self])
 
     package init() {}
 
@@ -98,7 +99,11 @@ struct Scan: ParsableCommand {
             roots = directories.isEmpty ? configuration.catalog.roots : directories
             pattern = configuration.catalog.pattern
             // Show the saved PXE settings too; read-only, nothing is written.
-            if let (saved, _) = try? SettingsFile(directory: configuration.state.directory).load(removingStaleFiles: false) { settings = saved }
+            do {
+                settings = try SavedSettings.openReadOnly(configuration).load().settings
+            } catch {
+                PXECatalogCommand.printError("The saved settings are not shown: \(error.description)")
+            }
         }
         let store = CatalogStore(scanner: CatalogScanner(roots: roots, pattern: pattern), settings: settings)
         let summary = store.refresh()
@@ -112,9 +117,13 @@ struct Scan: ParsableCommand {
 }
 
 struct CheckConfig: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Validate a configuration; exit 0 when it is valid, 1 with a message naming the key otherwise.")
+    static let configuration = CommandConfiguration(
+        abstract: "Validate a configuration; exit 0 when it is valid, 1 with a message naming the key otherwise.",
+        discussion: "With --connect the settings store is opened as the worker would (for PostgreSQL: connected to, nothing written).")
 
     @OptionGroup var options: ConfigOption
+    @Flag(help: "Also open the settings store: connect to PostgreSQL, or read the SQLite file if it exists.")
+    var connect = false
 
     func run() throws {
         let configuration = try PXECatalogCommand.loadConfiguration(options.config)
@@ -124,7 +133,58 @@ struct CheckConfig: ParsableCommand {
                 throw ExitCode.failure
             }
         }
-        print("Configuration \(options.config ?? "(defaults)") is valid: \(configuration.catalog.roots.count) catalog root(s), socket \(configuration.worker.socket).")
+        var store = ""
+        if connect {
+            do {
+                let opened = try SavedSettings.openReadOnly(configuration)
+                defer { opened.close() }
+                let (settings, revision) = try opened.load()
+                store = " Settings store \(opened.backendName): \(settings.byID.count) entries, revision \(revision)."
+            } catch {
+                if configuration.state.backend == .sqlite, !FileManager.default.fileExists(atPath: configuration.state.directory + "/" + SQLiteSettingsStore.fileName) {
+                    store = " Settings store sqlite: not created yet (the worker creates it at start)."
+                } else {
+                    PXECatalogCommand.printError("The settings store cannot be used: \(error.description)")
+                    throw ExitCode.failure
+                }
+            }
+        }
+        print("Configuration \(options.config ?? "(defaults)") is valid: \(configuration.catalog.roots.count) catalog root(s), socket \(configuration.worker.socket), settings in \(configuration.state.backend.rawValue).\(store)")
+    }
+}
+
+/// `pxe-catalog db migrate`: the settings database's schema, created or upgraded now.
+struct Database: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "db", abstract: "Manage the settings database.", subcommands: [Migrate.self])
+
+    struct Migrate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create or upgrade the settings database's schema (the worker also does it at start).",
+            discussion: "Exit status 1 when the database cannot be reached or has a schema newer than this pxe-catalog's.")
+
+        @OptionGroup var options: ConfigOption
+
+        func run() throws {
+            let configuration = try PXECatalogCommand.loadConfiguration(options.config, checkDirectories: false)
+            do {
+                try SavedSettings.prepareStateDirectory(configuration)
+                let store: any SettingsStore
+                switch configuration.state.backend {
+                case .sqlite:
+                    store = try SQLiteSettingsStore(path: configuration.state.directory + "/" + SQLiteSettingsStore.fileName)
+                case .postgresql:
+                    let postgres = try PostgresSettingsStore(conninfo: configuration.state.postgresqlURL ?? "")
+                    try postgres.migrateNow()
+                    store = postgres
+                }
+                defer { store.close() }
+                print("The \(store.backendName) settings database is at schema version \(settingsSchemaVersion).")
+            } catch {
+                PXECatalogCommand.printError(String(describing: error))
+                throw ExitCode.failure
+            }
+        }
     }
 }
 
@@ -134,11 +194,34 @@ struct NginxConfig: ParsableCommand {
     @OptionGroup var options: ConfigOption
     @Option(help: ArgumentHelp("Wrap the site in a complete nginx.conf for an unprivileged nginx under this prefix (tests, make run).", valueName: "prefix"))
     var standalone: String?
+    @Option(help: ArgumentHelp("Print an edge node's caching site instead, in front of this central boot server (docs/fleet.md).", valueName: "http://host:port"))
+    var edge: String?
+    @Option(help: ArgumentHelp("With --edge: where the edge keeps its cache.", valueName: "directory"))
+    var edgeCache: String = "/var/cache/pxe-catalog-edge"
+    @Option(help: ArgumentHelp("With --edge: the address the edge listens on (default: nginx.listen).", valueName: "address"))
+    var listen: String?
+
+    func validate() throws {
+        if edge == nil && (listen != nil || edgeCache != "/var/cache/pxe-catalog-edge") {
+            throw ValidationError("--listen and --edge-cache belong to --edge.")
+        }
+        if let edge {
+            guard edge.hasPrefix("http://") || edge.hasPrefix("https://"), edge.count > 8,
+                  !edge.contains(where: { $0 == ";" || $0 == "\"" || $0 == "$" || $0 == "{" || $0 == "}" || $0.isWhitespace }) else {
+                throw ValidationError("--edge must be the central server's URL, such as http://boot-centre.example:80, not '\(edge)'.")
+            }
+        }
+        for (name, value) in [("--edge-cache", edgeCache), ("--listen", listen ?? "")] where value.contains(where: { $0 == ";" || $0 == "\"" || $0 == "$" }) {
+            throw ValidationError("\(name) must not contain ';', '\"' or '$'.")
+        }
+    }
 
     func run() throws {
         let configuration = try PXECatalogCommand.loadConfiguration(options.config, checkDirectories: false)
         let name = options.config.map { ($0 as NSString).lastPathComponent } ?? "the default configuration"
-        let site = NginxConfigGenerator.site(for: configuration, sourceName: name)
+        let site = edge.map { NginxConfigGenerator.edgeSite(centre: $0, cacheDirectory: edgeCache, listen: listen ?? configuration.nginx.listen,
+                                                            serverName: configuration.nginx.serverName) }
+            ?? NginxConfigGenerator.site(for: configuration, sourceName: name)
         print(standalone.map { NginxConfigGenerator.standalone(site: site, prefix: $0) } ?? site, terminator: "")
     }
 }

@@ -54,6 +54,14 @@ package struct Configuration: Sendable, Equatable {
         package var directory = "/var/lib/pxe-catalog"
         /// Days the settings (and metric series) of an entry that left the catalog are kept; 0: forever.
         package var forgetAfterDays = 30
+        /// Where the settings are kept: SQLite in `directory`, or a fleet's PostgreSQL.
+        package var backend = Backend.sqlite
+        /// libpq connection string or URI of the fleet's database (backend postgresql).
+        package var postgresqlURL: String?
+
+        package enum Backend: String, Sendable, Equatable, CaseIterable {
+            case sqlite, postgresql
+        }
     }
 
     package struct Menu: Sendable, Equatable {

@@ -137,6 +137,22 @@ struct ConfigurationKey: Sendable {
                          summary: "Days the settings and metric series of an entry that left the catalog are kept (they come back if it returns); then they are forgotten. 0 keeps them forever.") {
             $0.state.forgetAfterDays = try integer($1, "state.forget_after_days", $2, in: 0...36_500)
         },
+        ConfigurationKey(path: "state.backend", kind: .string, defaultText: "\"sqlite\"",
+                         summary: "Where the settings are kept: `sqlite` (`settings.sqlite3` in state.directory) or `postgresql` (a database several boot servers share; see docs/fleet.md).") {
+            let name = try string($1, "state.backend", $2)
+            guard let backend = Configuration.State.Backend(rawValue: name) else {
+                throw ConfigurationError(source: $2, key: "state.backend", reason: "must be \"sqlite\" or \"postgresql\", not \"\(name)\"")
+            }
+            $0.state.backend = backend
+        },
+        ConfigurationKey(path: "state.postgresql_url", kind: .string, defaultText: "none",
+                         summary: "libpq connection string or URI of the fleet's database, e.g. `host=db.example.com dbname=pxe user=pxe` (a password belongs in `~/.pgpass` or `passfile=`, not here). Required with state.backend postgresql.") {
+            let url = try string($1, "state.postgresql_url", $2)
+            guard !url.trimmingCharacters(in: .whitespaces).isEmpty, !url.contains(where: { $0.isNewline }) else {
+                throw ConfigurationError(source: $2, key: "state.postgresql_url", reason: "must be a libpq connection string or postgresql:// URI on one line")
+            }
+            $0.state.postgresqlURL = url
+        },
         ConfigurationKey(path: "admin.token_file", kind: .string, defaultText: "none",
                          summary: "File of admin bearer tokens, one a line (`#` comments allowed); must not be readable by others. POSTs need one of them.") {
             $0.admin.tokenFile = try string($1, "admin.token_file", $2)

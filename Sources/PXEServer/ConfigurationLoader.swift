@@ -130,6 +130,10 @@ package enum ConfigurationLoader {
                 throw ConfigurationError(source: sources[key] ?? .defaults, key: key, reason: "holds \(path), which contains '\"', '\\' or '$'; nginx cannot use such a path")
             }
         }
+        if configuration.state.backend == .postgresql && configuration.state.postgresqlURL == nil {
+            throw ConfigurationError(source: sources["state.backend"] ?? .defaults, key: "state.postgresql_url",
+                                     reason: "is required with state.backend \"postgresql\" (a libpq connection string such as \"host=db dbname=pxe user=pxe\")")
+        }
         if configuration.worker.socket.utf8.count >= 108 {
             throw ConfigurationError(source: sources["worker.socket"] ?? .defaults, key: "worker.socket", reason: "is longer than the 107 bytes a unix socket path may have")
         }

@@ -17,7 +17,7 @@ final class RefreshLog: Sendable {
         }
         for problem in summary.rootProblems { logger.error("\(problem)") }
         if let error = summary.settingsError {
-            logger.error("settings of new entries could not be saved to \(error.path): \(error.description)")
+            logger.error("the default settings of new entries could not be saved (they are served from memory until the next refresh): \(error.description)")
         }
         let entries = store.current.snapshot.entries.filter { !$0.isValid }
         let fresh = reportedProblems.withLock { reported -> [CatalogEntry] in

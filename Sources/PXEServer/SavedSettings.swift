@@ -1,40 +1,147 @@
 import Foundation
+import Locking
 import Logging
 import PXECatalog
+import PXESettings
 
-/// The state directory and the settings saved in it, as the worker finds them at start.
+/// The settings store the configuration names, with what it held at start: the SQLite file in
+/// the state directory, or the fleet's PostgreSQL (and, while that is unreachable, this node's
+/// local copy of it). A settings file of before 1.1 is imported once.
 struct SavedSettings {
-    let file: SettingsFile
+    let store: any SettingsStore
     let settings: PXESettings
-    /// How they were loaded, for `/status`: fresh, loaded, loaded_from_backup.
+    let revision: Int64
+    /// How they were loaded, for `/status`: fresh, loaded, imported, local_copy.
     let loadNote: String
+    /// A fleet node's local copy of the shared settings (nil for SQLite: it is local already).
+    let localCopy: SettingsFile?
 
-    /// Creates the state directory when missing and loads the settings; refuses a corrupt
-    /// settings file without a usable backup (never silently replaced by defaults).
-    static func load(_ configuration: Configuration, logger: Logger) throws(StartupError) -> SavedSettings {
+    static let localCopyName = "settings-copy.json"
+
+    static func prepareStateDirectory(_ configuration: Configuration) throws(StartupError) {
         let directory = configuration.state.directory
-        let file = SettingsFile(directory: directory)
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o751])
         } catch {
             throw StartupError(.stateDirectory, "Cannot create the state directory \(directory) (state.directory): \(error.localizedDescription)")
         }
+    }
+
+    /// Opens the configured store (creating and migrating its schema), imports an old settings
+    /// file into an empty one, and loads it. Refuses a store that cannot be used for good (a
+    /// corrupt file, a newer schema); an unreachable PostgreSQL is not such a reason.
+    static func open(_ configuration: Configuration, logger: Logger) throws(StartupError) -> any SettingsStore {
+        switch configuration.state.backend {
+        case .sqlite:
+            do {
+                return try SQLiteSettingsStore(path: configuration.state.directory + "/" + SQLiteSettingsStore.fileName)
+            } catch {
+                throw StartupError(.settings, error.description)
+            }
+        case .postgresql:
+            do {
+                return try PostgresSettingsStore(conninfo: configuration.state.postgresqlURL ?? "")
+            } catch {
+                throw StartupError(.settings, error.description)
+            }
+        }
+    }
+
+    /// The configured store as it is, for reading only: nothing is created or migrated.
+    static func openReadOnly(_ configuration: Configuration) throws(SettingsStoreError) -> any SettingsStore {
+        switch configuration.state.backend {
+        case .sqlite:
+            return try SQLiteSettingsStore(path: configuration.state.directory + "/" + SQLiteSettingsStore.fileName, readOnly: true)
+        case .postgresql:
+            return try PostgresSettingsStore(conninfo: configuration.state.postgresqlURL ?? "", migrate: false)
+        }
+    }
+
+    static func load(_ configuration: Configuration, logger: Logger) throws(StartupError) -> SavedSettings {
+        try prepareStateDirectory(configuration)
+        let directory = configuration.state.directory
+        let store = try open(configuration, logger: logger)
+        let localCopy = configuration.state.backend == .postgresql ? SettingsFile(directory: directory, name: localCopyName) : nil
+        var note = "loaded"
+        if store.health.available {
+            do {
+                switch try SettingsImport.run(SettingsFile(directory: directory), into: store, logBackupUse: { reason in
+                    logger.critical("\(reason); IMPORTING THE BACKUP \(SettingsFile(directory: directory).backupPath) instead")
+                }) {
+                case .nothing: break
+                case let .imported(entries, renamedTo):
+                    note = "imported"
+                    logger.notice("imported the settings of \(entries) entries from settings.json into the \(store.backendName) store; the file is kept as \(renamedTo)")
+                case .skippedStoreNotEmpty:
+                    logger.warning("\(directory)/settings.json was not imported: the \(store.backendName) store already holds settings (remove or rename the file to silence this)")
+                }
+            } catch {
+                throw StartupError(.settings, "\(String(describing: error)) The settings were not imported; fix or remove the file to start.")
+            }
+        }
         do {
-            let (loaded, outcome) = try file.load()
-            switch outcome {
-            case .fresh:
-                logger.info("no settings file in \(directory): starting with defaults")
-                return SavedSettings(file: file, settings: loaded, loadNote: "fresh")
-            case .primary:
-                logger.info("loaded settings for \(loaded.byID.count) entries from \(file.path)")
-                return SavedSettings(file: file, settings: loaded, loadNote: "loaded")
-            case let .backup(reason):
-                logger.critical("\(reason); USING THE BACKUP \(file.backupPath) (\(loaded.byID.count) entries). The unusable file will be replaced at the next change.")
-                return SavedSettings(file: file, settings: loaded, loadNote: "loaded_from_backup")
+            let (settings, revision) = try store.load()
+            if settings.byID.isEmpty && note == "loaded" { note = "fresh" }
+            logger.info("settings of \(settings.byID.count) entries from the \(store.backendName) store, revision \(revision)")
+            return SavedSettings(store: store, settings: settings, revision: revision, loadNote: note, localCopy: localCopy)
+        } catch where error.kind == .unavailable {
+            guard let localCopy else { throw StartupError(.settings, error.description) }
+            do {
+                let (contents, outcome) = try localCopy.loadContents()
+                logger.error("\(error.description) Serving the local copy of the settings (\(contents.settings.byID.count) entries, revision \(contents.storeRevision)\(outcome == .fresh ? ": there is none yet, so no entry is enabled" : "")) until it is back; admin changes are refused meanwhile.")
+                return SavedSettings(store: store, settings: contents.settings, revision: contents.storeRevision, loadNote: "local_copy", localCopy: localCopy)
+            } catch {
+                throw StartupError(.settings, "\(error.description) (the local copy of the settings)")
             }
         } catch {
             throw StartupError(.settings, error.description)
         }
+    }
+}
+
+/// Writes a fleet node's local copy of the shared settings, at most every half second and on
+/// a thread of its own, so that no request waits for it; the last version is written at stop.
+final class LocalSettingsCopy: Sendable {
+    private let file: SettingsFile
+    private let logger: Logger
+    private let pending = Locked<(settings: PXESettings, revision: Int64)?>(nil)
+    private let wake = DispatchSemaphore(value: 0)
+    private let stopped = Locked(false)
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(file: SettingsFile, logger: Logger) {
+        self.file = file
+        self.logger = logger
+        let thread = Thread { [self] in run() }
+        thread.name = "settings-copy"
+        thread.start()
+    }
+
+    func update(_ settings: PXESettings, revision: Int64) {
+        pending.withLock { $0 = (settings, revision) }
+        wake.signal()
+    }
+
+    /// Writes what is pending and stops the thread.
+    func stop() {
+        stopped.withLock { $0 = true }
+        wake.signal()
+        _ = finished.wait(timeout: .now() + 10)
+    }
+
+    private func run() {
+        while true {
+            wake.wait()
+            let stopping = stopped.withLock { $0 }
+            if let (settings, revision) = pending.withLock({ value in defer { value = nil }; return value }) {
+                do { try file.save(settings, storeRevision: revision) } catch {
+                    logger.warning("the local copy of the settings could not be written to \(file.path): \(error.description)")
+                }
+            }
+            if stopping { break }
+            usleep(500_000)
+        }
+        finished.signal()
     }
 }

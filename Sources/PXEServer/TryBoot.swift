@@ -104,7 +104,7 @@ struct TryBoot: ParsableCommand {
         process.executableURL = URL(fileURLWithPath: qemu)
         process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice
-        FileManager.default.createFile(atPath: scratch + "/qemu.log", contents: nil)
+        _ = FileManager.default.createFile(atPath: scratch + "/qemu.log", contents: nil)
         process.standardError = FileHandle(forWritingAtPath: scratch + "/qemu.log")
         if !quiet { FileHandle.standardOutput.write(Data("try-boot: \(uefi ? "UEFI" : "BIOS") machine \(mac) boots \(bootFile) (= \(url)); console follows.\n".utf8)) }
         try process.run()

@@ -4,6 +4,7 @@ import Locking
 import Logging
 import PXEAPI
 import PXECatalog
+import PXESettings
 
 /// The worker process: builds the catalog, the boot cache, the API and the FastCGI transport
 /// from the configuration, then runs until a stop signal. Each part's set-up lives with it
@@ -21,6 +22,7 @@ package final class WorkerApplication: Sendable {
     let transport = Shared<FastCGIServer?>(nil)
     let watcher: WatcherLifecycle
     let refreshLog: RefreshLog
+    let localCopy: LocalSettingsCopy?
 
     var configuration: Configuration { configurationBox.withLock { $0 } }
 
@@ -34,9 +36,17 @@ package final class WorkerApplication: Sendable {
         let saved = try SavedSettings.load(configuration, logger: logger)
         let authorizer = AdminAuthorizer(policy: try AdminPolicy.load(configuration, logger: logger))
         let scanner = configuration.scanner
-        let store = CatalogStore(scanner: scanner, settings: saved.settings, persistence: saved.file,
+        let store = CatalogStore(scanner: scanner, settingsStore: saved.store, settings: saved.settings, revision: saved.revision,
                                  forgetMissingAfter: configuration.forgetMissingAfterSeconds)
         self.store = store
+        if let file = saved.localCopy {
+            let copy = LocalSettingsCopy(file: file, logger: logger)
+            store.observeSettings { settings, revision in copy.update(settings, revision: revision) }
+            if saved.loadNote != "local_copy" { copy.update(saved.settings, revision: saved.revision) }
+            localCopy = copy
+        } else {
+            localCopy = nil
+        }
         let refreshLog = RefreshLog(logger: logger)
         self.refreshLog = refreshLog
         let configurationBox = self.configurationBox
@@ -53,8 +63,16 @@ package final class WorkerApplication: Sendable {
             store: store, context: configuration.apiContext(scanner: scanner, version: Self.version), authorizer: authorizer,
             audit: { logger.notice("admin change: \($0)") },
             statusSections: {
-                [("settings", .object([("load", .string(loadNote)), ("write_failures", .int(Int64(store.settingsWriteFailures)))])),
-                 ("watch", .string(watcher.mode))]
+                let health = store.settingsStore.health
+                return [("settings", .object([
+                    ("backend", .string(store.settingsStore.backendName)),
+                    ("load", .string(loadNote)),
+                    ("available", .bool(health.available)),
+                    ("problem", .string(orNull: health.problem)),
+                    ("revision", .int(store.current.storeRevision)),
+                    ("write_failures", .int(Int64(store.settingsWriteFailures))),
+                    ("reconnects", .int(Int64(health.reconnects))),
+                ])), ("watch", .string(watcher.mode))]
             },
             inFlight: { transport.value?.inFlight ?? 0 },
             bootCounts: { bootPreparer.counts })
@@ -74,6 +92,16 @@ package final class WorkerApplication: Sendable {
             logger.warning("nginx may not be able to read the boot cache: \(blocked) cannot be searched by other users (give it mode 0751 or wider, or set boot.cache_directory elsewhere)")
         }
         logRefresh(store.refresh(), reason: "startup")
+        let settingsStore = store.settingsStore
+        settingsStore.watch { [weak self] event in
+            guard let self else { return }
+            switch event {
+            case let .lost(problem): self.logger.error("\(problem) Serving the settings from memory; admin changes are refused until it is back.")
+            case .reconnected: self.logger.notice("the \(settingsStore.backendName) settings store is reachable again; reloading the settings")
+            case .changed: break
+            }
+            self.store.handle(event)
+        }
         let (listenFD, ownedSocketPath) = try openListenSocket()
 
         let api = self.api
@@ -99,6 +127,8 @@ package final class WorkerApplication: Sendable {
                 watcher.stop()
                 bootPreparer.stop()
                 let clean = server.stop(deadline: .seconds(timeout))
+                settingsStore.close()
+                localCopy?.stop()
                 if let ownedSocketPath { unlink(ownedSocketPath) }
                 if !clean {
                     logger.error("in-flight requests did not finish within \(timeout) s; exiting anyway")

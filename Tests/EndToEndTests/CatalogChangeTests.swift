@@ -43,7 +43,8 @@ import Testing
         let id = CatalogEntry.id(forRealPath: a)
         let off = try server.request("POST", "/pxe/\(id)/toggle", headers: ["Content-Type: application/json"], body: #"{"enabled": false}"#)
         #expect(off.status == 200)
-        #expect(off.text == #"{"success":true,"entry_id":"\#(id)","pxe_enabled":false}"#)
+        #expect(off.text == #"{"success":true,"entry_id":"\#(id)","pxe_enabled":false,"revision":2}"#)
+        #expect(off.headers["etag"] == #""2""#)
         let pxeAfter = try JSONParser.parse(server.request("GET", "/pxe").body)
         #expect(pxeAfter["count"] == .int(1))
         guard case let .array(items)? = pxeAfter["pxe_containers"] else { Issue.record("no list"); return }
@@ -52,7 +53,7 @@ import Testing
         let bad = try server.request("POST", "/pxe/\(id)/toggle", body: #"{"enabled": "yes"}"#)
         #expect(bad.status == 400)
         let empty = try server.request("POST", "/pxe/\(id)/toggle")
-        #expect(empty.text == #"{"success":true,"entry_id":"\#(id)","pxe_enabled":true}"#)
+        #expect(empty.text == #"{"success":true,"entry_id":"\#(id)","pxe_enabled":true,"revision":3}"#)
     }
 
     @Test func oversizedBodiesAreRefusedByNginxAndTheWorker() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import PXECatalog
+import PXESettings
 import StrictJSON
 import TestSupport
 import Testing
@@ -23,28 +24,47 @@ import Testing
         #expect(try JSONParser.parse(server.request("GET", "/pxe").body)["count"] == .int(0))
     }
 
-    @Test func refusesToStartOnCorruptSettingsWithoutBackupAndUsesTheBackupOtherwise() throws {
+    /// Upgrading from the settings file of before 1.1: it is imported into SQLite once, kept
+    /// beside it, and what it said is what the worker serves.
+    @Test func anOldSettingsFileIsImportedOnceAndKept() throws {
         let server = TestServer()
         let a = server.directory.write(PNGFixtures.named("A"), to: "catalog/a.rts.png")
+        let b = server.directory.write(PNGFixtures.named("B"), to: "catalog/b.rts.png")
+        let idA = CatalogEntry.id(forRealPath: a), idB = CatalogEntry.id(forRealPath: b)
+        try FileManager.default.createDirectory(atPath: server.stateDirectory, withIntermediateDirectories: true)
+        try SettingsFile(directory: server.stateDirectory).save(PXESettings(byID: [
+            idA: PXESetting(enabled: false, bootOrder: 1), idB: PXESetting(enabled: true, bootOrder: 0, menuName: "Imported"),
+        ]))
         try server.start()
         defer { server.stop() }
-        let id = CatalogEntry.id(forRealPath: a)
-        #expect(try server.request("POST", "/pxe/\(id)/toggle", body: #"{"enabled": false}"#).status == 200)
-        #expect(try server.request("POST", "/pxe/\(id)/toggle", body: #"{"enabled": true}"#).status == 200)
+        let pxe = try JSONParser.parse(server.request("GET", "/pxe").body)
+        #expect(pxe["count"] == .int(1))
+        #expect(pxe["pxe_containers"]?[0]?["name"] == .string("Imported"))
+        #expect(server.workerLog.contains("imported the settings of 2 entries from settings.json"))
+        #expect(FileManager.default.fileExists(atPath: server.stateDirectory + "/settings.json.imported"))
+        #expect(!FileManager.default.fileExists(atPath: server.stateDirectory + "/settings.json"))
+        // A restart does not import again (the file is kept under its new name only).
+        #expect(try server.request("POST", "/pxe/\(idA)/toggle", body: #"{"enabled": true}"#).status == 200)
         #expect(server.signalWorker(SIGTERM) == 0)
-        let settings = server.stateDirectory + "/settings.json"
-        try "{ torn".write(toFile: settings, atomically: false, encoding: .utf8)
         try server.startWorker()
-        #expect(server.workerLog.contains("USING THE BACKUP"))
-        // The backup holds the version before the last change: enabled=false.
-        #expect(try JSONParser.parse(server.request("GET", "/pxe").body)["count"] == .int(0))
-        server.signalWorker(SIGTERM)
-        try "{ torn".write(toFile: settings, atomically: false, encoding: .utf8)
-        try "".write(toFile: settings + ".bak", atomically: false, encoding: .utf8)
+        #expect(try JSONParser.parse(server.request("GET", "/pxe").body)["count"] == .int(2))
+    }
+
+    /// A settings database that is not one: the worker refuses to start, names the file, and
+    /// leaves it for the operator (it is never silently replaced by defaults).
+    @Test func refusesToStartOnACorruptSettingsDatabaseAndLeavesIt() throws {
+        let server = TestServer()
+        server.directory.write(PNGFixtures.named("A"), to: "catalog/a.rts.png")
+        try server.start()
+        defer { server.stop() }
+        #expect(server.signalWorker(SIGTERM) == 0)
+        let database = server.stateDirectory + "/settings.sqlite3"
+        let garbage = String(repeating: "torn page ", count: 500)
+        try garbage.write(toFile: database, atomically: false, encoding: .utf8)
         let refused = try TestServer.run(TestServer.binary, ["serve", "--config", server.configPath])
         #expect(refused.status == 1)
-        #expect(refused.stderr.contains(settings))
-        #expect(try String(contentsOfFile: settings, encoding: .utf8) == "{ torn", "the corrupt file is left for the operator")
+        #expect(refused.stderr.contains(database) && refused.stderr.contains("not a usable SQLite database"), "\(refused.stderr)")
+        #expect(try String(contentsOfFile: database, encoding: .utf8) == garbage, "the corrupt file is left for the operator")
     }
 
     @Test func downloadsHandedToNginxCompleteWhenTheWorkerIsKilled() throws {
@@ -123,8 +143,11 @@ import Testing
             while !client.isFinished { usleep(5_000) }
             acknowledged.merge(acks.value) { $1 }
 
-            let (saved, outcome) = try SettingsFile(directory: server.stateDirectory).load()
-            #expect(outcome == .primary, "round \(round): the settings file was torn (\(replay))")
+            // SQLite's own check of the file, then what it holds (read only, as `scan` does).
+            let check = try TestServer.run("/usr/bin/python3", ["-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('PRAGMA integrity_check').fetchone()[0])",
+                                                                 server.stateDirectory + "/settings.sqlite3"])
+            #expect(check.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "ok", "round \(round): the settings database is damaged: \(check.stdout)\(check.stderr) (\(replay))")
+            let saved = try SQLiteSettingsStore(path: server.stateDirectory + "/settings.sqlite3").load().settings
             for (id, enabled) in acknowledged {
                 let pending = inFlight.value
                 let allowed = saved[id]?.enabled == enabled || (pending?.0 == id && saved[id]?.enabled == pending?.1)
@@ -147,8 +170,7 @@ import Testing
         defer { server.stop() }
         let path = "/pxe/\(CatalogEntry.id(forRealPath: file))/toggle"
         #expect(try server.request("POST", path, body: #"{"enabled": true}"#).status == 200)
-        let settingsPath = mountPoint.path + "/state/settings.json"
-        let before = try Data(contentsOf: URL(fileURLWithPath: settingsPath))
+        let id = CatalogEntry.id(forRealPath: file)
 
         // Fill the filesystem.
         let filler = mountPoint.path + "/filler"
@@ -159,12 +181,11 @@ import Testing
 
         let full = try server.request("POST", path, body: #"{"enabled": false}"#)
         #expect(full.status == 507)
-        #expect(full.text.contains("No space left on device"))
+        #expect(full.text.contains("the disk holding the settings is full"), "\(full.text)")
         #expect(!full.text.contains(mountPoint.path))
-        #expect(try Data(contentsOf: URL(fileURLWithPath: settingsPath)) == before)
-        let listing = try FileManager.default.contentsOfDirectory(atPath: mountPoint.path + "/state").filter { $0 != "boot-cache" }.sorted()
-        #expect(listing == ["settings.json", "settings.json.bak"] || listing == ["settings.json"], "\(listing)")
         #expect(try JSONParser.parse(server.request("GET", "/pxe").body)["count"] == .int(1), "memory unchanged")
+        #expect(try SQLiteSettingsStore(path: mountPoint.path + "/state/settings.sqlite3", readOnly: true).load().settings[id]?.enabled == true,
+                "the database unchanged")
 
         unlink(filler)
         #expect(try server.request("POST", path, body: #"{"enabled": false}"#).status == 200)

@@ -1,5 +1,6 @@
 import Foundation
 import PXECatalog
+import PXESettings
 import StrictJSON
 import TestSupport
 import Testing
@@ -43,8 +44,11 @@ import Testing
         let state = directory.subdirectory("state")
         let id = CatalogEntry.id(forRealPath: directory.path + "/catalog/s.rts.png")
         let settings = PXESettings(byID: [id: PXESetting(enabled: false, bootOrder: 0)])
-        try SettingsFile(directory: state).save(settings)
+        let saved = try SQLiteSettingsStore(path: state + "/settings.sqlite3")
+        _ = try saved.write { try $0.replace(PXESettings(), with: settings) }
+        saved.close()
         let inProgress = directory.write(Array("partial".utf8), to: "state/.settings.json.tmp-4242-1")
+        let databaseBefore = try Data(contentsOf: URL(fileURLWithPath: state + "/settings.sqlite3"))
         let config = directory.write(Array(#"{"catalog": {"roots": ["\#(directory.path)/catalog"]}, "state": {"directory": "\#(state)"}}"#.utf8), to: "config.json")
         let before = try FileManager.default.contentsOfDirectory(atPath: state).sorted()
         let result = try TestServer.run(TestServer.binary, ["scan", "--config", config])
@@ -52,6 +56,7 @@ import Testing
         #expect(try JSONParser.parse(result.stdout)["containers"]?[0]?["pxe_enabled"] == .bool(false), "the saved settings are shown")
         #expect(FileManager.default.fileExists(atPath: inProgress))
         #expect(try FileManager.default.contentsOfDirectory(atPath: state).sorted() == before)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: state + "/settings.sqlite3")) == databaseBefore)
     }
 
     @Test func shippedNginxSitePassesNginxSyntaxCheck() throws {

@@ -16,12 +16,13 @@ final class APIFixture: @unchecked Sendable {
     /// `onAudit` runs after each audit line is recorded, on the request's thread (tests use it
     /// to change the catalog at exactly that point of a request).
     /// `forgetMissingAfter` and `now`: as for `CatalogStore`.
-    init(files: [String: [UInt8]] = [:], persistence: (any SettingsPersistence)? = nil, policy: AdminAuthorizer.Policy = .tokens([APIFixture.token]),
+    init(files: [String: [UInt8]] = [:], settingsStore: any SettingsStore = MemorySettingsStore(),
+         policy: AdminAuthorizer.Policy = .tokens([AdminToken(APIFixture.token)]),
          forgetMissingAfter: Int64? = nil, now: @escaping @Sendable () -> Date = { Date() },
          onAudit: (@Sendable (String) -> Void)? = nil) {
         for (name, bytes) in files { root.write(bytes, to: name) }
         let scanner = CatalogScanner(roots: [root.path])
-        store = CatalogStore(scanner: scanner, persistence: persistence, forgetMissingAfter: forgetMissingAfter, now: now)
+        store = CatalogStore(scanner: scanner, settingsStore: settingsStore, forgetMissingAfter: forgetMissingAfter, now: now)
         api = CatalogAPI(store: store, context: APIContext(
             version: "9.9.9", catalogRoots: [root.path], filesRoot: root.path, internalPrefix: "/_pxe_internal/",
             scanner: scanner, publicConfig: [("file_pattern", .string("*.rts.png"))]),

@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 @Suite struct AdminAuthorizationTests {
-    func fixture(_ policy: AdminAuthorizer.Policy = .tokens([APIFixture.token, "second-token-abcdefghijkl"])) -> (APIFixture, String) {
+    func fixture(_ policy: AdminAuthorizer.Policy = .tokens([AdminToken(APIFixture.token), AdminToken("second-token-abcdefghijkl", name: "ops")])) -> (APIFixture, String) {
         let fixture = APIFixture(files: ["a.rts.png": PNGFixtures.png()], policy: policy)
         return (fixture, fixture.id("a.rts.png"))
     }
@@ -35,7 +35,7 @@ import Testing
         let response = fixture.call("POST", "/pxe/\(id)/toggle", body: #"{"enabled": false}"#, authorization: "bearer second-token-abcdefghijkl")
         #expect(response.status == 200)
         #expect(fixture.store.current.settings[id]?.enabled == false)
-        #expect(fixture.auditLines.lines == ["admin token #2 set pxe_enabled=false on \(id)"])
+        #expect(fixture.auditLines.lines == ["ops set pxe_enabled=false on \(id)"])
     }
 
     @Test func getEndpointsStayOpen() {
@@ -53,18 +53,40 @@ import Testing
         #expect(open.call("POST", "/pxe/\(openID)/toggle", body: #"{"enabled": false}"#, authorization: nil).status == 200)
     }
 
-    @Test func failedSaveAnswers507AndChangesNothing() {
-        struct FullDisk: SettingsPersistence {
-            func save(_ settings: PXESettings) throws(SettingsWriteError) {
-                throw SettingsWriteError(step: "writing the settings", code: ENOSPC, path: "/secret/state/settings.json")
-            }
-        }
-        let fixture = APIFixture(files: ["a.rts.png": PNGFixtures.png()], persistence: FullDisk())
-        let id = fixture.id("a.rts.png")
-        let response = fixture.call("POST", "/pxe/\(id)/toggle", body: #"{"enabled": false}"#)
-        #expect(response.status == 507)
-        #expect(response.bodyText == #"{"error":"The settings could not be saved: writing the settings failed: No space left on device. Nothing was changed."}"#)
+    @Test(arguments: [(SettingsStoreError.Kind.outOfSpace, 507, "The settings could not be saved: the disk holding the settings is full. Nothing was changed."),
+                      (.unavailable, 503, "The settings could not be saved: the settings database is unreachable. Nothing was changed. Try again when it is back."),
+                      (.failed, 500, "The settings could not be saved: the settings store failed (see the server log). Nothing was changed.")])
+    func aFailedSaveAnswersByItsKindAndChangesNothing(_ kind: SettingsStoreError.Kind, _ status: Int, _ sentence: String) throws {
+        let failing = APIFixture(files: ["a.rts.png": PNGFixtures.png()], settingsStore: FailingSettingsStore(
+            kind, loaded: MemorySettingsStore(), "writing /secret/state/settings.sqlite3 failed"))
+        let response = failing.call("POST", "/pxe/\(failing.id("a.rts.png"))/toggle", body: #"{"enabled": false}"#)
+        #expect(response.status == status)
+        #expect(response.bodyText == "{\"error\":\"\(sentence)\"}")
         #expect(!response.bodyText.contains("/secret"))
-        #expect(fixture.store.current.settings[id]?.enabled == true)
+        #expect(failing.store.current.settings[failing.id("a.rts.png")]?.enabled == true)
     }
+}
+
+/// A store whose writes fail with `kind` (reads come from `loaded`).
+final class FailingSettingsStore: SettingsStore {
+    let kind: SettingsStoreError.Kind
+    let loaded: any SettingsStore
+    let message: String
+
+    init(_ kind: SettingsStoreError.Kind, loaded: any SettingsStore, _ message: String) {
+        self.kind = kind
+        self.loaded = loaded
+        self.message = message
+    }
+
+    var backendName: String { "failing" }
+    var health: SettingsStoreHealth { SettingsStoreHealth(available: kind != .unavailable) }
+    func load() throws(SettingsStoreError) -> (settings: PXESettings, revision: Int64) { try loaded.load() }
+    func write<Result>(_ change: (any SettingsTransaction) throws -> Result) throws -> (result: Result, commit: SettingsCommit) {
+        throw SettingsStoreError(kind, message)
+    }
+    func changes(since revision: Int64) throws(SettingsStoreError) -> SettingsCommit { try loaded.changes(since: revision) }
+    func audit(_ query: AuditQuery) throws(SettingsStoreError) -> [AuditRecord] { [] }
+    func watch(_ handler: @escaping @Sendable (SettingsStoreEvent) -> Void) {}
+    func close() {}
 }

@@ -32,12 +32,12 @@ import Testing
         {"id":"\(alpine)","name":"Alpine","filename":"alpine.rts.png","size":\(size),"url":"/containers/\(alpine)",\
         "kernel_version":null,"distro":"alpine","architecture":null,"grid_size":8,"format":"PixelRTS-2.0","format_version":2,\
         "type":null,"description":null,"content_version":null,"data_size":100,"data_hash":"\(hash)","valid":true,"problem":null,\
-        "warnings":[],"pxe_enabled":true,"boot_order":0,\
+        "warnings":[],"pxe_enabled":true,"boot_order":0,"revision":1,\
         "boot":{"kind":null,"ready":false,"state":"pending","verified":null,"problem":null,"parts":{},"cmdline":null}},\
         {"id":"\(plain)","name":"plain","filename":"plain.rts.png","size":\(plainSize),"url":"/containers/\(plain)",\
         "kernel_version":null,"distro":null,"architecture":null,"grid_size":null,"format":null,"format_version":null,\
         "type":null,"description":null,"content_version":null,"data_size":null,"data_hash":null,"valid":true,"problem":null,\
-        "warnings":[],"pxe_enabled":true,"boot_order":1,\
+        "warnings":[],"pxe_enabled":true,"boot_order":1,"revision":1,\
         "boot":{"kind":null,"ready":false,"state":"pending","verified":null,"problem":null,"parts":{},"cmdline":null}}\
         ],"count":2}
         """)
@@ -115,9 +115,9 @@ import Testing
         let sizeA = PNGFixtures.named("A").count, sizeC = PNGFixtures.named("C").count
         #expect(fixture.call("GET", "/pxe").bodyText == """
         {"pxe_containers":[{"id":"\(a)","name":"A","url":"/containers/\(a)","boot_order":0,"size":\(sizeA),"pxe_name":null,"pxe_description":null,\
-        "pxe_cmdline":null,"boot":{"kind":null,"ready":false,"state":"pending","problem":null}},\
+        "pxe_cmdline":null,"revision":1,"boot":{"kind":null,"ready":false,"state":"pending","problem":null}},\
         {"id":"\(c)","name":"C","url":"/containers/\(c)","boot_order":3,"size":\(sizeC),"pxe_name":null,"pxe_description":null,\
-        "pxe_cmdline":null,"boot":{"kind":null,"ready":false,"state":"pending","problem":null}}],"count":2}
+        "pxe_cmdline":null,"revision":1,"boot":{"kind":null,"ready":false,"state":"pending","problem":null}}],"count":2}
         """)
     }
 
@@ -129,7 +129,10 @@ import Testing
         _ = try fixture.store.setEnabled(!expected, id: id)
         let response = fixture.call("POST", "/pxe/\(id)/toggle", body: body)
         #expect(response.status == 200)
-        #expect(response.bodyText == #"{"success":true,"entry_id":"\#(id)","pxe_enabled":\#(expected)}"#)
+        // Revision 1 when the entry was adopted; the set-up's change is 2 when it changed anything.
+        let revision = expected ? 3 : 2
+        #expect(response.bodyText == #"{"success":true,"entry_id":"\#(id)","pxe_enabled":\#(expected),"revision":\#(revision)}"#)
+        #expect(response.header("ETag") == "\"\(revision)\"")
         #expect(fixture.store.current.settings[id]?.enabled == expected)
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import PXEAPI
 import PXECatalog
+import PXESettings
 import PixelRTS
 import StrictJSON
 import TestSupport
@@ -26,9 +27,9 @@ import Testing
         holder.value = nil
     }
 
-    func fixture(persistence: (any SettingsPersistence)? = nil) -> (APIFixture, [String]) {
+    func fixture(settingsStore: any SettingsStore = MemorySettingsStore()) -> (APIFixture, [String]) {
         let fixture = APIFixture(files: ["a.rts.png": PNGFixtures.named("A"), "b.rts.png": PNGFixtures.named("B"),
-                                         "c.rts.png": PNGFixtures.named("C"), "bad.rts.png": Array("x".utf8)], persistence: persistence)
+                                         "c.rts.png": PNGFixtures.named("C"), "bad.rts.png": Array("x".utf8)], settingsStore: settingsStore)
         fixture.markAllReady()
         return (fixture, ["a", "b", "c", "bad"].map { fixture.id("\($0).rts.png") })
     }
@@ -45,7 +46,8 @@ import Testing
         #expect(response.status == 200)
         let size = PNGFixtures.named("B").count
         // The answer is the entry as /pxe shows it: `name` is the menu name once one is set.
-        #expect(response.bodyText == #"{"id":"\#(ids[1])","name":"Rescue B","url":"/containers/\#(ids[1])","boot_order":1,"size":\#(size),"pxe_name":"Rescue B","pxe_description":"Fixes things","pxe_cmdline":null,"boot":{"kind":"linux","ready":true,"state":"ready","problem":null},"pxe_enabled":true,"valid":true}"#)
+        #expect(response.bodyText == #"{"id":"\#(ids[1])","name":"Rescue B","url":"/containers/\#(ids[1])","boot_order":1,"size":\#(size),"pxe_name":"Rescue B","pxe_description":"Fixes things","pxe_cmdline":null,"revision":2,"boot":{"kind":"linux","ready":true,"state":"ready","problem":null},"pxe_enabled":true,"valid":true}"#)
+        #expect(response.header("ETag") == #""2""#)
         #expect(fixture.call("GET", "/pxe/menu.ipxe").bodyText.contains("item --key 2 entry2 2. Rescue B ("))
         let reset = fixture.call("POST", "/pxe/\(ids[1])/menu", body: #"{"name": null}"#)
         #expect(try JSONParser.parse(reset.body)["pxe_name"] == .null)
@@ -113,7 +115,7 @@ import Testing
     @Test func theCommandLineIsTheContainersOwnOrTheOverridePlusTheAppend() throws {
         let state = TemporaryDirectory()
         let fixture = APIFixture(files: ["k.rts.png": PNGFixtures.pixelRTS(parts: [("kernel", [1, 2, 3])], fields: [("kernel_cmdline", .string("root=/dev/ram0 quiet"))])],
-                                 persistence: SettingsFile(directory: state.path))
+                                 settingsStore: try SQLiteSettingsStore(path: state.path + "/settings.sqlite3"))
         fixture.api.replaceContext(APIContext(version: "9.9.9", catalogRoots: [fixture.root.path], filesRoot: fixture.root.path,
                                               internalPrefix: "/_pxe_internal/", scanner: fixture.store.scanner, commandLineAppend: "console=ttyS0"))
         fixture.markAllReady()
@@ -123,7 +125,7 @@ import Testing
         #expect(set.status == 200)
         #expect(try JSONParser.parse(set.body)["pxe_cmdline"] == .string("init=/bin/sh -- -x"))
         #expect(fixture.call("GET", "/pxe/menu.ipxe").bodyText.contains("kernel ../containers/\(id)/kernel initrd=initrd init=/bin/sh -- -x console=ttyS0 || goto entry1_failed\n"))
-        #expect(try SettingsFile(directory: state.path).load().0[id]?.commandLine == "init=/bin/sh -- -x")
+        #expect(try SQLiteSettingsStore(path: state.path + "/settings.sqlite3").load().settings[id]?.commandLine == "init=/bin/sh -- -x")
         #expect(fixture.call("POST", "/pxe/\(id)/menu", body: #"{"cmdline": null}"#).status == 200)
         #expect(fixture.call("GET", "/pxe/\(id)/boot.ipxe").bodyText.contains("initrd=initrd root=/dev/ram0 quiet console=ttyS0 || goto failed"))
     }
@@ -145,13 +147,13 @@ import Testing
 
     @Test func menuFieldsSurviveRefreshAndRestart() throws {
         let state = TemporaryDirectory()
-        let (fixture, ids) = fixture(persistence: SettingsFile(directory: state.path))
+        let (fixture, ids) = fixture(settingsStore: try SQLiteSettingsStore(path: state.path + "/settings.sqlite3"))
         #expect(fixture.call("POST", "/pxe/\(ids[0])/menu", body: #"{"name": "Kept", "description": "Across restarts", "boot_order": 2}"#).status == 200)
         #expect(fixture.call("POST", "/catalog/refresh").status == 200)
         #expect(fixture.store.current.settings[ids[0]]?.menuName == "Kept")
-        let (reloaded, _) = try SettingsFile(directory: state.path).load()
+        let (reloaded, _) = try SQLiteSettingsStore(path: state.path + "/settings.sqlite3").load()
         #expect(reloaded == fixture.store.current.settings)
-        #expect(reloaded[ids[0]] == PXESetting(enabled: true, bootOrder: 2, menuName: "Kept", menuDescription: "Across restarts"))
+        #expect(reloaded[ids[0]]?.sameValues(as: PXESetting(enabled: true, bootOrder: 2, menuName: "Kept", menuDescription: "Across restarts")) == true)
     }
 
     @Test func hostileNamesFromMetadataAndTheAPIDoNotChangeTheMenusCommands() throws {

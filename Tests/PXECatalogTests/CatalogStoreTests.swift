@@ -37,7 +37,7 @@ import Testing
         root.write(PNGFixtures.png(), to: "b.rts.png")
         summary = store.refresh()
         #expect(summary.added == 1)
-        #expect(store.current.settings[b] == PXESetting(enabled: false, bootOrder: 1))
+        #expect(store.current.settings[b]?.sameValues(as: PXESetting(enabled: false, bootOrder: 1)) == true)
     }
 
     @Test func concurrentRefreshesAndTogglesNeverLoseAnUpdate() async throws {

@@ -98,11 +98,10 @@ import Testing
     /// retention, and are forgotten (saved without them) after it.
     @Test func settingsOfEntriesGoneLongerThanTheRetentionAreForgotten() throws {
         let root = TemporaryDirectory()
-        let state = TemporaryDirectory()
         for name in ["a", "b", "c"] { root.write(PNGFixtures.named(name), to: "\(name).rts.png") }
         let clock = LockedBox(Date(timeIntervalSince1970: 1_800_000_000))
-        let file = SettingsFile(directory: state.path)
-        let store = CatalogStore(scanner: CatalogScanner(roots: [root.path]), persistence: file,
+        let saved = MemorySettingsStore()
+        let store = CatalogStore(scanner: CatalogScanner(roots: [root.path]), settingsStore: saved,
                                  forgetMissingAfter: 30 * 86_400, now: { clock.value })
         store.refresh()
         let b = CatalogEntry.id(forRealPath: root.path + "/b.rts.png")
@@ -111,7 +110,7 @@ import Testing
         root.remove("b.rts.png")
         store.refresh()
         #expect(store.current.settings[b]?.missingSince == 1_800_000_000)
-        #expect(try file.load().0[b]?.missingSince == 1_800_000_000, "the date is saved")
+        #expect(try saved.load().settings[b]?.missingSince == 1_800_000_000, "the date is saved")
 
         clock.value = clock.value.addingTimeInterval(29 * 86_400)
         store.refresh()
@@ -121,7 +120,8 @@ import Testing
         let summary = store.refresh()
         #expect(summary.forgotten == 1)
         #expect(store.current.settings[b] == nil)
-        #expect(try file.load().0[b] == nil)
+        #expect(try saved.load().settings[b] == nil)
+        #expect(try saved.audit(AuditQuery()).first { $0.field == "forgotten" }?.entry == b, "the audit log says so")
         #expect(store.current.settings.byID.values.map(\.bootOrder).sorted() == [0, 1], "orders stay dense")
         #expect(store.current.settings[c]?.bootOrder == 1)
 

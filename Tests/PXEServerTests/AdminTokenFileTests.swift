@@ -1,4 +1,5 @@
 import Foundation
+import PXEAPI
 @testable import PXEServer
 import TestSupport
 import Testing
@@ -15,7 +16,7 @@ import Testing
 
     @Test func readsTokensSkippingCommentsAndBlankLines() throws {
         let path = file("# rotated 2026-11\nfirst-token-0123456789\n\n  second-token-0123456789  \n")
-        #expect(try AdminTokenFile.load(path: path) == ["first-token-0123456789", "second-token-0123456789"])
+        #expect(try AdminTokenFile.load(path: path) == [AdminToken("first-token-0123456789"), AdminToken("second-token-0123456789")])
     }
 
     @Test(arguments: [Int16(0o644), 0o604, 0o666, 0o602])

@@ -39,9 +39,13 @@ public final class TestServer: @unchecked Sendable {
     /// Extra environment for the worker.
     public var workerEnvironment: [String: String] = [:]
 
-    public init(extraConfig: String = "", stateDirectory: String? = nil, namespace: String? = nil) {
+    /// `catalogRoot`: a catalog directory shared with other servers (a fleet's nodes see the
+    /// same paths, so the same ids); `stateConfig`: more members of the config's `state` object.
+    public init(extraConfig: String = "", stateDirectory: String? = nil, namespace: String? = nil,
+                catalogRoot: String? = nil, stateConfig: String = "") {
         self.namespace = namespace
-        catalogRoot = directory.subdirectory("catalog")
+        self.catalogRoot = catalogRoot ?? directory.subdirectory("catalog")
+        self.stateConfig = stateConfig
         self.extraConfig = extraConfig
         self.customStateDirectory = stateDirectory
         _ = FileManager.default.createFile(atPath: directory.path + "/admin-token", contents: Data((Self.adminToken + "\n").utf8),
@@ -49,6 +53,7 @@ public final class TestServer: @unchecked Sendable {
     }
 
     private let customStateDirectory: String?
+    private let stateConfig: String
 
     public var configPath: String { directory.path + "/config.json" }
     public var nginxPrefix: String { directory.path + "/nginx" }
@@ -78,7 +83,7 @@ public final class TestServer: @unchecked Sendable {
           "worker": { "socket": "\(directory.path)/worker.sock", "threads": 2, "shutdown_timeout": 5 },
           "catalog": { "roots": ["\(catalogRoot)"] },
           "nginx": { "listen": "127.0.0.1:\(port)", "static_root": "\(Self.repositoryRoot)/.build/static" },
-          "state": { "directory": "\(customStateDirectory ?? stateDirectory)" },
+          "state": { "directory": "\(customStateDirectory ?? stateDirectory)"\(stateConfig.isEmpty ? "" : ", " + stateConfig) },
           "admin": { "token_file": "\(tokenFile)" }\(extra)
         }
         """
@@ -274,7 +279,7 @@ public final class TestServer: @unchecked Sendable {
         return condition()
     }
 
-    static func freePort() -> Int {
+    public static func freePort() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
@@ -300,7 +305,7 @@ public final class TestServer: @unchecked Sendable {
         return true
     }
 
-    static func canConnect(port: Int) -> Bool {
+    public static func canConnect(port: Int) -> Bool {
         guard let fd = Sockets.connectTCP(port: port) else { return false }
         close(fd)
         return true

@@ -5,8 +5,9 @@ set -euo pipefail
 
 # qemu-system-x86, ipxe-qemu and ovmf: the tests that boot real iPXE firmware (BIOS and UEFI); iproute2: their
 # network namespaces; cpio: the busybox initramfs of the containers that boot (deploy/dev/boot-parts.sh).
+# libsqlite3-dev, libpq-dev: the settings store backends; postgresql: the fleet tests start their own cluster.
 # systemd: systemd-analyze verify of the units; python3-venv and python3-apt: the Ansible role checks.
-packages=(nginx libfcgi-dev zlib1g-dev libzstd-dev libssl-dev pkg-config curl iproute2 qemu-system-x86 ipxe-qemu ovmf cpio systemd python3-venv python3-apt)
+packages=(nginx libfcgi-dev zlib1g-dev libzstd-dev libssl-dev libsqlite3-dev libpq-dev postgresql pkg-config curl iproute2 qemu-system-x86 ipxe-qemu ovmf cpio systemd python3-venv python3-apt)
 # BENCH=1: also what `make bench` needs (load generator, chart).
 [ -n "${BENCH:-}" ] && packages+=(wrk gnuplot-nox)
 missing=()

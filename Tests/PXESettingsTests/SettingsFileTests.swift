@@ -1,5 +1,6 @@
 import Foundation
 import PXECatalog
+import PXESettings
 import TestSupport
 import Testing
 
@@ -36,6 +37,19 @@ import Testing
 
         """)
         #expect(try file.load() == (sample, .primary))
+    }
+
+    /// A fleet node's local copy keeps each entry's revision and the store's.
+    @Test func theLocalCopyKeepsRevisions() throws {
+        let directory = TemporaryDirectory()
+        let file = SettingsFile(directory: directory.path, name: "settings-copy.json")
+        var settings = sample
+        settings["0123456789ab"]!.revision = 41
+        try file.save(settings, storeRevision: 42)
+        let (contents, outcome) = try file.loadContents()
+        #expect(outcome == .primary)
+        #expect(contents == SettingsFile.Contents(settings: settings, storeRevision: 42))
+        #expect(contents.settings["00000000000f"]?.revision == 0)
     }
 
     @Test func missingFileMeansAFreshInstall() throws {
@@ -84,41 +98,6 @@ import Testing
         try #"{"format":"pxe-catalog-settings","version":2,"entries":{}}"#.write(toFile: file.path, atomically: false, encoding: .utf8)
         #expect { try file.load() } throws: { error in
             (error as? SettingsLoadError)?.description.contains("version 2") == true
-        }
-    }
-
-    @Test func aFailedWriteThrowsAndChangesNothingInTheStore() throws {
-        let root = TemporaryDirectory()
-        root.write(PNGFixtures.png(), to: "a.rts.png")
-        let store = CatalogStore(scanner: CatalogScanner(roots: [root.path]),
-                                 persistence: SettingsFile(directory: root.path + "/no-such-directory"))
-        store.refresh()
-        let id = CatalogEntry.id(forRealPath: root.path + "/a.rts.png")
-        let before = store.current.settings
-        #expect(throws: CatalogStoreError.self) { try store.setEnabled(false, id: id) }
-        #expect(store.current.settings == before)
-    }
-
-    @Test func concurrentChangesAreAllSavedAndNoneLost() async throws {
-        let root = TemporaryDirectory()
-        for i in 0..<12 { root.write(PNGFixtures.png(), to: "c\(i).rts.png") }
-        let state = TemporaryDirectory()
-        let file = SettingsFile(directory: state.path)
-        let store = CatalogStore(scanner: CatalogScanner(roots: [root.path]), persistence: file)
-        store.refresh()
-        let ids = store.current.snapshot.entries.map(\.id)
-        await withTaskGroup(of: Void.self) { group in
-            for (index, id) in ids.enumerated() {
-                group.addTask { _ = try? store.setEnabled(index % 2 == 0, id: id) }
-                group.addTask { _ = try? store.updateMenu(id: id, name: .set("menu \(index)")) }
-                if index % 4 == 0 { group.addTask { store.refresh() } }
-            }
-        }
-        let (saved, _) = try file.load()
-        #expect(saved == store.current.settings)
-        for (index, id) in ids.enumerated() {
-            #expect(saved[id]?.enabled == (index % 2 == 0))
-            #expect(saved[id]?.menuName == "menu \(index)")
         }
     }
 }

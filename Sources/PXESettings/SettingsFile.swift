@@ -1,4 +1,5 @@
 import Foundation
+import PXECatalog
 import StrictJSON
 
 /// Why saving the settings failed. The message names the failing step and the system's reason,
@@ -41,23 +42,24 @@ package struct SettingsLoadError: Error, CustomStringConvertible {
     }
 }
 
-/// Something that makes settings durable. `save` returns only once the settings are on disk.
-package protocol SettingsPersistence: Sendable {
-    func save(_ settings: PXESettings) throws(SettingsWriteError)
-}
-
-/// The settings file in the state directory: versioned, readable JSON, replaced atomically
-/// (temporary file, fsync, rename, fsync of the directory). The version it replaces stays as
-/// `settings.json.bak` (a hard link, so there is never a moment without a settings file).
-package struct SettingsFile: SettingsPersistence {
+/// A settings file: versioned, readable JSON, replaced atomically (temporary file, fsync,
+/// rename, fsync of the directory); the version it replaces stays as `<name>.bak` (a hard link,
+/// so there is never a moment without the file). Before 1.1 this was the settings store
+/// (`settings.json`, imported once into the database); a fleet node keeps its local copy of the
+/// shared settings in this format (`settings-copy.json`, with the store's revisions).
+package struct SettingsFile: Sendable {
     package static let formatName = "pxe-catalog-settings"
     package static let currentVersion: Int64 = 1
 
     package let directory: String
-    package var path: String { directory + "/settings.json" }
-    package var backupPath: String { directory + "/settings.json.bak" }
+    package let name: String
+    package var path: String { directory + "/" + name }
+    package var backupPath: String { path + ".bak" }
 
-    package init(directory: String) { self.directory = directory }
+    package init(directory: String, name: String = "settings.json") {
+        self.directory = directory
+        self.name = name
+    }
 
     package enum LoadOutcome: Sendable, Equatable {
         /// No settings file: a fresh install.
@@ -73,14 +75,30 @@ package struct SettingsFile: SettingsPersistence {
     /// `removingStaleFiles` false: touch nothing (for read-only commands, which may run beside a
     /// live worker whose temporary file is being written).
     package func load(removingStaleFiles: Bool = true) throws(SettingsLoadError) -> (PXESettings, LoadOutcome) {
+        let (contents, outcome) = try loadContents(removingStaleFiles: removingStaleFiles)
+        return (contents.settings, outcome)
+    }
+
+    /// The settings and the store revision they were at (0 in files written before 1.1).
+    package struct Contents: Sendable, Equatable {
+        package var settings: PXESettings
+        package var storeRevision: Int64
+
+        package init(settings: PXESettings, storeRevision: Int64) {
+            self.settings = settings
+            self.storeRevision = storeRevision
+        }
+    }
+
+    package func loadContents(removingStaleFiles: Bool = true) throws(SettingsLoadError) -> (Contents, LoadOutcome) {
         if removingStaleFiles { removeStaleTemporaryFiles() }
         let primaryExists = FileManager.default.fileExists(atPath: path)
         let backupExists = FileManager.default.fileExists(atPath: backupPath)
-        if !primaryExists && !backupExists { return (PXESettings(), .fresh) }
+        if !primaryExists && !backupExists { return (Contents(settings: PXESettings(), storeRevision: 0), .fresh) }
         var primaryProblem = "it does not exist"
         if primaryExists {
             switch Self.decodeFile(at: path) {
-            case let .success(settings): return (settings, .primary)
+            case let .success(contents): return (contents, .primary)
             case let .failure(problem): primaryProblem = problem.description
             }
         }
@@ -88,8 +106,8 @@ package struct SettingsFile: SettingsPersistence {
             throw SettingsLoadError(.noUsableCopy, "Settings file \(path) is unusable (\(primaryProblem)) and there is no backup \(backupPath); fix or remove the file to start.")
         }
         switch Self.decodeFile(at: backupPath) {
-        case let .success(settings):
-            return (settings, .backup(reason: "settings file \(path) is unusable (\(primaryProblem))"))
+        case let .success(contents):
+            return (contents, .backup(reason: "settings file \(path) is unusable (\(primaryProblem))"))
         case let .failure(problem):
             throw SettingsLoadError(.noUsableCopy, "Settings file \(path) is unusable (\(primaryProblem)) and so is its backup \(backupPath) (\(problem.description)); fix or remove them to start.")
         }
@@ -98,15 +116,16 @@ package struct SettingsFile: SettingsPersistence {
     /// Temporary files a killed worker left behind; never a valid state, safe to delete at start.
     package func removeStaleTemporaryFiles() {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        for name in names where name.hasPrefix(".settings.json.tmp-") { unlink(directory + "/" + name) }
+        for file in names where file.hasPrefix("." + name + ".tmp-") { unlink(directory + "/" + file) }
     }
 
-    static func decodeFile(at path: String) -> Result<PXESettings, SettingsLoadError> {
+    static func decodeFile(at path: String) -> Result<Contents, SettingsLoadError> {
         guard let data = FileManager.default.contents(atPath: path) else {
             return .failure(SettingsLoadError(.unreadable, "it cannot be read"))
         }
         do {
-            return .success(try decode(JSONParser.parse([UInt8](data))))
+            let document = try JSONParser.parse([UInt8](data))
+            return .success(Contents(settings: try decode(document), storeRevision: document["store_revision"]?.intValue ?? 0))
         } catch let error as SettingsLoadError {
             return .failure(error)
         } catch {
@@ -114,7 +133,7 @@ package struct SettingsFile: SettingsPersistence {
         }
     }
 
-    package static func encode(_ settings: PXESettings) -> [UInt8] {
+    package static func encode(_ settings: PXESettings, storeRevision: Int64? = nil) -> [UInt8] {
         let entries = settings.byID.sorted { $0.key < $1.key }.map { id, setting in
             (id, JSONValue.object([
                 ("enabled", .bool(setting.enabled)),
@@ -122,11 +141,13 @@ package struct SettingsFile: SettingsPersistence {
                 ("menu_name", .string(orNull: setting.menuName)),
                 ("menu_description", .string(orNull: setting.menuDescription)),
             ] + (setting.commandLine.map { [("cmdline", JSONValue.string($0))] } ?? [])
-              + (setting.missingSince.map { [("missing_since", JSONValue.int($0))] } ?? [])))
+              + (setting.missingSince.map { [("missing_since", JSONValue.int($0))] } ?? [])
+              + (setting.revision > 0 ? [("revision", JSONValue.int(setting.revision))] : [])))
         }
         return JSONValue.object([
             ("format", .string(formatName)),
             ("version", .int(currentVersion)),
+        ] + (storeRevision.map { [("store_revision", JSONValue.int($0))] } ?? []) + [
             ("entries", .object(entries)),
         ]).serialized(pretty: true)
     }
@@ -162,14 +183,14 @@ package struct SettingsFile: SettingsPersistence {
             }
             byID[id] = PXESetting(enabled: enabled, bootOrder: Int(order), menuName: try optionalText("menu_name"),
                                   menuDescription: try optionalText("menu_description"), commandLine: try optionalText("cmdline"),
-                                  missingSince: missingSince)
+                                  missingSince: missingSince, revision: value["revision"]?.intValue ?? 0)
         }
         return PXESettings(byID: byID)
     }
 
-    package func save(_ settings: PXESettings) throws(SettingsWriteError) {
-        let bytes = Self.encode(settings)
-        let temporary = directory + "/.settings.json.tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    package func save(_ settings: PXESettings, storeRevision: Int64? = nil) throws(SettingsWriteError) {
+        let bytes = Self.encode(settings, storeRevision: storeRevision)
+        let temporary = directory + "/." + name + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw SettingsWriteError(step: "creating a temporary settings file", code: errno, path: temporary) }
         var failure: SettingsWriteError?

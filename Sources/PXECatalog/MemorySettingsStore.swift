@@ -1,0 +1,102 @@
+import Foundation
+import Locking
+
+/// Settings kept in this process only: for commands that show a catalog without a state
+/// directory (`scan` of bare directories) and for unit tests of the catalog's logic. The same
+/// transaction semantics as the database backends (serialised writers, revisions, audit).
+package final class MemorySettingsStore: SettingsStore {
+    private struct Contents {
+        var settings = PXESettings()
+        var revision: Int64 = 0
+        var audit: [AuditRecord] = []
+    }
+
+    private let contents: Locked<Contents>
+    private let handler = Locked<(@Sendable (SettingsStoreEvent) -> Void)?>(nil)
+
+    package init(settings: PXESettings = PXESettings(), revision: Int64 = 0) {
+        contents = Locked(Contents(settings: settings, revision: revision))
+    }
+
+    package var backendName: String { "memory" }
+    package var health: SettingsStoreHealth { SettingsStoreHealth() }
+
+    package func load() throws(SettingsStoreError) -> (settings: PXESettings, revision: Int64) {
+        contents.withLock { ($0.settings, $0.revision) }
+    }
+
+    package func write<Result>(_ change: (any SettingsTransaction) throws -> Result) throws -> (result: Result, commit: SettingsCommit) {
+        try contents.withLock { contents in
+            let transaction = Transaction(contents.settings, revision: contents.revision + 1)
+            let result = try change(transaction)
+            guard !transaction.commit.isEmpty || !transaction.records.isEmpty else {
+                return (result, SettingsCommit(revision: contents.revision))
+            }
+            contents.settings = transaction.working
+            contents.revision = transaction.revision
+            let firstID = (contents.audit.last?.id ?? 0) + 1
+            contents.audit += transaction.records.enumerated().map { offset, record in
+                var numbered = record
+                numbered.id = firstID + Int64(offset)
+                return numbered
+            }
+            return (result, transaction.commit)
+        }
+    }
+
+    package func changes(since revision: Int64) throws(SettingsStoreError) -> SettingsCommit {
+        contents.withLock { contents in
+            SettingsCommit(revision: contents.revision, saved: contents.settings.byID.filter { $0.value.revision > revision },
+                           removed: contents.audit.filter { $0.revision > revision && $0.field == "forgotten" }.compactMap(\.entry)
+                               .filter { contents.settings[$0] == nil })
+        }
+    }
+
+    package func audit(_ query: AuditQuery) throws(SettingsStoreError) -> [AuditRecord] {
+        contents.withLock { contents in
+            Array(contents.audit.reversed().filter { record in
+                (query.afterID.map { record.id > $0 } ?? true) && (query.since.map { record.time >= $0 } ?? true)
+            }.prefix(query.limit))
+        }
+    }
+
+    package func watch(_ handler: @escaping @Sendable (SettingsStoreEvent) -> Void) {
+        self.handler.withLock { $0 = handler }
+    }
+
+    package func close() {}
+
+    private final class Transaction: SettingsTransaction {
+        let revision: Int64
+        var working: PXESettings
+        var commit: SettingsCommit
+        var records: [AuditRecord] = []
+
+        init(_ settings: PXESettings, revision: Int64) {
+            working = settings
+            self.revision = revision
+            commit = SettingsCommit(revision: revision)
+        }
+
+        func setting(_ id: String) -> PXESetting? { working[id] }
+        func allSettings() -> PXESettings { working }
+
+        func save(_ id: String, _ setting: PXESetting) {
+            var stored = setting
+            stored.revision = revision
+            working[id] = stored
+            commit.saved[id] = stored
+            commit.removed.removeAll { $0 == id }
+        }
+
+        func remove(_ id: String) {
+            working[id] = nil
+            commit.saved[id] = nil
+            commit.removed.append(id)
+        }
+
+        func record(actor: String, entry: String?, field: String, old: String?, new: String?) {
+            records.append(AuditRecord(id: 0, revision: revision, time: Date(), actor: actor, entry: entry, field: field, old: old, new: new))
+        }
+    }
+}

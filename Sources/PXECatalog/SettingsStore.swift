@@ -1,0 +1,162 @@
+import Foundation
+
+/// Where the PXE settings are kept: SQLite on one server, PostgreSQL for a fleet (the backends
+/// live in the PXESettings module). The catalog keeps every setting in memory and reads them
+/// from there (the boot path never waits on a database); the store is written on each change
+/// and tells the catalog what other processes and nodes changed.
+package protocol SettingsStore: AnyObject, Sendable {
+    /// "sqlite" or "postgresql", for `/status` and the log.
+    var backendName: String { get }
+
+    /// Every saved setting and the store's revision (at start, and after a reconnect).
+    func load() throws(SettingsStoreError) -> (settings: PXESettings, revision: Int64)
+
+    /// Runs `change` in one transaction serialised with every other writer of the store (other
+    /// threads, processes and nodes alike), at the store's next revision. Commits only if the
+    /// change wrote something; returns once the commit is durable.
+    func write<Result>(_ change: (any SettingsTransaction) throws -> Result) throws -> (result: Result, commit: SettingsCommit)
+
+    /// What changed after `revision` (made anywhere).
+    func changes(since revision: Int64) throws(SettingsStoreError) -> SettingsCommit
+
+    /// The change history, newest first.
+    func audit(_ query: AuditQuery) throws(SettingsStoreError) -> [AuditRecord]
+
+    /// Calls `handler` (on a thread of the store's) when another process or node committed a
+    /// change, when the connection to the database was lost, and when it is back. Once.
+    func watch(_ handler: @escaping @Sendable (SettingsStoreEvent) -> Void)
+
+    /// Stops watching and closes connections.
+    func close()
+
+    /// Whether the store can be written now, and since when it cannot.
+    var health: SettingsStoreHealth { get }
+}
+
+/// One transaction of a `SettingsStore.write`.
+package protocol SettingsTransaction: AnyObject {
+    /// The revision this transaction commits as.
+    var revision: Int64 { get }
+    func setting(_ id: String) throws(SettingsStoreError) -> PXESetting?
+    func allSettings() throws(SettingsStoreError) -> PXESettings
+    /// Saves an entry's settings at this transaction's revision.
+    func save(_ id: String, _ setting: PXESetting) throws(SettingsStoreError)
+    func remove(_ id: String) throws(SettingsStoreError)
+    func record(actor: String, entry: String?, field: String, old: String?, new: String?) throws(SettingsStoreError)
+}
+
+/// What one or more commits changed: the rows written (with their revision) and removed.
+package struct SettingsCommit: Sendable, Equatable {
+    package var revision: Int64
+    package var saved: [String: PXESetting]
+    package var removed: [String]
+
+    package init(revision: Int64, saved: [String: PXESetting] = [:], removed: [String] = []) {
+        self.revision = revision
+        self.saved = saved
+        self.removed = removed
+    }
+
+    package var isEmpty: Bool { saved.isEmpty && removed.isEmpty }
+}
+
+package enum SettingsStoreEvent: Sendable, Equatable {
+    /// Another process or node committed `revision`.
+    case changed(revision: Int64)
+    /// The database cannot be reached (the reason says why); the store retries by itself.
+    case lost(String)
+    /// The database is reachable again: reload everything (changes may have been missed).
+    case reconnected
+}
+
+package struct SettingsStoreHealth: Sendable, Equatable {
+    package var available: Bool
+    /// Why not, while unavailable.
+    package var problem: String?
+    package var unavailableSince: Date?
+    /// Times the store lost and regained its database since start.
+    package var reconnects: Int
+
+    package init(available: Bool = true, problem: String? = nil, unavailableSince: Date? = nil, reconnects: Int = 0) {
+        self.available = available
+        self.problem = problem
+        self.unavailableSince = unavailableSince
+        self.reconnects = reconnects
+    }
+}
+
+/// Why the store could not do what was asked. The description is for the log (it may name
+/// the database); the API says what the kind means.
+package struct SettingsStoreError: Error, Equatable, CustomStringConvertible {
+    package enum Kind: Sendable, Equatable {
+        /// The database cannot be reached: retry later; nothing was changed.
+        case unavailable
+        /// The disk holding the settings is full.
+        case outOfSpace
+        /// Written by a newer pxe-catalog (its schema version is higher than this one knows).
+        case newerSchema
+        /// Any other failure (an I/O error, a corrupt file, a refused statement).
+        case failed
+    }
+
+    package let kind: Kind
+    package let description: String
+
+    package init(_ kind: Kind, _ description: String) {
+        self.kind = kind
+        self.description = description
+    }
+
+    /// `error` as a store error (a failure of another type becomes `.failed`).
+    package static func wrapping(_ error: any Error) -> SettingsStoreError {
+        (error as? SettingsStoreError) ?? SettingsStoreError(.failed, "\(error)")
+    }
+}
+
+/// One change in the history: who changed which field of which entry, from what to what.
+package struct AuditRecord: Sendable, Equatable {
+    package var id: Int64
+    package var revision: Int64
+    package var time: Date
+    package var actor: String
+    package var entry: String?
+    package var field: String
+    package var old: String?
+    package var new: String?
+
+    package init(id: Int64, revision: Int64, time: Date, actor: String, entry: String?, field: String, old: String?, new: String?) {
+        self.id = id
+        self.revision = revision
+        self.time = time
+        self.actor = actor
+        self.entry = entry
+        self.field = field
+        self.old = old
+        self.new = new
+    }
+}
+
+package struct AuditQuery: Sendable, Equatable {
+    /// Only records after this id (exclusive), for polling.
+    package var afterID: Int64?
+    /// Only records at or after this time.
+    package var since: Date?
+    package var limit: Int
+
+    package init(afterID: Int64? = nil, since: Date? = nil, limit: Int = 100) {
+        self.afterID = afterID
+        self.since = since
+        self.limit = limit
+    }
+}
+
+extension SettingsTransaction {
+    /// Writes the rows that differ between `old` and `new` and removes those `new` lacks.
+    /// Returns nothing: the store's commit lists what was written.
+    package func replace(_ old: PXESettings, with new: PXESettings) throws(SettingsStoreError) {
+        for (id, setting) in new.byID where !(old[id].map { $0.sameValues(as: setting) } ?? false) {
+            try save(id, setting)
+        }
+        for id in old.byID.keys where new[id] == nil { try remove(id) }
+    }
+}

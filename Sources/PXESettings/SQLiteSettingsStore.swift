@@ -1,0 +1,238 @@
+import Foundation
+import Locking
+import PXECatalog
+
+/// The settings in an SQLite database in the state directory: WAL journal, every commit
+/// synced (`synchronous=FULL`), one transaction per change, writers serialised by SQLite's
+/// write lock (also against other processes, such as `pxe-catalog db migrate`). Changes other
+/// processes commit are noticed within half a second (`PRAGMA data_version`).
+package final class SQLiteSettingsStore: SettingsStore {
+    package static let fileName = "settings.sqlite3"
+
+    private let database: Locked<SQLiteDatabase>
+    private let schema = SettingsSchema.sqlite
+    package let path: String
+    private let watcher = Locked<Thread?>(nil)
+    private let stopping = Locked(false)
+    private let healthBox = Locked(SettingsStoreHealth())
+
+    /// Opens (creating it if needed) and migrates the database at `path`; `readOnly` opens an
+    /// existing one as it is and writes nothing (for `scan`, beside a running worker).
+    package init(path: String, readOnly: Bool = false) throws(SettingsStoreError) {
+        self.path = path
+        let opened: SQLiteDatabase
+        do {
+            opened = try SQLiteDatabase(path: path, readOnly: readOnly)
+            if !readOnly {
+                try opened.query("PRAGMA journal_mode=WAL")
+                try opened.execute("PRAGMA synchronous=FULL")
+            }
+        } catch {
+            throw Self.storeError(error, path: path)
+        }
+        database = Locked(opened)
+        if !readOnly { try migrate() }
+    }
+
+    package var backendName: String { "sqlite" }
+    package var health: SettingsStoreHealth { healthBox.withLock { $0 } }
+
+    static func storeError(_ failure: SQLiteDatabase.Failure, path: String) -> SettingsStoreError {
+        if failure.isOutOfSpace { return SettingsStoreError(.outOfSpace, "The disk holding \(path) is full: \(failure.message).") }
+        if failure.isCorrupt { return SettingsStoreError(.failed, "The settings database \(path) is not a usable SQLite database (\(failure.message)); restore it from a backup or move it away to start afresh.") }
+        return SettingsStoreError(.failed, "The settings database \(path) failed: \(failure.message).")
+    }
+
+    private func withDatabase<Result>(_ body: (SQLiteDatabase) throws -> Result) throws -> Result {
+        try database.withLock { database in
+            do {
+                return try body(database)
+            } catch let failure as SQLiteDatabase.Failure {
+                throw Self.storeError(failure, path: path)
+            }
+        }
+    }
+
+    /// Brings the schema to the current version in one transaction; refuses a newer one.
+    package func migrate() throws(SettingsStoreError) {
+        do {
+            try withDatabase { database in
+                try database.execute("BEGIN IMMEDIATE")
+                do {
+                    for statement in schema.createMeta { try database.query(statement) }
+                    let found = try database.query(schema.schemaVersion).first?.first?.integer ?? 0
+                    guard found <= SettingsSchema.currentVersion else { throw SettingsSchema.newerSchemaError(found: found, database: path) }
+                    if found < SettingsSchema.currentVersion {
+                        for version in (found + 1)...SettingsSchema.currentVersion {
+                            for statement in schema.migration(to: version) { try database.query(statement) }
+                        }
+                        try database.query(schema.setSchemaVersion, [.integer(SettingsSchema.currentVersion)])
+                    }
+                    try database.execute("COMMIT")
+                } catch {
+                    try? database.execute("ROLLBACK")
+                    throw error
+                }
+            }
+        } catch {
+            throw SettingsStoreError.wrapping(error)
+        }
+    }
+
+    package func load() throws(SettingsStoreError) -> (settings: PXESettings, revision: Int64) {
+        do {
+            return try withDatabase { database in
+                try database.execute("BEGIN")
+                defer { try? database.execute("COMMIT") }
+                let revision = try database.query(schema.revision).first?.first?.integer ?? 0
+                return (try Self.settings(database.query(schema.allEntries)), revision)
+            }
+        } catch {
+            throw SettingsStoreError.wrapping(error)
+        }
+    }
+
+    static func setting(_ row: ArraySlice<SQLiteDatabase.Value>) -> PXESetting {
+        let values = Array(row)
+        return PXESetting(enabled: values[0].integer == 1, bootOrder: Int(values[1].integer ?? 0), menuName: values[2].text,
+                          menuDescription: values[3].text, commandLine: values[4].text, missingSince: values[5].integer,
+                          revision: values[6].integer ?? 0)
+    }
+
+    static func settings(_ rows: [[SQLiteDatabase.Value]]) -> PXESettings {
+        var byID: [String: PXESetting] = [:]
+        byID.reserveCapacity(rows.count)
+        for row in rows { if let id = row[0].text { byID[id] = setting(row[1...]) } }
+        return PXESettings(byID: byID)
+    }
+
+    package func write<Result>(_ change: (any SettingsTransaction) throws -> Result) throws -> (result: Result, commit: SettingsCommit) {
+        try withDatabase { database in
+            try database.execute("BEGIN IMMEDIATE")
+            do {
+                let revision = try database.query(schema.nextRevision).first?.first?.integer ?? 1
+                let transaction = Transaction(database: database, schema: schema, revision: revision)
+                let result = try change(transaction)
+                if transaction.commit.isEmpty && !transaction.recorded {
+                    try database.execute("ROLLBACK")
+                    return (result, SettingsCommit(revision: revision - 1))
+                }
+                try database.execute("COMMIT")
+                return (result, transaction.commit)
+            } catch {
+                try? database.execute("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    package func changes(since revision: Int64) throws(SettingsStoreError) -> SettingsCommit {
+        do {
+            return try withDatabase { database in
+                try database.execute("BEGIN")
+                defer { try? database.execute("COMMIT") }
+                let latest = try database.query(schema.revision).first?.first?.integer ?? 0
+                let saved = Self.settings(try database.query(schema.entriesChanged, [.integer(revision)])).byID
+                let forgotten = try database.query(schema.forgottenSince, [.integer(revision)]).compactMap { $0.first?.text }
+                let removed = try forgotten.filter { try database.query(schema.entry, [.text($0)]).isEmpty }
+                return SettingsCommit(revision: latest, saved: saved, removed: removed)
+            }
+        } catch {
+            throw SettingsStoreError.wrapping(error)
+        }
+    }
+
+    package func audit(_ query: AuditQuery) throws(SettingsStoreError) -> [AuditRecord] {
+        do {
+            return try withDatabase { database in
+                try database.query(schema.auditQuery, [.integer(query.afterID ?? 0), .integer(query.since.map { Int64($0.timeIntervalSince1970 * 1000) } ?? 0),
+                                                        .integer(Int64(query.limit))]).map { row in
+                    AuditRecord(id: row[0].integer ?? 0, revision: row[1].integer ?? 0,
+                                time: Date(timeIntervalSince1970: Double(row[2].integer ?? 0) / 1000), actor: row[3].text ?? "",
+                                entry: row[4].text, field: row[5].text ?? "", old: row[6].text, new: row[7].text)
+                }
+            }
+        } catch {
+            throw SettingsStoreError.wrapping(error)
+        }
+    }
+
+    /// Polls `PRAGMA data_version`, which changes when another connection (another process)
+    /// commits; our own commits leave it alone.
+    package func watch(_ handler: @escaping @Sendable (SettingsStoreEvent) -> Void) {
+        let thread = Thread { [weak self] in
+            var seen = (try? self?.withDatabase { try $0.query("PRAGMA data_version").first?.first?.integer }) ?? nil
+            while let store = self, !store.stopping.withLock({ $0 }) {
+                usleep(500_000)
+                guard let version = (try? store.withDatabase { try $0.query("PRAGMA data_version").first?.first?.integer }) ?? nil,
+                      version != seen else { continue }
+                seen = version
+                if let revision = (try? store.withDatabase { try $0.query(store.schema.revision).first?.first?.integer }) ?? nil {
+                    handler(.changed(revision: revision))
+                }
+            }
+        }
+        thread.name = "settings-watch"
+        watcher.withLock { $0 = thread }
+        thread.start()
+    }
+
+    package func close() {
+        stopping.withLock { $0 = true }
+    }
+
+    private final class Transaction: SettingsTransaction {
+        let database: SQLiteDatabase
+        let schema: SettingsSchema
+        let revision: Int64
+        var commit: SettingsCommit
+        var recorded = false
+
+        init(database: SQLiteDatabase, schema: SettingsSchema, revision: Int64) {
+            self.database = database
+            self.schema = schema
+            self.revision = revision
+            commit = SettingsCommit(revision: revision)
+        }
+
+        private func run(_ sql: String, _ values: [SQLiteDatabase.Value] = []) throws(SettingsStoreError) -> [[SQLiteDatabase.Value]] {
+            do {
+                return try database.query(sql, values)
+            } catch {
+                throw SQLiteSettingsStore.storeError(error, path: database.path)
+            }
+        }
+
+        func setting(_ id: String) throws(SettingsStoreError) -> PXESetting? {
+            try run(schema.entry, [.text(id)]).first.map { SQLiteSettingsStore.setting($0[...]) }
+        }
+
+        func allSettings() throws(SettingsStoreError) -> PXESettings {
+            SQLiteSettingsStore.settings(try run(schema.allEntries))
+        }
+
+        func save(_ id: String, _ setting: PXESetting) throws(SettingsStoreError) {
+            var stored = setting
+            stored.revision = revision
+            let row = stored.rowValues
+            _ = try run(schema.saveEntries(rows: 1), [.text(id), .integer(row.enabled), .integer(row.bootOrder), row.name.map { .text($0) } ?? .null,
+                                                      row.description.map { .text($0) } ?? .null, row.commandLine.map { .text($0) } ?? .null,
+                                                      row.missingSince.map { .integer($0) } ?? .null, .integer(revision)])
+            commit.saved[id] = stored
+            commit.removed.removeAll { $0 == id }
+        }
+
+        func remove(_ id: String) throws(SettingsStoreError) {
+            _ = try run(schema.deleteEntry, [.text(id)])
+            commit.saved[id] = nil
+            commit.removed.append(id)
+        }
+
+        func record(actor: String, entry: String?, field: String, old: String?, new: String?) throws(SettingsStoreError) {
+            _ = try run(schema.insertAudit, [.integer(revision), .integer(Int64(Date().timeIntervalSince1970 * 1000)), .text(actor),
+                                             entry.map { .text($0) } ?? .null, .text(field), old.map { .text($0) } ?? .null,
+                                             new.map { .text($0) } ?? .null])
+            recorded = true
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import PXECatalog
+
+/// The settings database's tables and statements, the same for SQLite and PostgreSQL but for
+/// a table prefix (PostgreSQL keeps them in a `pxe_catalog` schema, so a shared database can
+/// hold other things), an auto-increment key, and placeholders (`$1` stays for PostgreSQL,
+/// becomes `?1` for SQLite).
+///
+/// Tables: `meta` (schema_version, revision), `entries` (one row per entry id, with the
+/// revision of the change that last wrote it) and `audit` (one row per changed field).
+struct SettingsSchema: Sendable {
+    /// The schema version this pxe-catalog writes; a database at a higher one is refused.
+    static let currentVersion: Int64 = 1
+    /// PostgreSQL channel each commit notifies (payload: the revision).
+    static let channel = "pxe_catalog_settings"
+
+    let prefix: String
+    let autoIncrementKey: String
+    let numberedPlaceholder: String
+
+    static let sqlite = SettingsSchema(prefix: "", autoIncrementKey: "INTEGER PRIMARY KEY AUTOINCREMENT", numberedPlaceholder: "?")
+    static let postgresql = SettingsSchema(prefix: "pxe_catalog.", autoIncrementKey: "BIGSERIAL PRIMARY KEY", numberedPlaceholder: "$")
+
+    func sql(_ template: String) -> String {
+        template.replacingOccurrences(of: "§", with: prefix).replacingOccurrences(of: "$", with: numberedPlaceholder)
+    }
+
+    var createMeta: [String] {
+        [sql("CREATE TABLE IF NOT EXISTS §meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL)"),
+         sql("INSERT INTO §meta (key, value) VALUES ('schema_version', 0), ('revision', 0) ON CONFLICT (key) DO NOTHING")]
+    }
+
+    /// The statements that bring the schema from version `n - 1` to `n`, for n in 1...current.
+    func migration(to version: Int64) -> [String] {
+        switch version {
+        case 1:
+            return [
+                sql("""
+                CREATE TABLE §entries (id TEXT PRIMARY KEY, enabled INTEGER NOT NULL, boot_order INTEGER NOT NULL,
+                    menu_name TEXT, menu_description TEXT, cmdline TEXT, missing_since BIGINT, revision BIGINT NOT NULL)
+                """),
+                sql("CREATE INDEX entries_revision ON §entries (revision)"),
+                sql("""
+                CREATE TABLE §audit (id \(autoIncrementKey), revision BIGINT NOT NULL, at_ms BIGINT NOT NULL, actor TEXT NOT NULL,
+                    entry TEXT, field TEXT NOT NULL, old_value TEXT, new_value TEXT)
+                """),
+                sql("CREATE INDEX audit_revision ON §audit (revision)"),
+            ]
+        default:
+            return []
+        }
+    }
+
+    var schemaVersion: String { sql("SELECT value FROM §meta WHERE key = 'schema_version'") }
+    var setSchemaVersion: String { sql("UPDATE §meta SET value = $1 WHERE key = 'schema_version'") }
+    var revision: String { sql("SELECT value FROM §meta WHERE key = 'revision'") }
+    /// Takes the store's write lock (the row lock on the counter) and the next revision.
+    var nextRevision: String { sql("UPDATE §meta SET value = value + 1 WHERE key = 'revision' RETURNING value") }
+
+    static let columns = "enabled, boot_order, menu_name, menu_description, cmdline, missing_since, revision"
+    var entry: String { sql("SELECT \(Self.columns) FROM §entries WHERE id = $1") }
+    var allEntries: String { sql("SELECT id, \(Self.columns) FROM §entries") }
+    var entriesChanged: String { sql("SELECT id, \(Self.columns) FROM §entries WHERE revision > $1") }
+    var forgottenSince: String { sql("SELECT DISTINCT entry FROM §audit WHERE revision > $1 AND field = 'forgotten' AND entry IS NOT NULL") }
+    var deleteEntry: String { sql("DELETE FROM §entries WHERE id = $1") }
+
+    /// An upsert of `rows` entries (8 values each, in `columns` order after the id).
+    func saveEntries(rows: Int) -> String {
+        let values = (0..<rows).map { row in
+            "(" + (1...8).map { "$\(row * 8 + $0)" }.joined(separator: ", ") + ")"
+        }.joined(separator: ", ")
+        return sql("""
+            INSERT INTO §entries (id, \(Self.columns)) VALUES \(values)
+            ON CONFLICT (id) DO UPDATE SET enabled = excluded.enabled, boot_order = excluded.boot_order,
+                menu_name = excluded.menu_name, menu_description = excluded.menu_description, cmdline = excluded.cmdline,
+                missing_since = excluded.missing_since, revision = excluded.revision
+            """)
+    }
+
+    var insertAudit: String { insertAudit(rows: 1) }
+
+    /// An insert of `rows` audit records (7 values each).
+    func insertAudit(rows: Int) -> String {
+        let values = (0..<rows).map { row in "(" + (1...7).map { "$\(row * 7 + $0)" }.joined(separator: ", ") + ")" }.joined(separator: ", ")
+        return sql("INSERT INTO §audit (revision, at_ms, actor, entry, field, old_value, new_value) VALUES \(values)")
+    }
+
+    var auditQuery: String {
+        sql("""
+            SELECT id, revision, at_ms, actor, entry, field, old_value, new_value FROM §audit
+            WHERE id > $1 AND at_ms >= $2 ORDER BY id DESC LIMIT $3
+            """)
+    }
+
+    /// The "newer schema" refusal, naming both versions.
+    static func newerSchemaError(found: Int64, database: String) -> SettingsStoreError {
+        SettingsStoreError(.newerSchema, "The settings database \(database) has schema version \(found), newer than this pxe-catalog's \(currentVersion); upgrade pxe-catalog (or point state.* at another database). Nothing was changed.")
+    }
+}
+
+/// The values of one `entries` row, in `SettingsSchema.columns` order after the id.
+extension PXESetting {
+    var rowValues: (enabled: Int64, bootOrder: Int64, name: String?, description: String?, commandLine: String?, missingSince: Int64?) {
+        (enabled ? 1 : 0, Int64(bootOrder), menuName, menuDescription, commandLine, missingSince)
+    }
+}
+
+/// The schema version this pxe-catalog's settings databases are at after migration.
+package let settingsSchemaVersion = SettingsSchema.currentVersion

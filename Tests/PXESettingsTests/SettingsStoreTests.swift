@@ -1,0 +1,254 @@
+import Foundation
+import PXECatalog
+import PXESettings
+import TestSupport
+import Testing
+
+/// The two settings backends, each put through the same tests: the SQLite file and a real
+/// PostgreSQL the tests start themselves (`PostgresServer`, a database per test).
+enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case sqlite, postgresql
+
+    var testDescription: String { rawValue }
+
+    /// A new, empty store; `reopen` opens the same one again (another process or node).
+    func makeStore() throws -> (store: any SettingsStore, reopen: () throws -> any SettingsStore) {
+        switch self {
+        case .sqlite:
+            let directory = TemporaryDirectory()
+            let path = directory.path + "/settings.sqlite3"
+            let open = { () throws -> any SettingsStore in _ = directory; return try SQLiteSettingsStore(path: path) }
+            return (try open(), open)
+        case .postgresql:
+            guard let server = PostgresServer.shared else { throw TestServerError(message: "PostgreSQL could not be started (make deps installs it)") }
+            let url = try server.createDatabase()
+            let open = { () throws -> any SettingsStore in try PostgresSettingsStore(conninfo: url) }
+            return (try open(), open)
+        }
+    }
+}
+
+@Suite(.serialized) struct SettingsStoreTests {
+    static let a = "00000000000a", b = "00000000000b", c = "00000000000c"
+
+    /// A catalog of three entries over `store`, refreshed once (the store adopts them).
+    static func catalog(_ store: any SettingsStore, root: TemporaryDirectory = TemporaryDirectory()) -> (CatalogStore, [String]) {
+        for name in ["a", "b", "c"] { root.write(PNGFixtures.named(name), to: "\(name).rts.png") }
+        let (settings, revision) = (try? store.load()) ?? (PXESettings(), 0)
+        let catalog = CatalogStore(scanner: CatalogScanner(roots: [root.path]), settingsStore: store, settings: settings, revision: revision)
+        catalog.refresh()
+        let ids = ["a", "b", "c"].map { CatalogEntry.id(forRealPath: root.path + "/\($0).rts.png") }
+        return (catalog, ids)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func eachChangeIsOneCommitWithItsRevisionAndAuditRecords(_ backend: Backend) throws {
+        let (store, reopen) = try backend.makeStore()
+        let (catalog, ids) = Self.catalog(store)
+        let (adopted, firstRevision) = try store.load()
+        #expect(adopted.byID.count == 3)
+        #expect(adopted.idsInBootOrder == ids, "new entries are enabled, at the end, in catalog order")
+        #expect(adopted.byID.values.allSatisfy { $0.enabled && $0.revision == firstRevision })
+
+        let toggled = try catalog.setEnabled(false, id: ids[1], actor: "alice").setting
+        #expect(toggled.revision == firstRevision + 1)
+        let renamed = try catalog.updateMenu(id: ids[1], name: .set("Rescue"), commandLine: .set("quiet"), actor: "bob").setting
+        #expect(renamed.revision == firstRevision + 2)
+        // The same value again writes nothing: no revision, no record.
+        #expect(try catalog.setEnabled(false, id: ids[1], actor: "alice").setting.revision == firstRevision + 1 + 1)
+        #expect(try store.load().revision == firstRevision + 2)
+
+        // Durable: another connection (another process) sees exactly this.
+        let other = try reopen()
+        let (saved, revision) = try other.load()
+        #expect(revision == firstRevision + 2)
+        #expect(saved[ids[1]] == catalog.current.settings[ids[1]])
+        #expect(saved[ids[1]]?.menuName == "Rescue" && saved[ids[1]]?.commandLine == "quiet" && saved[ids[1]]?.enabled == false)
+
+        let records = try other.audit(AuditQuery(limit: 10))
+        #expect(records.map(\.field) == ["cmdline", "name", "enabled", "added", "added", "added"], "newest first")
+        #expect(records[0].actor == "bob" && records[0].entry == ids[1] && records[0].old == nil && records[0].new == "quiet")
+        #expect(records[2].actor == "alice" && records[2].old == "true" && records[2].new == "false")
+        #expect(records[3].actor == "catalog" && records.dropFirst(3).allSatisfy { $0.revision == firstRevision })
+        #expect(try other.audit(AuditQuery(afterID: records[2].id, limit: 10)).map(\.field) == ["cmdline", "name"])
+        #expect(try other.audit(AuditQuery(limit: 1)).count == 1)
+        #expect(try other.audit(AuditQuery(since: Date().addingTimeInterval(3600), limit: 10)).isEmpty)
+        other.close()
+        store.close()
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aStaleRevisionIsRefusedAndChangesNothing(_ backend: Backend) throws {
+        let (store, _) = try backend.makeStore()
+        let (catalog, ids) = Self.catalog(store)
+        let seen = catalog.current.settings[ids[0]]!.revision
+        try catalog.setEnabled(false, id: ids[0], expectedRevision: seen)
+        let now = catalog.current.settings[ids[0]]!.revision
+        #expect(throws: CatalogStoreError.revisionMismatch(id: ids[0], current: now)) {
+            try catalog.updateMenu(id: ids[0], name: .set("Late"), expectedRevision: seen)
+        }
+        #expect(try store.load().settings[ids[0]]?.menuName == nil)
+        #expect(try store.load().revision == now)
+        store.close()
+    }
+
+    @Test(arguments: Backend.allCases)
+    func movesKeepOrdersDenseAndUniqueUnderConcurrentWritersOnTwoNodes(_ backend: Backend) async throws {
+        let (first, reopen) = try backend.makeStore()
+        let root = TemporaryDirectory()
+        for index in 0..<12 { root.write(PNGFixtures.named("n\(index)"), to: "n\(index).rts.png") }
+        let (settings, revision) = try first.load()
+        let nodeA = CatalogStore(scanner: CatalogScanner(roots: [root.path]), settingsStore: first, settings: settings, revision: revision)
+        nodeA.refresh()
+        let second = try reopen()
+        let (loaded, loadedRevision) = try second.load()
+        let nodeB = CatalogStore(scanner: CatalogScanner(roots: [root.path]), settingsStore: second, settings: loaded, revision: loadedRevision)
+        nodeB.refresh()
+        let ids = nodeA.current.snapshot.entries.map(\.id)
+        var random = SeededRandom(seed: 7)
+        let moves = (0..<40).map { _ in (ids[Int.random(in: 0..<ids.count, using: &random)], Int.random(in: 0..<ids.count, using: &random)) }
+        await withTaskGroup(of: Void.self) { group in
+            for (index, move) in moves.enumerated() {
+                let node = index % 2 == 0 ? nodeA : nodeB
+                group.addTask { _ = try? node.updateMenu(id: move.0, bootOrder: move.1) }
+            }
+        }
+        let (final, _) = try first.load()
+        #expect(final.byID.values.map(\.bootOrder).sorted() == Array(0..<ids.count), "dense and unique: \(final.byID.values.map(\.bootOrder).sorted())")
+        #expect(try second.load().settings == final)
+        first.close()
+        second.close()
+    }
+
+
+    @Test(arguments: Backend.allCases)
+    func anotherNodesChangesArriveAsEventsAndCatchUpAppliesThem(_ backend: Backend) throws {
+        let (first, reopen) = try backend.makeStore()
+        let root = TemporaryDirectory()
+        let (nodeA, ids) = Self.catalog(first, root: root)
+        let second = try reopen()
+        let (loaded, revision) = try second.load()
+        let nodeB = CatalogStore(scanner: CatalogScanner(roots: [root.path]), settingsStore: second, settings: loaded, revision: revision)
+        nodeB.refresh()
+        let events = LockedBox<[SettingsStoreEvent]>([])
+        second.watch { event in
+            events.update { $0.append(event) }
+            nodeB.handle(event)
+        }
+        try nodeA.updateMenu(id: ids[2], name: .set("From A"), bootOrder: 0)
+        let arrived = TestServer.waitFor(seconds: 10) { nodeB.current.settings[ids[2]]?.menuName == "From A" }
+        #expect(arrived, "events: \(events.value)")
+        #expect(nodeB.current.settings == nodeA.current.settings)
+        #expect(nodeB.current.storeRevision == nodeA.current.storeRevision)
+        first.close()
+        second.close()
+    }
+
+    @Test(arguments: Backend.allCases)
+    func forgottenEntriesAreReportedAsRemovedToOtherNodes(_ backend: Backend) throws {
+        let (store, reopen) = try backend.makeStore()
+        let root = TemporaryDirectory()
+        let clock = LockedBox(Date(timeIntervalSince1970: 1_900_000_000))
+        for name in ["a", "b"] { root.write(PNGFixtures.named(name), to: "\(name).rts.png") }
+        let catalog = CatalogStore(scanner: CatalogScanner(roots: [root.path]), settingsStore: store, forgetMissingAfter: 10, now: { clock.value })
+        catalog.refresh()
+        let before = try store.load().revision
+        #expect(catalog.current.settings.idsInBootOrder == ["a", "b"].map { CatalogEntry.id(forRealPath: root.path + "/\($0).rts.png") })
+        root.remove("a.rts.png")
+        catalog.refresh()
+        clock.value = clock.value.addingTimeInterval(11)
+        #expect(catalog.refresh().forgotten == 1)
+        let changes = try reopen().changes(since: before)
+        #expect(changes.removed == [CatalogEntry.id(forRealPath: root.path + "/a.rts.png")])
+        #expect(changes.saved.keys.sorted() == [CatalogEntry.id(forRealPath: root.path + "/b.rts.png")], "b moved up to the first place")
+        #expect(changes.saved.values.first?.bootOrder == 0)
+        store.close()
+    }
+
+    @Test(arguments: Backend.allCases)
+    func anOldSettingsFileIsImportedOnceAndKept(_ backend: Backend) throws {
+        let (store, _) = try backend.makeStore()
+        let directory = TemporaryDirectory()
+        let file = SettingsFile(directory: directory.path)
+        let old = PXESettings(byID: [Self.a: PXESetting(enabled: false, bootOrder: 1, menuName: "Old name"),
+                                     Self.b: PXESetting(enabled: true, bootOrder: 0, commandLine: "quiet")])
+        try file.save(old)
+        #expect(try SettingsImport.run(file, into: store) == .imported(entries: 2, renamedTo: file.path + ".imported"))
+        let (imported, _) = try store.load()
+        #expect(imported.byID.count == 2)
+        #expect(imported[Self.a]?.sameValues(as: old[Self.a]!) == true && imported[Self.b]?.sameValues(as: old[Self.b]!) == true)
+        #expect(!FileManager.default.fileExists(atPath: file.path) && FileManager.default.fileExists(atPath: file.path + ".imported"))
+        #expect(try store.audit(AuditQuery()).first?.actor == "import")
+        // A second file (another node's) does not overwrite what the store holds.
+        try PXESettings(byID: [Self.c: PXESetting(bootOrder: 0)]).write(to: file)
+        #expect(try SettingsImport.run(file, into: store) == .skippedStoreNotEmpty)
+        #expect(try store.load().settings[Self.c] == nil)
+        #expect(FileManager.default.fileExists(atPath: file.path), "left in place")
+        store.close()
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aSchemaNewerThanThisVersionIsRefused(_ backend: Backend) throws {
+        switch backend {
+        case .sqlite:
+            let directory = TemporaryDirectory()
+            let path = directory.path + "/settings.sqlite3"
+            try SQLiteSettingsStore(path: path).close()
+            _ = try TestServer.run("/usr/bin/python3", ["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE meta SET value=99 WHERE key='schema_version'\"); c.commit()", path])
+            #expect { try SQLiteSettingsStore(path: path) } throws: { error in
+                let failure = error as? SettingsStoreError
+                return failure?.kind == .newerSchema && failure?.description.contains("schema version 99") == true
+            }
+        case .postgresql:
+            guard let server = PostgresServer.shared else { throw TestServerError(message: "PostgreSQL could not be started") }
+            let url = try server.createDatabase()
+            try PostgresSettingsStore(conninfo: url).close()
+            let database = url.split(separator: "=").last.map(String.init) ?? ""
+            try server.psql(database, "UPDATE pxe_catalog.meta SET value = 99 WHERE key = 'schema_version'")
+            #expect { try PostgresSettingsStore(conninfo: url) } throws: { error in
+                let failure = error as? SettingsStoreError
+                return failure?.kind == .newerSchema && failure?.description.contains("schema version 99") == true
+            }
+        }
+    }
+
+    @Test func anUnreachablePostgreSQLMakesAStoreThatRefusesWritesAtOnceAndReconnects() throws {
+        let server = try PostgresServer()
+        try server.start()
+        let url = try server.createDatabase()
+        let store = try PostgresSettingsStore(conninfo: url)
+        let events = LockedBox<[SettingsStoreEvent]>([])
+        store.watch { event in events.update { $0.append(event) } }
+        #expect(TestServer.waitFor(seconds: 10) { events.value.contains(.changed(revision: 0)) })
+        server.stop()
+        #expect(TestServer.waitFor(seconds: 10) { !store.health.available })
+        #expect(events.value.contains { if case .lost = $0 { return true } else { return false } })
+        let started = ContinuousClock.now
+        #expect { _ = try store.write { try $0.record(actor: "t", entry: nil, field: "x", old: nil, new: nil) } } throws: { error in
+            (error as? SettingsStoreError)?.kind == .unavailable
+        }
+        #expect(ContinuousClock.now - started < .seconds(10), "refused without waiting for a timeout per request")
+        try server.start()
+        #expect(TestServer.waitFor(seconds: 30) { events.value.contains(.reconnected) }, "events: \(events.value)")
+        #expect(store.health.available && store.health.reconnects == 1)
+        _ = try store.write { try $0.save(Self.a, PXESetting(bootOrder: 0)) }
+        #expect(try store.load().settings[Self.a] != nil)
+        store.close()
+    }
+
+    @Test func aReadOnlySQLiteStoreWritesNothing() throws {
+        let directory = TemporaryDirectory()
+        let path = directory.path + "/settings.sqlite3"
+        #expect(throws: SettingsStoreError.self) { try SQLiteSettingsStore(path: path, readOnly: true) }
+        #expect(!FileManager.default.fileExists(atPath: path), "not created")
+    }
+
+    @Test func postgresPasswordsNeverReachTheLog() {
+        #expect(PostgresSettingsStore.redacted("host=db user=pxe password=s3cret dbname=pxe") == "host=db user=pxe password=*** dbname=pxe")
+        #expect(PostgresSettingsStore.redacted("postgresql://pxe:s3cret@db/pxe") == "postgresql://pxe:***@db/pxe")
+    }
+}
+
+extension PXESettings {
+    func write(to file: SettingsFile) throws { try file.save(self) }
+}
