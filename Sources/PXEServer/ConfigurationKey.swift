@@ -130,7 +130,7 @@ struct ConfigurationKey: Sendable {
             $0.nginx.staticRoot = try string($1, "nginx.static_root", $2)
         },
         ConfigurationKey(path: "state.directory", kind: .string, defaultText: "\"/var/lib/pxe-catalog\"",
-                         summary: "Where the PXE settings are kept (`settings.json` and its backup); created if missing.") {
+                         summary: "The worker's own files: the SQLite settings (`settings.sqlite3`), a fleet node's local copy of the shared settings, the boot cache; created if missing.") {
             $0.state.directory = try string($1, "state.directory", $2)
         },
         ConfigurationKey(path: "state.forget_after_days", kind: .integer, defaultText: "30",

@@ -36,9 +36,15 @@ final class SQLiteDatabase {
         sqlite3_busy_timeout(handle, 10_000)
     }
 
-    deinit {
+    deinit { close() }
+
+    /// Closes the connection (`sqlite3_close_v2`); the last connection of a WAL database
+    /// checkpoints it and removes the -wal and -shm files. Later calls fail (SQLITE_MISUSE).
+    func close() {
         for statement in statements.values { sqlite3_finalize(statement) }
-        sqlite3_close_v2(handle)
+        statements = [:]
+        if let handle { sqlite3_close_v2(handle) }
+        handle = nil
     }
 
     private func failure(_ code: Int32) -> Failure {

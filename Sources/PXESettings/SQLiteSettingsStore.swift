@@ -177,8 +177,11 @@ package final class SQLiteSettingsStore: SettingsStore {
         thread.start()
     }
 
+    /// Stops the watcher and closes the database, so that a clean stop leaves one file behind
+    /// (the WAL checkpointed into it), not a database whose latest pages live in a -wal file.
     package func close() {
         stopping.withLock { $0 = true }
+        database.withLock { $0.close() }
     }
 
     private final class Transaction: SettingsTransaction {

@@ -59,9 +59,11 @@ import Testing
         defer { server.stop() }
         #expect(server.signalWorker(SIGTERM) == 0)
         let database = server.stateDirectory + "/settings.sqlite3"
+        #expect(!FileManager.default.fileExists(atPath: database + "-wal"), "a clean stop checkpoints the WAL into the database")
         let garbage = String(repeating: "torn page ", count: 500)
         try garbage.write(toFile: database, atomically: false, encoding: .utf8)
-        let refused = try TestServer.run(TestServer.binary, ["serve", "--config", server.configPath])
+        // Bounded: a worker that wrongly starts is stopped by timeout (exit 124), not waited for.
+        let refused = try TestServer.run("/usr/bin/timeout", ["30", TestServer.binary, "serve", "--config", server.configPath])
         #expect(refused.status == 1)
         #expect(refused.stderr.contains(database) && refused.stderr.contains("not a usable SQLite database"), "\(refused.stderr)")
         #expect(try String(contentsOfFile: database, encoding: .utf8) == garbage, "the corrupt file is left for the operator")
