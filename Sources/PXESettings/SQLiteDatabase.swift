@@ -1,4 +1,5 @@
 import CSQLite
+import Foundation
 import Glibc
 
 /// One SQLite connection: prepared statements with bound values, rows read by column. Not
@@ -23,7 +24,19 @@ final class SQLiteDatabase {
         self.path = path
         var opened: OpaquePointer?
         let mode = readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
-        let status = sqlite3_open_v2(path, &opened, mode | SQLITE_OPEN_NOMUTEX, nil)
+        // Read-only beside a stopped worker (no -wal file): opened as immutable, because a
+        // read-only connection to a WAL database would otherwise create -shm and -wal files.
+        // Beside a running worker they exist and are only read.
+        var name = path
+        var uriFlag: Int32 = 0
+        if readOnly, access(path + "-wal", F_OK) != 0 {
+            let escaped = path.utf8.map { byte -> String in
+                byte >= 0x80 || byte == UInt8(ascii: "%") || byte == UInt8(ascii: "?") || byte == UInt8(ascii: "#") ? String(format: "%%%02X", byte) : String(UnicodeScalar(byte))
+            }.joined()
+            name = "file:" + escaped + "?immutable=1"
+            uriFlag = SQLITE_OPEN_URI
+        }
+        let status = sqlite3_open_v2(name, &opened, mode | uriFlag | SQLITE_OPEN_NOMUTEX, nil)
         handle = opened
         guard status == SQLITE_OK else {
             let message = opened.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"

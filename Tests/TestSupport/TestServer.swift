@@ -159,7 +159,9 @@ public final class TestServer: @unchecked Sendable {
         let ready: () -> Bool = inheritedSocket == nil
             ? { Self.canConnect(unixSocket: self.directory.path + "/worker.sock") }
             : { self.workerLog.components(separatedBy: readyLine).count > readyBefore }
-        guard Self.waitFor(seconds: 15, { ready() || !workerProcess.isRunning }), workerProcess.isRunning else {
+        // A bound, not a speed target: a start that scans and adopts 20,000 files on a machine
+        // busy with other work takes seconds.
+        guard Self.waitFor(seconds: 90, { ready() || !workerProcess.isRunning }), workerProcess.isRunning else {
             throw TestServerError(message: "the worker did not start listening: \(workerLog)")
         }
     }
