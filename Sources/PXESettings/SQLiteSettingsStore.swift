@@ -160,8 +160,11 @@ package final class SQLiteSettingsStore: SettingsStore {
     /// Polls `PRAGMA data_version`, which changes when another connection (another process)
     /// commits; our own commits leave it alone.
     package func watch(_ handler: @escaping @Sendable (SettingsStoreEvent) -> Void) {
+        // The baseline is read before watch() returns: read on the new thread, a commit made
+        // in between would already be in it and never be reported.
+        let baseline = (try? withDatabase { try $0.query("PRAGMA data_version").first?.first?.integer }) ?? nil
         let thread = Thread { [weak self] in
-            var seen = (try? self?.withDatabase { try $0.query("PRAGMA data_version").first?.first?.integer }) ?? nil
+            var seen = baseline
             while let store = self, !store.stopping.withLock({ $0 }) {
                 usleep(500_000)
                 guard let version = (try? store.withDatabase { try $0.query("PRAGMA data_version").first?.first?.integer }) ?? nil,
