@@ -232,7 +232,7 @@ package final class CatalogStore: Sendable {
                 }
                 return missing.forgotten.count
             }
-            publish(commit)
+            publishLocal(commit)
             return (nil, forgotten)
         } catch {
             failures.add(1, ordering: .relaxed)
@@ -244,9 +244,31 @@ package final class CatalogStore: Sendable {
         }
     }
 
+    /// Publishes a commit this process made. Revisions are dense (each commit takes the next
+    /// one under the store's lock), so a gap between the revision held and this commit means
+    /// other nodes committed meanwhile and their notifications may not have been handled yet:
+    /// taking this commit's revision alone would make them look applied, and their rows would
+    /// be missed for good. Then everything since the held revision is fetched instead (it
+    /// includes this commit). Runs under `writeGate`.
+    private func publishLocal(_ commit: SettingsCommit) {
+        let held = current.storeRevision
+        let missed = commit.isEmpty ? commit.revision > held : commit.revision > held + 1
+        guard missed else {
+            if !commit.isEmpty { publish(commit) }
+            return
+        }
+        if let everything = try? settingsStore.changes(since: held), everything.revision >= commit.revision {
+            publish(everything)
+        } else if !commit.isEmpty {
+            // The store went away just now: serve this commit's rows, keep the held revision so
+            // the resynchronisation after the reconnect (or the next notification) fills the gap.
+            publish(commit, advancing: false)
+        }
+    }
+
     /// Applies what a commit wrote to the in-memory settings: rows at least as new as the ones
     /// held replace them. Runs under `writeGate`.
-    private func publish(_ commit: SettingsCommit) {
+    private func publish(_ commit: SettingsCommit, advancing: Bool = true) {
         let (settings, revision) = state.withLock { state -> (PXESettings, Int64) in
             for (id, row) in commit.saved where (state.settings[id]?.revision ?? -1) <= row.revision {
                 state.settings[id] = row
@@ -254,7 +276,7 @@ package final class CatalogStore: Sendable {
             for id in commit.removed where (state.settings[id]?.revision ?? -1) <= commit.revision {
                 state.settings[id] = nil
             }
-            state.storeRevision = max(state.storeRevision, commit.revision)
+            if advancing { state.storeRevision = max(state.storeRevision, commit.revision) }
             state.settingsRevision += 1
             return (state.settings, state.storeRevision)
         }
@@ -320,7 +342,7 @@ package final class CatalogStore: Sendable {
                 let (setting, commit) = try settingsStore.write { transaction in
                     try Self.apply(edit, id: id, actor: actor, expectedRevision: expectedRevision, in: transaction)
                 }
-                if !commit.isEmpty { publish(commit) }
+                publishLocal(commit)
                 return EntryWithSetting(entry: entry, setting: commit.saved[id] ?? setting)
             } catch let error as CatalogStoreError {
                 throw error

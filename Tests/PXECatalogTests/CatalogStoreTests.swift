@@ -55,4 +55,54 @@ import Testing
         #expect(ids.allSatisfy { store.current.settings[$0]?.enabled == false })
         #expect(Set(ids.compactMap { store.current.settings[$0]?.bootOrder }).count == ids.count)
     }
+
+    /// Two nodes on one store. Node 1 moves an entry; before node 2 hears of it, node 2 changes
+    /// another entry. Node 2's own commit must not make node 1's look applied: the late
+    /// notification of it would then be ignored and node 2 would keep the old order for good.
+    @Test func aLocalCommitAfterAnUnheardRemoteOneMissesNothing() throws {
+        let root = TemporaryDirectory()
+        for name in ["a", "b", "c"] { root.write(PNGFixtures.named(name), to: "\(name).rts.png") }
+        let shared = MemorySettingsStore()
+        let one = CatalogStore(scanner: CatalogScanner(roots: [root.path]), settingsStore: shared)
+        one.refresh()
+        let (settings, revision) = try shared.load()
+        let two = CatalogStore(scanner: CatalogScanner(roots: [root.path]), settingsStore: shared, settings: settings, revision: revision)
+        two.refresh()
+        let ids = ["a", "b", "c"].map { CatalogEntry.id(forRealPath: root.path + "/\($0).rts.png") }
+
+        try one.updateMenu(id: ids[2], bootOrder: 0)
+        let moved = try shared.load().revision
+        try two.updateMenu(id: ids[1], name: .set("Rescue"))
+        two.handle(.changed(revision: moved))    // node 1's notification, arriving late
+
+        #expect(two.current.settings[ids[1]]?.menuName == "Rescue")
+        #expect(ids.map { two.current.settings[$0]?.bootOrder } == ids.map { one.current.settings[$0]?.bootOrder },
+                "node 2 holds node 1's move")
+        #expect(two.current.settings[ids[2]]?.bootOrder == 0)
+        #expect(two.current.storeRevision == (try shared.load().revision))
+    }
+
+    /// A write that changes nothing (rolled back) reports the store's latest revision; that
+    /// must not count as having applied the commits before it either. Here: a new file, which
+    /// node 1 adopts first; node 2's refresh then finds nothing left to save.
+    @Test func aNoOpWriteAfterAnUnheardRemoteCommitMissesNothing() throws {
+        let root = TemporaryDirectory()
+        root.write(PNGFixtures.named("a"), to: "a.rts.png")
+        let shared = MemorySettingsStore()
+        let one = CatalogStore(scanner: CatalogScanner(roots: [root.path]), settingsStore: shared)
+        one.refresh()
+        let (settings, revision) = try shared.load()
+        let two = CatalogStore(scanner: CatalogScanner(roots: [root.path]), settingsStore: shared, settings: settings, revision: revision)
+        two.refresh()
+
+        root.write(PNGFixtures.named("b"), to: "b.rts.png")
+        let b = CatalogEntry.id(forRealPath: root.path + "/b.rts.png")
+        one.refresh()
+        let adopted = try shared.load().revision
+        two.refresh()
+        two.handle(.changed(revision: adopted))    // node 1's notification, arriving late
+
+        #expect(two.current.settings[b] == one.current.settings[b], "node 2 holds the settings node 1 saved for the new file")
+        #expect(two.current.settings[b]?.revision == adopted)
+    }
 }
