@@ -34,14 +34,16 @@ let package = Package(
         // The settings store's backends (SQLite, PostgreSQL) and the JSON settings file (import,
         // a fleet node's local copy); the only importer of libsqlite3 and libpq.
         .target(name: "PXESettings", dependencies: ["PXECatalog", "StrictJSON", "Locking", "CSQLite", "CPostgres"]),
+        // Machines: identity from iPXE's query, host rules and their precedence, the boot log.
+        .target(name: "PXEHosts", dependencies: ["StrictJSON", "Locking"]),
         // iPXE text sanitising and every script the server renders; knows nothing of the catalog.
         .target(name: "BootScripts"),
         // HTTP API: handlers from request values to response values.
-        .target(name: "PXEAPI", dependencies: ["PXECatalog", "BootScripts", "PixelRTS", "StrictJSON", "Locking"]),
+        .target(name: "PXEAPI", dependencies: ["PXECatalog", "PXEHosts", "BootScripts", "PixelRTS", "StrictJSON", "Locking"]),
         // Configuration, command line, nginx config generation and process wiring (signals,
         // priorities and malloc tuning live here, not in the domain).
         .target(name: "PXEServer", dependencies: [
-            "FastCGI", "PXECatalog", "PXESettings", "PXEAPI", "BootScripts", "PixelRTS", "StrictJSON", "CMalloc", "Locking",
+            "FastCGI", "PXECatalog", "PXESettings", "PXEAPI", "PXEHosts", "BootScripts", "PixelRTS", "StrictJSON", "CMalloc", "Locking",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -53,7 +55,8 @@ let package = Package(
         .testTarget(name: "PXESettingsTests", dependencies: ["PXESettings", "PXECatalog", "StrictJSON", "TestSupport"]),
         // Golden/ holds expected scripts, read by path in the tests.
         .testTarget(name: "BootScriptsTests", dependencies: ["BootScripts", "TestSupport"], exclude: ["Golden"]),
-        .testTarget(name: "PXEAPITests", dependencies: ["PXEAPI", "PXECatalog", "PXESettings", "PixelRTS", "StrictJSON", "TestSupport"]),
+        .testTarget(name: "PXEHostsTests", dependencies: ["PXEHosts", "StrictJSON"]),
+        .testTarget(name: "PXEAPITests", dependencies: ["PXEAPI", "PXEHosts", "PXECatalog", "PXESettings", "PixelRTS", "StrictJSON", "TestSupport"]),
         .testTarget(name: "PXEServerTests", dependencies: ["PXEServer", "PXECatalog", "StrictJSON", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["PXECatalog", "PXESettings", "BootScripts", "PixelRTS", "StrictJSON", "TestSupport"]),
     ]

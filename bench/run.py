@@ -116,7 +116,11 @@ class Stack:
         self.processes.append(self.worker)
         c = subprocess.Popen([self.c_binary, os.path.join(self.work, "c.sock")])
         self.processes.append(c)
-        assert wait_for(lambda: os.path.exists(os.path.join(self.work, "worker.sock")) and os.path.exists(os.path.join(self.work, "c.sock")))
+        # A first start of 100,000 entries saves 100,000 settings rows: minutes on a busy machine.
+        if not wait_for(lambda: os.path.exists(os.path.join(self.work, "worker.sock")) and os.path.exists(os.path.join(self.work, "c.sock")), 300):
+            self.stop()   # never leave a worker behind
+            raise AssertionError("the worker did not start within 300 s")
+
         nginx = subprocess.Popen(["nginx", "-p", self.prefix, "-c", os.path.join(self.prefix, "nginx.conf")], stderr=subprocess.DEVNULL)
         self.processes.append(nginx)
         self.nginx = nginx
@@ -281,13 +285,17 @@ def main():
         finally:
             stack.stop()
 
+    checkpoint(report)
     scale = 20000 if args.quick else 100000
     print(f"serving during refreshes of {scale} entries ...", flush=True)
     report["refreshing"] = serving_during_refresh(work, files, id_of["4k.rts.png"], c_binary, scale, args)
+    checkpoint(report)
     print("scan ...", flush=True)
     report["scan"] = scan_benchmarks(work, [1000, 10000] if args.quick else [1000, 10000, 100000], args.rounds)
+    checkpoint(report)
     print("decoding and preparing ...", flush=True)
     report["decode"] = decode_benchmarks(work, files, c_binary, args)
+    checkpoint(report)
     if args.no_qemu:
         report["qemu"] = None
     else:
@@ -295,6 +303,12 @@ def main():
         report["qemu"] = qemu_boots(work, files, id_of["linux.rts.png"], c_binary, [1, 2] if args.quick else [1, 4, 8], 1 if args.quick else 2)
     shutil.rmtree(work, ignore_errors=True)
     write_report(report, args)
+
+
+def checkpoint(report):
+    """What was measured so far, in case a later phase fails (bench/results/partial.json)."""
+    with open(os.path.join(RESULTS, "partial.json"), "w") as f:
+        json.dump(report, f, indent=1, default=str)
 
 
 def boot_state(stack, entry_id):

@@ -12,6 +12,10 @@ package struct MenuOptions: Sendable, Equatable {
     package var defaultChoice: DefaultChoice
     /// Absolute base such as `http://boot.example.com`; nil: URIs relative to the script's own.
     package var publicBaseURL: String?
+    /// Whether the URIs a script fetches carry the machine's identity (`?${pxe_machine}`, set
+    /// by the line `attributed(_:query:)` puts at the top), so each request of a boot is
+    /// attributed to the machine.
+    package var attributed = false
 
     package init(title: String = "pxe-catalog boot menu", timeoutSeconds: Int = 10, defaultChoice: DefaultChoice = .local,
                 publicBaseURL: String? = nil) {
@@ -60,12 +64,14 @@ package struct MenuEntry: Sendable, Equatable {
 /// configured; `sanboot` does not resolve relative URIs in this iPXE, so disk entries use
 /// `sanBaseURL`, the configured base or one built from a validated Host header.
 package enum IPXEScripts {
-    /// `/pxe/boot.ipxe`: hands over to the menu.
-    package static func bootScript(options: MenuOptions) -> String {
-        """
+    /// `/pxe/boot.ipxe`: hands over to the menu, telling it who asks (`identityQuery`: keys and
+    /// iPXE expansions, e.g. `mac=${net0/mac:hexhyp}&...`).
+    package static func bootScript(options: MenuOptions, identityQuery: String = "") -> String {
+        let query = identityQuery.isEmpty ? "" : "?" + identityQuery
+        return """
         #!ipxe
         # pxe-catalog: load the boot menu.
-        chain --autofree \(url("pxe/menu.ipxe", relative: "menu.ipxe", options)) || goto failed
+        chain --autofree \(url("pxe/menu.ipxe", relative: "menu.ipxe", options))\(query) || goto failed
         exit
         :failed
         echo pxe-catalog: the boot menu could not be loaded. Trying the next boot device.
@@ -73,6 +79,19 @@ package enum IPXEScripts {
         exit 1
 
         """
+    }
+
+    /// `script` (rendered with `options.attributed`) for one machine: a line that sets
+    /// `pxe_machine` to `query` after `#!ipxe`. `query` must be made of `[A-Za-z0-9._~%=&-]`
+    /// only (`MachineIdentity.query` is): it is expanded into command lines.
+    package static func attributed(_ script: String, query: String) -> String {
+        let safe = query.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || Array("._~%=&-".utf8).contains(byte)
+        } && !query.contains("&&")
+        let header = "#!ipxe\n"
+        // Anything else is dropped rather than written: `${pxe_machine}` then expands to nothing.
+        guard script.hasPrefix(header), safe, !query.isEmpty else { return script }
+        return header + "set pxe_machine \(query)\n" + script.dropFirst(header.count)
     }
 
     /// `/pxe/{id}/boot.ipxe`: boots one container; on failure returns to the firmware.
@@ -165,7 +184,8 @@ package enum IPXEScripts {
     /// The commands that boot one entry; each failure goes to `failed`. `prefix` leads from the
     /// script's URI to the server's root (`../` from `/pxe/menu.ipxe`).
     static func bootLines(_ entry: MenuEntry, name: String, prefix: String, failed: String, options: MenuOptions, sanBaseURL: String?) -> [String] {
-        let part = { (file: String) in url("containers/\(entry.id)/\(file)", relative: "\(prefix)containers/\(entry.id)/\(file)", options) }
+        let suffix = options.attributed ? "?${pxe_machine}" : ""
+        let part = { (file: String) in url("containers/\(entry.id)/\(file)", relative: "\(prefix)containers/\(entry.id)/\(file)", options) + suffix }
         switch entry.boot {
         case let .linux(commandLine, hasInitrd):
             // `initrd=initrd` names the initrd for EFI stub kernels; BIOS kernels ignore it.
@@ -183,7 +203,7 @@ package enum IPXEScripts {
             return ["iseq ${platform} pcbios || echo \(name) is a disk image with a BIOS boot sector, and this machine does not boot with a BIOS.",
                     "iseq ${platform} pcbios || goto \(failed)",
                     "echo Booting \(name) ...",
-                    "sanboot --no-describe \(base)/containers/\(entry.id)/disk || goto \(failed)"]
+                    "sanboot --no-describe \(base)/containers/\(entry.id)/disk\(suffix) || goto \(failed)"]
         case .notReady:
             return ["goto \(failed)"]
         }

@@ -1,6 +1,7 @@
 import Foundation
 import Locking
 import PXECatalog
+import PXEHosts
 
 /// Request counters, latency histograms and per-container download counts, rendered in the
 /// Prometheus text format. Hand-written rather than swift-metrics + swift-prometheus: a dozen
@@ -59,7 +60,8 @@ package final class APIMetrics: Sendable {
 
     /// Prometheus text exposition (version 0.0.4).
     package func render(catalog: CatalogState, inFlight: Int, scans: Int, settingsWriteFailures: Int, boot: BootPreparer.Counts? = nil,
-                        settingsStore: SettingsStoreHealth = SettingsStoreHealth()) -> String {
+                        settingsStore: SettingsStoreHealth = SettingsStoreHealth(),
+                        boots: [(kind: BootRequestKind, entry: String, count: Int)] = [], hostsSeen: Int = 0, nextBootsPending: Int = 0) -> String {
         // Copy out under the lock: the route counters are mutable objects. Download series of
         // ids whose settings were forgotten (gone from the catalog for good) go with them.
         let (requests, latency, downloads) = state.withLock { state in
@@ -128,6 +130,14 @@ package final class APIMetrics: Sendable {
             family("pxe_catalog_boot_cache_budget_bytes", "gauge", "The boot cache's budget (boot.cache_max_bytes); 0 is no limit.")
             out += "pxe_catalog_boot_cache_budget_bytes \(boot.budgetBytes)\n"
         }
+        family("pxe_catalog_boots_total", "counter", "Machines that fetched an entry's kernel (kind linux) or started reading its disk image (kind disk), by entry.")
+        for boot in boots where catalog.settings[boot.entry] != nil {
+            out += "pxe_catalog_boots_total{entry=\"\(boot.entry)\",kind=\"\(boot.kind == .kernel ? "linux" : "disk")\"} \(boot.count)\n"
+        }
+        family("pxe_catalog_hosts_seen", "gauge", "Machines (by MAC) that booted from this node since it started.")
+        out += "pxe_catalog_hosts_seen \(hostsSeen)\n"
+        family("pxe_catalog_next_boots_pending", "gauge", "One-shot next boots waiting for their machine.")
+        out += "pxe_catalog_next_boots_pending \(nextBootsPending)\n"
         family("pxe_catalog_start_time_seconds", "gauge", "When the worker started (Unix time).")
         out += "pxe_catalog_start_time_seconds \(Int(startedAt.timeIntervalSince1970))\n"
         return out

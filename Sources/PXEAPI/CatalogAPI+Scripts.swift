@@ -1,10 +1,18 @@
 import BootScripts
 import PXECatalog
+import PXEHosts
 
-/// The iPXE scripts: `/pxe/boot.ipxe`, `/pxe/menu.ipxe` and `/pxe/{id}/boot.ipxe`.
+/// The iPXE scripts: `/pxe/boot.ipxe`, `/pxe/menu.ipxe` and `/pxe/{id}/boot.ipxe`. The menu
+/// and entry scripts are shaped by the machine that asks (its host rule, its one-shot next
+/// boot) and carry its identity on every URI they fetch.
 extension CatalogAPI {
+    /// `mac=${net0/mac:hexhyp}&uuid=${uuid}&...`: what `boot.ipxe` asks iPXE to send.
+    static let identityQueryTemplate = IdentityField.allCases.map { "\($0.rawValue)=\($0.ipxeExpansion)" }.joined(separator: "&")
+
     func bootScript() -> HTTPResponse {
-        .text(IPXEScripts.bootScript(options: context.menu))
+        var response = HTTPResponse.text(IPXEScripts.bootScript(options: context.menu, identityQuery: Self.identityQueryTemplate))
+        response.bootEvent = BootEventNote(kind: .bootScript)
+        return response
     }
 
     /// The absolute base `sanboot` needs: the configured package base URL, else one built from
@@ -18,15 +26,86 @@ extension CatalogAPI {
         return IPXEScripts.baseURL(fromHost: request.headers["host"])
     }
 
-    func menuScript(_ request: HTTPRequest) -> HTTPResponse {
-        let base = sanBaseURL(request)
-        // The revision alone (not the whole state) on the path a boot storm takes.
-        return menuCache.value(for: MenuKey(revision: store.revision, sanBase: base)) {
-            let state = store.current
-            let context = self.context
-            let entries = Self.pxeEntries(state).compactMap { Self.menuEntry($0.0, $0.1, state: state, context: context) }
-            return HTTPResponse.text(IPXEScripts.menuScript(entries, options: context.menu, sanBaseURL: base))
+    /// The menu options for a machine under `rule` (its default and timeout), attributed when
+    /// the machine said who it is.
+    static func options(_ base: MenuOptions, rule: HostRule?, attributed: Bool) -> MenuOptions {
+        var options = base
+        options.attributed = attributed
+        if let seconds = rule?.policy.timeoutSeconds { options.timeoutSeconds = seconds }
+        switch rule?.policy.defaultChoice {
+        case "local"?: options.defaultChoice = .local
+        case "first"?: options.defaultChoice = .first
+        case let id?: options.defaultChoice = .entry(id)
+        case nil: break
         }
+        return options
+    }
+
+    func menuScript(_ request: HTTPRequest) -> HTTPResponse {
+        let machine = request.query.isEmpty ? MachineIdentity() : MachineIdentity(query: request.query)
+        let context = self.context
+        let rule = machine.isEmpty ? nil : context.hostRules.rule(for: machine)
+        // A one-shot first, then the rule's direct boot: a script that hands over to the entry.
+        // The one-shot is taken only when its entry can boot now (a worker that just started
+        // may still be preparing it); otherwise it waits for the machine's next boot.
+        if let mac = machine.mac, let pending = store.pendingNextBoots[mac] {
+            if directBoot(pending.entry, machine: machine) != nil {
+                // Another request (or node) may take it first: then this one gets the usual menu.
+                if let taken = store.takeNextBoot(mac: mac), var direct = directBoot(taken.entry, machine: machine) {
+                    direct.bootEvent = BootEventNote(kind: .menu, entry: taken.entry, outcome: "next-boot")
+                    return direct
+                }
+            } else {
+                var response = menu(request, machine: machine, rule: rule, context: context)
+                response.bootEvent = BootEventNote(kind: .menu, entry: pending.entry, outcome: "next-boot waiting: entry cannot boot now")
+                return response
+            }
+        }
+        if let rule, let id = rule.policy.boot, var response = directBoot(id, machine: machine) {
+            response.bootEvent = BootEventNote(kind: .menu, entry: id, outcome: "direct:\(rule.name)")
+            return response
+        }
+        var response = menu(request, machine: machine, rule: rule, context: context)
+        response.bootEvent = BootEventNote(kind: .menu, outcome: rule.map { "rule:\($0.name)" } ?? "menu")
+        return response
+    }
+
+    private func menu(_ request: HTTPRequest, machine: MachineIdentity, rule: HostRule?, context: APIContext) -> HTTPResponse {
+        let base = sanBaseURL(request)
+        let attributed = !machine.isEmpty
+        // The revision alone (not the whole state) on the path a boot storm takes.
+        var response = menuCache.update(for: MenuKey(revision: store.revision, sanBase: base), initial: { [:] }) { variants in
+            let variant = MenuVariant(rule: rule?.name, attributed: attributed)
+            if let cached = variants[variant] { return cached }
+            let state = store.current
+            var entries = Self.pxeEntries(state)
+            if let offered = rule?.policy.entries {
+                let allowed = Set(offered)
+                entries.removeAll { !allowed.contains($0.0.id) }
+            }
+            let menuEntries = entries.compactMap { Self.menuEntry($0.0, $0.1, state: state, context: context, rule: rule) }
+            let rendered = HTTPResponse.text(IPXEScripts.menuScript(menuEntries, options: Self.options(context.menu, rule: rule, attributed: attributed),
+                                                                    sanBaseURL: base))
+            variants[variant] = rendered
+            return rendered
+        }
+        if attributed { response.body = Array(IPXEScripts.attributed(response.bodyText, query: machine.query).utf8) }
+        return response
+    }
+
+    /// A script that boots entry `id` at once (it chains the entry's own script, which carries
+    /// the machine's identity on); nil when the entry cannot boot now.
+    private func directBoot(_ id: String, machine: MachineIdentity) -> HTTPResponse? {
+        let state = store.current
+        guard let (entry, setting) = Self.pxeEntries(state).first(where: { $0.0.id == id }),
+              let menuEntry = Self.menuEntry(entry, setting, state: state, context: context, rule: nil), menuEntry.isBootable else { return nil }
+        let query = machine.isEmpty ? "" : "?" + machine.query
+        return .text("""
+            #!ipxe
+            # pxe-catalog: this machine boots \(IPXEText.sanitize(menuEntry.name)) without a menu.
+            chain --replace --autofree \(id)/boot.ipxe\(query)
+
+            """)
     }
 
     /// An enabled, valid entry's script: its boot commands, or (not bootable, not ready) a
@@ -37,23 +116,31 @@ extension CatalogAPI {
               let (entry, setting) = Self.pxeEntries(state).first(where: { $0.0.id == id }) else {
             throw APIError(.notFound, "No bootable container with that id: it is unknown, invalid or disabled.")
         }
+        let machine = request.query.isEmpty ? MachineIdentity() : MachineIdentity(query: request.query)
+        let context = self.context
+        let rule = machine.isEmpty ? nil : context.hostRules.rule(for: machine)
         let status = state.bootStatus(id)
-        let menuEntry = Self.menuEntry(entry, setting, state: state, context: context)
+        let menuEntry = Self.menuEntry(entry, setting, state: state, context: context, rule: rule)
             ?? MenuEntry(id: id, name: setting.menuName ?? entry.displayName, size: entry.size, distro: entry.metadata.distro,
                          boot: .notReady(reason: status.problem ?? "it boots nothing"))
-        return .text(IPXEScripts.entryScript(menuEntry, options: context.menu, sanBaseURL: sanBaseURL(request)))
+        let script = IPXEScripts.entryScript(menuEntry, options: Self.options(context.menu, rule: nil, attributed: !machine.isEmpty),
+                                             sanBaseURL: sanBaseURL(request))
+        var response = HTTPResponse.text(machine.isEmpty ? script : IPXEScripts.attributed(script, query: machine.query))
+        response.bootEvent = BootEventNote(kind: .entryScript, entry: id)
+        return response
     }
 
     /// What the menu offers for an entry: its boot when ready and bootable, a "being prepared"
     /// line while pending, nothing when it cannot boot (failed, not prepared, boots nothing).
-    static func menuEntry(_ entry: CatalogEntry, _ setting: PXESetting, state: CatalogState, context: APIContext) -> MenuEntry? {
+    static func menuEntry(_ entry: CatalogEntry, _ setting: PXESetting, state: CatalogState, context: APIContext, rule: HostRule? = nil) -> MenuEntry? {
         let status = state.bootStatus(entry.id)
         let boot: MenuEntry.Boot
         switch (status.state, status.kind) {
         case (.pending, _), (.preparing, _):
             boot = .notReady(reason: "it is being prepared, try again shortly")
         case (.ready, .linux?):
-            boot = .linux(commandLine: commandLine(entry, setting, context: context), hasInitrd: status.parts[.initrd] != nil)
+            boot = .linux(commandLine: commandLine(entry, setting, context: context, hostAppend: rule?.policy.commandLineAppend),
+                          hasInitrd: status.parts[.initrd] != nil)
         case (.ready, .disk?):
             boot = .disk
         default:
@@ -63,9 +150,10 @@ extension CatalogAPI {
     }
 
     /// The command line a Linux entry boots with: the entry's own (set through the API) or the
-    /// container's, then `boot.cmdline_append`; sanitised for the `kernel` line.
-    static func commandLine(_ entry: CatalogEntry, _ setting: PXESetting, context: APIContext) -> String {
+    /// container's, then `boot.cmdline_append`, then the machine's host rule's; sanitised for
+    /// the `kernel` line.
+    static func commandLine(_ entry: CatalogEntry, _ setting: PXESetting, context: APIContext, hostAppend: String? = nil) -> String {
         let own = setting.commandLine ?? entry.metadata.kernelCommandLine ?? ""
-        return IPXEText.commandLine([own, context.commandLineAppend].filter { !$0.isEmpty }.joined(separator: " "))
+        return IPXEText.commandLine([own, context.commandLineAppend, hostAppend ?? ""].filter { !$0.isEmpty }.joined(separator: " "))
     }
 }

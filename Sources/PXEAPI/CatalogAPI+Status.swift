@@ -36,7 +36,8 @@ extension CatalogAPI {
     func metricsText() -> HTTPResponse {
         let text = metrics.render(catalog: store.current, inFlight: inFlight(), scans: store.current.snapshot.generation,
                                   settingsWriteFailures: store.settingsWriteFailures, boot: bootCounts(),
-                                  settingsStore: store.settingsStore.health)
+                                  settingsStore: store.settingsStore.health, boots: bootLog.bootCounts(),
+                                  hostsSeen: bootLog.hosts().count, nextBootsPending: store.pendingNextBoots.count)
         return .text(text, contentType: "text/plain; version=0.0.4; charset=utf-8")
     }
 

@@ -1,5 +1,7 @@
+import Foundation
 import Locking
 import PXECatalog
+import PXEHosts
 import StrictJSON
 
 /// The HTTP API: routes a request to its handler and answers a response value. Handlers live in
@@ -19,6 +21,8 @@ package final class CatalogAPI: Sendable {
     let audit: @Sendable (String) -> Void
     /// The boot cache's counters for `/status` and `/metrics` (nil: no boot cache).
     let bootCounts: @Sendable () -> BootPreparer.Counts?
+    /// Recent boot requests and what is known of each machine.
+    package let bootLog: BootLog
 
     /// Renderings kept per catalog state: a boot storm asks for the same answers thousands of
     /// times between two changes.
@@ -27,7 +31,13 @@ package final class CatalogAPI: Sendable {
         /// The absolute base `sanboot` URLs were rendered with (from the request's Host).
         var sanBase: String?
     }
-    let menuCache = RevisionCache<MenuKey, HTTPResponse>()
+    /// Menus of one catalog state, one per host rule that shapes them (nil: no rule) and per
+    /// attribution (whether URIs carry the machine's identity).
+    struct MenuVariant: Hashable, Sendable {
+        var rule: String?
+        var attributed: Bool
+    }
+    let menuCache = RevisionCache<MenuKey, [MenuVariant: HTTPResponse]>()
     /// `/containers` items serialised once (10,000+ entries are common) and the full answer.
     let listingCache = RevisionCache<CatalogRevision, (items: [[UInt8]], full: HTTPResponse)>()
     let pxeCache = RevisionCache<CatalogRevision, HTTPResponse>()
@@ -38,7 +48,9 @@ package final class CatalogAPI: Sendable {
                 files: any ServedFileChecker = LiveFileChecker(), audit: @escaping @Sendable (String) -> Void = { _ in },
                 statusSections: @escaping @Sendable () -> [(String, JSONValue)] = { [] },
                 inFlight: @escaping @Sendable () -> Int = { 0 },
-                bootCounts: @escaping @Sendable () -> BootPreparer.Counts? = { nil }) {
+                bootCounts: @escaping @Sendable () -> BootPreparer.Counts? = { nil },
+                bootLog: BootLog = BootLog(clock: { Date().timeIntervalSince1970 })) {
+        self.bootLog = bootLog
         self.bootCounts = bootCounts
         self.store = store
         contextBox = Locked(context)
@@ -75,6 +87,14 @@ package final class CatalogAPI: Sendable {
         if case let .container(id)? = route, response.status == 200 { downloadID = id }
         metrics.record(route: route?.metricName ?? "unknown", status: response.status,
                        seconds: APIMetrics.seconds(elapsed), downloadID: downloadID)
+        if case let .containerPart(id, part)? = route, part != .payload {
+            let kind: BootRequestKind = part == .kernel ? .kernel : part == .initrd ? .initrd : .disk
+            recordBoot(BootEventNote(kind: kind, entry: id), request: request, status: response.status)
+        } else if let note = response.bootEvent {
+            recordBoot(note, request: request, status: response.status)
+        } else if case let .entryScript(id)? = route {
+            recordBoot(BootEventNote(kind: .entryScript, entry: id), request: request, status: response.status)
+        }
         response.contentLength = response.body.count
         if request.method == "HEAD" { response.body = [] }
         return response
@@ -107,6 +127,10 @@ package final class CatalogAPI: Sendable {
         case .metrics: return metricsText()
         case .healthz: return .json(.object([("status", .string("ok"))]))
         case .audit: return try auditLog(query: request.query)
+        case .hosts: return listHosts()
+        case let .host(mac): return try showHost(mac)
+        case let .nextBoot(mac): return try nextBoot(mac, request: request, actor: actor)
+        case .boots: return try listBoots(query: request.query)
         }
     }
 

@@ -37,6 +37,8 @@ package struct HTTPResponse: Sendable {
     /// for HEAD, whose body is dropped. A field rather than a header so that a cached response's
     /// header list is shared, never copied, on every request.
     package var contentLength: Int?
+    /// What the boot log records of this answer (boot-path routes only).
+    var bootEvent: BootEventNote?
 
     package init(status: Int, headers: [(String, String)] = [], body: [UInt8] = []) {
         self.status = status

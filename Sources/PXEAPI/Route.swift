@@ -5,6 +5,7 @@ enum Route: Equatable {
     case index, containers, container(String), containerPart(String, BootPart), file(String), refresh, pxe, toggle(String)
     case bootScript, menuScript, entryScript(String), editMenu(String)
     case status, metrics, healthz, audit
+    case hosts, host(String), nextBoot(String), boots
 
     /// Label for metrics: the route's shape, never the id.
     var metricName: String {
@@ -25,6 +26,10 @@ enum Route: Equatable {
         case .metrics: return "metrics"
         case .healthz: return "healthz"
         case .audit: return "audit"
+        case .hosts: return "hosts"
+        case .host: return "host"
+        case .nextBoot: return "next_boot"
+        case .boots: return "boots"
         }
     }
 
@@ -32,19 +37,26 @@ enum Route: Equatable {
     static let writeMethods = ["POST"]
 
     var allowedMethods: [String] {
-        isChange ? Self.writeMethods : Self.readMethods
+        if case .nextBoot = self { return ["POST", "DELETE"] }
+        return isChange ? Self.writeMethods : Self.readMethods
     }
 
     /// Whether the route changes state.
     var isChange: Bool {
         switch self {
-        case .refresh, .toggle, .editMenu: return true
+        case .refresh, .toggle, .editMenu, .nextBoot: return true
         default: return false
         }
     }
 
-    /// Whether the route needs an admin token: every change, and the change history.
-    var needsAdmin: Bool { isChange || self == .audit }
+    /// Whether the route needs an admin token: every change, the change history, and the
+    /// machines and their boots.
+    var needsAdmin: Bool {
+        switch self {
+        case .audit, .hosts, .host, .boots: return true
+        default: return isChange
+        }
+    }
 
     /// Routes on the path's bytes: this runs for every request of a boot storm.
     init?(path: String) {
@@ -71,7 +83,19 @@ enum Route: Equatable {
         case "/metrics": self = .metrics
         case "/healthz": self = .healthz
         case "/audit": self = .audit
+        case "/hosts": self = .hosts
+        case "/boots": self = .boots
         default:
+            if path.hasPrefix("/hosts/") {
+                let rest = path.dropFirst(7)
+                if let slash = rest.firstIndex(of: "/") {
+                    guard rest[rest.index(after: slash)...] == "next-boot" else { return nil }
+                    self = .nextBoot(String(rest[..<slash]))
+                } else {
+                    self = .host(String(rest))
+                }
+                return
+            }
             if path.hasPrefix("/files/") {
                 self = .file(String(path.dropFirst(7)))
                 return

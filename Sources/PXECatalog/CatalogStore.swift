@@ -100,12 +100,14 @@ package enum FieldChange<Value: Sendable & Equatable>: Sendable, Equatable {
 package final class CatalogStore: Sendable {
     private let state: Locked<CatalogState>
     private let refreshes = RefreshCoalescer<Duration?, RefreshSummary>()
-    private let writeGate = Lock()
+    let writeGate = Lock()
+    /// Which machines have a one-shot next boot (see CatalogStore+NextBoot).
+    let nextBootCache = Locked<[String: NextBoot]>([:])
     private let scannerBox: Locked<CatalogScanner>
     package let settingsStore: any SettingsStore
     /// Seconds an entry may be missing before its settings are forgotten; nil keeps them forever.
     private let forgetMissingAfter: Int64?
-    private let now: @Sendable () -> Date
+    let now: @Sendable () -> Date
     /// Files with a recent mtime as the latest settle-aware scan saw them (see `CatalogScanner.SettleCheck`).
     private let observations = Locked<[String: CatalogScanner.SettleCheck.Observation]>([:])
 
@@ -139,6 +141,8 @@ package final class CatalogStore: Sendable {
     /// Settings write failures since start, for metrics.
     package var settingsWriteFailures: Int { failures.load(ordering: .relaxed) }
     private let failures = Atomic<Int>(0)
+
+    func countWriteFailure() { failures.add(1, ordering: .relaxed) }
 
     /// Called with each new snapshot, after it is published (the boot cache prepares its entries).
     private let snapshotObservers = Locked<[@Sendable (CatalogSnapshot) -> Void]>([])
@@ -250,7 +254,7 @@ package final class CatalogStore: Sendable {
     /// taking this commit's revision alone would make them look applied, and their rows would
     /// be missed for good. Then everything since the held revision is fetched instead (it
     /// includes this commit). Runs under `writeGate`.
-    private func publishLocal(_ commit: SettingsCommit) {
+    func publishLocal(_ commit: SettingsCommit) {
         let held = current.storeRevision
         let missed = commit.isEmpty ? commit.revision > held : commit.revision > held + 1
         guard missed else {
@@ -303,6 +307,7 @@ package final class CatalogStore: Sendable {
         writeGate.withLock {
             guard let commit = try? settingsStore.changes(since: current.storeRevision), !commit.isEmpty || commit.revision > current.storeRevision else { return }
             publish(commit)
+            reloadNextBoots()
         }
     }
 
@@ -318,6 +323,7 @@ package final class CatalogStore: Sendable {
                 return state.snapshot
             }
             for observer in settingsObservers.withLock({ $0 }) { observer(settings, revision) }
+            reloadNextBoots()
             _ = reconcile(with: snapshot)
         }
     }

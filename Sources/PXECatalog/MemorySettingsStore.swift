@@ -9,6 +9,7 @@ package final class MemorySettingsStore: SettingsStore {
         var settings = PXESettings()
         var revision: Int64 = 0
         var audit: [AuditRecord] = []
+        var nextBoots: [String: NextBoot] = [:]
     }
 
     private let contents: Locked<Contents>
@@ -27,12 +28,13 @@ package final class MemorySettingsStore: SettingsStore {
 
     package func write<Result>(_ change: (any SettingsTransaction) throws -> Result) throws -> (result: Result, commit: SettingsCommit) {
         try contents.withLock { contents in
-            let transaction = Transaction(contents.settings, revision: contents.revision + 1)
+            let transaction = Transaction(contents.settings, nextBoots: contents.nextBoots, revision: contents.revision + 1)
             let result = try change(transaction)
             guard !transaction.commit.isEmpty || !transaction.records.isEmpty else {
                 return (result, SettingsCommit(revision: contents.revision))
             }
             contents.settings = transaction.working
+            contents.nextBoots = transaction.nextBoots
             contents.revision = transaction.revision
             let firstID = (contents.audit.last?.id ?? 0) + 1
             contents.audit += transaction.records.enumerated().map { offset, record in
@@ -50,6 +52,10 @@ package final class MemorySettingsStore: SettingsStore {
                            removed: contents.audit.filter { $0.revision > revision && $0.field == "forgotten" }.compactMap(\.entry)
                                .filter { contents.settings[$0] == nil })
         }
+    }
+
+    package func nextBoots() throws(SettingsStoreError) -> [NextBoot] {
+        contents.withLock { $0.nextBoots.values.sorted { $0.mac < $1.mac } }
     }
 
     package func audit(_ query: AuditQuery) throws(SettingsStoreError) -> [AuditRecord] {
@@ -71,9 +77,11 @@ package final class MemorySettingsStore: SettingsStore {
         var working: PXESettings
         var commit: SettingsCommit
         var records: [AuditRecord] = []
+        var nextBoots: [String: NextBoot]
 
-        init(_ settings: PXESettings, revision: Int64) {
+        init(_ settings: PXESettings, nextBoots: [String: NextBoot], revision: Int64) {
             working = settings
+            self.nextBoots = nextBoots
             self.revision = revision
             commit = SettingsCommit(revision: revision)
         }
@@ -98,5 +106,9 @@ package final class MemorySettingsStore: SettingsStore {
         func record(actor: String, entry: String?, field: String, old: String?, new: String?) {
             records.append(AuditRecord(id: 0, revision: revision, time: Date(), actor: actor, entry: entry, field: field, old: old, new: new))
         }
+
+        func setNextBoot(_ boot: NextBoot) { nextBoots[boot.mac] = boot }
+
+        func takeNextBoot(mac: String) -> NextBoot? { nextBoots.removeValue(forKey: mac) }
     }
 }

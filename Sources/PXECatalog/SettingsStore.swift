@@ -19,6 +19,9 @@ package protocol SettingsStore: AnyObject, Sendable {
     /// What changed after `revision` (made anywhere).
     func changes(since revision: Int64) throws(SettingsStoreError) -> SettingsCommit
 
+    /// The one-shot next boots waiting (expired ones included; `NextBoot.isExpired` says).
+    func nextBoots() throws(SettingsStoreError) -> [NextBoot]
+
     /// The change history, newest first.
     func audit(_ query: AuditQuery) throws(SettingsStoreError) -> [AuditRecord]
 
@@ -43,6 +46,35 @@ package protocol SettingsTransaction: AnyObject {
     func save(_ id: String, _ setting: PXESetting) throws(SettingsStoreError)
     func remove(_ id: String) throws(SettingsStoreError)
     func record(actor: String, entry: String?, field: String, old: String?, new: String?) throws(SettingsStoreError)
+    /// Sets (replacing any) the one-shot next boot of machine `boot.mac`.
+    func setNextBoot(_ boot: NextBoot) throws(SettingsStoreError)
+    /// Removes machine `mac`'s one-shot and answers it; nil when there was none. Two
+    /// transactions racing for it (on any nodes) cannot both get it: the store serialises writers.
+    func takeNextBoot(mac: String) throws(SettingsStoreError) -> NextBoot?
+}
+
+/// A one-shot boot: the next time machine `mac` asks for its menu it boots `entry` directly,
+/// then its usual policy applies again. Kept in the settings store, so a restart neither loses
+/// nor repeats it.
+package struct NextBoot: Sendable, Equatable {
+    /// Normalised MAC address (`52:54:00:12:34:56`).
+    package var mac: String
+    package var entry: String
+    /// Seconds since 1970 after which it is void.
+    package var expiresAt: Int64
+    /// Who set it (token name), and when (seconds since 1970).
+    package var actor: String
+    package var createdAt: Int64
+
+    package init(mac: String, entry: String, expiresAt: Int64, actor: String, createdAt: Int64) {
+        self.mac = mac
+        self.entry = entry
+        self.expiresAt = expiresAt
+        self.actor = actor
+        self.createdAt = createdAt
+    }
+
+    package func isExpired(at now: Int64) -> Bool { now >= expiresAt }
 }
 
 /// What one or more commits changed: the rows written (with their revision) and removed.

@@ -23,7 +23,7 @@ extension Configuration {
                 ("menu_default", .string(menu.defaultChoice)),
                 ("watch", .bool(catalog.watch)),
             ],
-            menu: menuOptions, commandLineAppend: boot.commandLineAppend)
+            menu: menuOptions, commandLineAppend: boot.commandLineAppend, hostRules: hostRules)
     }
 
     func bootPreparerSettings(logger: Logger) -> BootPreparer.Settings {

@@ -1,6 +1,7 @@
 import Glibc
 import BootScripts
 import PXECatalog
+import PXEHosts
 
 /// The worker's configuration: a plain value with defaults. How it is read (file, environment)
 /// lives in `ConfigurationLoader`; every key is described once, in `ConfigurationKey.all`.
@@ -83,6 +84,13 @@ package struct Configuration: Sendable, Equatable {
         package var commandLineAppend = ""
     }
 
+    package struct Hosts: Sendable, Equatable {
+        package var rules: [HostRule] = []
+        /// Labels per MAC address (normalised).
+        package var labels: [String: [String: String]] = [:]
+        package var bootLogSize = 10_000
+    }
+
     package struct Admin: Sendable, Equatable {
         package var tokenFile: String?
         package var allowUnauthenticated = false
@@ -98,8 +106,11 @@ package struct Configuration: Sendable, Equatable {
     package var menu = Menu()
     package var boot = Boot()
     package var status = Status()
+    package var hosts = Hosts()
 
     package init() {}
+
+    package var hostRules: HostRules { HostRules(rules: hosts.rules, labels: hosts.labels) }
 
     /// Threads to run: the configured count, or two per core. libfcgi holds a thread while it
     /// drains each closed connection, so one per core left the cores idle (measured: +16% req/s

@@ -2,6 +2,7 @@ import BootScripts
 import Foundation
 import Glibc
 import PXECatalog
+import PXEHosts
 import StrictJSON
 
 /// One documented configuration key: its JSON type, default, meaning and how it is applied.
@@ -9,6 +10,7 @@ import StrictJSON
 struct ConfigurationKey: Sendable {
     enum Kind: String, Sendable {
         case string, integer, boolean, stringList = "list of strings", octalMode = "string (octal mode)"
+        case hostRules = "list of host rules", hostLabels = "object (MAC to labels)"
     }
 
     /// How an environment variable writes a list (besides a JSON array): paths are `:`-separated
@@ -221,6 +223,31 @@ struct ConfigurationKey: Sendable {
                          summary: "Addresses or CIDR networks nginx lets fetch the endpoints that are not public.") {
             $0.status.allow = try addressList($1, "status.allow", $2)
         },
+        ConfigurationKey(path: "hosts.rules", kind: .hostRules, defaultText: "[] (every machine gets the menu)",
+                         summary: "Per-machine boot policy: each rule has a `name`, a `match` (mac, mac_prefix, uuid, serial, hostname glob, platform, buildarch, labels) and what it sets (`default`, `timeout`, `entries`, `boot`, `cmdline_append`). The most specific matching rule wins; see docs/hosts.md.") {
+            let rules = try hostRules($1, "hosts.rules", $2)
+            for rule in rules {
+                if let text = rule.policy.commandLineAppend, let problem = IPXEText.commandLineProblem(text) {
+                    throw ConfigurationError(source: $2, key: "hosts.rules (rule \"\(rule.name)\").cmdline_append", reason: problem)
+                }
+            }
+            if let conflict = HostRules(rules: rules).conflicts().first {
+                throw ConfigurationError(source: $2, key: "hosts.rules", reason: "is ambiguous: \(conflict)")
+            }
+            $0.hosts.rules = rules
+        },
+        ConfigurationKey(path: "hosts.labels", kind: .hostLabels, defaultText: "{} (no labels)",
+                         summary: "Labels per machine, by MAC address, for rules to match: `{\"52:54:00:12:34:56\": {\"role\": \"staff\"}}`.") {
+            do {
+                $0.hosts.labels = try HostRules.parseLabels($1)
+            } catch let error as HostRulesError {
+                throw ConfigurationError(source: $2, key: error.key, reason: error.reason)
+            }
+        },
+        ConfigurationKey(path: "hosts.boot_log_size", kind: .integer, defaultText: "10000",
+                         summary: "Boot events kept in memory for `GET /boots` (the oldest go first); host summaries are kept for up to ten times as many machines.") {
+            $0.hosts.bootLogSize = try integer($1, "hosts.boot_log_size", $2, in: 1...1_000_000)
+        },
         ConfigurationKey(path: "log.level", kind: .string, defaultText: "\"info\"",
                          summary: "Lowest level logged to stderr: trace, debug, info, notice, warning, error, critical.") {
             let level = try string($1, "log.level", $2)
@@ -248,6 +275,14 @@ struct ConfigurationKey: Sendable {
             throw ConfigurationError(source: source, key: key, reason: "must not contain control characters")
         }
         return text
+    }
+
+    static func hostRules(_ value: JSONValue, _ key: String, _ source: ConfigurationError.Source) throws(ConfigurationError) -> [HostRule] {
+        do {
+            return try HostRules.parseRules(value, key: key, isEntryID: CatalogEntry.isWellFormedID)
+        } catch {
+            throw ConfigurationError(source: source, key: error.key, reason: error.reason)
+        }
     }
 
     static func integer(_ value: JSONValue, _ key: String, _ source: ConfigurationError.Source, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {

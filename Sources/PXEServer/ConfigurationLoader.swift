@@ -87,6 +87,10 @@ package enum ConfigurationLoader {
                     throw ConfigurationError(source: source, key: key.path, reason: "must be an integer, not \"\(text)\"")
                 }
                 value = .int(number)
+            case .hostRules, .hostLabels:
+                do { value = try JSONParser.parse(text) } catch {
+                    throw ConfigurationError(source: source, key: key.path, reason: "is not valid JSON: \(error.description)")
+                }
             case .stringList:
                 if text.hasPrefix("[") {
                     do { value = try JSONParser.parse(text) } catch {

@@ -23,6 +23,7 @@ package enum NginxConfigGenerator {
             default "GET, HEAD";
             ~^/catalog/refresh(\\?|$) "POST";
             ~^/pxe/[^/?]+/(toggle|menu)(\\?|$) "POST";
+            ~^/hosts/[^/?]+/next-boot(\\?|$) "POST, DELETE";
         }
 
         server {

@@ -4,6 +4,7 @@ import Locking
 import Logging
 import PXEAPI
 import PXECatalog
+import PXEHosts
 import PXESettings
 
 /// The worker process: builds the catalog, the boot cache, the API and the FastCGI transport
@@ -75,7 +76,10 @@ package final class WorkerApplication: Sendable {
                 ])), ("watch", .string(watcher.mode))]
             },
             inFlight: { transport.value?.inFlight ?? 0 },
-            bootCounts: { bootPreparer.counts })
+            bootCounts: { bootPreparer.counts },
+            bootLog: BootLog(capacity: configuration.hosts.bootLogSize, maximumHosts: 10 * configuration.hosts.bootLogSize,
+                             clock: { Date().timeIntervalSince1970 }))
+        store.reloadNextBoots()
     }
 
     /// Runs the worker until SIGTERM or SIGINT; returns the exit status (0 once every in-flight

@@ -376,5 +376,32 @@ package final class PostgresSettingsStore: SettingsStore {
             recorded = true
             if pendingAudit.count >= PostgresSettingsStore.batchRows { try guarded { try flush() } }
         }
+
+        func setNextBoot(_ boot: NextBoot) throws(SettingsStoreError) {
+            try guarded {
+                _ = try run(schema.saveNextBoot, [boot.mac, boot.entry, String(boot.expiresAt), boot.actor, String(boot.createdAt)])
+            }
+            recorded = true
+        }
+
+        func takeNextBoot(mac: String) throws(SettingsStoreError) -> NextBoot? {
+            let row = try guarded { try run(schema.takeNextBoot, [mac]).first }
+            guard let row else { return nil }
+            recorded = true
+            return PostgresSettingsStore.nextBoot(row)
+        }
+    }
+
+    static func nextBoot(_ row: [String?]) -> NextBoot {
+        NextBoot(mac: row[0] ?? "", entry: row[1] ?? "", expiresAt: Int64(row[2] ?? "0") ?? 0, actor: row[3] ?? "",
+                 createdAt: Int64(row[4] ?? "0") ?? 0)
+    }
+
+    package func nextBoots() throws(SettingsStoreError) -> [NextBoot] {
+        do {
+            return try withConnection { connection in try connection.query(schema.allNextBoots).map(Self.nextBoot) }
+        } catch {
+            throw SettingsStoreError.wrapping(error)
+        }
     }
 }

@@ -240,5 +240,28 @@ package final class SQLiteSettingsStore: SettingsStore {
                                              new.map { .text($0) } ?? .null])
             recorded = true
         }
+
+        func setNextBoot(_ boot: NextBoot) throws(SettingsStoreError) {
+            _ = try run(schema.saveNextBoot, [.text(boot.mac), .text(boot.entry), .integer(boot.expiresAt), .text(boot.actor), .integer(boot.createdAt)])
+            recorded = true
+        }
+
+        func takeNextBoot(mac: String) throws(SettingsStoreError) -> NextBoot? {
+            guard let row = try run(schema.takeNextBoot, [.text(mac)]).first else { return nil }
+            recorded = true
+            return SQLiteSettingsStore.nextBoot(row)
+        }
+    }
+
+    static func nextBoot(_ row: [SQLiteDatabase.Value]) -> NextBoot {
+        NextBoot(mac: row[0].text ?? "", entry: row[1].text ?? "", expiresAt: row[2].integer ?? 0, actor: row[3].text ?? "", createdAt: row[4].integer ?? 0)
+    }
+
+    package func nextBoots() throws(SettingsStoreError) -> [NextBoot] {
+        do {
+            return try withDatabase { database in try database.query(schema.allNextBoots).map(Self.nextBoot) }
+        } catch {
+            throw SettingsStoreError.wrapping(error)
+        }
     }
 }

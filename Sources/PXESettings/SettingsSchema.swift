@@ -6,10 +6,11 @@ import PXECatalog
 /// becomes `?1` for SQLite).
 ///
 /// Tables: `meta` (schema_version, revision), `entries` (one row per entry id, with the
-/// revision of the change that last wrote it) and `audit` (one row per changed field).
+/// revision of the change that last wrote it), `audit` (one row per changed field) and, from
+/// version 2, `next_boots` (one-shot boots per machine).
 struct SettingsSchema: Sendable {
     /// The schema version this pxe-catalog writes; a database at a higher one is refused.
-    static let currentVersion: Int64 = 1
+    static let currentVersion: Int64 = 2
     /// PostgreSQL channel each commit notifies (payload: the revision).
     static let channel = "pxe_catalog_settings"
 
@@ -45,6 +46,13 @@ struct SettingsSchema: Sendable {
                 """),
                 sql("CREATE INDEX audit_revision ON §audit (revision)"),
             ]
+        case 2:
+            return [
+                sql("""
+                CREATE TABLE §next_boots (mac TEXT PRIMARY KEY, entry TEXT NOT NULL, expires_at BIGINT NOT NULL,
+                    actor TEXT NOT NULL, created_at BIGINT NOT NULL)
+                """),
+            ]
         default:
             return []
         }
@@ -62,6 +70,17 @@ struct SettingsSchema: Sendable {
     var entriesChanged: String { sql("SELECT id, \(Self.columns) FROM §entries WHERE revision > $1") }
     var forgottenSince: String { sql("SELECT DISTINCT entry FROM §audit WHERE revision > $1 AND field = 'forgotten' AND entry IS NOT NULL") }
     var deleteEntry: String { sql("DELETE FROM §entries WHERE id = $1") }
+
+    static let nextBootColumns = "mac, entry, expires_at, actor, created_at"
+    var allNextBoots: String { sql("SELECT \(Self.nextBootColumns) FROM §next_boots ORDER BY mac") }
+    var saveNextBoot: String {
+        sql("""
+            INSERT INTO §next_boots (\(Self.nextBootColumns)) VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (mac) DO UPDATE SET entry = excluded.entry, expires_at = excluded.expires_at,
+                actor = excluded.actor, created_at = excluded.created_at
+            """)
+    }
+    var takeNextBoot: String { sql("DELETE FROM §next_boots WHERE mac = $1 RETURNING \(Self.nextBootColumns)") }
 
     /// An upsert of `rows` entries (8 values each, in `columns` order after the id).
     func saveEntries(rows: Int) -> String {

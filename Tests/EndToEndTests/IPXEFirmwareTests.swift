@@ -68,7 +68,7 @@ struct IPXEFirmwareTests {
     /// A server in `namespace` with a Linux container (Debian's kernel, the busybox initramfs,
     /// `pxe_name=<name>` on its command line), a disk image, a tampered copy of the Linux one,
     /// and every entry prepared. Returns the server and the entries' ids by name.
-    static func server(namespace: Namespace, extraConfig: String) throws -> (TestServer, [String: String]) {
+    static func server(namespace: Namespace, extraConfig: String, hostsConfig: (_ linuxID: String) -> String = { _ in "" }) throws -> (TestServer, [String: String]) {
         try #require(FileManager.default.fileExists(atPath: bootParts + "/vmlinuz"), "make boot-parts (part of make test) builds the kernel and initramfs")
         let server = TestServer(extraConfig: extraConfig, namespace: namespace.name)
         let linux = server.catalogRoot + "/linux.rts.png"
@@ -81,6 +81,8 @@ struct IPXEFirmwareTests {
         var tampered = [UInt8](try Data(contentsOf: URL(fileURLWithPath: linux)))
         tampered[tampered.count / 3] ^= 0x20
         server.directory.write(tampered, to: "catalog/tampered.rts.png")
+        let hosts = hostsConfig(CatalogEntry.id(forRealPath: linux))
+        if !hosts.isEmpty { server.extraConfig += ", " + hosts }
         try server.start()
         let ids = ["linux": CatalogEntry.id(forRealPath: linux), "disk": CatalogEntry.id(forRealPath: server.catalogRoot + "/disk.rts.png"),
                    "tampered": CatalogEntry.id(forRealPath: server.catalogRoot + "/tampered.rts.png")]
@@ -171,6 +173,35 @@ struct IPXEFirmwareTests {
         }
         #expect(serials[0].contains("PXE-CATALOG-BOOTED name=test-linux cmdline=[kernel initrd=initrd console=ttyS0"), "serial:\n\(serials[0].suffix(2000))")
         #expect(serials[1].contains("this machine does not boot with a BIOS"), "serial:\n\(serials[1].suffix(2000))")
+    }
+
+    /// Two machines at once, told apart by MAC: a host rule boots the first one's entry at once
+    /// (no menu), the second one gets the site's menu and goes to its local disk.
+    @Test func twoMachinesAtOnceOneBootsItsEntryDirectlyTheOtherGoesThroughTheMenu() throws {
+        let namespace = try Namespace()
+        let (server, ids) = try Self.server(namespace: namespace, extraConfig: #""menu": {"default": "local", "timeout": 2}"#) { linux in
+            #""hosts": {"rules": [{"name": "reinstall", "match": {"mac": "52:54:00:00:01:01"}, "boot": "\#(linux)", "cmdline_append": "pxe_host=reinstall"}]}"#
+        }
+        defer { server.stop() }
+        let linux = try #require(ids["linux"])
+        let serials = try boot(server, [Machine(mac: "52:54:00:00:01:01"), Machine(mac: "52:54:00:00:01:02")], seconds: 300) {
+            Self.hasLine(Self.marker, in: $0) || Self.hasLine("Booting from local disk", in: $0)
+        }
+        #expect(serials[0].contains("PXE-CATALOG-BOOTED name=test-linux cmdline=[initrd=initrd console=ttyS0 panic=-1 pxe_name=test-linux pxe_host=reinstall]"),
+                "serial:\n\(serials[0].suffix(2000))")
+        #expect(!serials[0].contains("pxe-catalog boot menu"), "no menu was shown")
+        #expect(serials[1].contains("Booting from local disk") && serials[1].contains("pxe-catalog boot menu"), "serial:\n\(serials[1].suffix(2000))")
+        #expect(!serials[1].contains(Self.marker))
+        // Every request of the first machine's boot after boot.ipxe (the DHCP boot file, fetched
+        // before the machine has said anything) is attributed to it.
+        let access = server.accessLog
+        #expect(access.contains("GET /containers/\(linux)/kernel?mac=52%3A54%3A00%3A00%3A01%3A01"), "access log:\n\(access)")
+        let boots = try JSONParser.parse(server.request("GET", "/boots", headers: ["Authorization: Bearer \(TestServer.adminToken)"]).body)
+        guard case let .array(events)? = boots["boots"] else { Issue.record("no boots"); return }
+        let first = events.filter { $0["mac"] == .string("52:54:00:00:01:01") }.compactMap { $0["kind"]?.stringValue }
+        #expect(Set(first).isSuperset(of: ["menu", "entry_script", "kernel", "initrd"]), "\(first)")
+        #expect(events.contains { $0["mac"] == .string("52:54:00:00:01:01") && $0["outcome"] == .string("direct:reinstall") })
+        #expect(events.contains { $0["mac"] == .string("52:54:00:00:01:02") && $0["outcome"] == .string("menu") })
     }
 
     @Test func localDefaultBootsFromTheLocalDisk() throws {

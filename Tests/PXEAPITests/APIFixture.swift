@@ -1,6 +1,7 @@
 import Foundation
 import PXEAPI
 import PXECatalog
+import PXEHosts
 import PixelRTS
 import TestSupport
 
@@ -19,13 +20,15 @@ final class APIFixture: @unchecked Sendable {
     init(files: [String: [UInt8]] = [:], settingsStore: any SettingsStore = MemorySettingsStore(),
          policy: AdminAuthorizer.Policy = .tokens([AdminToken(APIFixture.token)]),
          forgetMissingAfter: Int64? = nil, now: @escaping @Sendable () -> Date = { Date() },
+         hostRules: @Sendable (APIFixture.IDs) -> HostRules = { _ in HostRules() },
          onAudit: (@Sendable (String) -> Void)? = nil) {
         for (name, bytes) in files { root.write(bytes, to: name) }
         let scanner = CatalogScanner(roots: [root.path])
         store = CatalogStore(scanner: scanner, settingsStore: settingsStore, forgetMissingAfter: forgetMissingAfter, now: now)
         api = CatalogAPI(store: store, context: APIContext(
             version: "9.9.9", catalogRoots: [root.path], filesRoot: root.path, internalPrefix: "/_pxe_internal/",
-            scanner: scanner, publicConfig: [("file_pattern", .string("*.rts.png"))]),
+            scanner: scanner, publicConfig: [("file_pattern", .string("*.rts.png"))],
+            hostRules: hostRules(IDs(root: root.path))),
             authorizer: AdminAuthorizer(policy: policy), audit: { [auditLines] line in
                 auditLines.append(line)
                 onAudit?(line)
@@ -34,6 +37,12 @@ final class APIFixture: @unchecked Sendable {
     }
 
     func id(_ relative: String) -> String { CatalogEntry.id(forRealPath: root.path + "/" + relative) }
+
+    /// Entry ids by file name, before the fixture exists (for host rules that name entries).
+    struct IDs: Sendable {
+        let root: String
+        func callAsFunction(_ relative: String) -> String { CatalogEntry.id(forRealPath: root + "/" + relative) }
+    }
 
     /// Marks every valid entry as prepared with `kind` (the boot cache is not running in these
     /// tests): Linux entries get a kernel and an initrd.

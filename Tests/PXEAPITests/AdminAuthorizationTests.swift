@@ -87,6 +87,7 @@ final class FailingSettingsStore: SettingsStore {
     }
     func changes(since revision: Int64) throws(SettingsStoreError) -> SettingsCommit { try loaded.changes(since: revision) }
     func audit(_ query: AuditQuery) throws(SettingsStoreError) -> [AuditRecord] { [] }
+    func nextBoots() throws(SettingsStoreError) -> [NextBoot] { try loaded.nextBoots() }
     func watch(_ handler: @escaping @Sendable (SettingsStoreEvent) -> Void) {}
     func close() {}
 }

@@ -31,7 +31,7 @@ import Testing
 
     @Test(arguments: [
         (#"{"worker": {"treads": 2}}"#, "worker.treads", "is not a known key"),
-        (#"{"workers": {}}"#, "workers", "is not a known section; known sections are worker, catalog, files, nginx, state, admin, menu, boot, status, log"),
+        (#"{"workers": {}}"#, "workers", "is not a known section; known sections are worker, catalog, files, nginx, state, admin, menu, boot, status, hosts, log"),
         (#"{"worker": {"threads": "2"}}"#, "worker.threads", "must be an integer, not a string"),
         (#"{"worker": {"threads": 1000}}"#, "worker.threads", "must be between 0 and 256, not 1000"),
         (#"{"catalog": {"roots": "/srv"}}"#, "catalog.roots", "must be a list of strings, not a string"),
@@ -41,6 +41,11 @@ import Testing
         (#"{"nginx": {"listen": "80; evil"}}"#, "nginx.listen", "must be a single nginx word"),
         (#"{"log": {"level": "loud"}}"#, "log.level", "must be one of"),
         (#"{"catalog": {"roots": ["/tmp/$x"]}}"#, "catalog.roots", "holds /tmp/$x, which contains"),
+        (#"{"hosts": {"rules": [{"name": "a", "match": {"mac_prefix": "52:54"}}, {"name": "b", "match": {"mac_prefix": "52:54"}}]}}"#,
+         "hosts.rules", "is ambiguous: host rules \"a\" and \"b\" are equally specific and can match the same machine"),
+        (#"{"hosts": {"rules": [{"name": "a", "match": {"mac": "nonsense"}}]}}"#, "hosts.rules[0].match.mac", "holds \"nonsense\", which is not a MAC address"),
+        (#"{"hosts": {"rules": [{"name": "a", "cmdline_append": "x && reboot"}]}}"#, "hosts.rules (rule \"a\").cmdline_append", ""),
+        (#"{"hosts": {"labels": {"nonsense": {}}}}"#, "hosts.labels.nonsense", "is not a MAC address"),
     ])
     func refusesBadValuesNamingTheKey(json: String, key: String, reason: String) {
         do {

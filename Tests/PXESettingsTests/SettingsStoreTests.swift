@@ -77,6 +77,33 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
         store.close()
     }
 
+    /// A one-shot survives a restart (a new connection, a new catalog) and is taken exactly
+    /// once by two nodes racing for it, with an audit record of who set and who used it.
+    @Test(arguments: Backend.allCases)
+    func aOneShotIsDurableAndTakenOnceAcrossNodes(_ backend: Backend) throws {
+        let (store, reopen) = try backend.makeStore()
+        let root = TemporaryDirectory()
+        let (catalog, ids) = Self.catalog(store, root: root)
+        _ = try catalog.setNextBoot(mac: "52:54:00:00:00:01", entry: ids[2], expiresAt: Int64(Date().timeIntervalSince1970) + 600, actor: "alice")
+        store.close()
+
+        // "Restart": two nodes open the store afresh and learn of the one-shot from it.
+        let nodes = try (0..<2).map { _ in Self.catalog(try reopen(), root: root).0 }
+        for node in nodes { node.reloadNextBoots() }
+        #expect(nodes.allSatisfy { $0.pendingNextBoots["52:54:00:00:00:01"]?.entry == ids[2] })
+        let taken = LockedBox<[NextBoot]>([])
+        DispatchQueue.concurrentPerform(iterations: 16) { index in
+            if let boot = nodes[index % 2].takeNextBoot(mac: "52:54:00:00:00:01") { taken.update { $0.append(boot) } }
+        }
+        #expect(taken.value.count == 1, "exactly one boot gets it")
+        #expect(taken.value.first?.entry == ids[2] && taken.value.first?.actor == "alice")
+        #expect(try nodes[0].settingsStore.nextBoots().isEmpty)
+        let records = try nodes[1].settingsStore.audit(AuditQuery(limit: 2))
+        #expect(records.map(\.field) == ["next_boot", "next_boot"])
+        #expect(records[0].actor == "machine" && records[0].new == "booted" && records[1].actor == "alice" && records[1].old == nil)
+        for node in nodes { node.settingsStore.close() }
+    }
+
     @Test(arguments: Backend.allCases)
     func aStaleRevisionIsRefusedAndChangesNothing(_ backend: Backend) throws {
         let (store, _) = try backend.makeStore()

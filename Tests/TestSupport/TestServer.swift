@@ -10,7 +10,8 @@ public final class TestServer: @unchecked Sendable {
     public private(set) var port = 0
     private var worker: Process?
     private var nginx: Process?
-    private let extraConfig: String
+    /// Read at `start()`: a test may add to it once it knows its entries' ids.
+    public var extraConfig: String
 
     public static var repositoryRoot: String {
         var url = URL(fileURLWithPath: #filePath)
@@ -204,7 +205,7 @@ public final class TestServer: @unchecked Sendable {
     }
 
     /// One request with curl (`--path-as-is`, so hostile paths reach nginx unchanged).
-    /// POSTs carry the admin token unless `authorized` is false.
+    /// POSTs and DELETEs carry the admin token unless `authorized` is false.
     public func request(_ method: String = "GET", _ path: String, headers: [String] = [], body: String? = nil,
                         authorized: Bool = true) throws -> Response {
         let headerFile = directory.path + "/curl-\(UUID().uuidString).headers"
@@ -216,7 +217,7 @@ public final class TestServer: @unchecked Sendable {
         var arguments = ["-s", "-S", "--path-as-is", "--max-time", "20", "-D", headerFile, "-o", bodyFile]
         arguments += method == "HEAD" ? ["-I"] : ["-X", method]
         for header in headers { arguments += ["-H", header] }
-        if method == "POST" && authorized { arguments += ["-H", "Authorization: Bearer \(Self.adminToken)"] }
+        if (method == "POST" || method == "DELETE") && authorized { arguments += ["-H", "Authorization: Bearer \(Self.adminToken)"] }
         if let body { arguments += ["--data-binary", body] }
         arguments.append("http://127.0.0.1:\(port)\(path)")
         let (curl, curlArguments) = inNamespace("/usr/bin/curl", arguments)

@@ -1,0 +1,77 @@
+import Foundation
+
+/// One-shot next boots: set and cancelled through the API, taken by the machine's next menu
+/// request. The store holds them (durable, shared by a fleet); this process keeps which
+/// machines have one, so that the boot path of every other machine never asks the database.
+extension CatalogStore {
+    /// The one-shots this node knows of, by MAC (expired ones until they are taken or reloaded).
+    package var pendingNextBoots: [String: NextBoot] { nextBootCache.withLock { $0 } }
+
+    /// Sets machine `mac`'s next boot to entry `id` (which must be in the catalog), replacing
+    /// any earlier one; acknowledged once committed.
+    package func setNextBoot(mac: String, entry id: String, expiresAt: Int64, actor: String) throws(CatalogStoreError) -> NextBoot {
+        try writeGate.withLock { () throws(CatalogStoreError) -> NextBoot in
+            guard current.snapshot.entry(id: id) != nil else { throw .unknownEntry(id) }
+            let boot = NextBoot(mac: mac, entry: id, expiresAt: expiresAt, actor: actor, createdAt: Int64(now().timeIntervalSince1970))
+            do {
+                let (_, commit) = try settingsStore.write { transaction in
+                    try transaction.setNextBoot(boot)
+                    try transaction.record(actor: actor, entry: id, field: "next_boot", old: nil, new: "\(mac) until \(expiresAt)")
+                }
+                publishLocal(commit)
+            } catch {
+                countWriteFailure()
+                throw .settingsNotSaved(SettingsStoreError.wrapping(error))
+            }
+            nextBootCache.withLock { $0[mac] = boot }
+            return boot
+        }
+    }
+
+    /// Cancels machine `mac`'s one-shot; answers it, or nil when it had none.
+    package func cancelNextBoot(mac: String, actor: String) throws(CatalogStoreError) -> NextBoot? {
+        try writeGate.withLock { () throws(CatalogStoreError) -> NextBoot? in
+            do {
+                let (removed, commit) = try settingsStore.write { transaction -> NextBoot? in
+                    guard let boot = try transaction.takeNextBoot(mac: mac) else { return nil }
+                    try transaction.record(actor: actor, entry: boot.entry, field: "next_boot", old: "\(mac) until \(boot.expiresAt)", new: nil)
+                    return boot
+                }
+                publishLocal(commit)
+                nextBootCache.withLock { $0[mac] = nil }
+                return removed
+            } catch {
+                countWriteFailure()
+                throw .settingsNotSaved(SettingsStoreError.wrapping(error))
+            }
+        }
+    }
+
+    /// Takes machine `mac`'s one-shot for the boot that is asking now: exactly one request gets
+    /// it, however many race (on this node or others). Nil when it has none, when it expired
+    /// (then it is removed) or when the store cannot be reached (the machine gets its usual
+    /// policy; the one-shot stays for its next boot).
+    package func takeNextBoot(mac: String) -> NextBoot? {
+        guard nextBootCache.withLock({ $0[mac] }) != nil else { return nil }
+        let moment = Int64(now().timeIntervalSince1970)
+        return writeGate.withLock { () -> NextBoot? in
+            guard let (taken, commit) = try? settingsStore.write({ transaction -> NextBoot? in
+                guard let boot = try transaction.takeNextBoot(mac: mac) else { return nil }
+                let outcome = boot.isExpired(at: moment) ? "expired" : "booted"
+                try transaction.record(actor: "machine", entry: boot.entry, field: "next_boot", old: "\(mac) until \(boot.expiresAt)", new: outcome)
+                return boot
+            }) else { return nil }
+            publishLocal(commit)
+            nextBootCache.withLock { $0[mac] = nil }
+            guard let taken, !taken.isExpired(at: moment) else { return nil }
+            return taken
+        }
+    }
+
+    /// Reads the one-shots from the store (at start, and after another node or process
+    /// committed: it may have set or taken one). Keeps the last list when the store is away.
+    package func reloadNextBoots() {
+        guard let boots = try? settingsStore.nextBoots() else { return }
+        nextBootCache.withLock { $0 = Dictionary(boots.map { ($0.mac, $0) }, uniquingKeysWith: { $1 }) }
+    }
+}
