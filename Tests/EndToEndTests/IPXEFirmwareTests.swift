@@ -118,9 +118,13 @@ struct IPXEFirmwareTests {
         #expect(serial.contains("PXE-CATALOG-BOOTED name=overridden cmdline=[initrd=initrd console=ttyS0 panic=-1 pxe_name=overridden pxe_append=configured]"),
                 "serial:\n\(serial.suffix(2000))")
         let access = server.accessLog
-        #expect(access.contains("\"GET /pxe/menu.ipxe HTTP/1.1\" 200"), "access log:\n\(access)")
-        #expect(access.contains("\"GET /containers/\(linux)/kernel HTTP/1.1\" 200 8"), "the kernel came through nginx")
-        #expect(access.contains("\"GET /containers/\(linux)/initrd HTTP/1.1\" 200 "))
+        // Every request of the boot carries the machine's identity: boot.ipxe chains the menu with
+        // what iPXE knows (as hex), the menu hands the parsed identity on to every URI.
+        let machine = "?mac=52%3A54%3A00%3A12%3A34%3A56&"
+        let lines = access.split(separator: "\n")
+        #expect(lines.contains { $0.contains("\"GET /pxe/menu.ipxe?mac=52-54-00-12-34-56&") && $0.contains(" HTTP/1.1\" 200 ") }, "access log:\n\(access)")
+        #expect(lines.contains { $0.contains("\"GET /containers/\(linux)/kernel\(machine)") && $0.contains(" HTTP/1.1\" 200 8") }, "the kernel came through nginx")
+        #expect(lines.contains { $0.contains("\"GET /containers/\(linux)/initrd\(machine)") && $0.contains(" HTTP/1.1\" 200 ") })
     }
 
     /// A disk entry's own script: iPXE's HTTP SAN boot (Range requests) runs its boot sector.
