@@ -119,6 +119,7 @@ extension CatalogAPI {
                 throw APIError(.preconditionFailed, "Entry \(id) changed meanwhile: it is at revision \(current) now, not the one If-Match names. Fetch it again and repeat the change if it still applies; nothing was changed.",
                                headers: [("ETag", Self.etag(current))])
             case let .settingsNotSaved(storeError): throw Self.settingsFailure(storeError)
+            case .ownedByMenuFile: throw APIError(.conflict, error.description + " Nothing was changed.")
             }
         }
     }

@@ -73,12 +73,17 @@ package enum CatalogStoreError: Error, Equatable, CustomStringConvertible {
     case revisionMismatch(id: String, current: Int64)
     /// The change could not be made durable; nothing was changed.
     case settingsNotSaved(SettingsStoreError)
+    /// The menu file sets this field of this entry; only the file may change it.
+    case ownedByMenuFile(id: String, field: String, file: String, overridable: Bool)
 
     package var description: String {
         switch self {
         case let .unknownEntry(id): return "No container with id \(id) is in the catalog."
         case let .revisionMismatch(id, current): return "Entry \(id) is at revision \(current)."
         case let .settingsNotSaved(error): return "The settings could not be saved (\(error.description)); nothing was changed."
+        case let .ownedByMenuFile(id, field, file, overridable):
+            return "The \(field) of entry \(id) is set by the menu file \(file) (menu.file); change it there"
+                + (overridable ? ", or list \"\(field)\" in the file's api_may_override." : ": the file's order is the menu's.")
         }
     }
 }
@@ -110,6 +115,8 @@ package final class CatalogStore: Sendable {
     let now: @Sendable () -> Date
     /// Files with a recent mtime as the latest settle-aware scan saw them (see `CatalogScanner.SettleCheck`).
     private let observations = Locked<[String: CatalogScanner.SettleCheck.Observation]>([:])
+    /// The menu file in force (see CatalogStore+MenuFile).
+    let desiredMenuBox = Locked<DesiredMenu?>(nil)
 
     /// `settings` and `revision`: what `settingsStore` held when it was loaded (or the local
     /// copy of it, while the database is unreachable). `forgetMissingAfter`: seconds after which
@@ -198,12 +205,21 @@ package final class CatalogStore: Sendable {
         let snapshot = CatalogSnapshot(entries: result.entries, generation: previous.generation + 1,
                                        scannedAt: Date(), scanDuration: duration)
         var outcome = (error: SettingsStoreError?.none, forgotten: 0)
+        let oldIDs = Set(previous.entries.map(\.id))
         writeGate.withLock {
             outcome = reconcile(with: snapshot)
             state.withLock { $0.snapshot = snapshot }
+            // New entries get the menu file's settings (those the API may override included);
+            // the ones it owns are enforced on every entry it lists.
+            if let menu = desiredMenu, snapshot.entries.contains(where: { !oldIDs.contains($0.id) }) {
+                do {
+                    _ = try applyMenu(menu, actor: "menu file", setsOverridable: { !oldIDs.contains($0) })
+                } catch let error as CatalogStoreError {
+                    if outcome.error == nil, case let .settingsNotSaved(storeError) = error { outcome.error = storeError }
+                } catch {}
+            }
         }
         for observer in snapshotObservers.withLock({ $0 }) { observer(snapshot) }
-        let oldIDs = Set(previous.entries.map(\.id))
         let newIDs = Set(snapshot.entries.map(\.id))
         return RefreshSummary(count: snapshot.entries.count, added: newIDs.subtracting(oldIDs).count,
                               removed: oldIDs.subtracting(newIDs).count, invalid: snapshot.invalidCount,
@@ -344,6 +360,7 @@ package final class CatalogStore: Sendable {
     package func apply(_ edit: Edit, id: String, actor: String = "admin", expectedRevision: Int64? = nil) throws(CatalogStoreError) -> EntryWithSetting {
         try writeGate.withLock { () throws(CatalogStoreError) -> EntryWithSetting in
             guard let entry = current.snapshot.entry(id: id) else { throw .unknownEntry(id) }
+            try checkOwnership(edit, entry: entry)
             do {
                 let (setting, commit) = try settingsStore.write { transaction in
                     try Self.apply(edit, id: id, actor: actor, expectedRevision: expectedRevision, in: transaction)

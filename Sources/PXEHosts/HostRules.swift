@@ -101,6 +101,7 @@ public struct HostPolicy: Sendable, Equatable, Hashable {
 public struct HostRule: Sendable, Equatable {
     public enum Source: String, Sendable {
         case configuration = "config"
+        case menuFile = "menu file"
     }
 
     public var name: String

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PXEAPI
+import PXEHosts
 import PXECatalog
 import PXESettings
 import PixelRTS
@@ -21,7 +22,7 @@ package struct PXECatalogCommand: ParsableCommand {
         Exit status: 0 success; 1 the command failed (the message says why); 64 usage error.
         """,
         version: WorkerApplication.version,
-        subcommands: [Serve.self, Scan.self, CheckConfig.self, NginxConfig.self, ConfigReference.self,
+        subcommands: [Serve.self, Scan.self, CheckConfig.self, Plan.self, Apply.self, NginxConfig.self, ConfigReference.self,
                       Database.self, Pack.self, Unpack.self, Inspect.self, TryBoot.self, DemoCatalogCommand.self, GenerateCatalog.self, BenchScan.self, BenchDecode.self, BenchHash.self, Forward.self])
 
     package init() {}
@@ -124,9 +125,36 @@ struct CheckConfig: ParsableCommand {
     @OptionGroup var options: ConfigOption
     @Flag(help: "Also open the settings store: connect to PostgreSQL, or read the SQLite file if it exists.")
     var connect = false
+    @Option(help: ArgumentHelp("Check this menu file (instead of menu.file; alone without --config).", valueName: "file"))
+    var menu: String?
 
     func run() throws {
-        let configuration = try PXECatalogCommand.loadConfiguration(options.config)
+        if let menu, options.config == nil {
+            // The menu file alone (config management validates it before installing it).
+            do {
+                let file = try MenuFile.load(path: menu)
+                if let conflict = HostRules(rules: file.rules).conflicts().first {
+                    throw ConfigurationError(source: .file(menu), key: "hosts.rules", reason: "is ambiguous: \(conflict)")
+                }
+                print("Menu file \(menu) is valid: \(file.menu.items.count) item(s), \(file.rules.count) host rule(s).")
+                return
+            } catch let error as ConfigurationError {
+                PXECatalogCommand.printError(error.description)
+                throw ExitCode.failure
+            }
+        }
+        var configuration = try PXECatalogCommand.loadConfiguration(options.config)
+        if let menu {
+            do {
+                configuration.menuFile = try MenuFile.load(path: menu)
+                if let conflict = configuration.hostRules.conflicts().first {
+                    throw ConfigurationError(source: .file(menu), key: "hosts.rules", reason: "is ambiguous with the configuration's rules: \(conflict)")
+                }
+            } catch let error as ConfigurationError {
+                PXECatalogCommand.printError(error.description)
+                throw ExitCode.failure
+            }
+        }
         if let tokenFile = configuration.admin.tokenFile {
             do { _ = try AdminTokenFile.load(path: tokenFile) } catch {
                 PXECatalogCommand.printError(error.description)

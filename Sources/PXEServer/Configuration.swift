@@ -71,6 +71,8 @@ package struct Configuration: Sendable, Equatable {
         /// "local", "first" or an entry id.
         package var defaultChoice = "local"
         package var publicBaseURL: String?
+        /// The menu file's path (see `MenuFile`).
+        package var file: String?
     }
 
     package struct Boot: Sendable, Equatable {
@@ -107,10 +109,15 @@ package struct Configuration: Sendable, Equatable {
     package var boot = Boot()
     package var status = Status()
     package var hosts = Hosts()
+    /// The menu file `menu.file` names, read when the configuration is loaded.
+    package var menuFile: MenuFile?
 
     package init() {}
 
-    package var hostRules: HostRules { HostRules(rules: hosts.rules, labels: hosts.labels) }
+    /// The rules of `hosts.rules` and of the menu file, with the labels of both (the file's win).
+    package var hostRules: HostRules {
+        HostRules(rules: hosts.rules + (menuFile?.rules ?? []), labels: hosts.labels.merging(menuFile?.labels ?? [:]) { $1 })
+    }
 
     /// Threads to run: the configured count, or two per core. libfcgi holds a thread while it
     /// drains each closed connection, so one per core left the cores idle (measured: +16% req/s

@@ -179,6 +179,10 @@ struct ConfigurationKey: Sendable {
             }
             $0.menu.defaultChoice = choice
         },
+        ConfigurationKey(path: "menu.file", kind: .string, defaultText: "none",
+                         summary: "A desired-state file of the menu (entries by id or path glob with enabled, order, name, description, cmdline; host rules) applied at start, on SIGHUP and by `pxe-catalog apply`; the settings it sets are refused through the API with 409. See docs/menu-file.md.") {
+            $0.menu.file = try string($1, "menu.file", $2)
+        },
         ConfigurationKey(path: "menu.public_base_url", kind: .string, defaultText: "none (URIs relative to the script)",
                          summary: "Absolute base URL for the URIs in iPXE scripts, e.g. `http://boot.example.com`; never taken from the Host header.") {
             let url = try string($1, "menu.public_base_url", $2)

@@ -30,6 +30,13 @@ package enum ConfigurationLoader {
         try applyEnvironment(environment, to: &configuration, sources: &sources)
         resolvePaths(&configuration, base: baseDirectory)
         try validate(configuration, checkDirectories: checkDirectories, sources: sources)
+        if let path = configuration.menu.file {
+            let menuFile = try MenuFile.load(path: path)
+            configuration.menuFile = menuFile
+            if let conflict = configuration.hostRules.conflicts().first {
+                throw ConfigurationError(source: .file(path), key: "hosts.rules", reason: "is ambiguous with the configuration's rules: \(conflict)")
+            }
+        }
         return configuration
     }
 
@@ -118,6 +125,7 @@ package enum ConfigurationLoader {
         configuration.files.root = configuration.files.root.map { absolute($0, base: base) }
         configuration.state.directory = absolute(configuration.state.directory, base: base)
         configuration.admin.tokenFile = configuration.admin.tokenFile.map { absolute($0, base: base) }
+        configuration.menu.file = configuration.menu.file.map { absolute($0, base: base) }
         configuration.boot.cacheDirectory = configuration.boot.cacheDirectory.map { absolute($0, base: base) }
         configuration.nginx.staticRoot = configuration.nginx.staticRoot.map { absolute($0, base: base) }
     }

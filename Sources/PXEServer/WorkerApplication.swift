@@ -96,6 +96,7 @@ package final class WorkerApplication: Sendable {
             logger.warning("nginx may not be able to read the boot cache: \(blocked) cannot be searched by other users (give it mode 0751 or wider, or set boot.cache_directory elsewhere)")
         }
         logRefresh(store.refresh(), reason: "startup")
+        applyMenuFile(configuration, reason: "startup")
         let settingsStore = store.settingsStore
         settingsStore.watch { [weak self] event in
             guard let self else { return }
@@ -209,6 +210,25 @@ package final class WorkerApplication: Sendable {
         api.replaceContext(applied.apiContext(scanner: scanner, version: Self.version))
         if old.catalog != new.catalog { watcher.start(applied) }
         logRefresh(store.refresh(), reason: "SIGHUP")
+        applyMenuFile(applied, reason: "SIGHUP")
+    }
+
+    /// Applies the menu file as a whole (or stops enforcing one that was removed from the
+    /// configuration). A store failure is logged; the file stays in force and is applied to new
+    /// entries at later scans.
+    func applyMenuFile(_ configuration: Configuration, reason: String) {
+        guard let menuFile = configuration.menuFile else {
+            if store.desiredMenu != nil { logger.notice("\(reason): menu.file is no longer set; its settings stay as they are and the API may change them") }
+            _ = try? store.applyDesiredMenu(nil)
+            return
+        }
+        do {
+            let plan = try store.applyDesiredMenu(menuFile.menu)
+            let unmatched = plan.unmatched.isEmpty ? "" : "; matching no entry: \(plan.unmatched.joined(separator: ", "))"
+            logger.notice("\(reason): applied the menu file \(configuration.menu.file ?? ""): \(plan.changes.count) change(s) to \(Set(plan.changes.map(\.id)).count) entries\(unmatched)")
+        } catch {
+            logger.error("\(reason): the menu file \(configuration.menu.file ?? "") could not be applied: \(error.description)")
+        }
     }
 
     func logRefresh(_ summary: RefreshSummary, reason: String) {

@@ -1,4 +1,5 @@
 import Foundation
+import PXECatalog
 import TestSupport
 import Testing
 
@@ -71,5 +72,50 @@ import Testing
         ], environment: ProcessInfo.processInfo.environment.merging(["ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": directory.path + "/tmp"]) { $1 })
         #expect(check.status == 0, "\(check.stdout.suffix(3000))\(check.stderr.suffix(2000))")
         #expect(check.stdout.contains("failed=0"))
+    }
+
+    /// The role's menu-file tasks, run for real into a directory of the test's own, then again
+    /// in check mode: the second run changes nothing and its plan says the settings match.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: DeploymentTests.ansiblePlaybook), "ansible-core is installed by make deps"))
+    func theRoleInstallsTheMenuFileAndASecondRunInCheckModeChangesNothing() throws {
+        let directory = TemporaryDirectory("pxe-catalog-ansible-menu")
+        directory.write(PNGFixtures.named("lab"), to: "images/lab/one.rts.png")
+        let etc = directory.subdirectory("etc")
+        let id = CatalogEntry.id(forRealPath: directory.path + "/images/lab/one.rts.png")
+        directory.write(Array(#"{"catalog": {"roots": ["\#(directory.path)/images"]}, "state": {"directory": "\#(directory.path)/state"}, "worker": {"socket": "\#(directory.path)/fcgi.sock"}, "menu": {"file": "\#(etc)/menu.json"}}"#.utf8), to: "etc/config.json")
+        let playbook = directory.write(Array("""
+        - hosts: all
+          gather_facts: false
+          vars:
+            ansible_service_mgr: none
+          tasks:
+            - ansible.builtin.import_role:
+                name: pxe-catalog
+                tasks_from: menu
+        """.utf8), to: "menu.yml")
+        let variables = #"{"pxe_catalog_config_dir": "\#(etc)", "pxe_catalog_bindir": "\#((TestServer.binary as NSString).deletingLastPathComponent)", "pxe_catalog_menu_file": {"entries": [{"id": "\#(id)", "name": "Lab one", "enabled": true}]}}"#
+        let environment = ProcessInfo.processInfo.environment.merging([
+            "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": directory.path + "/tmp", "ANSIBLE_ROLES_PATH": Self.root + "/deploy/ansible/roles",
+        ]) { $1 }
+        func play(_ extra: [String]) throws -> TestServer.RunResult {
+            try TestServer.run(Self.ansiblePlaybook, ["-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=/usr/bin/python3",
+                                                       "-e", variables, playbook] + extra, environment: environment)
+        }
+        let first = try play([])
+        #expect(first.status == 0 && first.stdout.contains("changed=1"), "first run:\n\(first.stdout.suffix(3000))\(first.stderr.suffix(1000))")
+        let installed = try String(contentsOfFile: etc + "/menu.json", encoding: .utf8)
+        #expect(installed.contains("\"name\": \"Lab one\""))
+        // The worker applies it on reload; here the command line does, as a fleet's operator would.
+        let apply = try TestServer.run(TestServer.binary, ["apply", "--config", etc + "/config.json"])
+        #expect(apply.status == 0 && apply.stdout.contains("~ \(id) lab/one.rts.png: name (the container's) -> \"Lab one\""), "apply: \(apply.stdout)\(apply.stderr)")
+        let second = try play(["--check", "--diff"])
+        #expect(second.status == 0 && second.stdout.contains("changed=0"), "check-mode run:\n\(second.stdout.suffix(3000))\(second.stderr.suffix(1000))")
+        #expect(second.stdout.contains("No changes: the settings match menu.json."), "the plan is shown:\n\(second.stdout.suffix(3000))")
+        // A file the worker would reject is not installed.
+        let bad = try TestServer.run(Self.ansiblePlaybook, ["-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=/usr/bin/python3",
+                                                             "-e", variables, "-e", #"{"pxe_catalog_menu_file": {"entries": [{"id": "nope"}]}}"#, playbook],
+                                     environment: environment)
+        #expect(bad.status != 0 && bad.stdout.contains("entries[0].id"), "\(bad.stdout.suffix(2000))")
+        #expect(try String(contentsOfFile: etc + "/menu.json", encoding: .utf8) == installed, "the installed file is untouched")
     }
 }

@@ -55,7 +55,7 @@ public final class PostgresServer: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
         process.arguments = ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", bin + "/postgres", "-D", dataDirectory,
                              "-k", directory, "-c", "listen_addresses=", "-c", "fsync=off", "-c", "max_connections=200"]
-        FileManager.default.createFile(atPath: directory + "/server.log", contents: nil)
+        _ = FileManager.default.createFile(atPath: directory + "/server.log", contents: nil)
         let logHandle = FileHandle(forWritingAtPath: directory + "/server.log")
         logHandle?.seekToEndOfFile()
         process.standardOutput = logHandle
