@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import StrictJSON
 
 /// Opens a PixelRTS v2 container: reads its metadata, takes the payload out of the pixels (or out
@@ -94,9 +95,11 @@ public struct PayloadDecoder: Sendable {
             guard stream.size == layout.dataSize else {
                 throw DecodeError("the payload has \(stream.size) bytes; the metadata's data_size says \(layout.dataSize)")
             }
-            try stream.readSequentially(length: layout.dataSize) { offset, bytes throws(DecodeError) in
-                if shouldStop() { throw DecodeError(stopped: ()) }
-                verifier.take(bytes, at: offset)
+            try verifier.hashSegmentsAlongside(stream) { () throws(DecodeError) in
+                try stream.readSequentially(length: layout.dataSize) { offset, bytes throws(DecodeError) in
+                    if shouldStop() { throw DecodeError(stopped: ()) }
+                    verifier.take(bytes, at: offset)
+                }
             }
             try stream.finish()
             guard rename(streamPath, payloadPath) == 0 else { throw DecodeError(storage: "cannot move the payload into place", code: errno) }
@@ -240,20 +243,64 @@ final class PayloadVerifier {
 
     init(layout: PixelRTSLayout) {
         self.layout = layout
-        segmentDigests = layout.segments.map { $0.sha256 == nil ? nil : Digest(.sha256) }
+        // A segment that is the whole payload (a disk image, a lone kernel) has the payload's
+        // hash: no second pass over the same bytes.
+        segmentDigests = layout.segments.map { segment in
+            segment.sha256 == nil || (segment.start == 0 && segment.end == layout.dataSize && segment.size > 0) ? nil : Digest(.sha256)
+        }
     }
+
+    /// Set while `hashSegmentsAlongside` hashes the segments on a thread of their own.
+    private var segmentsElsewhere = false
 
     func take(_ bytes: UnsafeRawBufferPointer, at offset: Int64) {
         precondition(offset == seen, "the payload is hashed in order")
         whole.update(bytes)
         if head.count < 1024 { head += bytes.prefix(1024 - head.count) }
         let end = offset + Int64(bytes.count)
+        if segmentsElsewhere {
+            seen = end
+            return
+        }
         for (index, segment) in layout.segments.enumerated() {
             guard let digest = segmentDigests[index], segment.start < end, segment.end > offset else { continue }
             let from = Int(max(segment.start, offset) - offset), to = Int(min(segment.end, end) - offset)
             digest.update(UnsafeRawBufferPointer(rebasing: bytes[from..<to]))
         }
         seen = end
+    }
+
+    /// Runs `body` (which feeds the whole payload to `take`) while a second thread hashes the
+    /// segments from `file`, where the payload is complete already. SHA-256 is sequential, and
+    /// segments usually cover the whole payload (kernel + initrd, a disk): one pass each on two
+    /// cores instead of both on one. The passes share only the page cache.
+    func hashSegmentsAlongside(_ file: OutputFile, _ body: () throws(DecodeError) -> Void) throws(DecodeError) {
+        let ranges = layout.segments.indices.compactMap { index -> (Digest, Int64, Int64)? in
+            guard let digest = segmentDigests[index], layout.segments[index].size > 0 else { return nil }
+            return (digest, layout.segments[index].start, layout.segments[index].end)
+        }
+        guard !ranges.isEmpty else { return try body() }
+        let pass = SegmentPass(file: file, ranges: ranges)
+        // A joined pthread: the join orders the pass's writes before the reads below (for
+        // ThreadSanitizer too), and the thread inherits this one's low priority.
+        var thread = pthread_t()
+        let started = pthread_create(&thread, nil, { raw in
+            Unmanaged<SegmentPass>.fromOpaque(raw!).takeRetainedValue().run()
+            return nil
+        }, Unmanaged.passRetained(pass).toOpaque())
+        guard started == 0 else {
+            // No second thread: hash them in line.
+            Unmanaged.passUnretained(pass).release()
+            return try body()
+        }
+        segmentsElsewhere = true
+        var failure: DecodeError?
+        do { try body() } catch { failure = error }
+        // On a failure (or a stop) the other pass has nothing left to do.
+        if failure != nil { pass.stop() }
+        pthread_join(thread, nil)
+        if let failure { throw failure }
+        guard pass.succeeded else { throw DecodeError(storage: "cannot read back the boot cache", code: EIO) }
     }
 
     /// Checks the hashes; returns the payload's SHA-256.
@@ -266,8 +313,15 @@ final class PayloadVerifier {
             throw DecodeError("the payload's SHA-256 is \(actual), but the metadata's data_hash says \(expected)")
         }
         for (index, segment) in layout.segments.enumerated() {
-            guard let digest = segmentDigests[index], let expectedSegment = segment.sha256 else { continue }
-            let segmentHash = segment.size == 0 ? Digest.hex(.sha256, of: [UInt8]()) : digest.finalizeHex()
+            guard let expectedSegment = segment.sha256 else { continue }
+            let segmentHash: String
+            if segment.size == 0 {
+                segmentHash = Digest.hex(.sha256, of: [UInt8]())
+            } else if let digest = segmentDigests[index] {
+                segmentHash = digest.finalizeHex()
+            } else {
+                segmentHash = actual   // the segment is the whole payload
+            }
             guard segmentHash == expectedSegment else {
                 throw DecodeError("segment \(segment.name) has SHA-256 \(segmentHash), but the metadata says \(expectedSegment)")
             }
@@ -344,5 +398,36 @@ final class OutputFile {
     /// Flushes the file to disk: a payload in the cache must survive a crash whole or not at all.
     func finish() throws(DecodeError) {
         guard fsync(descriptor) == 0 else { throw DecodeError(storage: "cannot flush the boot cache to disk", code: errno) }
+    }
+}
+
+/// The segments' hashing pass of `PayloadVerifier.hashSegmentsAlongside`. Its digests are
+/// touched by its thread only until the thread is joined; the joiner reads them after.
+private final class SegmentPass: @unchecked Sendable {
+    let file: OutputFile
+    let ranges: [(Digest, Int64, Int64)]
+    private(set) var succeeded = false
+    private let stopping = Atomic<Bool>(false)
+
+    init(file: OutputFile, ranges: [(Digest, Int64, Int64)]) {
+        self.file = file
+        self.ranges = ranges
+    }
+
+    func stop() { stopping.store(true, ordering: .relaxed) }
+
+    func run() {
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        for (digest, start, end) in ranges {
+            var offset = start
+            while offset < end {
+                if stopping.load(ordering: .relaxed) { return }
+                let count = Int(min(Int64(buffer.count), end - offset))
+                guard file.read(at: offset, into: &buffer, count: count) else { return }
+                buffer.withUnsafeBytes { digest.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+                offset += Int64(count)
+            }
+        }
+        succeeded = true
     }
 }

@@ -171,6 +171,22 @@ import Testing
         #expect(with([("data_size", .int(1000)), ("data_hash", hash), ("segments", .object([
             ("kernel", .object([("start", .int(0)), ("end", .int(10)), ("sha256", .string(String(repeating: "0", count: 64)))])),
         ]))])?.hasPrefix("segment kernel has SHA-256 ") == true)
+        // A segment that is the whole payload is checked against the payload's own hash.
+        let zeros = String(repeating: "0", count: 64)
+        #expect(with([("data_size", .int(1000)), ("data_hash", hash), ("segments", .object([
+            ("disk", .object([("start", .int(0)), ("end", .int(1000)), ("sha256", .string(zeros))])),
+        ]))]) == "segment disk has SHA-256 \(Digest.hex(.sha256, of: payload)), but the metadata says \(zeros)")
+        // Segments hashed on their own thread: a wrong hash in the last one is found, right ones pass.
+        let kernel = JSONValue.string(Digest.hex(.sha256, of: Array(payload[0..<600])))
+        let initrd = Digest.hex(.sha256, of: Array(payload[600..<1000]))
+        #expect(with([("data_size", .int(1000)), ("data_hash", hash), ("segments", .object([
+            ("kernel", .object([("start", .int(0)), ("end", .int(600)), ("sha256", kernel)])),
+            ("initrd", .object([("start", .int(600)), ("end", .int(1000)), ("sha256", .string(zeros))])),
+        ]))]) == "segment initrd has SHA-256 \(initrd), but the metadata says \(zeros)")
+        #expect(with([("data_size", .int(1000)), ("data_hash", hash), ("segments", .object([
+            ("kernel", .object([("start", .int(0)), ("end", .int(600)), ("sha256", kernel)])),
+            ("initrd", .object([("start", .int(600)), ("end", .int(1000)), ("sha256", .string(initrd))])),
+        ]))]) == nil)
     }
 
     /// A single changed pixel: the hash says so (and the transposed reading does not match either).
