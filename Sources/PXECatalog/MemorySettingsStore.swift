@@ -10,6 +10,7 @@ package final class MemorySettingsStore: SettingsStore {
         var revision: Int64 = 0
         var audit: [AuditRecord] = []
         var nextBoots: [String: NextBoot] = [:]
+        var hosts: [String: HostRecord] = [:]
     }
 
     private let contents: Locked<Contents>
@@ -52,6 +53,16 @@ package final class MemorySettingsStore: SettingsStore {
                            removed: contents.audit.filter { $0.revision > revision && $0.field == "forgotten" }.compactMap(\.entry)
                                .filter { contents.settings[$0] == nil })
         }
+    }
+
+    package func saveHosts(_ records: [HostRecord]) throws(SettingsStoreError) {
+        contents.withLock { contents in
+            for record in records { contents.hosts[record.mac] = contents.hosts[record.mac]?.adding(record) ?? record }
+        }
+    }
+
+    package func hosts(limit: Int) throws(SettingsStoreError) -> [HostRecord] {
+        contents.withLock { Array($0.hosts.values.sorted { ($0.lastSeen, $1.mac) > ($1.lastSeen, $0.mac) }.prefix(limit)) }
     }
 
     package func nextBoots() throws(SettingsStoreError) -> [NextBoot] {

@@ -22,6 +22,13 @@ package protocol SettingsStore: AnyObject, Sendable {
     /// The one-shot next boots waiting (expired ones included; `NextBoot.isExpired` says).
     func nextBoots() throws(SettingsStoreError) -> [NextBoot]
 
+    /// Adds what this node saw of machines since its last save: counts add up across nodes,
+    /// the latest sighting wins for the rest. Not a settings change: no revision, no audit.
+    func saveHosts(_ records: [HostRecord]) throws(SettingsStoreError)
+
+    /// The machines the store knows, most recently seen first, at most `limit`.
+    func hosts(limit: Int) throws(SettingsStoreError) -> [HostRecord]
+
     /// The change history, newest first.
     func audit(_ query: AuditQuery) throws(SettingsStoreError) -> [AuditRecord]
 
@@ -56,6 +63,37 @@ package protocol SettingsTransaction: AnyObject {
 /// A one-shot boot: the next time machine `mac` asks for its menu it boots `entry` directly,
 /// then its usual policy applies again. Kept in the settings store, so a restart neither loses
 /// nor repeats it.
+/// What the store keeps of a machine that booted.
+package struct HostRecord: Sendable, Equatable {
+    package var mac: String
+    package var firstSeen: Double
+    package var lastSeen: Double
+    package var lastEntry: String?
+    /// Saved: the boots and requests seen since the last save; loaded: the totals.
+    package var boots: Int64
+    package var requests: Int64
+    /// The machine's identity as the query string its requests carried.
+    package var identity: String
+
+    package init(mac: String, firstSeen: Double, lastSeen: Double, lastEntry: String?, boots: Int64, requests: Int64, identity: String) {
+        self.mac = mac
+        self.firstSeen = firstSeen
+        self.lastSeen = lastSeen
+        self.lastEntry = lastEntry
+        self.boots = boots
+        self.requests = requests
+        self.identity = identity
+    }
+
+    /// `self` with `newer` (seen later) added.
+    package func adding(_ newer: HostRecord) -> HostRecord {
+        let later = newer.lastSeen >= lastSeen
+        return HostRecord(mac: mac, firstSeen: min(firstSeen, newer.firstSeen), lastSeen: max(lastSeen, newer.lastSeen),
+                          lastEntry: later ? (newer.lastEntry ?? lastEntry) : (lastEntry ?? newer.lastEntry),
+                          boots: boots + newer.boots, requests: requests + newer.requests, identity: later ? newer.identity : identity)
+    }
+}
+
 package struct NextBoot: Sendable, Equatable {
     /// Normalised MAC address (`52:54:00:12:34:56`).
     package var mac: String

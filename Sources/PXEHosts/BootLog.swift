@@ -33,6 +33,16 @@ public struct HostSummary: Sendable, Equatable {
     /// Kernel and disk fetches: each is a machine booting an entry.
     public var boots: Int
     public var requests: Int
+
+    public init(mac: String, firstSeen: Double, lastSeen: Double, machine: MachineIdentity, lastEntry: String?, boots: Int, requests: Int) {
+        self.mac = mac
+        self.firstSeen = firstSeen
+        self.lastSeen = lastSeen
+        self.machine = machine
+        self.lastEntry = lastEntry
+        self.boots = boots
+        self.requests = requests
+    }
 }
 
 /// The boot log: a bounded ring of recent events in memory and a summary per machine. Recording
@@ -50,6 +60,23 @@ public final class BootLog: Sendable {
         /// Index in `events` of each machine's latest event, for runs.
         var latest: [String: (id: Int64, index: Int)] = [:]
         var counts: [CountKey: Int] = [:]
+        /// What each machine did since the summaries were last handed to the store (counts are
+        /// deltas), so that several nodes' counts add up there.
+        var unsaved: [String: HostSummary] = [:]
+
+        mutating func noteUnsaved(_ mac: String, at now: Double, machine: MachineIdentity, entry: String?, booted: Bool) {
+            if var delta = unsaved[mac] {
+                delta.lastSeen = now
+                delta.machine = machine
+                delta.requests += 1
+                if booted { delta.boots += 1 }
+                if let entry { delta.lastEntry = entry }
+                unsaved[mac] = delta
+            } else {
+                unsaved[mac] = HostSummary(mac: mac, firstSeen: now, lastSeen: now, machine: machine, lastEntry: entry,
+                                           boots: booted ? 1 : 0, requests: 1)
+            }
+        }
     }
 
     struct CountKey: Hashable {
@@ -80,6 +107,7 @@ public final class BootLog: Sendable {
                     state.events[latest.index] = event
                     state.hosts[mac]?.lastSeen = now
                     state.hosts[mac]?.requests += 1
+                    state.noteUnsaved(mac, at: now, machine: machine, entry: nil, booted: false)
                     return
                 }
             }
@@ -101,6 +129,7 @@ public final class BootLog: Sendable {
             guard let mac = machine.mac else { return }
             state.latest[mac] = (event.id, index)
             let booted = status < 400 && (kind == .kernel || kind == .disk)
+            state.noteUnsaved(mac, at: now, machine: machine, entry: kind == .menu || kind == .bootScript ? nil : entry, booted: booted)
             if var summary = state.hosts[mac] {
                 summary.lastSeen = now
                 summary.machine = machine
@@ -145,6 +174,51 @@ public final class BootLog: Sendable {
 
     public func host(_ mac: String) -> HostSummary? {
         state.withLock { $0.hosts[mac] }
+    }
+
+    /// What machines did since the last call (counts as deltas), for the store; the caller
+    /// hands back what it could not save with `returnUnsaved`.
+    public func takeUnsaved() -> [HostSummary] {
+        state.withLock { state in
+            defer { state.unsaved = [:] }
+            return Array(state.unsaved.values)
+        }
+    }
+
+    /// Puts back deltas the store did not take (it was unreachable), merged with newer ones;
+    /// bounded like the summaries.
+    public func returnUnsaved(_ deltas: [HostSummary]) {
+        state.withLock { state in
+            for old in deltas {
+                if var newer = state.unsaved[old.mac] {
+                    newer.firstSeen = min(newer.firstSeen, old.firstSeen)
+                    newer.boots += old.boots
+                    newer.requests += old.requests
+                    if newer.lastEntry == nil { newer.lastEntry = old.lastEntry }
+                    state.unsaved[old.mac] = newer
+                } else if state.unsaved.count < maximumHosts {
+                    state.unsaved[old.mac] = old
+                }
+            }
+        }
+    }
+
+    /// Summaries the store kept from earlier runs (and other nodes), loaded at start: machines
+    /// seen since are merged into them; they are not saved again.
+    public func seed(_ summaries: [HostSummary]) {
+        state.withLock { state in
+            for stored in summaries.prefix(maximumHosts) {
+                if var seen = state.hosts[stored.mac] {
+                    seen.firstSeen = min(seen.firstSeen, stored.firstSeen)
+                    seen.boots += stored.boots
+                    seen.requests += stored.requests
+                    if seen.lastEntry == nil { seen.lastEntry = stored.lastEntry }
+                    state.hosts[stored.mac] = seen
+                } else if state.hosts.count < maximumHosts {
+                    state.hosts[stored.mac] = stored
+                }
+            }
+        }
     }
 
     /// Boots (kernel fetches, runs of disk reads) answered without error, by kind and entry.

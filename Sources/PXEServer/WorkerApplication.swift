@@ -24,6 +24,8 @@ package final class WorkerApplication: Sendable {
     let watcher: WatcherLifecycle
     let refreshLog: RefreshLog
     let localCopy: LocalSettingsCopy?
+    /// Saves machine summaries to the settings store in the background.
+    let hostSummaries: HostSummaryWriter
 
     var configuration: Configuration { configurationBox.withLock { $0 } }
 
@@ -79,6 +81,7 @@ package final class WorkerApplication: Sendable {
             bootCounts: { bootPreparer.counts },
             bootLog: BootLog(capacity: configuration.hosts.bootLogSize, maximumHosts: 10 * configuration.hosts.bootLogSize,
                              clock: { Date().timeIntervalSince1970 }))
+        hostSummaries = HostSummaryWriter(bootLog: api.bootLog, store: saved.store, logger: logger)
         store.reloadNextBoots()
     }
 
@@ -132,6 +135,7 @@ package final class WorkerApplication: Sendable {
                 watcher.stop()
                 bootPreparer.stop()
                 let clean = server.stop(deadline: .seconds(timeout))
+                hostSummaries.stop()
                 settingsStore.close()
                 localCopy?.stop()
                 if let ownedSocketPath { unlink(ownedSocketPath) }

@@ -397,6 +397,40 @@ package final class PostgresSettingsStore: SettingsStore {
                  createdAt: Int64(row[4] ?? "0") ?? 0)
     }
 
+    package func saveHosts(_ records: [HostRecord]) throws(SettingsStoreError) {
+        guard !records.isEmpty else { return }
+        do {
+            try withConnection { connection in
+                try connection.query("BEGIN")
+                do {
+                    for record in records {
+                        try connection.query(schema.saveHost, [record.mac, String(Int64(record.firstSeen * 1000)), String(Int64(record.lastSeen * 1000)),
+                                                               record.lastEntry, String(record.boots), String(record.requests), record.identity])
+                    }
+                    try connection.query("COMMIT")
+                } catch {
+                    _ = try? connection.query("ROLLBACK")
+                    throw error
+                }
+            }
+        } catch {
+            throw SettingsStoreError.wrapping(error)
+        }
+    }
+
+    package func hosts(limit: Int) throws(SettingsStoreError) -> [HostRecord] {
+        do {
+            return try withConnection { connection in
+                try connection.query(schema.someHosts, [String(limit)]).map { row in
+                    HostRecord(mac: row[0] ?? "", firstSeen: Double(Int64(row[1] ?? "0") ?? 0) / 1000, lastSeen: Double(Int64(row[2] ?? "0") ?? 0) / 1000,
+                               lastEntry: row[3], boots: Int64(row[4] ?? "0") ?? 0, requests: Int64(row[5] ?? "0") ?? 0, identity: row[6] ?? "")
+                }
+            }
+        } catch {
+            throw SettingsStoreError.wrapping(error)
+        }
+    }
+
     package func nextBoots() throws(SettingsStoreError) -> [NextBoot] {
         do {
             return try withConnection { connection in try connection.query(schema.allNextBoots).map(Self.nextBoot) }

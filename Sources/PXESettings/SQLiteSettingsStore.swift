@@ -257,6 +257,41 @@ package final class SQLiteSettingsStore: SettingsStore {
         NextBoot(mac: row[0].text ?? "", entry: row[1].text ?? "", expiresAt: row[2].integer ?? 0, actor: row[3].text ?? "", createdAt: row[4].integer ?? 0)
     }
 
+    package func saveHosts(_ records: [HostRecord]) throws(SettingsStoreError) {
+        guard !records.isEmpty else { return }
+        do {
+            try withDatabase { database in
+                try database.execute("BEGIN IMMEDIATE")
+                do {
+                    for record in records {
+                        _ = try database.query(schema.saveHost, [.text(record.mac), .integer(Int64(record.firstSeen * 1000)), .integer(Int64(record.lastSeen * 1000)),
+                                                                 record.lastEntry.map { .text($0) } ?? .null, .integer(record.boots),
+                                                                 .integer(record.requests), .text(record.identity)])
+                    }
+                    try database.execute("COMMIT")
+                } catch {
+                    try? database.execute("ROLLBACK")
+                    throw error
+                }
+            }
+        } catch {
+            throw SettingsStoreError.wrapping(error)
+        }
+    }
+
+    package func hosts(limit: Int) throws(SettingsStoreError) -> [HostRecord] {
+        do {
+            return try withDatabase { database in
+                try database.query(schema.someHosts, [.integer(Int64(limit))]).map { row in
+                    HostRecord(mac: row[0].text ?? "", firstSeen: Double(row[1].integer ?? 0) / 1000, lastSeen: Double(row[2].integer ?? 0) / 1000,
+                               lastEntry: row[3].text, boots: row[4].integer ?? 0, requests: row[5].integer ?? 0, identity: row[6].text ?? "")
+                }
+            }
+        } catch {
+            throw SettingsStoreError.wrapping(error)
+        }
+    }
+
     package func nextBoots() throws(SettingsStoreError) -> [NextBoot] {
         do {
             return try withDatabase { database in try database.query(schema.allNextBoots).map(Self.nextBoot) }

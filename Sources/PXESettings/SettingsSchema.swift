@@ -7,16 +7,20 @@ import PXECatalog
 ///
 /// Tables: `meta` (schema_version, revision), `entries` (one row per entry id, with the
 /// revision of the change that last wrote it), `audit` (one row per changed field) and, from
-/// version 2, `next_boots` (one-shot boots per machine).
+/// version 2, `next_boots` (one-shot boots per machine), from version 3 `hosts` (a summary per
+/// machine that booted: counts added by every node).
 struct SettingsSchema: Sendable {
     /// The schema version this pxe-catalog writes; a database at a higher one is refused.
-    static let currentVersion: Int64 = 2
+    static let currentVersion: Int64 = 3
     /// PostgreSQL channel each commit notifies (payload: the revision).
     static let channel = "pxe_catalog_settings"
 
     let prefix: String
     let autoIncrementKey: String
     let numberedPlaceholder: String
+    /// The two-argument minimum and maximum (SQLite's scalar min/max, PostgreSQL's LEAST/GREATEST).
+    var least: String { prefix.isEmpty ? "min" : "LEAST" }
+    var greatest: String { prefix.isEmpty ? "max" : "GREATEST" }
 
     static let sqlite = SettingsSchema(prefix: "", autoIncrementKey: "INTEGER PRIMARY KEY AUTOINCREMENT", numberedPlaceholder: "?")
     static let postgresql = SettingsSchema(prefix: "pxe_catalog.", autoIncrementKey: "BIGSERIAL PRIMARY KEY", numberedPlaceholder: "$")
@@ -53,9 +57,32 @@ struct SettingsSchema: Sendable {
                     actor TEXT NOT NULL, created_at BIGINT NOT NULL)
                 """),
             ]
+        case 3:
+            return [
+                sql("""
+                CREATE TABLE §hosts (mac TEXT PRIMARY KEY, first_seen_ms BIGINT NOT NULL, last_seen_ms BIGINT NOT NULL,
+                    last_entry TEXT, boots BIGINT NOT NULL, requests BIGINT NOT NULL, identity TEXT NOT NULL)
+                """),
+                sql("CREATE INDEX hosts_last_seen ON §hosts (last_seen_ms)"),
+            ]
         default:
             return []
         }
+    }
+
+    static let hostColumns = "mac, first_seen_ms, last_seen_ms, last_entry, boots, requests, identity"
+    var someHosts: String { sql("SELECT \(Self.hostColumns) FROM §hosts ORDER BY last_seen_ms DESC, mac LIMIT $1") }
+    /// Adds a node's sightings: counts add, the later sighting's entry and identity win.
+    var saveHost: String {
+        sql("""
+            INSERT INTO §hosts AS h (\(Self.hostColumns)) VALUES ($1, $2, $3, $4, $5, $6, $7)
+            ON CONFLICT (mac) DO UPDATE SET first_seen_ms = \(least)(h.first_seen_ms, excluded.first_seen_ms),
+                last_seen_ms = \(greatest)(h.last_seen_ms, excluded.last_seen_ms),
+                last_entry = CASE WHEN excluded.last_seen_ms >= h.last_seen_ms THEN COALESCE(excluded.last_entry, h.last_entry)
+                                  ELSE COALESCE(h.last_entry, excluded.last_entry) END,
+                identity = CASE WHEN excluded.last_seen_ms >= h.last_seen_ms THEN excluded.identity ELSE h.identity END,
+                boots = h.boots + excluded.boots, requests = h.requests + excluded.requests
+            """)
     }
 
     var schemaVersion: String { sql("SELECT value FROM §meta WHERE key = 'schema_version'") }

@@ -88,6 +88,8 @@ final class FailingSettingsStore: SettingsStore {
     func changes(since revision: Int64) throws(SettingsStoreError) -> SettingsCommit { try loaded.changes(since: revision) }
     func audit(_ query: AuditQuery) throws(SettingsStoreError) -> [AuditRecord] { [] }
     func nextBoots() throws(SettingsStoreError) -> [NextBoot] { try loaded.nextBoots() }
+    func saveHosts(_ records: [HostRecord]) throws(SettingsStoreError) { try loaded.saveHosts(records) }
+    func hosts(limit: Int) throws(SettingsStoreError) -> [HostRecord] { try loaded.hosts(limit: limit) }
     func watch(_ handler: @escaping @Sendable (SettingsStoreEvent) -> Void) {}
     func close() {}
 }

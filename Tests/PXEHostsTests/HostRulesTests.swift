@@ -93,6 +93,28 @@ import Testing
         var now = 1_800_000_000.0
     }
 
+    /// What the store is handed are deltas since the last hand-over; what it could not take
+    /// comes back and is merged; summaries loaded at start add to what is seen after.
+    @Test func unsavedSummariesAreDeltasAndSurviveAFailedSave() {
+        let clock = Clock()
+        let log = BootLog(capacity: 100, clock: { clock.now })
+        let machine = MachineIdentity(query: "mac=52-54-00-00-00-01")
+        log.seed([HostSummary(mac: "52:54:00:00:00:01", firstSeen: 1_700_000_000, lastSeen: 1_700_000_100, machine: machine,
+                              lastEntry: "aaaaaaaaaaaa", boots: 7, requests: 20)])
+        log.record(machine, kind: .menu, entry: nil, status: 200)
+        log.record(machine, kind: .kernel, entry: "bbbbbbbbbbbb", status: 200)
+        #expect(log.host("52:54:00:00:00:01")?.boots == 8 && log.host("52:54:00:00:00:01")?.firstSeen == 1_700_000_000)
+        let first = log.takeUnsaved()
+        #expect(first.count == 1 && first[0].boots == 1 && first[0].requests == 2 && first[0].lastEntry == "bbbbbbbbbbbb")
+        #expect(first[0].firstSeen == clock.now, "a delta starts at this node's first sighting")
+        #expect(log.takeUnsaved().isEmpty, "handed over once")
+        clock.now += 100
+        log.record(machine, kind: .kernel, entry: "bbbbbbbbbbbb", status: 200)
+        log.returnUnsaved(first)   // the store was unreachable
+        let merged = log.takeUnsaved()
+        #expect(merged.count == 1 && merged[0].boots == 2 && merged[0].requests == 3 && merged[0].lastSeen == clock.now)
+    }
+
     @Test func requestsOfOneBootAreAttributedAndRunsOfDiskReadsAreOneEvent() {
         let clock = Clock()
         let log = BootLog(capacity: 100, clock: { clock.now })

@@ -104,6 +104,33 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
         for node in nodes { node.settingsStore.close() }
     }
 
+    /// Two nodes add what they saw of the same machines: counts add up, the later sighting's
+    /// entry and identity win, the earliest first sighting stays; nothing else changes.
+    @Test(arguments: Backend.allCases)
+    func machineSummariesFromSeveralNodesAddUp(_ backend: Backend) throws {
+        let (store, reopen) = try backend.makeStore()
+        let other = try reopen()
+        let revision = try store.load().revision
+        try store.saveHosts([HostRecord(mac: "52:54:00:00:00:01", firstSeen: 100, lastSeen: 200, lastEntry: "aaaaaaaaaaaa", boots: 2, requests: 9,
+                                        identity: "mac=52%3A54%3A00%3A00%3A00%3A01&hostname=old")])
+        try other.saveHosts([HostRecord(mac: "52:54:00:00:00:01", firstSeen: 150, lastSeen: 300, lastEntry: nil, boots: 1, requests: 4,
+                                        identity: "mac=52%3A54%3A00%3A00%3A00%3A01&hostname=new"),
+                             HostRecord(mac: "52:54:00:00:00:02", firstSeen: 50, lastSeen: 60, lastEntry: "bbbbbbbbbbbb", boots: 0, requests: 1, identity: "")])
+        // A late save of an earlier sighting does not take over the entry or identity.
+        try store.saveHosts([HostRecord(mac: "52:54:00:00:00:01", firstSeen: 90, lastSeen: 120, lastEntry: "cccccccccccc", boots: 1, requests: 1,
+                                        identity: "mac=52%3A54%3A00%3A00%3A00%3A01&hostname=older")])
+        let hosts = try other.hosts(limit: 10)
+        #expect(hosts == [
+            HostRecord(mac: "52:54:00:00:00:01", firstSeen: 90, lastSeen: 300, lastEntry: "aaaaaaaaaaaa", boots: 4, requests: 14,
+                       identity: "mac=52%3A54%3A00%3A00%3A00%3A01&hostname=new"),
+            HostRecord(mac: "52:54:00:00:00:02", firstSeen: 50, lastSeen: 60, lastEntry: "bbbbbbbbbbbb", boots: 0, requests: 1, identity: ""),
+        ])
+        #expect(try store.hosts(limit: 1).map(\.mac) == ["52:54:00:00:00:01"], "most recently seen first")
+        #expect(try store.load().revision == revision, "not a settings change")
+        store.close()
+        other.close()
+    }
+
     @Test(arguments: Backend.allCases)
     func aStaleRevisionIsRefusedAndChangesNothing(_ backend: Backend) throws {
         let (store, _) = try backend.makeStore()
