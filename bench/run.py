@@ -227,7 +227,7 @@ def main():
     for name in ("vmlinuz", "initrd.img"):
         shutil.copy(os.path.join(parts, name), os.path.join(files, name))
     run([BIN, "pack", os.path.join(files, "linux.rts.png"), "--kernel", os.path.join(parts, "vmlinuz"),
-         "--initrd", os.path.join(parts, "initrd.img"), "--cmdline", "console=ttyS0 panic=-1 pxe_name=worker", "--name", "Bench Linux"])
+         "--initrd", os.path.join(parts, "initrd.img"), "--cmdline", "console=ttyS0 panic=-1 no_timer_check pxe_name=worker", "--name", "Bench Linux"])
     ids = {name: json.loads(run([BIN, "scan", files]).stdout) for name in ["scan"]}["scan"]
     id_of = {item["filename"]: item["id"] for item in ids["containers"]}
 
@@ -487,7 +487,7 @@ def qemu_boots(work, files, linux_id, c_binary, counts, rounds):
     if not os.path.exists("/usr/bin/qemu-system-x86_64"):
         return None
     with open(os.path.join(files, "direct.ipxe"), "w") as f:
-        f.write("#!ipxe\nkernel vmlinuz initrd=initrd console=ttyS0 panic=-1 pxe_name=direct\n"
+        f.write("#!ipxe\nkernel vmlinuz initrd=initrd console=ttyS0 panic=-1 no_timer_check pxe_name=direct\n"
                 "initrd --name initrd initrd.img\nboot\n")
     stack_dir = os.path.join(work, "stack-qemu")
     os.makedirs(stack_dir)

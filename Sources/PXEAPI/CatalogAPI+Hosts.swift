@@ -42,7 +42,7 @@ extension CatalogAPI {
         let mac = try Self.pathMAC(text)
         let summary = bootLog.host(mac)
         let nextBoot = store.pendingNextBoots[mac]
-        let rule = context.hostRules.rule(for: summary?.machine ?? MachineIdentity(mac: mac))
+        let rule = effectiveHostRules.rule(for: summary?.machine ?? MachineIdentity(mac: mac))
         guard summary != nil || nextBoot != nil || context.hostRules.labels[mac] != nil else {
             throw APIError(.notFound, "No machine with MAC \(mac) has booted from this server since it started, and none has a next boot or labels.")
         }

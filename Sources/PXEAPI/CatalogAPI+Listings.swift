@@ -25,6 +25,8 @@ extension CatalogAPI {
         ("/hosts/{mac}", "GET (admin): one machine: its policy, one-shot next boot and recent boots"),
         ("/hosts/{mac}/next-boot", "POST, DELETE (admin): boot an entry once on this machine's next boot, or cancel it"),
         ("/boots", "GET (admin): recent boot requests with the machine and entry (?since=&limit=)"),
+        ("/host-rules", "GET (admin): every host rule in force and where it comes from (config, menu file, api)"),
+        ("/host-rules/{name}", "PUT, DELETE (admin): make, replace or remove a host rule kept in the settings store"),
         ("/openapi.json", "GET: this API as an OpenAPI 3.1 document"),
         ("/status", "GET: worker status"),
         ("/metrics", "GET: Prometheus metrics"),

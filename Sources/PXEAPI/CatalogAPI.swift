@@ -23,6 +23,8 @@ package final class CatalogAPI: Sendable {
     let bootCounts: @Sendable () -> BootPreparer.Counts?
     /// Recent boot requests and what is known of each machine.
     package let bootLog: BootLog
+    /// The API's host rules as last parsed, with the stored JSON they came from.
+    let parsedHostRules = Locked<(stored: [String: String], rules: [HostRule])>(([:], []))
 
     /// Renderings kept per catalog state: a boot storm asks for the same answers thousands of
     /// times between two changes.
@@ -131,6 +133,8 @@ package final class CatalogAPI: Sendable {
         case let .host(mac): return try showHost(mac)
         case let .nextBoot(mac): return try nextBoot(mac, request: request, actor: actor)
         case .boots: return try listBoots(query: request.query)
+        case .hostRules: return listHostRules()
+        case let .hostRule(name): return try changeHostRule(name, request: request, actor: actor)
         }
     }
 

@@ -5,7 +5,7 @@ enum Route: Equatable {
     case index, containers, container(String), containerPart(String, BootPart), file(String), refresh, pxe, toggle(String)
     case bootScript, menuScript, entryScript(String), editMenu(String)
     case status, metrics, healthz, audit
-    case hosts, host(String), nextBoot(String), boots
+    case hosts, host(String), nextBoot(String), boots, hostRules, hostRule(String)
 
     /// Label for metrics: the route's shape, never the id.
     var metricName: String {
@@ -30,6 +30,8 @@ enum Route: Equatable {
         case .host: return "host"
         case .nextBoot: return "next_boot"
         case .boots: return "boots"
+        case .hostRules: return "host_rules"
+        case .hostRule: return "host_rule"
         }
     }
 
@@ -38,13 +40,14 @@ enum Route: Equatable {
 
     var allowedMethods: [String] {
         if case .nextBoot = self { return ["POST", "DELETE"] }
+        if case .hostRule = self { return ["PUT", "DELETE"] }
         return isChange ? Self.writeMethods : Self.readMethods
     }
 
     /// Whether the route changes state.
     var isChange: Bool {
         switch self {
-        case .refresh, .toggle, .editMenu, .nextBoot: return true
+        case .refresh, .toggle, .editMenu, .nextBoot, .hostRule: return true
         default: return false
         }
     }
@@ -53,7 +56,7 @@ enum Route: Equatable {
     /// machines and their boots.
     var needsAdmin: Bool {
         switch self {
-        case .audit, .hosts, .host, .boots: return true
+        case .audit, .hosts, .host, .boots, .hostRules: return true
         default: return isChange
         }
     }
@@ -85,7 +88,14 @@ enum Route: Equatable {
         case "/audit": self = .audit
         case "/hosts": self = .hosts
         case "/boots": self = .boots
+        case "/host-rules": self = .hostRules
         default:
+            if path.hasPrefix("/host-rules/") {
+                let name = path.dropFirst(12)
+                guard !name.isEmpty, !name.contains("/") else { return nil }
+                self = .hostRule(String(name))
+                return
+            }
             if path.hasPrefix("/hosts/") {
                 let rest = path.dropFirst(7)
                 if let slash = rest.firstIndex(of: "/") {

@@ -117,6 +117,8 @@ package final class CatalogStore: Sendable {
     private let observations = Locked<[String: CatalogScanner.SettleCheck.Observation]>([:])
     /// The menu file in force (see CatalogStore+MenuFile).
     let desiredMenuBox = Locked<DesiredMenu?>(nil)
+    /// Host rules made through the API (see CatalogStore+HostRules).
+    let hostRuleCache = Locked<[String: String]>([:])
 
     /// `settings` and `revision`: what `settingsStore` held when it was loaded (or the local
     /// copy of it, while the database is unreachable). `forgetMissingAfter`: seconds after which
@@ -322,6 +324,7 @@ package final class CatalogStore: Sendable {
     package func catchUp() {
         writeGate.withLock {
             guard let commit = try? settingsStore.changes(since: current.storeRevision), !commit.isEmpty || commit.revision > current.storeRevision else { return }
+            reloadHostRules()
             publish(commit)
             reloadNextBoots()
         }
@@ -332,6 +335,7 @@ package final class CatalogStore: Sendable {
     package func resynchronise() {
         writeGate.withLock {
             guard let (settings, revision) = try? settingsStore.load() else { return }
+            reloadHostRules()   // before the revision below moves: caches of menus key on it
             let snapshot = state.withLock { state -> CatalogSnapshot in
                 state.settings = settings
                 state.storeRevision = revision

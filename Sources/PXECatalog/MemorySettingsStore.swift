@@ -11,6 +11,7 @@ package final class MemorySettingsStore: SettingsStore {
         var audit: [AuditRecord] = []
         var nextBoots: [String: NextBoot] = [:]
         var hosts: [String: HostRecord] = [:]
+        var hostRules: [String: String] = [:]
     }
 
     private let contents: Locked<Contents>
@@ -30,12 +31,14 @@ package final class MemorySettingsStore: SettingsStore {
     package func write<Result>(_ change: (any SettingsTransaction) throws -> Result) throws -> (result: Result, commit: SettingsCommit) {
         try contents.withLock { contents in
             let transaction = Transaction(contents.settings, nextBoots: contents.nextBoots, revision: contents.revision + 1)
+            transaction.hostRules = contents.hostRules
             let result = try change(transaction)
             guard !transaction.commit.isEmpty || !transaction.records.isEmpty else {
                 return (result, SettingsCommit(revision: contents.revision))
             }
             contents.settings = transaction.working
             contents.nextBoots = transaction.nextBoots
+            contents.hostRules = transaction.hostRules
             contents.revision = transaction.revision
             let firstID = (contents.audit.last?.id ?? 0) + 1
             contents.audit += transaction.records.enumerated().map { offset, record in
@@ -60,6 +63,8 @@ package final class MemorySettingsStore: SettingsStore {
             for record in records { contents.hosts[record.mac] = contents.hosts[record.mac]?.adding(record) ?? record }
         }
     }
+
+    package func hostRules() throws(SettingsStoreError) -> [String: String] { contents.withLock { $0.hostRules } }
 
     package func hosts(limit: Int) throws(SettingsStoreError) -> [HostRecord] {
         contents.withLock { Array($0.hosts.values.sorted { ($0.lastSeen, $1.mac) > ($1.lastSeen, $0.mac) }.prefix(limit)) }
@@ -121,5 +126,12 @@ package final class MemorySettingsStore: SettingsStore {
         func setNextBoot(_ boot: NextBoot) { nextBoots[boot.mac] = boot }
 
         func takeNextBoot(mac: String) -> NextBoot? { nextBoots.removeValue(forKey: mac) }
+
+        var hostRules: [String: String] = [:]
+
+        func setHostRule(name: String, body: String?) -> Bool {
+            defer { hostRules[name] = body }
+            return hostRules[name] != nil
+        }
     }
 }

@@ -26,6 +26,9 @@ package protocol SettingsStore: AnyObject, Sendable {
     /// the latest sighting wins for the rest. Not a settings change: no revision, no audit.
     func saveHosts(_ records: [HostRecord]) throws(SettingsStoreError)
 
+    /// Host rules made through the API: name to the rule's JSON.
+    func hostRules() throws(SettingsStoreError) -> [String: String]
+
     /// The machines the store knows, most recently seen first, at most `limit`.
     func hosts(limit: Int) throws(SettingsStoreError) -> [HostRecord]
 
@@ -58,6 +61,10 @@ package protocol SettingsTransaction: AnyObject {
     /// Removes machine `mac`'s one-shot and answers it; nil when there was none. Two
     /// transactions racing for it (on any nodes) cannot both get it: the store serialises writers.
     func takeNextBoot(mac: String) throws(SettingsStoreError) -> NextBoot?
+
+    /// Saves a host rule made through the API (`body` nil: removes it); returns whether the
+    /// name was taken before.
+    func setHostRule(name: String, body: String?) throws(SettingsStoreError) -> Bool
 }
 
 /// A one-shot boot: the next time machine `mac` asks for its menu it boots `entry` directly,

@@ -42,7 +42,8 @@ extension HostRules {
                 policy.defaultChoice = choice
             }
             if let value = item["timeout"] {
-                guard let seconds = value.intValue, (0...3600).contains(seconds), case .int = value else {
+                // An integer as JSON Schema has it: 3 and 3.0 are the same number.
+                guard let seconds = value.intValue, (0...3600).contains(seconds) else {
                     throw HostRulesError(key: "\(at).timeout", reason: "must be a whole number of seconds from 0 to 3600")
                 }
                 policy.timeoutSeconds = Int(seconds)
@@ -91,9 +92,16 @@ extension HostRules {
                     return uuid
                 }
             case "serial":
+                // As iPXE reports them: SMBIOS strings are printable ASCII.
                 selector.serials = try oneOrMany(value, key: at)
+                if let bad = selector.serials.first(where: { !Self.isPrintableASCII($0, length: 1...64) }) {
+                    throw HostRulesError(key: at, reason: "holds \"\(bad.prefix(40))\", which is not 1 to 64 printable ASCII characters")
+                }
             case "hostname":
-                guard let text = value.stringValue, (1...253).contains(text.utf8.count) else { throw HostRulesError(key: at, reason: "must be a host name or a glob such as \"lab-*\"") }
+                guard let text = value.stringValue, (1...253).contains(text.utf8.count),
+                      text.utf8.allSatisfy({ Self.isNameByte($0) || $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: "?") }) else {
+                    throw HostRulesError(key: at, reason: "must be a host name or a glob such as \"lab-*\" (letters, digits, '.', '-', '_', '*', '?')")
+                }
                 selector.hostname = text
             case "platform":
                 guard let text = value.stringValue, ["pcbios", "efi"].contains(text) else { throw HostRulesError(key: at, reason: "must be \"pcbios\" or \"efi\"") }
@@ -127,12 +135,24 @@ extension HostRules {
         guard case let .object(members) = value else { throw HostRulesError(key: key, reason: "must be an object of label names and values") }
         var labels: [String: String] = [:]
         for (name, value) in members {
-            guard let text = value.stringValue, (1...64).contains(name.utf8.count), text.utf8.count <= 256 else {
-                throw HostRulesError(key: "\(key).\(name.prefix(40))", reason: "must be a string label (name up to 64 bytes, value up to 256)")
+            guard let text = value.stringValue, (1...64).contains(name.utf8.count), name.utf8.allSatisfy(Self.isNameByte),
+                  Self.isPrintableASCII(text, length: 0...256) else {
+                throw HostRulesError(key: "\(key).\(name.prefix(40))",
+                                     reason: "must be a string label (a name of up to 64 letters, digits, '.', '-' or '_'; a value of up to 256 printable ASCII characters)")
             }
             labels[name] = text
         }
         return labels
+    }
+
+    /// Letters, digits, '.', '-', '_' (ASCII).
+    static func isNameByte(_ byte: UInt8) -> Bool {
+        (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+            || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
+    }
+
+    static func isPrintableASCII(_ text: String, length: ClosedRange<Int>) -> Bool {
+        length.contains(text.utf8.count) && text.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F }
     }
 
     static func oneOrMany(_ value: JSONValue, key: String) throws(HostRulesError) -> [String] {
@@ -148,5 +168,28 @@ extension HostRules {
             guard let text = item.stringValue else { throw HostRulesError(key: key, reason: "must hold only strings") }
             return text
         }
+    }
+}
+
+extension HostRule {
+    /// The rule in the shape `hosts.rules` takes (name first, then what it matches and sets),
+    /// with where it came from.
+    public var json: JSONValue {
+        var match: [(String, JSONValue)] = []
+        if !selector.macs.isEmpty { match.append(("mac", selector.macs.count == 1 ? .string(selector.macs[0]) : .array(selector.macs.map { .string($0) }))) }
+        if let prefix = selector.macPrefix { match.append(("mac_prefix", .string(prefix))) }
+        if !selector.uuids.isEmpty { match.append(("uuid", .array(selector.uuids.map { .string($0) }))) }
+        if !selector.serials.isEmpty { match.append(("serial", .array(selector.serials.map { .string($0) }))) }
+        if let hostname = selector.hostname { match.append(("hostname", .string(hostname))) }
+        if let platform = selector.platform { match.append(("platform", .string(platform))) }
+        if let buildarch = selector.buildarch { match.append(("buildarch", .string(buildarch))) }
+        if !selector.labels.isEmpty { match.append(("labels", .object(selector.labels.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))) }
+        var members: [(String, JSONValue)] = [("name", .string(name)), ("source", .string(source.rawValue)), ("match", .object(match))]
+        if let choice = policy.defaultChoice { members.append(("default", .string(choice))) }
+        if let timeout = policy.timeoutSeconds { members.append(("timeout", .int(Int64(timeout)))) }
+        if let entries = policy.entries { members.append(("entries", .array(entries.map { .string($0) }))) }
+        if let boot = policy.boot { members.append(("boot", .string(boot))) }
+        if let text = policy.commandLineAppend { members.append(("cmdline_append", .string(text))) }
+        return .object(members)
     }
 }

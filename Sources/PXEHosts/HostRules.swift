@@ -102,6 +102,8 @@ public struct HostRule: Sendable, Equatable {
     public enum Source: String, Sendable {
         case configuration = "config"
         case menuFile = "menu file"
+        /// Made through the API, kept in the settings store.
+        case api
     }
 
     public var name: String

@@ -24,6 +24,7 @@ package enum NginxConfigGenerator {
             ~^/catalog/refresh(\\?|$) "POST";
             ~^/pxe/[^/?]+/(toggle|menu)(\\?|$) "POST";
             ~^/hosts/[^/?]+/next-boot(\\?|$) "POST, DELETE";
+            ~^/host-rules/[^/?]+(\\?|$) "PUT, DELETE";
         }
 
         server {

@@ -83,6 +83,7 @@ package final class WorkerApplication: Sendable {
                              clock: { Date().timeIntervalSince1970 }))
         hostSummaries = HostSummaryWriter(bootLog: api.bootLog, store: saved.store, logger: logger)
         store.reloadNextBoots()
+        store.reloadHostRules()
     }
 
     /// Runs the worker until SIGTERM or SIGINT; returns the exit status (0 once every in-flight

@@ -390,6 +390,13 @@ package final class PostgresSettingsStore: SettingsStore {
             recorded = true
             return PostgresSettingsStore.nextBoot(row)
         }
+
+        func setHostRule(name: String, body: String?) throws(SettingsStoreError) -> Bool {
+            recorded = true
+            let existed = try guarded { try !run(schema.deleteHostRule, [name]).isEmpty }
+            if let body { try guarded { _ = try run(schema.saveHostRule, [name, body, String(revision)]) } }
+            return existed
+        }
     }
 
     static func nextBoot(_ row: [String?]) -> NextBoot {
@@ -412,6 +419,16 @@ package final class PostgresSettingsStore: SettingsStore {
                     _ = try? connection.query("ROLLBACK")
                     throw error
                 }
+            }
+        } catch {
+            throw SettingsStoreError.wrapping(error)
+        }
+    }
+
+    package func hostRules() throws(SettingsStoreError) -> [String: String] {
+        do {
+            return try withConnection { connection in
+                Dictionary(try connection.query(schema.allHostRules).map { ($0[0] ?? "", $0[1] ?? "") }) { $1 }
             }
         } catch {
             throw SettingsStoreError.wrapping(error)

@@ -251,6 +251,14 @@ package final class SQLiteSettingsStore: SettingsStore {
             recorded = true
             return SQLiteSettingsStore.nextBoot(row)
         }
+
+        func setHostRule(name: String, body: String?) throws(SettingsStoreError) -> Bool {
+            recorded = true
+            guard let body else { return try !run(schema.deleteHostRule, [.text(name)]).isEmpty }
+            let existed = try !run(schema.deleteHostRule, [.text(name)]).isEmpty
+            _ = try run(schema.saveHostRule, [.text(name), .text(body), .integer(revision)])
+            return existed
+        }
     }
 
     static func nextBoot(_ row: [SQLiteDatabase.Value]) -> NextBoot {
@@ -273,6 +281,16 @@ package final class SQLiteSettingsStore: SettingsStore {
                     try? database.execute("ROLLBACK")
                     throw error
                 }
+            }
+        } catch {
+            throw SettingsStoreError.wrapping(error)
+        }
+    }
+
+    package func hostRules() throws(SettingsStoreError) -> [String: String] {
+        do {
+            return try withDatabase { database in
+                Dictionary(try database.query(schema.allHostRules).map { ($0[0].text ?? "", $0[1].text ?? "") }) { $1 }
             }
         } catch {
             throw SettingsStoreError.wrapping(error)

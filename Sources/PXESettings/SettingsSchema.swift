@@ -8,7 +8,8 @@ import PXECatalog
 /// Tables: `meta` (schema_version, revision), `entries` (one row per entry id, with the
 /// revision of the change that last wrote it), `audit` (one row per changed field) and, from
 /// version 2, `next_boots` (one-shot boots per machine), from version 3 `hosts` (a summary per
-/// machine that booted: counts added by every node).
+/// machine that booted: counts added by every node) and `host_rules` (rules made through the API,
+/// as their JSON).
 struct SettingsSchema: Sendable {
     /// The schema version this pxe-catalog writes; a database at a higher one is refused.
     static let currentVersion: Int64 = 3
@@ -64,11 +65,18 @@ struct SettingsSchema: Sendable {
                     last_entry TEXT, boots BIGINT NOT NULL, requests BIGINT NOT NULL, identity TEXT NOT NULL)
                 """),
                 sql("CREATE INDEX hosts_last_seen ON §hosts (last_seen_ms)"),
+                sql("CREATE TABLE §host_rules (name TEXT PRIMARY KEY, body TEXT NOT NULL, revision BIGINT NOT NULL)"),
             ]
         default:
             return []
         }
     }
+
+    var allHostRules: String { sql("SELECT name, body FROM §host_rules ORDER BY name") }
+    var saveHostRule: String {
+        sql("INSERT INTO §host_rules (name, body, revision) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET body = excluded.body, revision = excluded.revision")
+    }
+    var deleteHostRule: String { sql("DELETE FROM §host_rules WHERE name = $1 RETURNING name") }
 
     static let hostColumns = "mac, first_seen_ms, last_seen_ms, last_entry, boots, requests, identity"
     var someHosts: String { sql("SELECT \(Self.hostColumns) FROM §hosts ORDER BY last_seen_ms DESC, mac LIMIT $1") }

@@ -89,6 +89,7 @@ final class FailingSettingsStore: SettingsStore {
     func audit(_ query: AuditQuery) throws(SettingsStoreError) -> [AuditRecord] { [] }
     func nextBoots() throws(SettingsStoreError) -> [NextBoot] { try loaded.nextBoots() }
     func saveHosts(_ records: [HostRecord]) throws(SettingsStoreError) { try loaded.saveHosts(records) }
+    func hostRules() throws(SettingsStoreError) -> [String: String] { try loaded.hostRules() }
     func hosts(limit: Int) throws(SettingsStoreError) -> [HostRecord] { try loaded.hosts(limit: limit) }
     func watch(_ handler: @escaping @Sendable (SettingsStoreEvent) -> Void) {}
     func close() {}

@@ -104,6 +104,28 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
         for node in nodes { node.settingsStore.close() }
     }
 
+    /// A host rule made on one node reaches another with the next catch-up, and survives a
+    /// restart; removing it does too.
+    @Test(arguments: Backend.allCases)
+    func hostRulesMadeOnOneNodeReachTheOthers(_ backend: Backend) throws {
+        let (store, reopen) = try backend.makeStore()
+        let root = TemporaryDirectory()
+        let (one, _) = Self.catalog(store, root: root)
+        let (two, _) = Self.catalog(try reopen(), root: root)
+        let revision = two.revision.settingsRevision
+        #expect(try one.setHostRule(name: "lab", body: #"{"timeout":3}"#, actor: "alice") == false)
+        two.catchUp()
+        #expect(two.storedHostRules == ["lab": #"{"timeout":3}"#])
+        #expect(two.revision.settingsRevision > revision, "cached menus of the other node are renewed")
+        let (restarted, _) = Self.catalog(try reopen(), root: root)
+        restarted.reloadHostRules()
+        #expect(restarted.storedHostRules == ["lab": #"{"timeout":3}"#])
+        #expect(try one.setHostRule(name: "lab", body: nil, actor: "alice") == true)
+        two.catchUp()
+        #expect(two.storedHostRules.isEmpty)
+        for node in [one, two, restarted] { node.settingsStore.close() }
+    }
+
     /// Two nodes add what they saw of the same machines: counts add up, the later sighting's
     /// entry and identity win, the earliest first sighting stays; nothing else changes.
     @Test(arguments: Backend.allCases)

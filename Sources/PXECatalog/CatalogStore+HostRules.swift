@@ -1,0 +1,36 @@
+/// Host rules made through the API: kept in the settings store as their JSON (the hosts module
+/// parses and checks them), shared by a fleet like the other settings, and held here so that
+/// the boot path never asks the database.
+extension CatalogStore {
+    /// The API's rules, name to JSON, as this node last loaded them.
+    package var storedHostRules: [String: String] { hostRuleCache.withLock { $0 } }
+
+    /// Saves rule `name` (`body` nil: removes it), with an audit record; acknowledged once
+    /// committed. Returns whether the name was taken before.
+    @discardableResult
+    package func setHostRule(name: String, body: String?, actor: String) throws(CatalogStoreError) -> Bool {
+        try writeGate.withLock { () throws(CatalogStoreError) -> Bool in
+            let old = storedHostRules[name]
+            do {
+                let (existed, commit) = try settingsStore.write { transaction -> Bool in
+                    let existed = try transaction.setHostRule(name: name, body: body)
+                    try transaction.record(actor: actor, entry: nil, field: "host_rule \(name)", old: old, new: body)
+                    return existed
+                }
+                hostRuleCache.withLock { $0[name] = body }
+                publishLocal(commit)
+                return existed
+            } catch {
+                countWriteFailure()
+                throw .settingsNotSaved(SettingsStoreError.wrapping(error))
+            }
+        }
+    }
+
+    /// Reads the rules from the store again (at start, after another node's commit, after a
+    /// reconnect). Keeps what it had when the store cannot be read.
+    package func reloadHostRules() {
+        guard let rules = try? settingsStore.hostRules() else { return }
+        hostRuleCache.withLock { $0 = rules }
+    }
+}
