@@ -51,7 +51,7 @@ extension CatalogAPI {
         }
         if request.method == "DELETE" {
             guard store.storedHostRules[name] != nil else { throw APIError(.notFound, "No host rule named \(name) was made through the API.") }
-            try saving { () throws(CatalogStoreError) in try store.setHostRule(name: name, body: nil, actor: actor) }
+            _ = try saving { () throws(CatalogStoreError) in try store.setHostRule(name: name, body: nil, actor: actor) }
             audit("\(actor) removed host rule \(name)")
             return .json(.object([("success", .bool(true)), ("name", .string(name)), ("removed", .bool(true))]))
         }

@@ -84,5 +84,20 @@ import Testing
         #expect(TestServer.waitFor(seconds: 20) {
             (try? withRules.request("GET", "/pxe/menu.ipxe?\(Self.student)").text.contains("set pxe_default local")) == true
         })
+
+        // A rule made through the API (kept in the store, listed with its source) shapes the
+        // machine's next menu; removed, the machine's policy is the configuration's again.
+        let kiosk = "mac=52-54-00-00-00-07"
+        #expect(try withRules.request("GET", "/pxe/menu.ipxe?\(kiosk)").text.contains("set pxe_default local"))
+        let made = try withRules.request("PUT", "/host-rules/kiosk-7", headers: ["Content-Type: application/json"],
+                                         body: #"{"match": {"mac": "52:54:00:00:00:07"}, "default": "\#(ids[0])"}"#)
+        #expect(made.status == 201, "\(made.text)")
+        #expect(try withRules.request("GET", "/pxe/menu.ipxe?\(kiosk)").text.contains("set pxe_default entry1"))
+        let rules = try JSONParser.parse(withRules.request("GET", "/host-rules", headers: Self.admin).body)
+        #expect(rules["rules"]?[0]?["source"] == .string("config") && rules["rules"]?[1]?["name"] == .string("kiosk-7")
+                && rules["rules"]?[1]?["source"] == .string("api"), "\(rules)")
+        #expect(try withRules.request("PUT", "/host-rules/students", headers: ["Content-Type: application/json"], body: "{}").status == 409)
+        #expect(try withRules.request("DELETE", "/host-rules/kiosk-7").status == 200)
+        #expect(try withRules.request("GET", "/pxe/menu.ipxe?\(kiosk)").text.contains("set pxe_default local"))
     }
 }

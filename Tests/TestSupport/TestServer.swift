@@ -217,7 +217,7 @@ public final class TestServer: @unchecked Sendable {
         var arguments = ["-s", "-S", "--path-as-is", "--max-time", "20", "-D", headerFile, "-o", bodyFile]
         arguments += method == "HEAD" ? ["-I"] : ["-X", method]
         for header in headers { arguments += ["-H", header] }
-        if (method == "POST" || method == "DELETE") && authorized { arguments += ["-H", "Authorization: Bearer \(Self.adminToken)"] }
+        if (method == "POST" || method == "PUT" || method == "DELETE") && authorized { arguments += ["-H", "Authorization: Bearer \(Self.adminToken)"] }
         if let body { arguments += ["--data-binary", body] }
         arguments.append("http://127.0.0.1:\(port)\(path)")
         let (curl, curlArguments) = inNamespace("/usr/bin/curl", arguments)
