@@ -188,35 +188,28 @@ public final class BootLog: Sendable {
     /// Puts back deltas the store did not take (it was unreachable), merged with newer ones;
     /// bounded like the summaries.
     public func returnUnsaved(_ deltas: [HostSummary]) {
-        state.withLock { state in
-            for old in deltas {
-                if var newer = state.unsaved[old.mac] {
-                    newer.firstSeen = min(newer.firstSeen, old.firstSeen)
-                    newer.boots += old.boots
-                    newer.requests += old.requests
-                    if newer.lastEntry == nil { newer.lastEntry = old.lastEntry }
-                    state.unsaved[old.mac] = newer
-                } else if state.unsaved.count < maximumHosts {
-                    state.unsaved[old.mac] = old
-                }
-            }
-        }
+        state.withLock { state in Self.merge(deltas, into: &state.unsaved, limit: maximumHosts) }
     }
 
     /// Summaries the store kept from earlier runs (and other nodes), loaded at start: machines
     /// seen since are merged into them; they are not saved again.
     public func seed(_ summaries: [HostSummary]) {
-        state.withLock { state in
-            for stored in summaries.prefix(maximumHosts) {
-                if var seen = state.hosts[stored.mac] {
-                    seen.firstSeen = min(seen.firstSeen, stored.firstSeen)
-                    seen.boots += stored.boots
-                    seen.requests += stored.requests
-                    if seen.lastEntry == nil { seen.lastEntry = stored.lastEntry }
-                    state.hosts[stored.mac] = seen
-                } else if state.hosts.count < maximumHosts {
-                    state.hosts[stored.mac] = stored
-                }
+        state.withLock { state in Self.merge(summaries.prefix(maximumHosts), into: &state.hosts, limit: maximumHosts) }
+    }
+
+    /// Adds `earlier` summaries to the ones in `table` (which are newer): counts add up, the
+    /// first sighting is the earliest, the newer last entry stays unless it has none. Machines
+    /// new to the table are added while it holds fewer than `limit`.
+    private static func merge(_ earlier: some Sequence<HostSummary>, into table: inout [String: HostSummary], limit: Int) {
+        for old in earlier {
+            if var newer = table[old.mac] {
+                newer.firstSeen = min(newer.firstSeen, old.firstSeen)
+                newer.boots += old.boots
+                newer.requests += old.requests
+                if newer.lastEntry == nil { newer.lastEntry = old.lastEntry }
+                table[old.mac] = newer
+            } else if table.count < limit {
+                table[old.mac] = old
             }
         }
     }

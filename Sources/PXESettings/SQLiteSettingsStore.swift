@@ -55,19 +55,26 @@ package final class SQLiteSettingsStore: SettingsStore {
 
     /// Brings the schema to the current version in one transaction; refuses a newer one.
     package func migrate() throws(SettingsStoreError) {
+        try inWriteTransaction { database in
+            for statement in schema.createMeta { try database.query(statement) }
+            let found = try database.query(schema.schemaVersion).first?.first?.integer ?? 0
+            guard found <= SettingsSchema.currentVersion else { throw SettingsSchema.newerSchemaError(found: found, database: path) }
+            if found < SettingsSchema.currentVersion {
+                for version in (found + 1)...SettingsSchema.currentVersion {
+                    for statement in schema.migration(to: version) { try database.query(statement) }
+                }
+                try database.query(schema.setSchemaVersion, [.integer(SettingsSchema.currentVersion)])
+            }
+        }
+    }
+
+    /// Runs `body` in one write transaction (`BEGIN IMMEDIATE`), rolled back when it throws.
+    private func inWriteTransaction(_ body: (SQLiteDatabase) throws -> Void) throws(SettingsStoreError) {
         do {
             try withDatabase { database in
                 try database.execute("BEGIN IMMEDIATE")
                 do {
-                    for statement in schema.createMeta { try database.query(statement) }
-                    let found = try database.query(schema.schemaVersion).first?.first?.integer ?? 0
-                    guard found <= SettingsSchema.currentVersion else { throw SettingsSchema.newerSchemaError(found: found, database: path) }
-                    if found < SettingsSchema.currentVersion {
-                        for version in (found + 1)...SettingsSchema.currentVersion {
-                            for statement in schema.migration(to: version) { try database.query(statement) }
-                        }
-                        try database.query(schema.setSchemaVersion, [.integer(SettingsSchema.currentVersion)])
-                    }
+                    try body(database)
                     try database.execute("COMMIT")
                 } catch {
                     try? database.execute("ROLLBACK")
@@ -267,23 +274,12 @@ package final class SQLiteSettingsStore: SettingsStore {
 
     package func saveHosts(_ records: [HostRecord]) throws(SettingsStoreError) {
         guard !records.isEmpty else { return }
-        do {
-            try withDatabase { database in
-                try database.execute("BEGIN IMMEDIATE")
-                do {
-                    for record in records {
-                        _ = try database.query(schema.saveHost, [.text(record.mac), .integer(Int64(record.firstSeen * 1000)), .integer(Int64(record.lastSeen * 1000)),
-                                                                 record.lastEntry.map { .text($0) } ?? .null, .integer(record.boots),
-                                                                 .integer(record.requests), .text(record.identity)])
-                    }
-                    try database.execute("COMMIT")
-                } catch {
-                    try? database.execute("ROLLBACK")
-                    throw error
-                }
+        try inWriteTransaction { database in
+            for record in records {
+                _ = try database.query(schema.saveHost, [.text(record.mac), .integer(Int64(record.firstSeen * 1000)), .integer(Int64(record.lastSeen * 1000)),
+                                                         record.lastEntry.map { .text($0) } ?? .null, .integer(record.boots),
+                                                         .integer(record.requests), .text(record.identity)])
             }
-        } catch {
-            throw SettingsStoreError.wrapping(error)
         }
     }
 
