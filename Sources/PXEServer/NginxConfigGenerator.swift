@@ -53,6 +53,9 @@ package enum NginxConfigGenerator {
                 fastcgi_buffer_size 32k;
                 fastcgi_buffers 64 64k;
                 fastcgi_busy_buffers_size 128k;
+                # POST /catalog/refresh answers when its scan ends: a large catalog on slow storage
+                # (or a busy machine) takes longer than nginx's default 60 s between reads.
+                fastcgi_read_timeout 300s;
         \(adminRestriction(configuration.nginx.adminAllow))
             }
 

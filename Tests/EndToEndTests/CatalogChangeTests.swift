@@ -80,7 +80,7 @@ import Testing
         func scans() throws -> Int64? { try JSONParser.parse(server.request("GET", "/status").body)["catalog"]?["scans"]?.intValue }
         let before = try #require(try scans())
 
-        let sockets = (0..<20).compactMap { _ in Sockets.connectTCP(port: server.port, receiveTimeout: 120) }
+        let sockets = (0..<20).compactMap { _ in Sockets.connectTCP(port: server.port, receiveTimeout: 600) }
         defer { sockets.forEach { close($0) } }
         #expect(sockets.count == 20)
         let request = Array("POST /catalog/refresh HTTP/1.0\r\nHost: x\r\nAuthorization: Bearer \(TestServer.adminToken)\r\nContent-Length: 0\r\n\r\n".utf8)
