@@ -66,6 +66,27 @@ extension CatalogAPI {
         }
     }
 
+    /// The entry's thumbnail (a small PNG of its image, made in the background with the boot
+    /// parts), from the cache through nginx: ETag, Last-Modified and conditional requests are nginx's.
+    func downloadThumbnail(id: String) throws(APIError) -> HTTPResponse {
+        let state = store.current
+        guard CatalogEntry.isWellFormedID(id), state.snapshot.entry(id: id) != nil else { throw .noSuchContainer }
+        let status = state.bootStatus(id)
+        guard let hash = status.thumbnail else {
+            if let problem = status.thumbnailProblem {
+                throw APIError(.notFound, "Container \(id) has no thumbnail: \(problem).")
+            }
+            throw APIError(.unavailable, "The thumbnail of container \(id) is being made in the background; try again shortly.",
+                           headers: [("Retry-After", String(Self.preparingRetrySeconds))])
+        }
+        return HTTPResponse(status: 200, headers: [
+            ("Content-Type", "image/png"),
+            // The URL stays when the file changes: browsers revalidate (nginx answers 304 when it did not).
+            ("Cache-Control", "no-cache"),
+            ("X-Accel-Redirect", context.locations.cacheRedirectURI(key: BootCacheDirectory.thumbnailDirectoryName, fileName: hash + ".png")),
+        ])
+    }
+
     /// NAME_MAX on Linux file systems.
     static let maximumFileNameBytes = 255
 

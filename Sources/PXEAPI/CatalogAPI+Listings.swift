@@ -12,6 +12,7 @@ extension CatalogAPI {
         ("/containers/{id}/initrd", "GET, HEAD: the prepared initrd of a container"),
         ("/containers/{id}/disk", "GET, HEAD: the prepared disk image of a container (Range for SAN boot)"),
         ("/containers/{id}/payload", "GET, HEAD: the verified payload of a container"),
+        ("/containers/{id}/thumbnail.png", "GET, HEAD: a 128-pixel picture of the container's image"),
         ("/files/{filename}", "GET, HEAD: a container file by name from the files root"),
         ("/catalog/refresh", "POST (admin): rescan the catalog"),
         ("/pxe", "GET: the enabled entries in boot order"),

@@ -117,6 +117,7 @@ package final class CatalogAPI: Sendable {
         case .containers: return try listContainers(query: request.query)
         case let .container(id): return try downloadContainer(id: id)
         case let .containerPart(id, part): return try downloadPart(id: id, part: part)
+        case let .thumbnail(id): return try downloadThumbnail(id: id)
         case let .file(name): return try downloadFile(name: name)
         case .refresh: return try refresh(actor: actor)
         case .pxe: return listPXE()

@@ -12,6 +12,7 @@ package enum CatalogJSON {
             ("filename", .string(entry.fileName)),
             ("size", .int(entry.size)),
             ("url", .string("/containers/\(entry.id)")),
+            ("thumbnail", .string(orNull: boot.thumbnail == nil ? nil : "/containers/\(entry.id)/thumbnail.png")),
             ("kernel_version", .string(orNull: m.kernelVersion)),
             ("distro", .string(orNull: m.distro)),
             ("architecture", .string(orNull: m.architecture)),

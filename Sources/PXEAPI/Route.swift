@@ -2,7 +2,7 @@ import PXECatalog
 
 /// The API's endpoints and how paths map to them.
 enum Route: Equatable {
-    case index, containers, container(String), containerPart(String, BootPart), file(String), refresh, pxe, toggle(String)
+    case index, containers, container(String), containerPart(String, BootPart), thumbnail(String), file(String), refresh, pxe, toggle(String)
     case bootScript, menuScript, entryScript(String), editMenu(String)
     case status, metrics, healthz, audit
     case hosts, host(String), nextBoot(String), boots, hostRules, hostRule(String)
@@ -14,6 +14,7 @@ enum Route: Equatable {
         case .containers: return "containers"
         case .container: return "container"
         case .containerPart: return "container_part"
+        case .thumbnail: return "thumbnail"
         case .file: return "file"
         case .refresh: return "refresh"
         case .pxe: return "pxe"
@@ -71,8 +72,13 @@ enum Route: Equatable {
                 self = .container(String(Substring(rest)))
                 return
             }
-            guard let part = BootPart(rawValue: String(Substring(rest[rest.index(after: slash)...]))) else { return nil }
-            self = .containerPart(String(Substring(rest[..<slash])), part)
+            let id = String(Substring(rest[..<slash])), tail = String(Substring(rest[rest.index(after: slash)...]))
+            if tail == "thumbnail.png" {
+                self = .thumbnail(id)
+                return
+            }
+            guard let part = BootPart(rawValue: tail) else { return nil }
+            self = .containerPart(id, part)
             return
         }
         switch path {

@@ -99,6 +99,47 @@ package struct BootCacheDirectory: Sendable {
         syncDirectory(directory)
     }
 
+    // MARK: Thumbnails
+
+    /// The directory of thumbnails below the cache, one `<SHA-256 of the container file>.png` each.
+    package static let thumbnailDirectoryName = "thumbnails"
+
+    var thumbnailDirectory: String { path + "/" + Self.thumbnailDirectoryName }
+
+    /// Whether the thumbnail of the file with this content hash is in the cache. An empty file
+    /// (the rename reached the disk before the data did, after a power loss) does not count.
+    func hasThumbnail(_ hash: String) -> Bool {
+        var status = stat()
+        return stat(thumbnailDirectory + "/" + hash + ".png", &status) == 0 && status.st_size > 0
+    }
+
+    /// Puts a thumbnail in place (written to a temporary name and renamed). Not fsynced: a lost
+    /// thumbnail is made again, and the boot path never reads one.
+    func storeThumbnail(_ png: [UInt8], hash: String) throws(DecodeError) {
+        let directory = thumbnailDirectory
+        if mkdir(directory, 0o755) != 0 && errno != EEXIST {
+            throw DecodeError.storage("cannot create the thumbnails directory in the boot cache", code: errno)
+        }
+        let temporary = directory + "/" + Self.temporaryPrefix + hash + ".png"
+        try OutputFiles.write(png, to: temporary, sync: false)
+        guard rename(temporary, directory + "/" + hash + ".png") == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw DecodeError.storage("cannot move a thumbnail into place", code: code)
+        }
+    }
+
+    /// Removes thumbnails of files no entry has any more (and leftovers of interrupted writes).
+    func removeThumbnails(except kept: Set<String>) {
+        let directory = thumbnailDirectory
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+            let hash = name.hasSuffix(".png") ? String(name.dropLast(4)) : ""
+            if name.hasPrefix(Self.temporaryPrefix) || (Digest.isHex(hash, length: 64) && !kept.contains(hash)) {
+                unlink(directory + "/" + name)
+            }
+        }
+    }
+
     package func remove(key: String) {
         guard Self.isKey(key) else { return }
         try? FileManager.default.removeItem(atPath: path + "/" + key)
@@ -158,7 +199,7 @@ package struct BootCacheDirectory: Sendable {
 
 /// Small whole-file writes and part copies for the cache, with errors of kind `.storage`.
 enum OutputFiles {
-    static func write(_ bytes: [UInt8], to path: String) throws(DecodeError) {
+    static func write(_ bytes: [UInt8], to path: String, sync: Bool = true) throws(DecodeError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw DecodeError.storage("cannot create \((path as NSString).lastPathComponent) in the boot cache", code: errno) }
         defer { close(fd) }
@@ -170,7 +211,7 @@ enum OutputFiles {
             guard n > 0 else { throw DecodeError.storage("cannot write to the boot cache", code: n < 0 ? errno : ENOSPC) }
             done += n
         }
-        guard fsync(fd) == 0 else { throw DecodeError.storage("cannot flush the boot cache to disk", code: errno) }
+        guard !sync || fsync(fd) == 0 else { throw DecodeError.storage("cannot flush the boot cache to disk", code: errno) }
     }
 
     /// Copies `range` of the file at `source` into a new file at `target`, extended (sparsely) to

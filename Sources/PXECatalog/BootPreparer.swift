@@ -43,10 +43,19 @@ package final class BootPreparer: Sendable {
         case stale
     }
 
+    /// A thumbnail made (the file's content hash names it) or why there is none.
+    enum ThumbnailOutcome: Sendable, Equatable {
+        case ready(hash: String)
+        case none(String)
+    }
+
     struct State: Sendable {
         var snapshot: CatalogSnapshot = .empty
         var manifests: [String: BootCacheDirectory.Manifest] = [:]
         var outcomes: [FileVersion: Outcome] = [:]
+        var thumbnails: [FileVersion: ThumbnailOutcome] = [:]
+        /// SHA-256 of each file version read so far: preparing and the thumbnail read a file once.
+        var fileHashes: [FileVersion: String] = [:]
         var preparing: FileVersion?
         var stopping = false
         var started = false
@@ -122,6 +131,8 @@ package final class BootPreparer: Sendable {
             // Results of file versions that left the catalog are of no more use.
             let versions = Set(snapshot.entries.map { FileVersion(realPath: $0.realPath, identity: $0.fileIdentity) })
             state.outcomes = state.outcomes.filter { versions.contains($0.key) }
+            state.thumbnails = state.thumbnails.filter { versions.contains($0.key) }
+            state.fileHashes = state.fileHashes.filter { versions.contains($0.key) }
             state.statuses = Self.statuses(state)
             state.dirty = true
         }
@@ -141,6 +152,11 @@ package final class BootPreparer: Sendable {
             }
             if state.withLock({ $0.stopping }) { return }
             guard let (entry, version) = next else {
+                // Thumbnails after every boot part: booting matters more than the console's pictures.
+                if let (entry, version) = state.withLock({ Self.nextThumbnail($0, settings: settings) }) {
+                    makeThumbnail(entry, version: version)
+                    continue
+                }
                 removeUnreferenced()
                 publishIfDue(force: true)
                 BackgroundWork.returnFreedMemory()
@@ -217,6 +233,19 @@ package final class BootPreparer: Sendable {
         return best.map { ($0.entry, $0.version) }
     }
 
+    /// The first valid entry without a thumbnail outcome, in the same order.
+    static func nextThumbnail(_ state: State, settings: PXESettings) -> (CatalogEntry, FileVersion)? {
+        var best: (entry: CatalogEntry, version: FileVersion, rank: (Int, Int))?
+        for entry in state.snapshot.entries where entry.isValid {
+            let version = FileVersion(realPath: entry.realPath, identity: entry.fileIdentity)
+            guard state.thumbnails[version] == nil else { continue }
+            let setting = settings[entry.id]
+            let rank = ((setting?.enabled ?? false) ? 0 : 1, setting?.bootOrder ?? Int.max)
+            if best == nil || rank < best!.rank { best = (entry, version, rank) }
+        }
+        return best.map { ($0.entry, $0.version) }
+    }
+
     /// Whether the scan saw PixelRTS v2 metadata with a payload (others are not opened at all).
     static func hasPayloadMetadata(_ entry: CatalogEntry) -> Bool {
         entry.metadata.dataHash != nil || entry.metadata.dataSize != nil
@@ -257,6 +286,17 @@ package final class BootPreparer: Sendable {
                 result[entry.id] = BootStatus(state: .pending, problem: "the file changed while it was read; it is prepared again after the next scan")
             }
         }
+        for entry in state.snapshot.entries {
+            if !entry.isValid {
+                result[entry.id]?.thumbnailProblem = "the file is not a valid PNG"
+                continue
+            }
+            switch state.thumbnails[FileVersion(realPath: entry.realPath, identity: entry.fileIdentity)] {
+            case let .ready(hash)?: result[entry.id]?.thumbnail = hash
+            case let .none(reason)?: result[entry.id]?.thumbnailProblem = reason
+            case nil: break
+            }
+        }
         return result
     }
 
@@ -283,6 +323,52 @@ package final class BootPreparer: Sendable {
             return gone
         }
         for key in unreferenced { cache.remove(key: key) }
+        let thumbnails = state.withLock { state in
+            Set(state.thumbnails.values.compactMap { outcome -> String? in
+                if case let .ready(hash) = outcome { return hash }
+                return nil
+            })
+        }
+        cache.removeThumbnails(except: thumbnails)
+    }
+
+    // MARK: Thumbnails
+
+    /// Renders the entry's thumbnail unless the cache has it (by the file's content); records
+    /// the outcome and publishes it with the statuses.
+    private func makeThumbnail(_ entry: CatalogEntry, version: FileVersion) {
+        let stopping = { [self] in state.withLock { $0.stopping } }
+        let outcome: ThumbnailOutcome
+        if let source = FileByteSource(path: entry.realPath, readingHead: false), FileIdentity(status: source.status) == entry.fileIdentity,
+           let hash = state.withLock({ $0.fileHashes[version] }) ?? Self.contentHash(source, shouldStop: stopping) {
+            state.withLock { $0.fileHashes[version] = hash }
+            if cache.hasThumbnail(hash) {
+                outcome = .ready(hash: hash)
+            } else {
+                do {
+                    let png = try Thumbnail.render(source, shouldStop: stopping)
+                    try cache.storeThumbnail(png, hash: hash)
+                    outcome = .ready(hash: hash)
+                } catch {
+                    if error.kind == .stopped { return }
+                    if error.kind == .storage { settings.log(true, "no thumbnail for \(entry.relativePath): \(error.description)") }
+                    outcome = .none(error.description)
+                }
+            }
+        } else if stopping() {
+            return
+        } else {
+            // Changed or gone since the scan: the next scan brings a new version to draw.
+            outcome = .none("the file changed while its thumbnail was made")
+        }
+        state.withLock { state in
+            state.thumbnails[version] = outcome
+            switch outcome {
+            case let .ready(hash): state.statuses[entry.id]?.thumbnail = hash
+            case let .none(reason): state.statuses[entry.id]?.thumbnailProblem = reason
+            }
+            state.dirty = true
+        }
     }
 
     // MARK: Preparing one entry
@@ -307,7 +393,11 @@ package final class BootPreparer: Sendable {
             return (.failed("the metadata has no data_hash, so the payload cannot be verified"), false)
         }
         let stopping = { [self] in state.withLock { $0.stopping } }
-        guard let fileHash = Self.contentHash(source, shouldStop: stopping) else { return (stopping() ? nil : .stale, false) }
+        let version = FileVersion(realPath: entry.realPath, identity: entry.fileIdentity)
+        guard let fileHash = state.withLock({ $0.fileHashes[version] }) ?? Self.contentHash(source, shouldStop: stopping) else {
+            return (stopping() ? nil : .stale, false)
+        }
+        state.withLock { $0.fileHashes[version] = fileHash }
         let known = state.withLock { $0.manifests[key] }
         if let known, known.verifiedContainers.contains(fileHash) { return (.ready(key: key), false) }
         if known == nil, let refusal = makeRoom(for: layout) { return (.notPrepared(refusal, retryAt: nil), false) }

@@ -32,6 +32,11 @@ package struct BootStatus: Sendable, Equatable {
     package var commandLine: String?
     /// Directory of the parts below the cache (content-addressed; shared by identical containers).
     package var cacheKey: String?
+    /// SHA-256 of the container file whose thumbnail is in the cache's `thumbnails` directory.
+    package var thumbnail: String?
+    /// Why the entry has no thumbnail (the image is not one the renderer reads, or too large); nil
+    /// while it may still get one.
+    package var thumbnailProblem: String?
 
     package init(state: State, kind: BootPlan.Kind? = nil, problem: String? = nil, parts: [BootPart: Int64] = [:],
                 commandLine: String? = nil, cacheKey: String? = nil) {

@@ -73,7 +73,10 @@ import Testing
         let diskFile = "\(cachePath)/\(disk.cacheKey!)/disk.img"
         #expect(FileManager.default.contents(atPath: diskFile).map { Array($0.prefix(4096)) } == Self.diskImage())
 
-        #expect(statuses["data.rts.png"] == BootStatus(state: .ready, kind: BootPlan.Kind.none,
+        var data = statuses["data.rts.png"]
+        data?.thumbnail = nil   // made after the parts, maybe not yet
+        data?.thumbnailProblem = nil
+        #expect(data == BootStatus(state: .ready, kind: BootPlan.Kind.none,
                                                         problem: "the payload is 3.0 KB of data with no kernel segment and no boot sector",
                                                         parts: [.payload: 3000], cacheKey: statuses["data.rts.png"]!.cacheKey))
         let bad = try #require(statuses["tampered.rts.png"])
@@ -96,7 +99,7 @@ import Testing
         preparer.stop()
         let key = try #require(statuses["a.rts.png"]?.cacheKey)
         #expect(statuses["b.rts.png"]?.cacheKey == key)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: cachePath) == [key])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cachePath).filter { $0 != "thumbnails" } == [key])
         let manifest = try String(contentsOfFile: "\(cachePath)/\(key)/manifest.json", encoding: .utf8)
 
         // A new worker on the same cache: ready again, from the manifest, without writing anything.
@@ -109,6 +112,63 @@ import Testing
         #expect(statuses["a.rts.png"]?.state == .ready && statuses["a.rts.png"]?.cacheKey == key)
         #expect(try String(contentsOfFile: "\(cachePath)/\(key)/manifest.json", encoding: .utf8) == manifest)
         #expect(logged.value.count == 2 && logged.value.allSatisfy { $0.contains("are already in the cache") }, "nothing was decoded: \(logged.value)")
+    }
+
+    /// Waits until every valid entry has a thumbnail or a reason for none; statuses by file name.
+    func thumbnailsSettled(_ store: CatalogStore) -> [String: BootStatus] {
+        _ = TestServer.waitFor(seconds: 60) {
+            let state = store.current
+            return !state.snapshot.entries.isEmpty && state.snapshot.entries.allSatisfy {
+                state.bootStatus($0.id).thumbnail != nil || state.bootStatus($0.id).thumbnailProblem != nil
+            }
+        }
+        let state = store.current
+        return Dictionary(uniqueKeysWithValues: state.snapshot.entries.map { ($0.fileName, state.bootStatus($0.id)) })
+    }
+
+    @Test func everyValidImageGetsOneThumbnailByContentKeptAcrossRestartsAndGoneWithTheFile() throws {
+        catalog.write(Self.linux(), to: "a.rts.png")
+        catalog.write(Self.linux(), to: "copy/b.rts.png")
+        catalog.write(PNGFixtures.named("plain"), to: "plain.rts.png")   // no payload: a thumbnail all the same
+        catalog.write(ThumbnailFixtures.rgbPNG(side: 8), to: "rgb.rts.png")
+        catalog.write(Array("junk".utf8), to: "junk.rts.png")
+        var store = makeStore()
+        store.refresh()
+        var preparer = try start(store)
+        var statuses = thumbnailsSettled(store)
+        preparer.stop()
+        // Named by the file's SHA-256: the identical copy shares it.
+        let linuxHash = Digest.hex(.sha256, of: Self.linux()), plainHash = Digest.hex(.sha256, of: PNGFixtures.named("plain"))
+        #expect(statuses["a.rts.png"]?.thumbnail == linuxHash)
+        #expect(statuses["b.rts.png"]?.thumbnail == linuxHash)
+        #expect(statuses["plain.rts.png"]?.thumbnail == plainHash)
+        #expect(statuses["rgb.rts.png"]?.thumbnail == nil)
+        #expect(statuses["rgb.rts.png"]?.thumbnailProblem?.hasPrefix("the image has colour type 2") == true)
+        #expect(statuses["junk.rts.png"]?.thumbnailProblem == "the file is not a valid PNG")
+        let thumbnails = cachePath + "/thumbnails"
+        #expect(try Set(FileManager.default.contentsOfDirectory(atPath: thumbnails)) == [linuxHash + ".png", plainHash + ".png"])
+        // The 4 px image of 0x5A bytes is its own thumbnail, opaque.
+        let plain = try ThumbnailFixtures.readRGB([UInt8](Data(contentsOf: URL(fileURLWithPath: "\(thumbnails)/\(plainHash).png"))))
+        #expect(plain.side == 4 && plain.rows.allSatisfy { $0 == [UInt8](repeating: 0x5A, count: 12) })
+
+        // A new worker on the same cache finds them without drawing again (the files stay the same inodes).
+        func inode(_ hash: String) -> UInt64 {
+            var status = stat()
+            return stat("\(thumbnails)/\(hash).png", &status) == 0 ? UInt64(status.st_ino) : 0
+        }
+        let inodes = [inode(linuxHash), inode(plainHash)]
+        store = makeStore()
+        store.refresh()
+        preparer = try start(store)
+        defer { preparer.stop() }
+        statuses = thumbnailsSettled(store)
+        #expect(statuses["a.rts.png"]?.thumbnail == linuxHash)
+        #expect([inode(linuxHash), inode(plainHash)] == inodes)
+
+        // The plain image leaves the catalog: its thumbnail leaves the cache; the shared one stays.
+        try FileManager.default.removeItem(atPath: catalog.path + "/plain.rts.png")
+        store.refresh()
+        #expect(TestServer.waitFor(seconds: 30) { (try? FileManager.default.contentsOfDirectory(atPath: thumbnails)) == [linuxHash + ".png"] })
     }
 
     @Test func aChangedContainerIsPreparedAgainAndTheOldPartsGo() throws {
@@ -126,7 +186,7 @@ import Testing
         #expect(TestServer.waitFor(seconds: 60) { store.current.snapshot.entries.first.map { store.current.bootStatus($0.id).cacheKey } != first })
         let second = try #require(settled(store)["a.rts.png"]?.cacheKey)
         #expect(second != first)
-        #expect(TestServer.waitFor(seconds: 30) { (try? FileManager.default.contentsOfDirectory(atPath: cachePath)) == [second] })
+        #expect(TestServer.waitFor(seconds: 30) { (try? FileManager.default.contentsOfDirectory(atPath: cachePath).filter { $0 != "thumbnails" }) == [second] })
     }
 
     @Test func anEntryThatDoesNotFitTheBudgetIsNotPreparedWithTheReason() throws {
@@ -138,7 +198,7 @@ import Testing
         let status = try #require(settled(store)["big.rts.png"])
         #expect(status.state == .notPrepared)
         #expect(status.problem == "its parts need about 390.0 KB but the boot cache has 100.0 KB left of its budget of 100.0 KB (boot.cache_max_bytes)")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: cachePath).isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cachePath).filter { $0 != "thumbnails" }.isEmpty)
     }
 
     @Test func leftoversOfACrashAreRemovedAtStart() throws {
@@ -147,7 +207,7 @@ import Testing
         let store = makeStore()
         let preparer = try start(store)
         preparer.stop()
-        #expect(try FileManager.default.contentsOfDirectory(atPath: cachePath).isEmpty, "a temporary and a manifest-less directory")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cachePath).filter { $0 != "thumbnails" }.isEmpty, "a temporary and a manifest-less directory")
     }
 
     /// A container replaced while it was being prepared: what was decoded is of the old file and
@@ -170,7 +230,7 @@ import Testing
         #expect(TestServer.waitFor(seconds: 60) { replaced.value })
         // The old version's parts were dropped: nothing published, and the entry is not ready.
         #expect(TestServer.waitFor(seconds: 30) { store.current.snapshot.entries.first.map { store.current.bootStatus($0.id).state } == .pending })
-        #expect(try FileManager.default.contentsOfDirectory(atPath: cachePath).isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cachePath).filter { $0 != "thumbnails" }.isEmpty)
         store.refresh()
         let status = try #require(settled(store)["a.rts.png"])
         #expect(status.state == .ready && status.parts == [.payload: 5000, .kernel: 5000])
