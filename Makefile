@@ -47,9 +47,11 @@ boot-parts: deps
 	@deploy/dev/boot-parts.sh .build/boot-parts
 
 # Release build with the Swift runtime linked in: the binary needs only libc, libfcgi, zlib, libzstd and libcrypto.
-# The files nginx serves itself (openapi.json from docs/openapi.yaml, validated first).
+# The files nginx serves itself (openapi.json from docs/openapi.yaml, validated first; the
+# console's static files as they are: no build step).
 static: deps
 	$(TOOLS)/python deploy/dev/build-static.py docs/openapi.yaml $(STATIC_DIR)
+	rm -rf $(STATIC_DIR)/console && cp -R console $(STATIC_DIR)/console
 
 build: deps static
 	$(SWIFT) build -c release --static-swift-stdlib --product pxe-catalog
@@ -129,6 +131,8 @@ install-files:
 	chmod 0644 $(DESTDIR)$(DOCDIR)/config.example.json
 	install -m 0644 nginx/pxe-catalog.conf $(DESTDIR)$(DOCDIR)/nginx-site.example.conf
 	install -D -m 0644 $(STATIC_DIR)/openapi.json $(DESTDIR)$(DATADIR)/static/openapi.json
+	install -d -m 0755 $(DESTDIR)$(DATADIR)/static/console
+	install -m 0644 console/*.html console/*.css console/*.js console/*.svg $(DESTDIR)$(DATADIR)/static/console/
 	mkdir -p $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
 	$(INSTALL_BIN) --generate-completion-script bash > $(DESTDIR)$(BASHCOMPDIR)/pxe-catalog
 	$(INSTALL_BIN) --generate-completion-script zsh > $(DESTDIR)$(ZSHCOMPDIR)/_pxe-catalog

@@ -44,6 +44,8 @@ package enum NginxConfigGenerator {
                 add_header Cache-Control "no-cache";
             }
 
+        \(consoleLocations(staticRoot: configuration.effectiveStaticRoot))
+
             # Everything but the container bytes is answered by the worker.
             location / {
                 include /etc/nginx/fastcgi_params;
@@ -94,6 +96,39 @@ package enum NginxConfigGenerator {
         """
         text += "}\n"
         return text
+    }
+
+    /// The content security policy of the console: its own scripts, styles, images and API only;
+    /// no inline script or style, no frames, no form posts (the sign-in form is handled by script,
+    /// so a token can never end up in a URL or a request body sent by the browser itself).
+    static let consolePolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+        + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+    /// The console's static files (`/console/`), with the headers that keep file and user text inert.
+    static func consoleLocations(staticRoot: String) -> String {
+        let root = staticRoot.hasSuffix("/") ? staticRoot : staticRoot + "/"
+        return """
+            # The web console: static files nginx serves itself; the page calls the API on this origin.
+            location = /console {
+                return 301 /console/;
+            }
+            location /console/ {
+                alias \(quoted(root + "console/"));
+                index index.html;
+                types {
+                    text/html html;
+                    text/css css;
+                    text/javascript js;
+                    image/svg+xml svg;
+                }
+                default_type application/octet-stream;
+                add_header Content-Security-Policy "\(consolePolicy)" always;
+                add_header X-Content-Type-Options "nosniff" always;
+                add_header Referrer-Policy "no-referrer" always;
+                add_header X-Frame-Options "DENY" always;
+                add_header Cache-Control "no-cache" always;
+            }
+        """
     }
 
     /// The site of an edge node: nginx alone (no worker) in front of a central boot server

@@ -1,0 +1,299 @@
+#!/usr/bin/python3
+"""Drives Debian's chromium (headless, through chromium-driver and python3-selenium) against a
+running pxe-catalog (nginx + worker) and checks the console the way an admin uses it. Started by
+ConsoleBrowserTests with the server's address, the admin token, the catalog directory, a spare
+container to add, and where to save screenshots. Real input: clicks, typing, pointer drags and
+keys go through the browser's input pipeline; the API is checked over HTTP beside it.
+
+Exit status 0 when every check passed; the failures are printed otherwise."""
+import argparse
+import json
+import pathlib
+import shutil
+import sys
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+from selenium import webdriver
+from selenium.common.exceptions import NoAlertPresentException, NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+HOSTILE_NAME = "<img src=x onerror=alert(1)>"
+HOSTILE_DESCRIPTION = "</script><script>alert(2)</script>"
+WAIT_SECONDS = 60
+
+ARGS = None
+
+
+def api(method, path, token=None, body=None):
+    """The API over plain HTTP, beside the browser: (status, parsed JSON or text)."""
+    request = urllib.request.Request(ARGS.base + path, method=method,
+                                     data=None if body is None else json.dumps(body).encode())
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    if body is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode("utf-8", "replace")
+
+
+def menu_names():
+    _, listing = api("GET", "/pxe")
+    return [entry["name"] for entry in listing["pxe_containers"]]
+
+
+class ConsoleTests(unittest.TestCase):
+    maxDiff = None
+
+    @classmethod
+    def setUpClass(cls):
+        options = webdriver.ChromeOptions()
+        options.binary_location = "/usr/bin/chromium"
+        for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                         "--window-size=1400,1000", "--no-first-run", "--disable-extensions",
+                         "--disable-background-networking", "--disable-component-update"]:
+            options.add_argument(argument)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        cls.driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        cls.driver.set_page_load_timeout(WAIT_SECONDS)
+        cls.shots = pathlib.Path(ARGS.screenshots)
+        cls.shots.mkdir(parents=True, exist_ok=True)
+        cls.console_errors = []
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.driver.quit()
+
+    # Helpers
+
+    def wait(self, condition, message):
+        # The page re-renders rows after each change: an element found a moment ago may be gone.
+        return WebDriverWait(self.driver, WAIT_SECONDS, poll_frequency=0.1,
+                             ignored_exceptions=(StaleElementReferenceException, NoSuchElementException, AttributeError)
+                             ).until(lambda _: condition(), message)
+
+    def shot(self, name):
+        self.driver.save_screenshot(str(self.shots / f"{name}.png"))
+
+    def no_dialog(self):
+        try:
+            alert = self.driver.switch_to.alert
+            text = alert.text
+            alert.dismiss()
+            self.fail(f"a dialog opened: {text!r}")
+        except NoAlertPresentException:
+            pass
+
+    def collect_console(self):
+        """Browser console entries worth failing on: script errors, CSP violations. A failed
+        request the test provoked (the wrong token's 401/403, the refused edit's 400) is the API answering, not an error."""
+        for entry in self.driver.get_log("browser"):
+            message = entry.get("message", "")
+            if entry.get("level") != "SEVERE":
+                continue
+            if "Failed to load resource" in message and any(f"status of {code}" in message for code in (400, 401, 403)):
+                continue
+            self.console_errors.append(message)
+
+    def open(self, fragment=""):
+        self.driver.get(ARGS.base + "/console/" + fragment)
+        self.wait(lambda: self.driver.execute_script("return document.readyState") == "complete", "the page loaded")
+
+    def rows(self):
+        return self.driver.find_elements(By.CSS_SELECTOR, "#catalog-rows tr")
+
+    def row_of(self, file_name):
+        for row in self.rows():
+            if row.find_element(By.CSS_SELECTOR, ".file").text == file_name:
+                return row
+        return None
+
+    def messages(self):
+        return [node.text for node in self.driver.find_elements(By.CSS_SELECTOR, "#messages .message .text")]
+
+    def section(self, name):
+        self.driver.find_element(By.CSS_SELECTOR, f'nav a[data-section="{name}"]').click()
+        self.wait(lambda: self.driver.find_element(By.ID, f"section-{name}").is_displayed(), f"the {name} section shows")
+
+    def sign_in(self, token):
+        field = self.driver.find_element(By.ID, "token")
+        field.clear()
+        field.send_keys(token)
+        field.send_keys(Keys.ENTER)
+
+    # The walk through the console, in order: each step starts where the previous ended.
+
+    def test_1_read_only_view_shows_the_catalog_with_hostile_text_as_text(self):
+        self.open()
+        _, listing = api("GET", "/containers")
+        expected = len(listing["containers"])
+        self.wait(lambda: len(self.rows()) == expected, f"{expected} catalog rows")
+        hostile = self.row_of("hostile.rts.png")
+        self.assertIsNotNone(hostile)
+        self.assertEqual(hostile.find_element(By.CSS_SELECTOR, ".name").text, HOSTILE_NAME)
+        self.assertEqual(hostile.find_element(By.CSS_SELECTOR, ".description").text, HOSTILE_DESCRIPTION)
+        # Nothing of the text became markup: the only images are thumbnails.
+        for image in self.driver.find_elements(By.CSS_SELECTOR, "img"):
+            self.assertIn("/thumbnail.png", image.get_attribute("src"))
+        self.assertEqual(self.driver.execute_script("return document.scripts.length"), 1)
+        # Thumbnails load through nginx (the picture's natural size is the thumbnail's).
+        self.wait(lambda: self.driver.execute_script(
+            "return [...document.querySelectorAll('img.thumbnail')].some(i => i.complete && i.naturalWidth > 0)"), "a thumbnail shows")
+        # Read-only: the switches cannot be used, no refresh button.
+        self.assertTrue(all(not box.is_enabled() for box in self.driver.find_elements(By.CSS_SELECTOR, "#catalog-rows input[type=checkbox]")))
+        self.assertFalse(self.driver.find_element(By.ID, "refresh").is_displayed())
+        self.no_dialog()
+        self.assertFalse(self.driver.find_element(By.ID, "signed-in").is_displayed(), "not signed in")
+        self.shot("1-read-only")
+
+    def test_2_a_wrong_token_shows_the_apis_sentence(self):
+        status, body = api("GET", "/audit?limit=1", token="not-the-token")
+        self.assertIn(status, (401, 403))
+        self.sign_in("not-the-token")
+        self.wait(lambda: body["error"] in self.messages(), f"the message {body['error']!r}")
+        self.assertTrue(self.driver.find_element(By.ID, "sign-in").is_displayed(), "still signed out")
+        self.assertIsNone(self.driver.execute_script("return sessionStorage.getItem('pxe-catalog.admin-token')"))
+        self.shot("2-wrong-token")
+
+    def test_3_sign_in_and_disable_an_entry(self):
+        self.sign_in(ARGS.token)
+        self.wait(lambda: self.driver.find_element(By.ID, "signed-in").is_displayed(), "signed in")
+        self.assertFalse(self.driver.find_element(By.ID, "sign-in").is_displayed(), "the token field is gone once signed in")
+        self.assertNotIn(ARGS.token, self.driver.current_url)
+        self.assertIn("Alpha", menu_names())
+        self.wait(lambda: self.row_of("alpha.rts.png").find_element(By.CSS_SELECTOR, "input[type=checkbox]").is_enabled(), "switches on")
+        switch = self.row_of("alpha.rts.png").find_element(By.CSS_SELECTOR, "input[type=checkbox]")
+        self.assertTrue(switch.is_selected())
+        switch.click()
+        self.wait(lambda: "Alpha" not in menu_names(), "Alpha leaves /pxe")
+        self.wait(lambda: any("out of the boot menu" in text for text in
+                              [n.text for n in self.driver.find_elements(By.CSS_SELECTOR, "#notices .message")]), "the notice")
+        self.shot("3-disabled")
+
+    def test_4_drag_an_entry_to_the_top(self):
+        self.section("menu")
+        self.wait(lambda: len(self.driver.find_elements(By.CSS_SELECTOR, "#menu-rows > li")) == len(menu_names()), "menu rows")
+        before = menu_names()
+        last, first = before[-1], before[0]
+        rows = self.driver.find_elements(By.CSS_SELECTOR, "#menu-rows > li")
+        source, target = rows[-1].find_element(By.CSS_SELECTOR, ".grip"), rows[0]
+        ActionChains(self.driver).click_and_hold(source).move_by_offset(0, -10).move_to_element(target) \
+            .move_by_offset(0, -2).release().perform()
+        self.wait(lambda: menu_names()[0] == last, f"{last} first in /pxe")
+        _, script = api("GET", "/pxe/menu.ipxe")
+        self.assertLess(script.index(last), script.index(first), "menu.ipxe lists it first")
+        self.wait(lambda: self.driver.find_elements(By.CSS_SELECTOR, "#menu-rows > li .name")[0].text == last, "the page shows it first")
+        self.shot("4-dragged")
+
+    def test_5_keyboard_moves_an_entry(self):
+        before = menu_names()
+        row = self.driver.find_elements(By.CSS_SELECTOR, "#menu-rows > li")[0]
+        moved = row.get_attribute("data-id")
+        row.click()
+        ActionChains(self.driver).key_down(Keys.ALT).send_keys(Keys.ARROW_DOWN).key_up(Keys.ALT).perform()
+        self.wait(lambda: menu_names() == [before[1], before[0]] + before[2:], "Alt+Down swapped the first two")
+        # The moved row keeps the focus, so a second press moves it on.
+        self.wait(lambda: self.driver.switch_to.active_element.get_attribute("data-id") == moved, "focus kept")
+        self.shot("5-keyboard")
+
+    def test_6_edit_a_name(self):
+        rows = self.driver.find_elements(By.CSS_SELECTOR, "#menu-rows > li")
+        entry_id = rows[0].get_attribute("data-id")
+        rows[0].find_element(By.XPATH, ".//button[text()='Edit']").click()
+        field = self.driver.find_element(By.CSS_SELECTOR, "#menu-rows form input[name=name]")
+        field.send_keys("Renamed in the console")
+        field.send_keys(Keys.ENTER)
+        self.wait(lambda: "Renamed in the console" in menu_names(), "the new name in /pxe")
+        _, script = api("GET", "/pxe/menu.ipxe")
+        self.assertIn("Renamed in the console", script)
+        # A refused edit shows the API's sentence: a command line iPXE could not pass on.
+        row = self.driver.find_element(By.CSS_SELECTOR, f'#menu-rows > li[data-id="{entry_id}"]')
+        row.find_element(By.XPATH, ".//button[text()='Edit']").click()
+        cmdline = self.driver.find_element(By.CSS_SELECTOR, "#menu-rows form input[name=cmdline]")
+        cmdline.send_keys("console=ttyS0 ${net0/mac}")
+        status, body = api("POST", f"/pxe/{entry_id}/menu", token=ARGS.token, body={"cmdline": "console=ttyS0 ${net0/mac}"})
+        self.assertEqual(status, 400)
+        cmdline.send_keys(Keys.ENTER)
+        self.wait(lambda: body["error"] in self.messages(), f"the message {body['error']!r}")
+        self.shot("6-edited")
+
+    def test_7_refresh_after_adding_a_file(self):
+        self.section("catalog")
+        count = len(api("GET", "/containers")[1]["containers"])
+        shutil.copy(ARGS.spare, pathlib.Path(ARGS.catalog) / "added.rts.png")
+        self.driver.find_element(By.ID, "refresh").click()
+        self.wait(lambda: any("1 added" in n.text for n in self.driver.find_elements(By.CSS_SELECTOR, "#notices .message")),
+                  "the refresh's result")
+        self.wait(lambda: len(self.rows()) == count + 1 and self.row_of("added.rts.png") is not None, "the new row")
+        self.shot("7-refreshed")
+
+    def test_8_search_and_filter(self):
+        search = self.driver.find_element(By.ID, "search")
+        search.send_keys("bravo")
+        self.wait(lambda: [r.find_element(By.CSS_SELECTOR, ".file").text for r in self.rows()] == ["bravo.rts.png"], "one match")
+        search.clear()
+        search.send_keys(Keys.SPACE, Keys.BACKSPACE)
+        self.driver.find_element(By.CSS_SELECTOR, "#filter option[value=disabled]").click()
+        self.wait(lambda: [r.find_element(By.CSS_SELECTOR, ".file").text for r in self.rows()] == ["alpha.rts.png"], "the disabled one")
+        self.driver.find_element(By.CSS_SELECTOR, "#filter option[value=all]").click()
+
+    def test_9_preview_hosts_and_audit(self):
+        self.section("preview")
+        first = menu_names()[0]
+        self.wait(lambda: any(first in line.text for line in self.driver.find_elements(By.CSS_SELECTOR, "#preview-screen .screen-item")),
+                  "the first entry in the preview")
+        self.assertIn("Boot from local disk", self.driver.find_element(By.ID, "preview-screen").text)
+        self.shot("8-preview")
+        self.section("hosts")
+        api("GET", "/pxe/menu.ipxe?mac=52-54-00-aa-bb-cc&platform=pcbios")
+        self.wait(lambda: any("52:54:00:aa:bb:cc" in row.text for row in self.driver.find_elements(By.CSS_SELECTOR, "#boot-rows tr")),
+                  "the boot shows up live")
+        self.shot("9-boots")
+        self.section("audit")
+        _, audit = api("GET", "/audit?limit=200", token=ARGS.token)
+        toggles = [record for record in audit["records"] if record["old"] == "true" and record["new"] == "false"]
+        self.assertEqual(len(toggles), 1, "the API has the one toggle")
+        self.wait(lambda: any(toggles[0]["entry_id"] in row.text and toggles[0]["field"] in row.text
+                              for row in self.driver.find_elements(By.CSS_SELECTOR, "#audit-rows tr")),
+                  "the toggle in the audit log")
+        self.shot("10-audit")
+        self.section("catalog")
+        self.wait(lambda: len(self.rows()) > 0, "rows")
+        for close in self.driver.find_elements(By.CSS_SELECTOR, "#messages .close"):
+            close.click()
+        self.assertEqual(self.messages(), [], "messages can be dismissed")
+        self.shot("console")
+        self.no_dialog()
+        self.collect_console()
+        self.assertEqual(self.console_errors, [], "the browser console had errors:\n" + "\n".join(self.console_errors))
+
+
+def main():
+    global ARGS
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--base", required=True)
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--catalog", required=True)
+    parser.add_argument("--spare", required=True)
+    parser.add_argument("--screenshots", required=True)
+    ARGS = parser.parse_args()
+    suite = unittest.defaultTestLoader.loadTestsFromTestCase(ConsoleTests)
+    result = unittest.TextTestRunner(verbosity=2, failfast=True, stream=sys.stdout).run(suite)
+    return 0 if result.wasSuccessful() and result.testsRun == 9 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
