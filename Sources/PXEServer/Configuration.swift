@@ -44,6 +44,16 @@ package struct Configuration: Sendable, Equatable {
         /// Static files nginx serves itself: `openapi.json` (and the console); nil: where
         /// `make install` put them next to this binary.
         package var staticRoot: String?
+        /// TLS for the console and the admin API: both or neither (a PEM certificate chain and its key).
+        package var tlsCertificate: String?
+        package var tlsCertificateKey: String?
+        package var tlsListen = "443"
+        /// The address the plain-HTTP server sends admins to; nil: https:// this host (and the TLS port).
+        package var httpsURL: String?
+        /// With TLS, whether the plain-HTTP server still accepts admin requests (labs that accept the risk).
+        package var adminOverPlainHTTP = false
+
+        package var hasTLS: Bool { tlsCertificate != nil && tlsCertificateKey != nil }
     }
 
     package struct Log: Sendable, Equatable {

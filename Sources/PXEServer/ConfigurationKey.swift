@@ -131,6 +131,30 @@ struct ConfigurationKey: Sendable {
                          summary: "Directory of the static files nginx serves itself (`openapi.json`); `make install` fills the default one.") {
             $0.nginx.staticRoot = try string($1, "nginx.static_root", $2)
         },
+        ConfigurationKey(path: "nginx.tls_certificate", kind: .string, defaultText: "none (no TLS server)",
+                         summary: "PEM certificate (chain) of a TLS server `pxe-catalog nginx-config` adds for the console and the admin API; with nginx.tls_certificate_key. Booting machines stay on plain HTTP.") {
+            $0.nginx.tlsCertificate = try string($1, "nginx.tls_certificate", $2)
+        },
+        ConfigurationKey(path: "nginx.tls_certificate_key", kind: .string, defaultText: "none",
+                         summary: "The private key of nginx.tls_certificate (readable by nginx's master process only).") {
+            $0.nginx.tlsCertificateKey = try string($1, "nginx.tls_certificate_key", $2)
+        },
+        ConfigurationKey(path: "nginx.tls_listen", kind: .string, defaultText: "\"443\"",
+                         summary: "nginx `listen` address of the TLS server (`ssl` is added).") {
+            $0.nginx.tlsListen = try nginxWord($1, "nginx.tls_listen", $2)
+        },
+        ConfigurationKey(path: "nginx.https_url", kind: .string, defaultText: "https:// and the request's host (with the TLS port unless 443)",
+                         summary: "The HTTPS address the plain-HTTP server names when it refuses an admin request and redirects `/console/` to, e.g. `https://boot.example.com`.") {
+            let url = try nginxWord($1, "nginx.https_url", $2)
+            guard url.hasPrefix("https://"), url.count > 8, !url.contains(where: { $0.isNewline || !$0.isASCII }) else {
+                throw ConfigurationError(source: $2, key: "nginx.https_url", reason: "must be an https:// address such as \"https://boot.example.com\", not \"\(url)\"")
+            }
+            $0.nginx.httpsURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+        },
+        ConfigurationKey(path: "nginx.admin_over_plain_http", kind: .boolean, defaultText: "false",
+                         summary: "With TLS configured, still accept admin requests (a bearer token, or any change) over plain HTTP, where anyone on the boot network can read the token. For labs that accept the risk.") {
+            $0.nginx.adminOverPlainHTTP = try boolean($1, "nginx.admin_over_plain_http", $2)
+        },
         ConfigurationKey(path: "state.directory", kind: .string, defaultText: "\"/var/lib/pxe-catalog\"",
                          summary: "The worker's own files: the SQLite settings (`settings.sqlite3`), a fleet node's local copy of the shared settings, the boot cache; created if missing.") {
             $0.state.directory = try string($1, "state.directory", $2)

@@ -128,6 +128,8 @@ package enum ConfigurationLoader {
         configuration.menu.file = configuration.menu.file.map { absolute($0, base: base) }
         configuration.boot.cacheDirectory = configuration.boot.cacheDirectory.map { absolute($0, base: base) }
         configuration.nginx.staticRoot = configuration.nginx.staticRoot.map { absolute($0, base: base) }
+        configuration.nginx.tlsCertificate = configuration.nginx.tlsCertificate.map { absolute($0, base: base) }
+        configuration.nginx.tlsCertificateKey = configuration.nginx.tlsCertificateKey.map { absolute($0, base: base) }
     }
 
     static func validate(_ configuration: Configuration, checkDirectories: Bool,
@@ -135,7 +137,10 @@ package enum ConfigurationLoader {
         var paths = configuration.catalog.roots.map { ("catalog.roots", $0) }
         if let root = configuration.files.root { paths.append(("files.root", root)) }
         let cacheKey = configuration.boot.cacheDirectory == nil ? "state.directory" : "boot.cache_directory"
-        for (key, path) in paths + [("worker.socket", configuration.worker.socket), (cacheKey, configuration.effectiveCacheDirectory),
+        var tlsPaths: [(String, String)] = []
+        if let certificate = configuration.nginx.tlsCertificate { tlsPaths.append(("nginx.tls_certificate", certificate)) }
+        if let key = configuration.nginx.tlsCertificateKey { tlsPaths.append(("nginx.tls_certificate_key", key)) }
+        for (key, path) in paths + tlsPaths + [("worker.socket", configuration.worker.socket), (cacheKey, configuration.effectiveCacheDirectory),
                                    ("nginx.static_root", configuration.effectiveStaticRoot)] {
             // These go into nginx's configuration inside double quotes; `$` would be a variable.
             if path.contains(where: { "\"\\$".contains($0) }) {
@@ -145,6 +150,11 @@ package enum ConfigurationLoader {
         if configuration.state.backend == .postgresql && configuration.state.postgresqlURL == nil {
             throw ConfigurationError(source: sources["state.backend"] ?? .defaults, key: "state.postgresql_url",
                                      reason: "is required with state.backend \"postgresql\" (a libpq connection string such as \"host=db dbname=pxe user=pxe\")")
+        }
+        if (configuration.nginx.tlsCertificate == nil) != (configuration.nginx.tlsCertificateKey == nil) {
+            let missing = configuration.nginx.tlsCertificate == nil ? "nginx.tls_certificate" : "nginx.tls_certificate_key"
+            let given = missing == "nginx.tls_certificate" ? "nginx.tls_certificate_key" : "nginx.tls_certificate"
+            throw ConfigurationError(source: sources[given] ?? .defaults, key: missing, reason: "is required with \(given): a TLS server needs both the certificate and its key")
         }
         if configuration.worker.socket.utf8.count >= 108 {
             throw ConfigurationError(source: sources["worker.socket"] ?? .defaults, key: "worker.socket", reason: "is longer than the 107 bytes a unix socket path may have")

@@ -27,10 +27,10 @@ package enum NginxConfigGenerator {
             ~^/host-rules/[^/?]+(\\?|$) "PUT, DELETE";
         }
 
-        server {
-            listen \(configuration.nginx.listen);
-            server_name \(configuration.nginx.serverName);
-
+        """
+        let nginx = configuration.nginx
+        let refusesAdmin = nginx.hasTLS && !nginx.adminOverPlainHTTP
+        let head = """
             # API bodies are small JSON documents; the worker enforces the same limit itself.
             client_max_body_size \(configuration.worker.maximumBodyBytes);
 
@@ -44,8 +44,9 @@ package enum NginxConfigGenerator {
                 add_header Cache-Control "no-cache";
             }
 
-        \(consoleLocations(staticRoot: configuration.effectiveStaticRoot))
 
+        """
+        var body = """
             # Everything but the container bytes is answered by the worker.
             location / {
                 include /etc/nginx/fastcgi_params;
@@ -64,7 +65,7 @@ package enum NginxConfigGenerator {
         \(statusLocations(configuration))
         """
         for (index, directory) in locations.directories.enumerated() {
-            text += """
+            body += """
 
                 # Container bytes below \(directory), reachable only through the worker's
                 # X-Accel-Redirect; nginx does sendfile, Range and conditional requests.
@@ -81,7 +82,7 @@ package enum NginxConfigGenerator {
             """
         }
         let cache = configuration.effectiveCacheDirectory
-        text += """
+        body += """
 
             # Prepared boot parts (kernel, initrd, disk image, payload) in the worker's boot cache,
             # also only through X-Accel-Redirect. Range requests serve iPXE's HTTP SAN boot.
@@ -94,8 +95,69 @@ package enum NginxConfigGenerator {
             }
 
         """
-        text += "}\n"
+        let console = consoleLocations(staticRoot: configuration.effectiveStaticRoot)
+        text += "\nserver {\n    listen \(nginx.listen);\n    server_name \(nginx.serverName);\n\n"
+        if refusesAdmin { text += plainHTTPRefusals(nginx) }
+        text += head + (refusesAdmin ? plainHTTPConsoleRedirect(nginx) : console) + "\n\n" + body + "}\n"
+        if let certificate = nginx.tlsCertificate, let key = nginx.tlsCertificateKey {
+            text += """
+
+            # The console and the admin API over TLS: a bearer token sent over plain HTTP can be read
+            # by anyone on the boot network. Booting machines stay on the plain server (Debian's
+            # iPXE has no HTTPS); this one answers everything the plain one does.
+            server {
+                listen \(nginx.tlsListen) ssl;
+                server_name \(nginx.serverName);
+                ssl_certificate \(quoted(certificate));
+                ssl_certificate_key \(quoted(key));
+                ssl_protocols TLSv1.2 TLSv1.3;
+                ssl_session_cache shared:pxe_catalog_tls:1m;
+                ssl_session_timeout 1h;
+
+
+            """
+            text += head + console + "\n\n" + body + "}\n"
+        }
         return text
+    }
+
+    /// Where the plain-HTTP server sends admins: the configured address, else this host on the TLS port.
+    static func httpsBase(_ nginx: Configuration.Nginx) -> String {
+        if let url = nginx.httpsURL { return url }
+        let port = nginx.tlsListen.split(separator: ":").last.map(String.init) ?? "443"
+        return port == "443" ? "https://$host" : "https://$host:\(port)"
+    }
+
+    /// On the plain-HTTP server of a site with TLS: any request that carries a token or changes
+    /// something is refused with a sentence that names the HTTPS address, before the worker sees it.
+    static func plainHTTPRefusals(_ nginx: Configuration.Nginx) -> String {
+        let message = "Admin requests are not accepted over plain HTTP, where anyone on the boot network can read the token; use \(httpsBase(nginx))/ instead."
+        return """
+            # Admin requests (a bearer token, or a method that changes something) only over TLS;
+            # nginx.admin_over_plain_http lifts this for labs that accept the risk.
+            set $pxe_catalog_plain_admin "$request_method:$http_authorization";
+            if ($pxe_catalog_plain_admin !~ "^(GET|HEAD):$") {
+                rewrite ^ /_pxe_plain_http_admin last;
+            }
+            location = /_pxe_plain_http_admin {
+                internal;
+                default_type "application/json; charset=utf-8";
+                return 403 '{"error":"\(message)"}\n';
+            }
+
+
+        """
+    }
+
+    /// On the plain-HTTP server of a site with TLS: the console moves to HTTPS (its sign-in sends the token).
+    static func plainHTTPConsoleRedirect(_ nginx: Configuration.Nginx) -> String {
+        """
+            # The console signs in with the admin token: only over TLS.
+            location /console {
+                return 301 \(httpsBase(nginx))$request_uri;
+            }
+
+        """
     }
 
     /// The content security policy of the console: its own scripts, styles, images and API only;

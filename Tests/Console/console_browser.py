@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Drives Debian's chromium (headless, through chromium-driver and python3-selenium) against a
-running pxe-catalog (nginx + worker) and checks the console the way an admin uses it. Started by
+running pxe-catalog (nginx + worker, over TLS as admins use it) and checks the console the way an admin uses it. Started by
 ConsoleBrowserTests with the server's address, the admin token, the catalog directory, a spare
 container to add, and where to save screenshots. Real input: clicks, typing, pointer drags and
 keys go through the browser's input pipeline; the API is checked over HTTP beside it.
@@ -10,6 +10,7 @@ import argparse
 import json
 import pathlib
 import shutil
+import ssl
 import sys
 import time
 import unittest
@@ -40,7 +41,8 @@ def api(method, path, token=None, body=None):
     if body is not None:
         request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        context = ssl.create_default_context(cafile=ARGS.cafile) if ARGS.cafile else None
+        with urllib.request.urlopen(request, timeout=30, context=context) as response:
             status, raw = response.status, response.read()
     except urllib.error.HTTPError as error:
         status, raw = error.code, error.read()
@@ -67,6 +69,8 @@ class ConsoleTests(unittest.TestCase):
                          "--disable-background-networking", "--disable-component-update"]:
             options.add_argument(argument)
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        # The test's certificate is self-signed; the browser has no way to trust it otherwise.
+        options.accept_insecure_certs = bool(ARGS.cafile)
         cls.driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
         cls.driver.set_page_load_timeout(WAIT_SECONDS)
         cls.shots = pathlib.Path(ARGS.screenshots)
@@ -289,6 +293,7 @@ def main():
     parser.add_argument("--catalog", required=True)
     parser.add_argument("--spare", required=True)
     parser.add_argument("--screenshots", required=True)
+    parser.add_argument("--cafile", help="the certificate of an https --base, for the API checks")
     ARGS = parser.parse_args()
     suite = unittest.defaultTestLoader.loadTestsFromTestCase(ConsoleTests)
     result = unittest.TextTestRunner(verbosity=2, failfast=True, stream=sys.stdout).run(suite)

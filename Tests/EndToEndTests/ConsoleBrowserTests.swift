@@ -30,6 +30,9 @@ import Testing
         try Self.packLinux(server, to: server.catalogRoot + "/hostile.rts.png", name: Self.hostileName, description: Self.hostileDescription, seed: 4)
         let spare = server.directory.subdirectory("inputs") + "/delta.rts.png"
         try Self.packLinux(server, to: spare, name: "Delta", seed: 5)
+        // As admins run it: the console and the admin API over TLS (a self-signed certificate).
+        let tls = try server.makeSelfSignedCertificate()
+        server.tls = tls
         try server.start()
         defer { server.stop() }
 
@@ -37,7 +40,7 @@ import Testing
         try? FileManager.default.removeItem(atPath: screenshots)
         let result = try TestServer.run("/usr/bin/timeout", [
             "600", "/usr/bin/python3", TestServer.repositoryRoot + "/Tests/Console/console_browser.py",
-            "--base", "http://127.0.0.1:\(server.port)", "--token", TestServer.adminToken, "--catalog", server.catalogRoot,
+            "--base", "https://127.0.0.1:\(server.tlsPort)", "--cafile", tls.certificate, "--token", TestServer.adminToken, "--catalog", server.catalogRoot,
             "--spare", spare, "--screenshots", screenshots,
         ])
         #expect(result.status == 0, "the browser walk-through failed:\n\(result.stdout)\n\(result.stderr)")

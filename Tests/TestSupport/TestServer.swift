@@ -39,6 +39,11 @@ public final class TestServer: @unchecked Sendable {
     public var inheritedSocket: (fd: Int32, systemd: Bool)?
     /// Extra environment for the worker.
     public var workerEnvironment: [String: String] = [:]
+    /// A TLS server beside the plain one (nginx.tls_*), on `tlsPort`; more members of the
+    /// config's `nginx` object in `nginxConfig`.
+    public var tls: (certificate: String, key: String)?
+    public private(set) var tlsPort = 0
+    public var nginxConfig = ""
 
     /// `catalogRoot`: a catalog directory shared with other servers (a fleet's nodes see the
     /// same paths, so the same ids); `stateConfig`: more members of the config's `state` object.
@@ -68,6 +73,7 @@ public final class TestServer: @unchecked Sendable {
     public func start() throws {
         for attempt in 1...10 {
             port = Self.freePort()
+            if tls != nil { tlsPort = Self.freePort() }
             try writeConfig()
             try? FileManager.default.removeItem(atPath: nginxPrefix + "/error.log")
             if try startProcesses() { return }
@@ -77,13 +83,30 @@ public final class TestServer: @unchecked Sendable {
         }
     }
 
+    private var nginxMembers: String {
+        var members = ""
+        if let tls {
+            members += ", \"tls_certificate\": \"\(tls.certificate)\", \"tls_certificate_key\": \"\(tls.key)\", \"tls_listen\": \"127.0.0.1:\(tlsPort)\""
+        }
+        return members + (nginxConfig.isEmpty ? "" : ", " + nginxConfig)
+    }
+
+    /// A self-signed certificate for 127.0.0.1 made with openssl in the test's directory.
+    public func makeSelfSignedCertificate() throws -> (certificate: String, key: String) {
+        let certificate = directory.path + "/tls-cert.pem", key = directory.path + "/tls-key.pem"
+        let made = try Self.run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate,
+                                                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+        guard made.status == 0 else { throw TestServerError(message: "openssl failed: \(made.stderr)") }
+        return (certificate, key)
+    }
+
     private func writeConfig() throws {
         let extra = extraConfig.isEmpty ? "" : ",\n" + extraConfig
         let config = """
         {
           "worker": { "socket": "\(directory.path)/worker.sock", "threads": 2, "shutdown_timeout": 5 },
           "catalog": { "roots": ["\(catalogRoot)"] },
-          "nginx": { "listen": "127.0.0.1:\(port)", "static_root": "\(Self.repositoryRoot)/.build/static" },
+          "nginx": { "listen": "127.0.0.1:\(port)", "static_root": "\(Self.repositoryRoot)/.build/static"\(nginxMembers) },
           "state": { "directory": "\(customStateDirectory ?? stateDirectory)"\(stateConfig.isEmpty ? "" : ", " + stateConfig) },
           "admin": { "token_file": "\(tokenFile)" }\(extra)
         }
@@ -207,8 +230,9 @@ public final class TestServer: @unchecked Sendable {
 
     /// One request with curl (`--path-as-is`, so hostile paths reach nginx unchanged).
     /// POSTs and DELETEs carry the admin token unless `authorized` is false.
+    /// `secure`: to the TLS server (`tls`), trusting its certificate.
     public func request(_ method: String = "GET", _ path: String, headers: [String] = [], body: String? = nil,
-                        authorized: Bool = true) throws -> Response {
+                        authorized: Bool = true, secure: Bool = false) throws -> Response {
         let headerFile = directory.path + "/curl-\(UUID().uuidString).headers"
         let bodyFile = directory.path + "/curl-\(UUID().uuidString).body"
         defer {
@@ -220,7 +244,11 @@ public final class TestServer: @unchecked Sendable {
         for header in headers { arguments += ["-H", header] }
         if (method == "POST" || method == "PUT" || method == "DELETE") && authorized { arguments += ["-H", "Authorization: Bearer \(Self.adminToken)"] }
         if let body { arguments += ["--data-binary", body] }
-        arguments.append("http://127.0.0.1:\(port)\(path)")
+        if secure, let tls {
+            arguments += ["--cacert", tls.certificate, "https://127.0.0.1:\(tlsPort)\(path)"]
+        } else {
+            arguments.append("http://127.0.0.1:\(port)\(path)")
+        }
         let (curl, curlArguments) = inNamespace("/usr/bin/curl", arguments)
         let result = try Self.run(curl.path, curlArguments)
         guard result.status == 0 else { throw TestServerError(message: "curl \(path) failed: \(result.stderr)") }
