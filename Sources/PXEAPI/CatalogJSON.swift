@@ -30,6 +30,10 @@ package enum CatalogJSON {
             ("pxe_enabled", .bool(setting?.enabled ?? false)),
             ("boot_order", .int(orNull: setting.map { Int64($0.bootOrder) })),
             ("revision", .int(orNull: setting.map(\.revision))),
+            // The previous server's keys for its vision analysis (catalog.analyzer).
+            ("visual_description", .string(orNull: boot.analysis?.description)),
+            ("detected_objects", .array((boot.analysis?.labels ?? []).map(JSONValue.string))),
+            ("analysis_problem", .string(orNull: boot.analysis?.problem)),
             ("boot", bootObject(id: entry.id, entry: entry, status: boot)),
         ])
     }

@@ -131,12 +131,52 @@ package struct BootCacheDirectory: Sendable {
 
     /// Removes thumbnails of files no entry has any more (and leftovers of interrupted writes).
     func removeThumbnails(except kept: Set<String>) {
-        let directory = thumbnailDirectory
+        removeFiles(in: thumbnailDirectory, suffix: ".png", except: kept)
+    }
+
+    /// Removes the analyses of files no entry has any more.
+    func removeAnalyses(except kept: Set<String>) {
+        removeFiles(in: analysisDirectory, suffix: ".json", except: kept)
+    }
+
+    private func removeFiles(in directory: String, suffix: String, except kept: Set<String>) {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
-            let hash = name.hasSuffix(".png") ? String(name.dropLast(4)) : ""
+            let hash = name.hasSuffix(suffix) ? String(name.dropLast(suffix.count)) : ""
             if name.hasPrefix(Self.temporaryPrefix) || (Digest.isHex(hash, length: 64) && !kept.contains(hash)) {
                 unlink(directory + "/" + name)
             }
+        }
+    }
+
+    // MARK: Analyses
+
+    package static let analysisDirectoryName = "analysis"
+
+    var analysisDirectory: String { path + "/" + Self.analysisDirectoryName }
+
+    func thumbnailPath(_ hash: String) -> String { thumbnailDirectory + "/" + hash + ".png" }
+
+    /// A saved analysis of the file with this content hash, if there is a readable one.
+    func readAnalysis(_ hash: String) -> ContainerAnalyzer.Result? {
+        guard let data = FileManager.default.contents(atPath: analysisDirectory + "/" + hash + ".json") else { return nil }
+        let result = ContainerAnalyzer.parse([UInt8](data), name: "saved")
+        return result.problem == nil ? result : nil
+    }
+
+    /// Keeps a successful analysis (temporary name, renamed; not fsynced: it can be made again).
+    func storeAnalysis(_ result: ContainerAnalyzer.Result, hash: String) throws(DecodeError) {
+        let directory = analysisDirectory
+        if mkdir(directory, 0o755) != 0 && errno != EEXIST {
+            throw DecodeError.storage("cannot create the analysis directory in the boot cache", code: errno)
+        }
+        let document = JSONValue.object([("description", .string(orNull: result.description)),
+                                         ("labels", .array(result.labels.map(JSONValue.string)))])
+        let temporary = directory + "/" + Self.temporaryPrefix + hash + ".json"
+        try OutputFiles.write(document.serialized(pretty: false), to: temporary, sync: false)
+        guard rename(temporary, directory + "/" + hash + ".json") == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw DecodeError.storage("cannot move an analysis into place", code: code)
         }
     }
 

@@ -21,6 +21,8 @@ package final class BootPreparer: Sendable {
         package var log: @Sendable (Bool, String) -> Void = { _, _ in }
         /// Runs after a payload is decoded, before it is kept (tests replace the file right there).
         package var afterDecode: (@Sendable () -> Void)?
+        /// Describes each container's picture (catalog.analyzer); nil: no analysis.
+        package var analyzer: ContainerAnalyzer?
 
         package init(directory: String, budgetBytes: Int64) {
             self.directory = directory
@@ -56,6 +58,9 @@ package final class BootPreparer: Sendable {
         var thumbnails: [FileVersion: ThumbnailOutcome] = [:]
         /// SHA-256 of each file version read so far: preparing and the thumbnail read a file once.
         var fileHashes: [FileVersion: String] = [:]
+        /// Analyses by the file's content hash (what names its thumbnail).
+        var analyses: [String: ContainerAnalyzer.Result] = [:]
+        var analyzerFinished = true
         var preparing: FileVersion?
         var stopping = false
         var started = false
@@ -69,8 +74,9 @@ package final class BootPreparer: Sendable {
     package let settings: Settings
     let cache: BootCacheDirectory
     private let store: CatalogStore
-    private let state = Locked(State())
-    private let wake = DispatchSemaphore(value: 0)
+    let state = Locked(State())
+    let wake = DispatchSemaphore(value: 0)
+    let analyzerWake = DispatchSemaphore(value: 0)
 
     package init(store: CatalogStore, settings: Settings) {
         self.store = store
@@ -95,6 +101,15 @@ package final class BootPreparer: Sendable {
         thread.name = "boot-preparer"
         thread.stackSize = 8 << 20
         thread.start()
+        if let analyzer = settings.analyzer {
+            state.withLock { $0.analyzerFinished = false }
+            let analyzerThread = Thread { [self] in
+                BackgroundWork.lowerCurrentThread()
+                runAnalyzer(analyzer)
+            }
+            analyzerThread.name = "container-analyzer"
+            analyzerThread.start()
+        }
     }
 
     /// Stops preparing (an entry being prepared is abandoned, its temporary files removed) and
@@ -106,7 +121,8 @@ package final class BootPreparer: Sendable {
         }
         guard running else { return }
         wake.signal()
-        for _ in 0..<500 where !state.withLock({ $0.finished }) { usleep(10_000) }
+        analyzerWake.signal()
+        for _ in 0..<500 where !state.withLock({ $0.finished && $0.analyzerFinished }) { usleep(10_000) }
     }
 
     /// Counts for `/status` and `/metrics`.
@@ -292,7 +308,9 @@ package final class BootPreparer: Sendable {
                 continue
             }
             switch state.thumbnails[FileVersion(realPath: entry.realPath, identity: entry.fileIdentity)] {
-            case let .ready(hash)?: result[entry.id]?.thumbnail = hash
+            case let .ready(hash)?:
+                result[entry.id]?.thumbnail = hash
+                result[entry.id]?.analysis = state.analyses[hash]
             case let .none(reason)?: result[entry.id]?.thumbnailProblem = reason
             case nil: break
             }
@@ -313,6 +331,9 @@ package final class BootPreparer: Sendable {
 
     /// Removes cache directories no entry refers to any more (their containers left or changed).
     private func removeUnreferenced() {
+        // Before the first scan nothing is referenced yet: the worker starts the preparer before it
+        // scans, and removing then would throw away the whole cache at every restart.
+        guard state.withLock({ $0.snapshot.generation > 0 }) else { return }
         let unreferenced = state.withLock { state -> [String] in
             let referenced = Set(state.outcomes.values.compactMap { outcome -> String? in
                 if case let .ready(key) = outcome { return key }
@@ -330,6 +351,8 @@ package final class BootPreparer: Sendable {
             })
         }
         cache.removeThumbnails(except: thumbnails)
+        cache.removeAnalyses(except: thumbnails)
+        state.withLock { state in state.analyses = state.analyses.filter { thumbnails.contains($0.key) } }
     }
 
     // MARK: Thumbnails
@@ -364,11 +387,14 @@ package final class BootPreparer: Sendable {
         state.withLock { state in
             state.thumbnails[version] = outcome
             switch outcome {
-            case let .ready(hash): state.statuses[entry.id]?.thumbnail = hash
+            case let .ready(hash):
+                state.statuses[entry.id]?.thumbnail = hash
+                state.statuses[entry.id]?.analysis = state.analyses[hash]
             case let .none(reason): state.statuses[entry.id]?.thumbnailProblem = reason
             }
             state.dirty = true
         }
+        if case .ready = outcome { analyzerWake.signal() }
     }
 
     // MARK: Preparing one entry

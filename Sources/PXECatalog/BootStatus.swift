@@ -37,6 +37,8 @@ package struct BootStatus: Sendable, Equatable {
     /// Why the entry has no thumbnail (the image is not one the renderer reads, or too large); nil
     /// while it may still get one.
     package var thumbnailProblem: String?
+    /// What the analyzer said of the picture (catalog.analyzer), once it did.
+    package var analysis: ContainerAnalyzer.Result?
 
     package init(state: State, kind: BootPlan.Kind? = nil, problem: String? = nil, parts: [BootPart: Int64] = [:],
                 commandLine: String? = nil, cacheKey: String? = nil) {

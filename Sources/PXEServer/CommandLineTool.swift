@@ -23,7 +23,7 @@ package struct PXECatalogCommand: ParsableCommand {
         """,
         version: WorkerApplication.version,
         subcommands: [Serve.self, Scan.self, CheckConfig.self, Plan.self, Apply.self, NginxConfig.self, ConfigReference.self,
-                      Database.self, Pack.self, Unpack.self, Inspect.self, TryBoot.self, DemoCatalogCommand.self, GenerateCatalog.self, BenchScan.self, BenchDecode.self, BenchHash.self, Forward.self])
+                      Database.self, Pack.self, Unpack.self, Inspect.self, TryBoot.self, DemoCatalogCommand.self, GenerateCatalog.self, BenchScan.self, BenchDecode.self, BenchHash.self, Forward.self, AnalyzeOCR.self])
 
     package init() {}
 

@@ -1,3 +1,4 @@
+import Foundation
 import PXEAPI
 import PXECatalog
 import Logging
@@ -31,7 +32,18 @@ extension Configuration {
         settings.decoderLimits.maximumPayloadBytes = boot.maximumPayloadBytes
         settings.storageRetry = .seconds(boot.retryAfterSeconds)
         settings.log = { logger.log(level: $0 ? .warning : .info, "\($1)") }
+        if let command = effectiveAnalyzer {
+            settings.analyzer = ContainerAnalyzer(command: command, timeout: .seconds(catalog.analyzerTimeoutSeconds))
+        }
         return settings
+    }
+
+    /// The analyzer command: the configured one, else the built-in OCR analyzer (this binary's
+    /// `analyze-ocr`) when tesseract is installed; nil: none.
+    var effectiveAnalyzer: [String]? {
+        if let command = catalog.analyzer { return command.isEmpty ? nil : command }
+        guard OCRAnalyzer.tesseractPath() != nil, let binary = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
+        return [binary, "analyze-ocr"]
     }
 
     /// The start-up log line's fields.

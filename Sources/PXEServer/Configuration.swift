@@ -22,6 +22,10 @@ package struct Configuration: Sendable, Equatable {
         package var settleMilliseconds = 2000
         /// Periodic rescan (also the fallback when inotify is unavailable); 0 disables.
         package var rescanIntervalSeconds = 300
+        /// The command that describes each container's picture; nil: the built-in OCR analyzer
+        /// when tesseract is installed; empty: none.
+        package var analyzer: [String]?
+        package var analyzerTimeoutSeconds = 60
     }
 
     package struct Status: Sendable, Equatable {

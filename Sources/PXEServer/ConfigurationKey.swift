@@ -97,6 +97,18 @@ struct ConfigurationKey: Sendable {
                          summary: "Quiet time after the last change before an automatic rescan; files modified more recently are not offered yet.") {
             $0.catalog.settleMilliseconds = try integer($1, "catalog.settle_ms", $2, in: 0...600_000)
         },
+        ConfigurationKey(path: "catalog.analyzer", kind: .stringList, defaultText: "the built-in OCR analyzer when tesseract is installed",
+                         summary: "Command and arguments run on each new or changed container (its path and its thumbnail's are appended) at low priority; it prints `{\"description\": ..., \"labels\": [...]}`, shown as `visual_description` and `detected_objects`. `[]`: no analysis.") {
+            let command = try stringList($1, "catalog.analyzer", $2)
+            guard command.isEmpty || command[0].hasPrefix("/") else {
+                throw ConfigurationError(source: $2, key: "catalog.analyzer", reason: "must start with the command's absolute path, not \"\(command[0])\"")
+            }
+            $0.catalog.analyzer = command
+        },
+        ConfigurationKey(path: "catalog.analyzer_timeout", kind: .integer, defaultText: "60",
+                         summary: "Seconds the analyzer may take for one container before it (and whatever it started) is killed and the failure recorded.") {
+            $0.catalog.analyzerTimeoutSeconds = try integer($1, "catalog.analyzer_timeout", $2, in: 1...3600)
+        },
         ConfigurationKey(path: "catalog.rescan_interval", kind: .integer, defaultText: "300",
                          summary: "Seconds between periodic rescans (the fallback when inotify is unavailable or out of watches); 0 disables.") {
             $0.catalog.rescanIntervalSeconds = try integer($1, "catalog.rescan_interval", $2, in: 0...86_400)

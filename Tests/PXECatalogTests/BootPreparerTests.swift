@@ -171,6 +171,29 @@ import Testing
         #expect(TestServer.waitFor(seconds: 30) { (try? FileManager.default.contentsOfDirectory(atPath: thumbnails)) == [linuxHash + ".png"] })
     }
 
+    /// The worker starts the preparer before its first scan: an empty catalog then is "not
+    /// scanned yet", not "nothing is referenced" (the whole cache was removed at every restart).
+    @Test func aPreparerStartedBeforeTheFirstScanKeepsTheCache() throws {
+        catalog.write(Self.linux(), to: "a.rts.png")
+        var store = makeStore()
+        store.refresh()
+        var preparer = try start(store)
+        let key = try #require(settled(store)["a.rts.png"]?.cacheKey)
+        _ = thumbnailsSettled(store)
+        preparer.stop()
+
+        let logged = LockedBox<[String]>([])
+        store = makeStore()
+        preparer = try start(store) { $0.log = { _, line in logged.update { $0.append(line) } } }
+        defer { preparer.stop() }
+        usleep(300_000)   // the thread has run and gone idle on the empty, unscanned catalog
+        #expect(FileManager.default.fileExists(atPath: "\(cachePath)/\(key)/manifest.json"))
+        store.refresh()
+        #expect(settled(store)["a.rts.png"]?.cacheKey == key)
+        #expect(logged.value.allSatisfy { $0.contains("are already in the cache") }, "nothing was decoded again: \(logged.value)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cachePath + "/thumbnails").count == 1)
+    }
+
     @Test func aChangedContainerIsPreparedAgainAndTheOldPartsGo() throws {
         let path = catalog.write(Self.linux(cmdline: "one"), to: "a.rts.png")
         let store = makeStore()

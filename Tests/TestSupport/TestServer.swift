@@ -44,6 +44,10 @@ public final class TestServer: @unchecked Sendable {
     public var tls: (certificate: String, key: String)?
     public private(set) var tlsPort = 0
     public var nginxConfig = ""
+    /// catalog.analyzer: none unless a test asks (the built-in OCR would run on every test's
+    /// containers where tesseract is installed).
+    public var analyzer: [String] = []
+    public var analyzerTimeoutSeconds = 60
 
     /// `catalogRoot`: a catalog directory shared with other servers (a fleet's nodes see the
     /// same paths, so the same ids); `stateConfig`: more members of the config's `state` object.
@@ -105,7 +109,7 @@ public final class TestServer: @unchecked Sendable {
         let config = """
         {
           "worker": { "socket": "\(directory.path)/worker.sock", "threads": 2, "shutdown_timeout": 5 },
-          "catalog": { "roots": ["\(catalogRoot)"] },
+          "catalog": { "roots": ["\(catalogRoot)"], "analyzer": [\(analyzer.map { "\"\($0)\"" }.joined(separator: ", "))], "analyzer_timeout": \(analyzerTimeoutSeconds) },
           "nginx": { "listen": "127.0.0.1:\(port)", "static_root": "\(Self.repositoryRoot)/.build/static"\(nginxMembers) },
           "state": { "directory": "\(customStateDirectory ?? stateDirectory)"\(stateConfig.isEmpty ? "" : ", " + stateConfig) },
           "admin": { "token_file": "\(tokenFile)" }\(extra)

@@ -15,6 +15,28 @@ public enum ThumbnailFixtures {
         return PNGMetadataReader.signature + PNGChunk.make("IHDR", header) + PNGChunk.make("IDAT", Zlib.deflate(raw)) + PNGChunk.make("IEND", [])
     }
 
+    /// A 512 px white RGBA image with `text` (letters B, E, O, S, T and spaces) in black 5x7
+    /// block letters 8 pixels a dot: what OCR reads reliably.
+    public static func textImage(_ text: String) -> [UInt8] {
+        let glyphs: [Character: [String]] = [
+            "S": ["01111", "10000", "10000", "01110", "00001", "00001", "11110"],
+            "E": ["11111", "10000", "10000", "11110", "10000", "10000", "11111"],
+            "B": ["11110", "10001", "10001", "11110", "10001", "10001", "11110"],
+            "O": ["01110", "10001", "10001", "10001", "10001", "10001", "01110"],
+            "T": ["11111", "00100", "00100", "00100", "00100", "00100", "00100"],
+            " ": Array(repeating: "00000", count: 7),
+        ]
+        let scale = 8, left = 40, top = 200
+        let letters = Array(text)
+        return png(side: 512) { x, y in
+            let column = (x - left) / scale, row = (y - top) / scale
+            guard x >= left, y >= top, row < 7, column / 6 < letters.count, column % 6 < 5,
+                  let glyph = glyphs[letters[column / 6]] else { return [255, 255, 255, 255] }
+            let dot = Array(glyph[row])[column % 6] == "1"
+            return dot ? [0, 0, 0, 255] : [255, 255, 255, 255]
+        }
+    }
+
     /// A grey-blue RGB (colour type 2) PNG: valid, but not what PixelRTS images are.
     public static func rgbPNG(side: Int) -> [UInt8] { png(side: side, colourType: 2) { _, _ in [90, 100, 110] } }
 

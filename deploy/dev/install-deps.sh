@@ -7,9 +7,10 @@ set -euo pipefail
 # network namespaces; cpio: the busybox initramfs of the containers that boot (deploy/dev/boot-parts.sh).
 # libsqlite3-dev, libpq-dev: the settings store backends; postgresql: the fleet tests start their own cluster.
 # systemd: systemd-analyze verify of the units; python3-venv and python3-apt: the Ansible role checks.
-# chromium, chromium-driver, python3-selenium, fonts-dejavu-core: the console's real-browser test.
+# chromium, chromium-driver, python3-selenium, fonts-dejavu-core: the console's real-browser test;
+# tesseract-ocr: the built-in analyzer (catalog.analyzer) and its test.
 packages=(nginx libfcgi-dev zlib1g-dev libzstd-dev libssl-dev libsqlite3-dev libpq-dev postgresql pkg-config curl iproute2 qemu-system-x86 ipxe-qemu ovmf cpio systemd python3-venv python3-apt
-          chromium chromium-driver python3-selenium fonts-dejavu-core)
+          chromium chromium-driver python3-selenium fonts-dejavu-core tesseract-ocr)
 # BENCH=1: also what `make bench` needs (load generator, chart).
 [ -n "${BENCH:-}" ] && packages+=(wrk gnuplot-nox)
 missing=()
