@@ -46,4 +46,23 @@ import Testing
         #expect(result.status == 0, "the browser walk-through failed:\n\(result.stdout)\n\(result.stderr)")
         #expect(FileManager.default.fileExists(atPath: screenshots + "/console.png"))
     }
+
+    /// 10,000 entries: one page of rows at a time, paging and search over all of them.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["E2E_SANITIZER"] == nil, "the browser runs in the plain pass"))
+    func theConsolePagesThroughTenThousandEntries() throws {
+        let server = TestServer()
+        server.workerEnvironment = ["PXE_CATALOG_CATALOG_WATCH": "false", "PXE_CATALOG_CATALOG_RESCAN_INTERVAL": "0"]
+        server.directory.writeMany(PNGFixtures.named("x"), count: 10_000) { "catalog/d\($0 % 100)/f\($0).rts.png" }
+        try server.start()
+        defer { server.stop() }
+        let screenshots = TestServer.repositoryRoot + "/.build/test-artifacts/console-large"
+        let result = try TestServer.run("/usr/bin/timeout", [
+            "600", "/usr/bin/python3", TestServer.repositoryRoot + "/Tests/Console/console_browser.py",
+            "--base", "http://127.0.0.1:\(server.port)", "--token", TestServer.adminToken, "--catalog", server.catalogRoot,
+            "--expect", "10000", "--screenshots", screenshots,
+        ])
+        // The time the first page took, for the log (not asserted: it depends on the machine).
+        for line in result.stdout.split(separator: "\n") where line.contains("entries listed") { print(line) }
+        #expect(result.status == 0, "the browser walk-through failed:\n\(result.stdout)\n\(result.stderr)")
+    }
 }
