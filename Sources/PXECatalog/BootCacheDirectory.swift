@@ -121,7 +121,10 @@ package struct BootCacheDirectory: Sendable {
             throw DecodeError.storage("cannot create the thumbnails directory in the boot cache", code: errno)
         }
         let temporary = directory + "/" + Self.temporaryPrefix + hash + ".png"
-        try OutputFiles.write(png, to: temporary, sync: false)
+        do { try OutputFiles.write(png, to: temporary, sync: false) } catch {
+            unlink(temporary)   // a full disk leaves nothing half-written
+            throw error
+        }
         guard rename(temporary, directory + "/" + hash + ".png") == 0 else {
             let code = errno
             unlink(temporary)
@@ -172,7 +175,10 @@ package struct BootCacheDirectory: Sendable {
         let document = JSONValue.object([("description", .string(orNull: result.description)),
                                          ("labels", .array(result.labels.map(JSONValue.string)))])
         let temporary = directory + "/" + Self.temporaryPrefix + hash + ".json"
-        try OutputFiles.write(document.serialized(pretty: false), to: temporary, sync: false)
+        do { try OutputFiles.write(document.serialized(pretty: false), to: temporary, sync: false) } catch {
+            unlink(temporary)
+            throw error
+        }
         guard rename(temporary, directory + "/" + hash + ".json") == 0 else {
             let code = errno
             unlink(temporary)

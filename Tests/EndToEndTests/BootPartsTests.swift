@@ -109,7 +109,11 @@ import Testing
         let boot = Self.bootObjects(server)
         #expect(boot["big.rts.png"]?["state"] == .string("not_prepared"))
         #expect(boot["big.rts.png"]?["problem"]?.stringValue?.contains("No space left on device") == true)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: mountPoint.path + "/cache").isEmpty, "nothing half-written is left")
+        // Nothing half-written is left: no part directory, and only whole thumbnails (no temporaries).
+        let cache = mountPoint.path + "/cache"
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cache).filter { $0 != "thumbnails" }.isEmpty)
+        let thumbnails = (try? FileManager.default.contentsOfDirectory(atPath: cache + "/thumbnails")) ?? []
+        #expect(thumbnails.allSatisfy { $0.count == 68 && $0.hasSuffix(".png") }, "\(thumbnails)")
         #expect(try server.request("GET", "/pxe/menu.ipxe").status == 200)
 
         // Room again (a larger file system in its place): prepared without anyone asking.
