@@ -134,12 +134,8 @@ import Testing
         try Self.pack([inputs + "/large.rts.png", "--disk", inputs + "/large.img"])
         try server.start()
         defer { server.stop() }
-        let pid = try #require(server.workerProcess?.processIdentifier)
-        func residentBytes() -> Int {
-            let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-            let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-            return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
-        }
+        try #require(server.workerProcess != nil)
+        let residentBytes = server.workerResidentBytes
         let idle = residentBytes()
         #expect(rename(inputs + "/large.rts.png", server.catalogRoot + "/large.rts.png") == 0)
         #expect(try server.request("POST", "/catalog/refresh").status == 200)

@@ -104,12 +104,8 @@ import Testing
         try Self.writeLargePNG(path: inputs + "/huge.rts.png", side: 16384, background: [0, 0, 64, 9], stripe: 8192..<8320, stripeColour: [255, 0, 0, 9])
         try server.start()
         defer { server.stop() }
-        let pid = try #require(server.workerProcess?.processIdentifier)
-        func residentBytes() -> Int {
-            let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-            let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-            return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
-        }
+        try #require(server.workerProcess != nil)
+        let residentBytes = server.workerResidentBytes
         let idle = residentBytes()
         #expect(rename(inputs + "/huge.rts.png", server.catalogRoot + "/huge.rts.png") == 0)
         #expect(try server.request("POST", "/catalog/refresh").status == 200)

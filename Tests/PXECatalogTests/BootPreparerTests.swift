@@ -186,7 +186,9 @@ import Testing
         store = makeStore()
         preparer = try start(store) { $0.log = { _, line in logged.update { $0.append(line) } } }
         defer { preparer.stop() }
-        usleep(300_000)   // the thread has run and gone idle on the empty, unscanned catalog
+        // The thread publishes its statuses when it goes idle, right after removing what is
+        // unreferenced: wait for that on the empty, unscanned catalog.
+        #expect(TestServer.waitFor(seconds: 60) { store.current.bootRevision > 0 }, "the preparer went idle once")
         #expect(FileManager.default.fileExists(atPath: "\(cachePath)/\(key)/manifest.json"))
         store.refresh()
         #expect(settled(store)["a.rts.png"]?.cacheKey == key)

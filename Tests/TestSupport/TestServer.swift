@@ -221,6 +221,14 @@ public final class TestServer: @unchecked Sendable {
 
     public var workerProcess: Process? { worker }
 
+    /// The running worker's resident memory (VmRSS) in bytes, 0 when unknown.
+    public func workerResidentBytes() -> Int {
+        guard let pid = worker?.processIdentifier else { return 0 }
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
+    }
+
     deinit { stop() }
 
     // MARK: HTTP through curl
