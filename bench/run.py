@@ -75,7 +75,8 @@ class Stack:
         os.makedirs(os.path.join(prefix, "tmp"), exist_ok=True)
         config = {
             "worker": {"socket": os.path.join(work, "worker.sock"), "socket_mode": "0666", "threads": 0},
-            "catalog": {"roots": catalog_roots, "watch": False, "rescan_interval": 0},
+            # No analyzer: OCR in the background is not what these numbers are about.
+            "catalog": {"roots": catalog_roots, "watch": False, "rescan_interval": 0, "analyzer": []},
             "state": {"directory": os.path.join(work, "state")},
             "admin": {"allow_unauthenticated": True},
             "nginx": {"listen": f"127.0.0.1:{self.ports['worker']}"},

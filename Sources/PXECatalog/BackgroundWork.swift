@@ -14,15 +14,19 @@ package enum BackgroundWork {
         package var isCurrentThreadLowered: @Sendable () -> Bool
         /// Called after large temporary allocations were freed (a scan, a payload decoded).
         package var returnFreedMemory: @Sendable () -> Void
+        /// Puts the calling thread, and the processes it starts, where only otherwise idle CPU
+        /// time reaches them (optional work: the analyzer's).
+        package var idleCurrentThread: @Sendable () -> Void
 
         package init(lowerCurrentThread: @escaping @Sendable () -> Void, isCurrentThreadLowered: @escaping @Sendable () -> Bool,
-                    returnFreedMemory: @escaping @Sendable () -> Void) {
+                    returnFreedMemory: @escaping @Sendable () -> Void, idleCurrentThread: @escaping @Sendable () -> Void) {
             self.lowerCurrentThread = lowerCurrentThread
             self.isCurrentThreadLowered = isCurrentThreadLowered
             self.returnFreedMemory = returnFreedMemory
+            self.idleCurrentThread = idleCurrentThread
         }
 
-        package static let untuned = Hooks(lowerCurrentThread: {}, isCurrentThreadLowered: { false }, returnFreedMemory: {})
+        package static let untuned = Hooks(lowerCurrentThread: {}, isCurrentThreadLowered: { false }, returnFreedMemory: {}, idleCurrentThread: {})
     }
 
     private static let installed = Locked(Hooks.untuned)
@@ -39,6 +43,9 @@ package enum BackgroundWork {
     static func lowerCurrentThread() { hooks.lowerCurrentThread() }
 
     static func returnFreedMemory() { hooks.returnFreedMemory() }
+
+    /// For a thread whose work may wait for idle CPU (the analyzer's, and what it starts).
+    static func idleCurrentThread() { hooks.idleCurrentThread() }
 
     /// Runs `body` on a new thread that is lowered, and waits for its result, so the caller (a
     /// request thread, the watcher) keeps its own priority: without privileges a thread can

@@ -29,6 +29,15 @@ package struct BootCacheDirectory: Sendable {
         package var verifiedContainers: [String]
 
         package static let maximumVerifiedContainers = 64
+
+        /// Bytes the directory takes on disk: its parts, less those that are links to the payload.
+        package var cacheBytes: Int64 {
+            var total = parts.values.reduce(Int64(0), +)
+            // disk.img and kernel are links to the payload when they are all of it.
+            if let disk = parts[.disk], disk == parts[.payload] { total -= disk }
+            if let kernel = parts[.kernel], kernel == parts[.payload], parts[.initrd] == nil { total -= kernel }
+            return max(total, 0)
+        }
     }
 
     /// The directory name for a payload and the layout that cuts it into parts: the plan depends
@@ -192,18 +201,7 @@ package struct BootCacheDirectory: Sendable {
     }
 
     /// Bytes a cache directory takes (hard links counted once).
-    package func bytes(of manifest: Manifest) -> Int64 {
-        var total: Int64 = 0
-        var counted = Set<BootPart>()
-        for (part, size) in manifest.parts where !counted.contains(part) {
-            counted.insert(part)
-            total += size
-        }
-        // disk.img and kernel are links to the payload when they are all of it.
-        if manifest.parts[.disk] == manifest.parts[.payload], manifest.parts[.disk] != nil { total -= manifest.parts[.disk]! }
-        if manifest.parts[.kernel] == manifest.parts[.payload], manifest.parts[.kernel] != nil, manifest.parts[.initrd] == nil { total -= manifest.parts[.kernel]! }
-        return max(total, 0)
-    }
+
 
     static func writeManifest(_ manifest: Manifest, to path: String) throws(DecodeError) {
         let parts = BootPart.allCases.compactMap { part in manifest.parts[part].map { (part.rawValue, JSONValue.int($0)) } }

@@ -17,6 +17,8 @@ package final class BootPreparer: Sendable {
         package var storageRetry: Duration = .seconds(60)
         /// SAN boot of a disk smaller than a BIOS cylinder fails; such images are extended (sparsely) to this.
         package var minimumDiskBytes: Int64 = 16 << 20
+        /// While settings keep changing, the preparing order follows them at most this often.
+        package var orderFollowInterval: Duration = .seconds(1)
         /// One line per prepared entry; the flag says whether it is a problem worth a warning.
         package var log: @Sendable (Bool, String) -> Void = { _, _ in }
         /// Runs after a payload is decoded, before it is kept (tests replace the file right there).
@@ -53,7 +55,7 @@ package final class BootPreparer: Sendable {
 
     struct State: Sendable {
         var snapshot: CatalogSnapshot = .empty
-        var manifests: [String: BootCacheDirectory.Manifest] = [:]
+        var manifests = ManifestTable()
         var outcomes: [FileVersion: Outcome] = [:]
         var thumbnails: [FileVersion: ThumbnailOutcome] = [:]
         /// SHA-256 of each file version read so far: preparing and the thumbnail read a file once.
@@ -69,6 +71,29 @@ package final class BootPreparer: Sendable {
         var statuses: [String: BootStatus] = [:]
         var dirty = false
         var lastPublished = ContinuousClock.now
+        var order = WorkOrder()
+    }
+
+    /// The cache's manifests by key, with their total size kept as they come and go (the budget
+    /// check runs for every new payload, `/status` and `/metrics` on every request).
+    struct ManifestTable: Sendable {
+        private(set) var byKey: [String: BootCacheDirectory.Manifest] = [:]
+        private(set) var totalBytes: Int64 = 0
+
+        init(_ byKey: [String: BootCacheDirectory.Manifest] = [:]) {
+            for (key, manifest) in byKey { self[key] = manifest }
+        }
+
+        subscript(key: String) -> BootCacheDirectory.Manifest? {
+            get { byKey[key] }
+            set {
+                if let old = byKey[key] { totalBytes -= old.cacheBytes }
+                if let newValue { totalBytes += newValue.cacheBytes }
+                byKey[key] = newValue
+            }
+        }
+
+        var keys: Dictionary<String, BootCacheDirectory.Manifest>.Keys { byKey.keys }
     }
 
     package let settings: Settings
@@ -89,7 +114,7 @@ package final class BootPreparer: Sendable {
         try cache.create()
         let manifests = cache.load(cleaning: true)
         state.withLock {
-            $0.manifests = manifests
+            $0.manifests = ManifestTable(manifests)
             $0.started = true
         }
         store.observeSnapshots { [weak self] snapshot in self?.catalogChanged(snapshot) }
@@ -104,7 +129,7 @@ package final class BootPreparer: Sendable {
         if let analyzer = settings.analyzer {
             state.withLock { $0.analyzerFinished = false }
             let analyzerThread = Thread { [self] in
-                BackgroundWork.lowerCurrentThread()
+                BackgroundWork.idleCurrentThread()
                 runAnalyzer(analyzer)
             }
             analyzerThread.name = "container-analyzer"
@@ -136,8 +161,7 @@ package final class BootPreparer: Sendable {
         state.withLock { state in
             var byState: [BootStatus.State: Int] = [:]
             for status in state.statuses.values { byState[status.state, default: 0] += 1 }
-            let bytes = state.manifests.values.reduce(Int64(0)) { $0 + cache.bytes(of: $1) }
-            return Counts(byState: byState, cacheBytes: bytes, budgetBytes: settings.budgetBytes)
+            return Counts(byState: byState, cacheBytes: state.manifests.totalBytes, budgetBytes: settings.budgetBytes)
         }
     }
 
@@ -161,15 +185,16 @@ package final class BootPreparer: Sendable {
         defer { state.withLock { $0.finished = true } }
         while true {
             publishIfDue(force: false)
-            let settings = store.current.settings
+            let current = store.current
+            let (settings, settingsRevision) = (current.settings, current.settingsRevision)
             let next = state.withLock { state -> (CatalogEntry, FileVersion)? in
                 guard !state.stopping else { return nil }
-                return Self.nextEntry(state, settings: settings)
+                return self.nextEntry(&state, settings: settings, settingsRevision: settingsRevision)
             }
             if state.withLock({ $0.stopping }) { return }
             guard let (entry, version) = next else {
                 // Thumbnails after every boot part: booting matters more than the console's pictures.
-                if let (entry, version) = state.withLock({ Self.nextThumbnail($0, settings: settings) }) {
+                if let (entry, version) = state.withLock({ self.nextThumbnail(&$0, settings: settings, settingsRevision: settingsRevision) }) {
                     makeThumbnail(entry, version: version)
                     continue
                 }
@@ -185,6 +210,7 @@ package final class BootPreparer: Sendable {
                 if let retry {
                     let wait = max(retry - .now, .milliseconds(10))
                     _ = wake.wait(timeout: .now() + .nanoseconds(Int(wait.components.seconds * 1_000_000_000 + wait.components.attoseconds / 1_000_000_000)))
+                    if ContinuousClock.now >= retry { state.withLock { Self.rewindForRetries(&$0) } }
                 } else {
                     wake.wait()
                 }
@@ -192,7 +218,7 @@ package final class BootPreparer: Sendable {
             }
             state.withLock { state in
                 state.preparing = version
-                state.statuses[entry.id] = BootStatus(state: .preparing)
+                Self.updateStatuses(of: version, &state)
                 state.dirty = true
             }
             publishIfDue(force: true)
@@ -202,7 +228,7 @@ package final class BootPreparer: Sendable {
             state.withLock { state in
                 state.preparing = nil
                 if let outcome { state.outcomes[version] = outcome }
-                state.statuses = Self.statuses(state)
+                Self.updateStatuses(of: version, &state)
                 state.dirty = true
             }
         }
@@ -230,38 +256,6 @@ package final class BootPreparer: Sendable {
         }
     }
 
-    /// The first entry without an outcome, in boot order (enabled entries first): the ones that
-    /// boot are ready first.
-    static func nextEntry(_ state: State, settings: PXESettings) -> (CatalogEntry, FileVersion)? {
-        let now = ContinuousClock.now
-        var best: (entry: CatalogEntry, version: FileVersion, rank: (Int, Int))?
-        for entry in state.snapshot.entries where entry.isValid && hasPayloadMetadata(entry) {
-            let version = FileVersion(realPath: entry.realPath, identity: entry.fileIdentity)
-            switch state.outcomes[version] {
-            case nil: break
-            case let .notPrepared(_, retryAt?) where retryAt <= now: break
-            default: continue
-            }
-            let setting = settings[entry.id]
-            let rank = ((setting?.enabled ?? false) ? 0 : 1, setting?.bootOrder ?? Int.max)
-            if best == nil || rank < best!.rank { best = (entry, version, rank) }
-        }
-        return best.map { ($0.entry, $0.version) }
-    }
-
-    /// The first valid entry without a thumbnail outcome, in the same order.
-    static func nextThumbnail(_ state: State, settings: PXESettings) -> (CatalogEntry, FileVersion)? {
-        var best: (entry: CatalogEntry, version: FileVersion, rank: (Int, Int))?
-        for entry in state.snapshot.entries where entry.isValid {
-            let version = FileVersion(realPath: entry.realPath, identity: entry.fileIdentity)
-            guard state.thumbnails[version] == nil else { continue }
-            let setting = settings[entry.id]
-            let rank = ((setting?.enabled ?? false) ? 0 : 1, setting?.bootOrder ?? Int.max)
-            if best == nil || rank < best!.rank { best = (entry, version, rank) }
-        }
-        return best.map { ($0.entry, $0.version) }
-    }
-
     /// Whether the scan saw PixelRTS v2 metadata with a payload (others are not opened at all).
     static func hasPayloadMetadata(_ entry: CatalogEntry) -> Bool {
         entry.metadata.dataHash != nil || entry.metadata.dataSize != nil
@@ -270,52 +264,50 @@ package final class BootPreparer: Sendable {
     static func statuses(_ state: State) -> [String: BootStatus] {
         var result: [String: BootStatus] = [:]
         result.reserveCapacity(state.snapshot.entries.count)
-        for entry in state.snapshot.entries {
-            guard entry.isValid else {
-                result[entry.id] = BootStatus(state: .failed, kind: BootPlan.Kind.none, problem: "the file is not a valid PNG: \(entry.problem ?? "")")
-                continue
-            }
-            guard hasPayloadMetadata(entry) else {
-                result[entry.id] = BootStatus(state: .failed, kind: BootPlan.Kind.none, problem: "the file has no PixelRTS v2 metadata with a payload (data_size and data_hash)")
-                continue
-            }
-            let version = FileVersion(realPath: entry.realPath, identity: entry.fileIdentity)
-            if state.preparing == version {
-                result[entry.id] = BootStatus(state: .preparing)
-                continue
-            }
+        for entry in state.snapshot.entries { result[entry.id] = status(of: entry, state) }
+        return result
+    }
+
+    /// One entry's status: its boot parts' outcome and its thumbnail's.
+    static func status(of entry: CatalogEntry, _ state: State) -> BootStatus {
+        guard entry.isValid else {
+            var status = BootStatus(state: .failed, kind: BootPlan.Kind.none, problem: "the file is not a valid PNG: \(entry.problem ?? "")")
+            status.thumbnailProblem = "the file is not a valid PNG"
+            return status
+        }
+        let version = FileVersion(realPath: entry.realPath, identity: entry.fileIdentity)
+        var status: BootStatus
+        if !hasPayloadMetadata(entry) {
+            status = BootStatus(state: .failed, kind: BootPlan.Kind.none, problem: "the file has no PixelRTS v2 metadata with a payload (data_size and data_hash)")
+        } else if state.preparing == version {
+            status = BootStatus(state: .preparing)
+        } else {
             switch state.outcomes[version] {
             case nil:
-                result[entry.id] = .pending
+                status = .pending
             case let .ready(key):
                 if let manifest = state.manifests[key] {
-                    result[entry.id] = BootStatus(state: .ready, kind: manifest.kind, problem: manifest.reason, parts: manifest.parts,
-                                                  commandLine: nil, cacheKey: key)
+                    status = BootStatus(state: .ready, kind: manifest.kind, problem: manifest.reason, parts: manifest.parts,
+                                        commandLine: nil, cacheKey: key)
                 } else {
-                    result[entry.id] = .pending
+                    status = .pending
                 }
             case let .failed(reason):
-                result[entry.id] = BootStatus(state: .failed, problem: reason)
+                status = BootStatus(state: .failed, problem: reason)
             case let .notPrepared(reason, _):
-                result[entry.id] = BootStatus(state: .notPrepared, problem: reason)
+                status = BootStatus(state: .notPrepared, problem: reason)
             case .stale:
-                result[entry.id] = BootStatus(state: .pending, problem: "the file changed while it was read; it is prepared again after the next scan")
+                status = BootStatus(state: .pending, problem: "the file changed while it was read; it is prepared again after the next scan")
             }
         }
-        for entry in state.snapshot.entries {
-            if !entry.isValid {
-                result[entry.id]?.thumbnailProblem = "the file is not a valid PNG"
-                continue
-            }
-            switch state.thumbnails[FileVersion(realPath: entry.realPath, identity: entry.fileIdentity)] {
-            case let .ready(hash)?:
-                result[entry.id]?.thumbnail = hash
-                result[entry.id]?.analysis = state.analyses[hash]
-            case let .none(reason)?: result[entry.id]?.thumbnailProblem = reason
-            case nil: break
-            }
+        switch state.thumbnails[version] {
+        case let .ready(hash)?:
+            status.thumbnail = hash
+            status.analysis = state.analyses[hash]
+        case let .none(reason)?: status.thumbnailProblem = reason
+        case nil: break
         }
-        return result
+        return status
     }
 
     /// Publishes the statuses at most four times a second while work goes on.
@@ -386,12 +378,7 @@ package final class BootPreparer: Sendable {
         }
         state.withLock { state in
             state.thumbnails[version] = outcome
-            switch outcome {
-            case let .ready(hash):
-                state.statuses[entry.id]?.thumbnail = hash
-                state.statuses[entry.id]?.analysis = state.analyses[hash]
-            case let .none(reason): state.statuses[entry.id]?.thumbnailProblem = reason
-            }
+            Self.updateStatuses(of: version, &state)
             state.dirty = true
         }
         if case .ready = outcome { analyzerWake.signal() }
@@ -512,15 +499,16 @@ package final class BootPreparer: Sendable {
         // The payload, the parts cut out of it, and the pixel stream while decoding.
         let needed = 2 * layout.dataSize + layout.streamLength
         let (evicted, refusal) = state.withLock { state -> ([String], String?) in
+            var used = state.manifests.totalBytes
+            guard used + needed > settings.budgetBytes else { return ([], nil) }
             let referenced = Set(state.outcomes.values.compactMap { outcome -> String? in
                 if case let .ready(key) = outcome { return key }
                 return nil
             })
-            var used = state.manifests.values.reduce(Int64(0)) { $0 + cache.bytes(of: $1) }
             var evicted: [String] = []
-            let candidates = state.manifests.filter { !referenced.contains($0.key) }.sorted { $0.value.preparedAt < $1.value.preparedAt }
+            let candidates = state.manifests.byKey.filter { !referenced.contains($0.key) }.sorted { $0.value.preparedAt < $1.value.preparedAt }
             for (key, manifest) in candidates where used + needed > settings.budgetBytes {
-                used -= cache.bytes(of: manifest)
+                used -= manifest.cacheBytes
                 state.manifests[key] = nil
                 evicted.append(key)
             }

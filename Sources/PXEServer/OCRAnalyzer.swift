@@ -61,6 +61,8 @@ struct AnalyzeOCR: ParsableCommand {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: tesseract)
         process.arguments = [container, "stdout", "--psm", "3"]
+        // One thread: tesseract's OpenMP would otherwise take every core for one small image.
+        process.environment = ProcessInfo.processInfo.environment.merging(["OMP_THREAD_LIMIT": "1"]) { _, new in new }
         let output = Pipe(), errors = Pipe()
         process.standardOutput = output
         process.standardError = errors

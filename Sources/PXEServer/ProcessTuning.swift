@@ -26,7 +26,18 @@ package enum ProcessTuning {
             if !isCurrentThreadLowered() { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, backgroundNiceness) }
         },
         isCurrentThreadLowered: isCurrentThreadLowered,
-        returnFreedMemory: { malloc_trim(0) })
+        returnFreedMemory: { malloc_trim(0) },
+        idleCurrentThread: {
+            // Nice +19 and SCHED_IDLE (policy and nice are per thread on Linux, inherited by the
+            // processes it starts): analysis is optional, so it runs only on CPU time nobody else
+            // wants. At nice +10 alone, a tesseract per worker took a tenth of a boot storm's CPU.
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
+            var noPriority = sched_param(sched_priority: 0)
+            _ = sched_setscheduler(0, idleSchedulingPolicy, &noPriority)
+        })
+
+    /// Linux's SCHED_IDLE (sched.h defines it only for _GNU_SOURCE, which Swift's Glibc lacks).
+    static let idleSchedulingPolicy: Int32 = 5
 
     /// Whether the calling thread runs at `backgroundNiceness` or lower priority. `who` 0 is the
     /// calling thread: on Linux the nice value is per thread.

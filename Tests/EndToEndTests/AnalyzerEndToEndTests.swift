@@ -24,6 +24,7 @@ import Testing
         let runs = server.directory.path + "/runs"
         server.analyzer = [script(server, "analyzer", """
             echo "$1" >> \(runs)
+            chrt -p $$ | sed -n 's/.*scheduling policy: //p' >> \(runs).policy
             case "$1" in
               *garbage*) echo 'not json' ;;
               *) printf '{"description": "A picture of %s", "labels": ["tux", "logo"]}' "$(basename "$1" .rts.png)" ;;
@@ -50,6 +51,8 @@ import Testing
         #expect(entries["garbage.rts.png"]?["boot"]?["ready"] == .bool(true), "a failed analysis does not touch booting")
         let runsBefore = try String(contentsOfFile: runs, encoding: .utf8).split(separator: "\n").count
         #expect(runsBefore == 2)
+        // Analysis is optional: it only gets CPU time nobody else wants.
+        #expect(try String(contentsOfFile: runs + ".policy", encoding: .utf8) == "SCHED_IDLE\nSCHED_IDLE\n")
         let saved = server.directory.path + "/state/boot-cache/analysis"
         #expect(try FileManager.default.contentsOfDirectory(atPath: saved).count == 1, "the good analysis is kept on disk")
 

@@ -260,4 +260,58 @@ import Testing
         let status = try #require(settled(store)["a.rts.png"])
         #expect(status.state == .ready && status.parts == [.payload: 5000, .kernel: 5000])
     }
+
+    // MARK: Preparing order
+
+    /// Writes containers with distinct payloads; returns the store, refreshed, and ids by file name.
+    func catalogOf(_ names: [String]) -> (CatalogStore, [String: String]) {
+        for (index, name) in names.enumerated() {
+            catalog.write(PNGFixtures.pixelRTS(payload: PixelRTSFixtures.noise(count: 2000, seed: UInt64(100 + index))), to: name + ".rts.png")
+        }
+        let store = makeStore()
+        store.refresh()
+        let ids = Dictionary(uniqueKeysWithValues: store.current.snapshot.entries.map { (String($0.fileName.dropLast(8)), $0.id) })
+        return (store, ids)
+    }
+
+    /// The names of the entries in the order they were prepared (from the log).
+    func preparedOrder(_ logged: LockedBox<[String]>) -> [String] {
+        logged.value.compactMap { line in
+            guard line.hasPrefix("prepared ") else { return nil }
+            return line.dropFirst("prepared ".count).split(separator: ".").first.map(String.init)
+        }
+    }
+
+    /// The entries that boot are ready first: enabled ones in boot order, then the others.
+    @Test func enabledEntriesArePreparedFirstInBootOrder() throws {
+        let (store, ids) = catalogOf(["a", "b", "c", "d"])
+        _ = try store.setEnabled(false, id: try #require(ids["a"]))
+        _ = try store.updateMenu(id: try #require(ids["d"]), bootOrder: 0)
+        let logged = LockedBox<[String]>([])
+        let preparer = try start(store) { $0.log = { _, line in logged.update { $0.append(line) } } }
+        defer { preparer.stop() }
+        _ = settled(store)
+        #expect(preparedOrder(logged) == ["d", "b", "c", "a"])
+    }
+
+    /// A change of the boot order while the catalog is being prepared reorders what is left.
+    @Test func theOrderFollowsSettingsChangedWhilePreparing() throws {
+        let (store, ids) = catalogOf(["a", "b", "c", "d"])
+        let d = try #require(ids["d"])
+        let moved = LockedBox(false)
+        let logged = LockedBox<[String]>([])
+        let preparer = try start(store) { settings in
+            settings.log = { _, line in logged.update { $0.append(line) } }
+            settings.orderFollowInterval = .zero
+            settings.afterDecode = {
+                // While the first entry is decoded, d moves to the top.
+                guard !moved.value else { return }
+                moved.update { $0 = true }
+                _ = try? store.updateMenu(id: d, bootOrder: 0)
+            }
+        }
+        defer { preparer.stop() }
+        _ = settled(store)
+        #expect(preparedOrder(logged) == ["a", "d", "b", "c"])
+    }
 }
