@@ -81,25 +81,28 @@ public struct PayloadDecoder: Sendable {
             if !succeeded { unlink(payloadPath) }
         }
         let stream = try OutputFile(path: streamPath)
-        if let base64 = layout.codeModeBase64 {
-            try Self.writeBase64(base64, to: stream, expected: layout.streamLength)
-        } else {
-            try writePixelStream(source, layout: layout, transposed: transposed, to: stream, shouldStop: shouldStop)
-        }
         let verifier = PayloadVerifier(layout: layout)
+        func writeStream(progress: ((Int64) -> Void)?) throws(DecodeError) {
+            if let base64 = layout.codeModeBase64 {
+                try Self.writeBase64(base64, to: stream, expected: layout.streamLength)
+            } else {
+                try writePixelStream(source, layout: layout, transposed: transposed, to: stream, progress: progress, shouldStop: shouldStop)
+            }
+        }
         if layout.compression != nil {
+            try writeStream(progress: nil)
             let payload = try OutputFile(path: payloadPath)
             try decompress(stream, length: layout.streamLength, expected: layout.dataSize, into: payload, verifier: verifier, shouldStop: shouldStop)
             try payload.finish()
         } else {
-            guard stream.size == layout.dataSize else {
-                throw DecodeError("the payload has \(stream.size) bytes; the metadata's data_size says \(layout.dataSize)")
-            }
-            try verifier.hashSegmentsAlongside(stream) { () throws(DecodeError) in
-                try stream.readSequentially(length: layout.dataSize) { offset, bytes throws(DecodeError) in
-                    if shouldStop() { throw DecodeError(stopped: ()) }
-                    verifier.take(bytes, at: offset)
+            // The stream is the payload: it is hashed on a second thread as its complete prefix
+            // grows while the image is still being decoded, and the segments here after.
+            try verifier.hashFollowing(stream) { hasher throws(DecodeError) in
+                try writeStream(progress: hasher.advance)
+                guard stream.size == layout.dataSize else {
+                    throw DecodeError("the payload has \(stream.size) bytes; the metadata's data_size says \(layout.dataSize)")
                 }
+                hasher.advance(to: layout.dataSize)
             }
             try stream.finish()
             guard rename(streamPath, payloadPath) == 0 else { throw DecodeError(storage: "cannot move the payload into place", code: errno) }
@@ -111,8 +114,9 @@ public struct PayloadDecoder: Sendable {
     }
 
     /// The pixels in curve order: `streamLength` bytes, each run of the curve written at its offset.
+    /// `progress` learns how many bytes from the start are complete after each band.
     private func writePixelStream(_ source: any ByteSource, layout: PixelRTSLayout, transposed: Bool, to stream: OutputFile,
-                                  shouldStop: () -> Bool) throws(DecodeError) {
+                                  progress: ((Int64) -> Void)?, shouldStop: () -> Bool) throws(DecodeError) {
         let image = try PNGImageReader(source: source)
         let side = image.header.width
         let length = layout.streamLength
@@ -128,6 +132,9 @@ public struct PayloadDecoder: Sendable {
         // Bands beyond the last run that holds data are padding: not even decoded, when the
         // order lets us tell (in the normal layout a run's squares can sit anywhere).
         var run = [UInt8](repeating: 0, count: runBytes)
+        // Runs written so far, and how many from the first one on are all written.
+        var written = [Bool](repeating: false, count: perSide * perSide)
+        var completeRuns = 0
         try image.readBands(bandRows: block, rowsWanted: side) { bandIndex, band throws(DecodeError) in
             if shouldStop() { throw DecodeError(stopped: ()) }
             let pixels = band.baseAddress!.assumingMemoryBound(to: UInt32.self)
@@ -145,6 +152,11 @@ public struct PayloadDecoder: Sendable {
                 }
                 let count = Int(min(Int64(runBytes), length - start))
                 try stream.write(run, count: count, at: start)
+                written[Int(bands.runIndex[square])] = true
+            }
+            if let progress {
+                while completeRuns < written.count && written[completeRuns] { completeRuns += 1 }
+                progress(min(Int64(completeRuns) * Int64(runBytes), length))
             }
             return true
         }
@@ -250,7 +262,7 @@ final class PayloadVerifier {
         }
     }
 
-    /// Set while `hashSegmentsAlongside` hashes the segments on a thread of their own.
+    /// Set while `hashFollowing`'s thread feeds `take`: the segments are hashed apart then.
     private var segmentsElsewhere = false
 
     func take(_ bytes: UnsafeRawBufferPointer, at offset: Int64) {
@@ -270,37 +282,56 @@ final class PayloadVerifier {
         seen = end
     }
 
-    /// Runs `body` (which feeds the whole payload to `take`) while a second thread hashes the
-    /// segments from `file`, where the payload is complete already. SHA-256 is sequential, and
-    /// segments usually cover the whole payload (kernel + initrd, a disk): one pass each on two
-    /// cores instead of both on one. The passes share only the page cache.
-    func hashSegmentsAlongside(_ file: OutputFile, _ body: () throws(DecodeError) -> Void) throws(DecodeError) {
-        let ranges = layout.segments.indices.compactMap { index -> (Digest, Int64, Int64)? in
-            guard let digest = segmentDigests[index], layout.segments[index].size > 0 else { return nil }
-            return (digest, layout.segments[index].start, layout.segments[index].end)
-        }
-        guard !ranges.isEmpty else { return try body() }
-        let pass = SegmentPass(file: file, ranges: ranges)
-        // A joined pthread: the join orders the pass's writes before the reads below (for
-        // ThreadSanitizer too), and the thread inherits this one's low priority.
+    /// Runs `body`, which writes the payload into `file` and tells the hasher how far it is
+    /// complete from the start, while a second thread hashes that prefix (the whole payload, its
+    /// first bytes) as it grows; then hashes the segments on this thread while the other one
+    /// finishes. SHA-256 is sequential: overlapping it with decoding is the only way to use a
+    /// second core for it, and segments (kernel + initrd, a disk) usually cover the payload
+    /// again. Both passes read the file back from the page cache.
+    func hashFollowing(_ file: OutputFile, _ body: (PrefixHasher) throws(DecodeError) -> Void) throws(DecodeError) {
+        segmentsElsewhere = true
+        let hasher = PrefixHasher(file: file, verifier: self)
+        // A joined pthread: the join orders the hasher's writes (digest, head) before the reads
+        // in `verify`, for ThreadSanitizer too, and the thread inherits this one's low priority.
         var thread = pthread_t()
         let started = pthread_create(&thread, nil, { raw in
-            Unmanaged<SegmentPass>.fromOpaque(raw!).takeRetainedValue().run()
+            Unmanaged<PrefixHasher>.fromOpaque(raw!).takeRetainedValue().run()
             return nil
-        }, Unmanaged.passRetained(pass).toOpaque())
+        }, Unmanaged.passRetained(hasher).toOpaque())
         guard started == 0 else {
-            // No second thread: hash them in line.
-            Unmanaged.passUnretained(pass).release()
-            return try body()
+            // No second thread: the whole pass after the body, on this one.
+            Unmanaged.passUnretained(hasher).release()
+            try body(hasher)
+            hasher.run()
+            guard hasher.succeeded else { throw DecodeError(storage: "cannot read back the boot cache", code: EIO) }
+            return try hashSegments(file)
         }
-        segmentsElsewhere = true
         var failure: DecodeError?
-        do { try body() } catch { failure = error }
-        // On a failure (or a stop) the other pass has nothing left to do.
-        if failure != nil { pass.stop() }
+        do {
+            try body(hasher)
+            try hashSegments(file)
+        } catch {
+            failure = error
+            hasher.stop()   // nothing left worth hashing
+        }
         pthread_join(thread, nil)
         if let failure { throw failure }
-        guard pass.succeeded else { throw DecodeError(storage: "cannot read back the boot cache", code: EIO) }
+        guard hasher.succeeded else { throw DecodeError(storage: "cannot read back the boot cache", code: EIO) }
+    }
+
+    /// The segments' own hashes from the complete file (the whole payload's come from `take`).
+    private func hashSegments(_ file: OutputFile) throws(DecodeError) {
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        for (index, segment) in layout.segments.enumerated() {
+            guard let digest = segmentDigests[index], segment.size > 0 else { continue }
+            var offset = segment.start
+            while offset < segment.end {
+                let count = Int(min(Int64(buffer.count), segment.end - offset))
+                guard file.read(at: offset, into: &buffer, count: count) else { throw DecodeError(storage: "cannot read back the boot cache", code: EIO) }
+                buffer.withUnsafeBytes { digest.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+                offset += Int64(count)
+            }
+        }
     }
 
     /// Checks the hashes; returns the payload's SHA-256.
@@ -401,31 +432,51 @@ final class OutputFile {
     }
 }
 
-/// The segments' hashing pass of `PayloadVerifier.hashSegmentsAlongside`. Its digests are
-/// touched by its thread only until the thread is joined; the joiner reads them after.
-private final class SegmentPass: @unchecked Sendable {
+/// The whole-payload pass of `PayloadVerifier.hashFollowing`: hashes the file from the start
+/// up to what the decoder says is complete, waiting for more, until all of it is. The verifier
+/// is touched by its thread only until the thread is joined; the joiner reads it after.
+final class PrefixHasher: @unchecked Sendable {
     let file: OutputFile
-    let ranges: [(Digest, Int64, Int64)]
+    let verifier: PayloadVerifier
     private(set) var succeeded = false
-    private let stopping = Atomic<Bool>(false)
+    /// Bytes complete from the start (written by the decoder), -1 once stopped.
+    private let complete = Atomic<Int64>(0)
+    private let target: Int64
+    private let more = DispatchSemaphore(value: 0)
 
-    init(file: OutputFile, ranges: [(Digest, Int64, Int64)]) {
+    init(file: OutputFile, verifier: PayloadVerifier) {
         self.file = file
-        self.ranges = ranges
+        self.verifier = verifier
+        target = verifier.layout.dataSize
     }
 
-    func stop() { stopping.store(true, ordering: .relaxed) }
+    /// The first `bytes` of the file are written and will not change.
+    func advance(to bytes: Int64) {
+        guard bytes > complete.load(ordering: .acquiring) else { return }
+        complete.store(bytes, ordering: .releasing)
+        more.signal()
+    }
+
+    func stop() {
+        complete.store(-1, ordering: .releasing)
+        more.signal()
+    }
 
     func run() {
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        for (digest, start, end) in ranges {
-            var offset = start
-            while offset < end {
-                if stopping.load(ordering: .relaxed) { return }
-                let count = Int(min(Int64(buffer.count), end - offset))
-                guard file.read(at: offset, into: &buffer, count: count) else { return }
-                buffer.withUnsafeBytes { digest.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
-                offset += Int64(count)
+        var hashed: Int64 = 0
+        while hashed < target {
+            let available = complete.load(ordering: .acquiring)
+            if available < 0 { return }
+            if available <= hashed {
+                more.wait()
+                continue
+            }
+            while hashed < available {
+                let count = Int(min(Int64(buffer.count), available - hashed))
+                guard file.read(at: hashed, into: &buffer, count: count) else { return }
+                buffer.withUnsafeBytes { verifier.take(UnsafeRawBufferPointer(rebasing: $0[0..<count]), at: hashed) }
+                hashed += Int64(count)
             }
         }
         succeeded = true

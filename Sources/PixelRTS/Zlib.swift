@@ -82,9 +82,20 @@ public final class Inflater {
     private var stream = z_stream()
     private var output = [UInt8](repeating: 0, count: 64 * 1024)
     private var done: State?
+    /// Without the checksum: the two header bytes still to be read and checked here.
+    private var header: [UInt8]?
 
-    public init() {
-        let status = inflateInit_(&stream, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+    /// `checkingAdler32` false: the stream's Adler-32 is neither computed nor checked, for data
+    /// another check covers (image data under chunk CRCs and the payload's SHA-256: Adler-32
+    /// took a sixth of the time to open a container). The header is still checked.
+    public init(checkingAdler32: Bool = true) {
+        let status: Int32
+        if checkingAdler32 {
+            status = inflateInit_(&stream, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+        } else {
+            header = []
+            status = inflateInit2_(&stream, -MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))   // raw deflate
+        }
         precondition(status == Z_OK, "inflateInit failed with status \(status)")
     }
 
@@ -93,6 +104,18 @@ public final class Inflater {
     /// Inflates `input`; `consume` gets each piece of output and returns false to stop.
     public func feed(_ input: UnsafeRawBufferPointer, consume: (UnsafeRawBufferPointer) -> Bool) -> State {
         if let done { return done }
+        var input = input
+        if var header, header.count < 2 {
+            let taken = min(2 - header.count, input.count)
+            header += input.prefix(taken)
+            input = UnsafeRawBufferPointer(rebasing: input[taken...])
+            self.header = header
+            if header.count == 2 {
+                // RFC 1950: deflate, a window of at most 32 KiB, a valid check, no preset dictionary.
+                let valid = header[0] & 0x0F == 8 && header[0] >> 4 <= 7 && (UInt16(header[0]) << 8 | UInt16(header[1])) % 31 == 0 && header[1] & 0x20 == 0
+                if !valid { done = .corrupt; return .corrupt }
+            }
+        }
         guard let base = input.baseAddress, input.count > 0 else { return .needsInput }
         stream.next_in = UnsafeMutablePointer(mutating: base.assumingMemoryBound(to: UInt8.self))
         stream.avail_in = UInt32(input.count)

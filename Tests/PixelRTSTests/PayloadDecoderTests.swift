@@ -57,6 +57,23 @@ import Testing
         if compression != nil { #expect(result.layout.encodedSize != nil && result.layout.encodedSize! < 100_001) }
     }
 
+    /// Bands of 8 rows in a 64x64 image: the hashing thread follows the payload's complete
+    /// prefix through 8 steps (the curve completes it out of order), with segments hashed after.
+    @Test func aPayloadDecodedInManyBandsIsHashedWholeAndBySegment() throws {
+        var limits = PayloadDecoder.Limits()
+        limits.maximumBandBytes = 64 * 4 * 8
+        let kernel = PixelRTSFixtures.noise(count: 9_001, seed: 41), initrd = PixelRTSFixtures.noise(count: 7_000, seed: 42)
+        let (result, bytes) = try decode(PNGFixtures.pixelRTS(parts: [("kernel", kernel), ("initrd", initrd)]), limits: limits)
+        #expect(bytes == kernel + initrd)
+        #expect(result.sha256 == Digest.hex(.sha256, of: kernel + initrd))
+        // One byte of the last band's row 63 (writer pixels are in image order).
+        let payload = PixelRTSFixtures.noise(count: 64 * 64 * 4, seed: 43)
+        var writer = PixelRTSFixtures.writer(stream: payload)
+        writer.pixels[(63 * 64 + 5) * 4 + 2] ^= 0x01
+        #expect(refusal(writer.encode(), limits: limits)?.hasPrefix("the payload's SHA-256 is ") == true)
+        #expect(try decode(PixelRTSFixtures.writer(stream: payload).encode(), limits: limits).1 == payload)
+    }
+
     @Test func filesInTheOldTransposedLayoutAreRecognisedByTheirHash() throws {
         let payload = PixelRTSFixtures.noise(count: 9_000, seed: 7)
         let (result, bytes) = try decode(PixelRTSFixtures.container(stream: payload, transposed: true))
