@@ -17,6 +17,8 @@ struct PNGImageReader {
     let header: PNGImageHeader
     /// Byte offset of the first chunk after IHDR.
     private let firstChunk: Int64
+    /// Where the chunks after IHDR start (IHDR is checked to be the first chunk).
+    static let firstChunkOffset: Int64 = 33
 
     /// Reads and checks IHDR: PixelRTS v2 images are RGBA with 8 bits per channel, square, with a
     /// power-of-two side, and not interlaced.
@@ -37,13 +39,16 @@ struct PNGImageReader {
         guard width > 0, width & (width - 1) == 0, width <= 1 << 20 else {
             throw DecodeError("the image side \(width) is not a power of two up to 1048576")
         }
-        firstChunk = 33
+        firstChunk = Self.firstChunkOffset
     }
 
     /// Delivers the image in bands of `bandRows` rows (each row `width * 4` bytes, unfiltered,
     /// rows back to back) to `band(index, bytes)`, until `rowsWanted` rows are done (the rest of
     /// the image is padding nobody needs); `band` returns false to stop.
-    func readBands(bandRows: Int, rowsWanted: Int, band: (Int, UnsafeRawBufferPointer) throws(DecodeError) -> Bool) throws(DecodeError) {
+    /// `checkingCRCs` false: the caller checks the IDAT chunks' CRCs itself (`IDATChecksums`, on
+    /// another core).
+    func readBands(bandRows: Int, rowsWanted: Int, checkingCRCs: Bool = true,
+                   band: (Int, UnsafeRawBufferPointer) throws(DecodeError) -> Bool) throws(DecodeError) {
         let rowBytes = header.width * 4
         let rows = min(rowsWanted, header.height)
         guard rows > 0 else { return }
@@ -122,6 +127,12 @@ struct PNGImageReader {
             }
             if type == "IDAT" {
                 sawImageData = true
+                // A damaged chunk also makes its data corrupt: the CRC is what is said then.
+                let chunkOffset = offset
+                func failing(_ error: DecodeError) -> DecodeError {
+                    guard checkingCRCs, error.kind == .content, !Self.crcMatches(source, chunkAt: chunkOffset, length: length) else { return error }
+                    return DecodeError("CRC mismatch in the IDAT chunk at byte \(chunkOffset)")
+                }
                 var crc = Zlib.crc32(chunkHeader[4..<8])
                 var done: Int64 = 0
                 while done < length {
@@ -133,19 +144,24 @@ struct PNGImageReader {
                     let checkingOnly = stopped
                     let state = piece.withUnsafeBytes { raw -> Inflater.State in
                         let slice = UnsafeRawBufferPointer(rebasing: raw[0..<count])
-                        crc = Zlib.crc32(slice, initial: crc)
+                        if checkingCRCs { crc = Zlib.crc32(slice, initial: crc) }
                         return checkingOnly ? .stopped : inflater.feed(slice, consume: take)
                     }
-                    if let failure { throw failure }
+                    if let failure { throw failing(failure) }
                     done += Int64(count)
                     if stopped && rows < header.height { break }   // the rest is padding nobody reads
                     switch state {
-                    case .corrupt: throw DecodeError("the compressed image data is corrupt (IDAT chunk at byte \(offset))")
-                    case .ended where !stopped: throw DecodeError("the compressed image data ends after \(rowsDone) of \(header.height) rows")
+                    case .corrupt: throw failing(DecodeError("the compressed image data is corrupt (IDAT chunk at byte \(offset))"))
+                    case .ended where !stopped: throw failing(DecodeError("the compressed image data ends after \(rowsDone) of \(header.height) rows"))
                     case .needsInput, .stopped, .ended: break
                     }
                 }
                 if stopped && rows < header.height { break }
+                if !checkingCRCs {
+                    if stopped { break }
+                    offset += 12 + length
+                    continue
+                }
                 guard let stored = source.read(at: offset + 8 + length, count: 4), UInt32(bigEndian: stored[0..<4]) == crc else {
                     throw DecodeError("CRC mismatch in the IDAT chunk at byte \(offset)")
                 }
@@ -153,6 +169,46 @@ struct PNGImageReader {
             }
             offset += 12 + length
         }
+    }
+
+    /// The CRC of every IDAT chunk, checked in one sequential read of the file; the first
+    /// mismatch found, as the decoder would say it, or nil. Stops quietly at a malformed chunk
+    /// (the decoder says what is wrong with it) or when `shouldStop` says so.
+    static func firstIDATChecksumProblem(_ source: any ByteSource, from firstChunk: Int64, shouldStop: () -> Bool) -> String? {
+        var offset = firstChunk
+        var piece = [UInt8](repeating: 0, count: readPiece)
+        while !shouldStop(), offset + 12 <= source.size, let chunkHeader = source.read(at: offset, count: 8) {
+            let length = Int64(UInt32(bigEndian: chunkHeader[0..<4]))
+            let type = chunkHeader[4..<8]
+            guard length <= 0x7FFF_FFFF, offset + 12 + length <= source.size, !type.elementsEqual("IEND".utf8) else { return nil }
+            if type.elementsEqual("IDAT".utf8), !crcMatches(source, chunkAt: offset, length: length, buffer: &piece, shouldStop: shouldStop) {
+                return shouldStop() ? nil : "CRC mismatch in the IDAT chunk at byte \(offset)"
+            }
+            offset += 12 + length
+        }
+        return nil
+    }
+
+    /// Whether the chunk at `offset` (`length` data bytes) has the CRC it stores; false also
+    /// when it cannot be read whole or `shouldStop` says so.
+    static func crcMatches(_ source: any ByteSource, chunkAt offset: Int64, length: Int64, shouldStop: () -> Bool = { false }) -> Bool {
+        var buffer = [UInt8](repeating: 0, count: Int(min(length, Int64(readPiece))))
+        return crcMatches(source, chunkAt: offset, length: length, buffer: &buffer, shouldStop: shouldStop)
+    }
+
+    private static func crcMatches(_ source: any ByteSource, chunkAt offset: Int64, length: Int64, buffer: inout [UInt8], shouldStop: () -> Bool) -> Bool {
+        guard let type = source.read(at: offset + 4, count: 4) else { return false }
+        var crc = Zlib.crc32(type)
+        var done: Int64 = 0
+        while done < length {
+            if shouldStop() { return false }
+            let count = Int(min(Int64(buffer.count), length - done))
+            guard source.read(at: offset + 8 + done, into: &buffer, count: count) else { return false }
+            crc = buffer.withUnsafeBytes { Zlib.crc32(UnsafeRawBufferPointer(rebasing: $0[0..<count]), initial: crc) }
+            done += Int64(count)
+        }
+        guard let stored = source.read(at: offset + 8 + length, count: 4) else { return false }
+        return UInt32(bigEndian: stored[0..<4]) == crc
     }
 
     /// Reverses one PNG filter (bytes per pixel 4). Returns false for an unknown filter type.

@@ -82,29 +82,40 @@ public struct PayloadDecoder: Sendable {
         }
         let stream = try OutputFile(path: streamPath)
         let verifier = PayloadVerifier(layout: layout)
-        func writeStream(progress: ((Int64) -> Void)?) throws(DecodeError) {
+        func writeStream(progress: ((Int64) -> Void)?, checkingCRCs: Bool) throws(DecodeError) {
             if let base64 = layout.codeModeBase64 {
                 try Self.writeBase64(base64, to: stream, expected: layout.streamLength)
             } else {
-                try writePixelStream(source, layout: layout, transposed: transposed, to: stream, progress: progress, shouldStop: shouldStop)
+                try writePixelStream(source, layout: layout, transposed: transposed, to: stream, checkingCRCs: checkingCRCs,
+                                     progress: progress, shouldStop: shouldStop)
             }
         }
         if layout.compression != nil {
-            try writeStream(progress: nil)
+            try writeStream(progress: nil, checkingCRCs: true)
             let payload = try OutputFile(path: payloadPath)
             try decompress(stream, length: layout.streamLength, expected: layout.dataSize, into: payload, verifier: verifier, shouldStop: shouldStop)
             try payload.finish()
         } else {
             // The stream is the payload: it is hashed on a second thread as its complete prefix
-            // grows while the image is still being decoded, and the segments here after.
-            try verifier.hashFollowing(stream) { hasher throws(DecodeError) in
-                try writeStream(progress: hasher.advance)
-                guard stream.size == layout.dataSize else {
-                    throw DecodeError("the payload has \(stream.size) bytes; the metadata's data_size says \(layout.dataSize)")
+            // grows while the image is still being decoded, and the segments here after. That
+            // thread checks the chunks' CRCs first, while little of the prefix is complete yet.
+            let checksums = layout.codeModeBase64 == nil ? ChecksumPass(source: source) : nil
+            do {
+                try verifier.hashFollowing(stream, checkingFirst: checksums) { hasher throws(DecodeError) in
+                    try writeStream(progress: hasher.advance, checkingCRCs: checksums == nil)
+                    guard stream.size == layout.dataSize else {
+                        throw DecodeError("the payload has \(stream.size) bytes; the metadata's data_size says \(layout.dataSize)")
+                    }
+                    hasher.advance(to: layout.dataSize)
+                    // To disk while the hasher finishes (the rename waits for both).
+                    try stream.finish()
                 }
-                hasher.advance(to: layout.dataSize)
+            } catch where error.kind == .content {
+                // A damaged chunk is the first thing said: it also makes the data look corrupt.
+                if let problem = checksums?.problem { throw DecodeError(problem) }
+                throw error
             }
-            try stream.finish()
+            if let problem = checksums?.problem { throw DecodeError(problem) }
             guard rename(streamPath, payloadPath) == 0 else { throw DecodeError(storage: "cannot move the payload into place", code: errno) }
         }
         let sha256 = try verifier.verify(size: layout.dataSize)
@@ -116,7 +127,7 @@ public struct PayloadDecoder: Sendable {
     /// The pixels in curve order: `streamLength` bytes, each run of the curve written at its offset.
     /// `progress` learns how many bytes from the start are complete after each band.
     private func writePixelStream(_ source: any ByteSource, layout: PixelRTSLayout, transposed: Bool, to stream: OutputFile,
-                                  progress: ((Int64) -> Void)?, shouldStop: () -> Bool) throws(DecodeError) {
+                                  checkingCRCs: Bool, progress: ((Int64) -> Void)?, shouldStop: () -> Bool) throws(DecodeError) {
         let image = try PNGImageReader(source: source)
         let side = image.header.width
         let length = layout.streamLength
@@ -135,7 +146,7 @@ public struct PayloadDecoder: Sendable {
         // Runs written so far, and how many from the first one on are all written.
         var written = [Bool](repeating: false, count: perSide * perSide)
         var completeRuns = 0
-        try image.readBands(bandRows: block, rowsWanted: side) { bandIndex, band throws(DecodeError) in
+        try image.readBands(bandRows: block, rowsWanted: side, checkingCRCs: checkingCRCs) { bandIndex, band throws(DecodeError) in
             if shouldStop() { throw DecodeError(stopped: ()) }
             let pixels = band.baseAddress!.assumingMemoryBound(to: UInt32.self)
             for column in 0..<perSide {
@@ -288,19 +299,14 @@ final class PayloadVerifier {
     /// finishes. SHA-256 is sequential: overlapping it with decoding is the only way to use a
     /// second core for it, and segments (kernel + initrd, a disk) usually cover the payload
     /// again. Both passes read the file back from the page cache.
-    func hashFollowing(_ file: OutputFile, _ body: (PrefixHasher) throws(DecodeError) -> Void) throws(DecodeError) {
+    /// `checkingFirst`: run on the hashing thread before it starts (it has little to do at first:
+    /// the curve completes most of the prefix only with the last rows).
+    func hashFollowing(_ file: OutputFile, checkingFirst checks: ChecksumPass?, _ body: (PrefixHasher) throws(DecodeError) -> Void) throws(DecodeError) {
         segmentsElsewhere = true
-        let hasher = PrefixHasher(file: file, verifier: self)
-        // A joined pthread: the join orders the hasher's writes (digest, head) before the reads
-        // in `verify`, for ThreadSanitizer too, and the thread inherits this one's low priority.
-        var thread = pthread_t()
-        let started = pthread_create(&thread, nil, { raw in
-            Unmanaged<PrefixHasher>.fromOpaque(raw!).takeRetainedValue().run()
-            return nil
-        }, Unmanaged.passRetained(hasher).toOpaque())
-        guard started == 0 else {
+        let hasher = PrefixHasher(file: file, verifier: self, first: checks)
+        // The join orders the hasher's writes (digest, head) before the reads in `verify`.
+        guard let thread = JoinedThread(hasher.run) else {
             // No second thread: the whole pass after the body, on this one.
-            Unmanaged.passUnretained(hasher).release()
             try body(hasher)
             hasher.run()
             guard hasher.succeeded else { throw DecodeError(storage: "cannot read back the boot cache", code: EIO) }
@@ -313,8 +319,10 @@ final class PayloadVerifier {
         } catch {
             failure = error
             hasher.stop()   // nothing left worth hashing
+            // The checks still say whether a damaged chunk caused a content error; else they stop too.
+            if error.kind != .content { checks?.stop() }
         }
-        pthread_join(thread, nil)
+        thread.join()
         if let failure { throw failure }
         guard hasher.succeeded else { throw DecodeError(storage: "cannot read back the boot cache", code: EIO) }
     }
@@ -444,9 +452,12 @@ final class PrefixHasher: @unchecked Sendable {
     private let target: Int64
     private let more = DispatchSemaphore(value: 0)
 
-    init(file: OutputFile, verifier: PayloadVerifier) {
+    private let first: ChecksumPass?
+
+    init(file: OutputFile, verifier: PayloadVerifier, first: ChecksumPass?) {
         self.file = file
         self.verifier = verifier
+        self.first = first
         target = verifier.layout.dataSize
     }
 
@@ -463,6 +474,7 @@ final class PrefixHasher: @unchecked Sendable {
     }
 
     func run() {
+        first?.run()
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         var hashed: Int64 = 0
         while hashed < target {
@@ -480,5 +492,21 @@ final class PrefixHasher: @unchecked Sendable {
             }
         }
         succeeded = true
+    }
+}
+
+/// `PNGImageReader.firstIDATChecksumProblem`, run by the hashing thread beside the decoder. Its
+/// result is read after the join.
+final class ChecksumPass: @unchecked Sendable {
+    let source: any ByteSource
+    private(set) var problem: String?
+    private let stopping = Atomic<Bool>(false)
+
+    init(source: any ByteSource) { self.source = source }
+
+    func stop() { stopping.store(true, ordering: .relaxed) }
+
+    func run() {
+        problem = PNGImageReader.firstIDATChecksumProblem(source, from: PNGImageReader.firstChunkOffset) { stopping.load(ordering: .relaxed) }
     }
 }

@@ -144,6 +144,16 @@ import Testing
         badCRC[idatIndex][badCRC[idatIndex].count - 1] ^= 0x01
         #expect(refusal(PNGFixtures.assemble(badCRC)) == "CRC mismatch in the IDAT chunk at byte \(8 + chunks[..<idatIndex].reduce(0) { $0 + $1.bytes.count })")
 
+        // A damaged byte of compressed data: the chunk's CRC says so first, whichever thread
+        // checks it (the uncompressed payload's hashing thread, or in line for a compressed one).
+        for container in [good, PNGFixtures.pixelRTS(payload: payload, compression: .zlib)] {
+            let parts = PNGFixtures.chunks(of: container)
+            let index = parts.firstIndex { $0.type == "IDAT" }!
+            var damaged = parts.map(\.bytes)
+            damaged[index][8 + 40] ^= 0xFF
+            let offset = 8 + parts[..<index].reduce(0) { $0 + $1.bytes.count }
+            #expect(refusal(PNGFixtures.assemble(damaged)) == "CRC mismatch in the IDAT chunk at byte \(offset)")
+        }
         var rectangle = PixelRTSFixtures.writer(stream: payload)
         rectangle.height = rectangle.width / 2
         #expect(refusal(rectangle.encode()) == "the image is 32x16; PixelRTS v2 images are square")
