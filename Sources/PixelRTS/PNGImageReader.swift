@@ -9,7 +9,7 @@ public struct PNGImageHeader: Sendable, Equatable {
 
 /// Streams the pixel rows of an RGBA 8-bit, non-interlaced PNG: IDAT chunks are read in pieces
 /// (CRC-checked as they pass), inflated and unfiltered (all five filter types) row by row, and
-/// handed over a band of rows at a time. Memory: the band and one previous row, never the image.
+/// handed over a band of rows at a time. Memory: the band and one raw row, never the image.
 struct PNGImageReader {
     static let readPiece = 1 << 20
 
@@ -53,7 +53,9 @@ struct PNGImageReader {
         let rows = min(rowsWanted, header.height)
         guard rows > 0 else { return }
         var bandBuffer = [UInt8](repeating: 0, count: bandRows * rowBytes)
-        var previous = [UInt8](repeating: 0, count: rowBytes)
+        let zeroRow = [UInt8](repeating: 0, count: rowBytes)
+        // With one-row bands the row above is overwritten by the row itself: kept apart then.
+        var previous = bandRows == 1 ? zeroRow : []
         var current = [UInt8](repeating: 0, count: rowBytes + 1)   // filter byte + row
         var filled = 0
         var rowsDone = 0
@@ -78,21 +80,25 @@ struct PNGImageReader {
                 filled = 0
                 let filter = current[0]
                 let rowInBand = rowsDone % bandRows
+                // The row above is in the band still (the previous band's last row, for the first
+                // row of a band: a band is overwritten from its top), or zeros above the image.
                 let ok: Bool = bandBuffer.withUnsafeMutableBytes { out in
                     let target = out.baseAddress!.advanced(by: rowInBand * rowBytes).assumingMemoryBound(to: UInt8.self)
+                    let above = (rowInBand + bandRows - 1) % bandRows * rowBytes
                     return current.withUnsafeBytes { raw in
-                        previous.withUnsafeBytes { up in
-                            Self.unfilter(filter, raw.baseAddress!.advanced(by: 1).assumingMemoryBound(to: UInt8.self),
-                                          previous: up.baseAddress!.assumingMemoryBound(to: UInt8.self), into: target, count: rowBytes)
+                        zeroRow.withUnsafeBytes { zeros in
+                            previous.withUnsafeBytes { kept in
+                                let up = bandRows == 1 ? kept.baseAddress! : rowsDone == 0 ? zeros.baseAddress! : UnsafeRawPointer(out.baseAddress!.advanced(by: above))
+                                return Self.unfilter(filter, raw.baseAddress!.advanced(by: 1).assumingMemoryBound(to: UInt8.self),
+                                                     previous: up.assumingMemoryBound(to: UInt8.self), into: target, count: rowBytes)
+                            }
                         }
                     }
                 }
+                if bandRows == 1 { previous = Array(bandBuffer[0..<rowBytes]) }
                 guard ok else {
                     failure = DecodeError("row \(rowsDone) of the image has unknown filter type \(filter)")
                     return false
-                }
-                bandBuffer.withUnsafeBytes { out in
-                    previous.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: out[(rowInBand * rowBytes)..<((rowInBand + 1) * rowBytes)])) }
                 }
                 rowsDone += 1
                 if rowsDone % bandRows == 0 || rowsDone == rows {

@@ -35,6 +35,13 @@ import Testing
         #expect(result.payloadSize == 5_000)
         #expect(result.sha256 == Digest.hex(.sha256, of: payload))
         #expect(!result.transposed)
+        // The row above comes from the band being filled: bands of one row (kept apart) and of
+        // four rows (the first row of each band reads the previous band's last) decode the same.
+        for bandRows in [1, 4] {
+            var limits = PayloadDecoder.Limits()
+            limits.maximumBandBytes = 64 * 4 * bandRows
+            #expect(try decode(PixelRTSFixtures.container(stream: payload, filters: filters, idatChunkBytes: 700), limits: limits).1 == payload)
+        }
     }
 
     @Test func decodesAnImageWhosePaddingIsNotEvenDecoded() throws {
