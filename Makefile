@@ -92,7 +92,7 @@ bench: build
 # in $(FUZZ_DIR)/artifacts. The format's sources are compiled into each fuzzer as one module
 # (their `import StrictJSON` dropped), with the C modules' headers.
 FUZZ_SOURCES = Sources/StrictJSON/*.swift Sources/PixelRTS/*.swift
-FUZZ_FLAGS = -sanitize=fuzzer,address -parse-as-library -swift-version 6 -O -I Sources/CZlib -I Sources/CZstd -I Sources/CCrypto -lz -lzstd -lcrypto
+FUZZ_FLAGS = -sanitize=fuzzer,address -parse-as-library -swift-version 6 -O -I Sources/CZlib -I Sources/CZstd -I Sources/CDeflate -I Sources/CCrypto -lz -lzstd -ldeflate -lcrypto
 fuzz: build
 	rm -rf $(FUZZ_DIR)/src && mkdir -p $(FUZZ_DIR)/src $(FUZZ_DIR)/corpus-metadata $(FUZZ_DIR)/corpus-decoder $(FUZZ_DIR)/seeds $(FUZZ_DIR)/artifacts
 	for file in $(FUZZ_SOURCES); do sed '/^import StrictJSON$$/d' $$file > $(FUZZ_DIR)/src/$$(basename $$file); done

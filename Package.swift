@@ -15,6 +15,7 @@ let package = Package(
         .systemLibrary(name: "CFastCGI", pkgConfig: "fcgi", providers: [.apt(["libfcgi-dev"])]),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
@@ -28,7 +29,7 @@ let package = Package(
         .target(name: "StrictJSON"),
         // The container format alone: PNG chunks, metadata, the payload decoder and encoder, boot
         // parts. No catalog, no HTTP; the only importer of zlib, zstd and libcrypto.
-        .target(name: "PixelRTS", dependencies: ["CZlib", "CZstd", "CCrypto", "StrictJSON"]),
+        .target(name: "PixelRTS", dependencies: ["CZlib", "CZstd", "CDeflate", "CCrypto", "StrictJSON"]),
         // Domain: catalog scanning, snapshots, settings, boot cache; knows nothing of FastCGI.
         .target(name: "PXECatalog", dependencies: ["PixelRTS", "StrictJSON", "Locking"]),
         // The settings store's backends (SQLite, PostgreSQL) and the JSON settings file (import,

@@ -9,7 +9,7 @@ set -euo pipefail
 # systemd: systemd-analyze verify of the units; python3-venv and python3-apt: the Ansible role checks.
 # chromium, chromium-driver, python3-selenium, fonts-dejavu-core: the console's real-browser test;
 # tesseract-ocr: the built-in analyzer (catalog.analyzer) and its test.
-packages=(nginx libfcgi-dev zlib1g-dev libzstd-dev libssl-dev libsqlite3-dev libpq-dev postgresql pkg-config curl iproute2 qemu-system-x86 ipxe-qemu ovmf cpio systemd python3-venv python3-apt
+packages=(nginx libfcgi-dev zlib1g-dev libzstd-dev libdeflate-dev libssl-dev libsqlite3-dev libpq-dev postgresql pkg-config curl iproute2 qemu-system-x86 ipxe-qemu ovmf cpio systemd python3-venv python3-apt
           chromium chromium-driver python3-selenium fonts-dejavu-core tesseract-ocr)
 # BENCH=1: also what `make bench` needs (load generator, chart).
 [ -n "${BENCH:-}" ] && packages+=(wrk gnuplot-nox)
