@@ -43,9 +43,12 @@ package final class WorkerApplication: Sendable {
                                  forgetMissingAfter: configuration.forgetMissingAfterSeconds)
         self.store = store
         if let file = saved.localCopy {
-            let copy = LocalSettingsCopy(file: file, logger: logger)
-            store.observeSettings { settings, revision in copy.update(settings, revision: revision) }
-            if saved.loadNote != "local_copy" { copy.update(saved.settings, revision: saved.revision) }
+            let copy = LocalSettingsCopy(file: file, logger: logger) {
+                let state = store.current
+                return (state.settings, state.storeRevision)
+            }
+            store.observeSettings { _, _ in copy.settingsChanged() }
+            if saved.loadNote != "local_copy" { copy.settingsChanged() }
             localCopy = copy
         } else {
             localCopy = nil
