@@ -200,9 +200,6 @@ package struct BootCacheDirectory: Sendable {
         try? FileManager.default.removeItem(atPath: path + "/" + key)
     }
 
-    /// Bytes a cache directory takes (hard links counted once).
-
-
     static func writeManifest(_ manifest: Manifest, to path: String) throws(DecodeError) {
         let parts = BootPart.allCases.compactMap { part in manifest.parts[part].map { (part.rawValue, JSONValue.int($0)) } }
         let document = JSONValue.object([

@@ -160,11 +160,12 @@ package final class CatalogStore: Sendable {
         snapshotObservers.withLock { $0.append(observer) }
     }
 
-    /// Called with the settings and their store revision after each change is applied (the
-    /// local copy of a fleet node is written from here).
-    private let settingsObservers = Locked<[@Sendable (PXESettings, Int64) -> Void]>([])
+    /// Called after each change of the settings is applied (a fleet node's local copy is written
+    /// from here, reading `current`). Observers get no settings value: one held past the call
+    /// would make the next change copy the whole dictionary.
+    private let settingsObservers = Locked<[@Sendable () -> Void]>([])
 
-    package func observeSettings(_ observer: @escaping @Sendable (PXESettings, Int64) -> Void) {
+    package func observeSettings(_ observer: @escaping @Sendable () -> Void) {
         settingsObservers.withLock { $0.append(observer) }
     }
 
@@ -291,7 +292,7 @@ package final class CatalogStore: Sendable {
     /// Applies what a commit wrote to the in-memory settings: rows at least as new as the ones
     /// held replace them. Runs under `writeGate`.
     private func publish(_ commit: SettingsCommit, advancing: Bool = true) {
-        let (settings, revision) = state.withLock { state -> (PXESettings, Int64) in
+        state.withLock { state in
             for (id, row) in commit.saved where (state.settings[id]?.revision ?? -1) <= row.revision {
                 state.settings[id] = row
             }
@@ -300,9 +301,8 @@ package final class CatalogStore: Sendable {
             }
             if advancing { state.storeRevision = max(state.storeRevision, commit.revision) }
             state.settingsRevision += 1
-            return (state.settings, state.storeRevision)
         }
-        for observer in settingsObservers.withLock({ $0 }) { observer(settings, revision) }
+        for observer in settingsObservers.withLock({ $0 }) { observer() }
     }
 
     // MARK: Changes from elsewhere
@@ -342,7 +342,7 @@ package final class CatalogStore: Sendable {
                 state.settingsRevision += 1
                 return state.snapshot
             }
-            for observer in settingsObservers.withLock({ $0 }) { observer(settings, revision) }
+            for observer in settingsObservers.withLock({ $0 }) { observer() }
             reloadNextBoots()
             _ = reconcile(with: snapshot)
         }

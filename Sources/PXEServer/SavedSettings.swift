@@ -103,9 +103,7 @@ struct SavedSettings {
 /// Writes a fleet node's local copy of the shared settings, at most every half second (less
 /// often when writing it takes long) and on a thread of its own, so that no request waits for
 /// it; the last version is written at stop. It holds no settings between writes: it takes the
-/// current ones when it writes. (Holding each published version made every change copy the
-/// whole settings dictionary first: 100,000 entries, 60% of the worker's time in a stream of
-/// toggles.)
+/// current ones when it writes (see `CatalogStore.observeSettings`).
 final class LocalSettingsCopy: Sendable {
     private let file: SettingsFile
     private let logger: Logger

@@ -47,7 +47,7 @@ package final class WorkerApplication: Sendable {
                 let state = store.current
                 return (state.settings, state.storeRevision)
             }
-            store.observeSettings { _, _ in copy.settingsChanged() }
+            store.observeSettings { copy.settingsChanged() }
             if saved.loadNote != "local_copy" { copy.settingsChanged() }
             localCopy = copy
         } else {

@@ -45,17 +45,17 @@ struct PNGImageReader {
     /// Delivers the image in bands of `bandRows` rows (each row `width * 4` bytes, unfiltered,
     /// rows back to back) to `band(index, bytes)`, until `rowsWanted` rows are done (the rest of
     /// the image is padding nobody needs); `band` returns false to stop.
-    /// `checkingCRCs` false: the caller checks the IDAT chunks' CRCs itself (`IDATChecksums`, on
-    /// another core).
+    /// `checkingCRCs` false: the caller checks the IDAT chunks' CRCs itself
+    /// (`firstIDATChecksumProblem`, on another core).
     func readBands(bandRows: Int, rowsWanted: Int, checkingCRCs: Bool = true,
                    band: (Int, UnsafeRawBufferPointer) throws(DecodeError) -> Bool) throws(DecodeError) {
         let rowBytes = header.width * 4
         let rows = min(rowsWanted, header.height)
         guard rows > 0 else { return }
         var bandBuffer = [UInt8](repeating: 0, count: bandRows * rowBytes)
-        let zeroRow = [UInt8](repeating: 0, count: rowBytes)
-        // With one-row bands the row above is overwritten by the row itself: kept apart then.
-        var previous = bandRows == 1 ? zeroRow : []
+        // The row above the first one (zeros), and with one-row bands every row above, which the
+        // row itself would overwrite; otherwise the row above is read from the band.
+        var previous = [UInt8](repeating: 0, count: rowBytes)
         var current = [UInt8](repeating: 0, count: rowBytes + 1)   // filter byte + row
         var filled = 0
         var rowsDone = 0
@@ -86,12 +86,10 @@ struct PNGImageReader {
                     let target = out.baseAddress!.advanced(by: rowInBand * rowBytes).assumingMemoryBound(to: UInt8.self)
                     let above = (rowInBand + bandRows - 1) % bandRows * rowBytes
                     return current.withUnsafeBytes { raw in
-                        zeroRow.withUnsafeBytes { zeros in
-                            previous.withUnsafeBytes { kept in
-                                let up = bandRows == 1 ? kept.baseAddress! : rowsDone == 0 ? zeros.baseAddress! : UnsafeRawPointer(out.baseAddress!.advanced(by: above))
-                                return Self.unfilter(filter, raw.baseAddress!.advanced(by: 1).assumingMemoryBound(to: UInt8.self),
-                                                     previous: up.assumingMemoryBound(to: UInt8.self), into: target, count: rowBytes)
-                            }
+                        previous.withUnsafeBytes { kept in
+                            let up = bandRows == 1 || rowsDone == 0 ? kept.baseAddress! : UnsafeRawPointer(out.baseAddress!.advanced(by: above))
+                            return Self.unfilter(filter, raw.baseAddress!.advanced(by: 1).assumingMemoryBound(to: UInt8.self),
+                                                 previous: up.assumingMemoryBound(to: UInt8.self), into: target, count: rowBytes)
                         }
                     }
                 }

@@ -209,7 +209,7 @@ public struct PayloadDecoder: Sendable {
         var magic = [UInt8](repeating: 0, count: 4)
         guard length >= 4, stream.read(at: 0, into: &magic, count: 4) else { throw DecodeError("the compressed stream is too short to be zstd or zlib") }
         let isZstd = magic == [0x28, 0xB5, 0x2F, 0xFD]
-        let isZlib = magic[0] & 0x0F == 8 && (UInt16(magic[0]) << 8 | UInt16(magic[1])) % 31 == 0
+        let isZlib = Inflater.isZlibHeader(magic[0], magic[1])
         guard isZstd || isZlib else { throw DecodeError("the compressed stream is neither zstd nor zlib (it starts with \(magic.map { String(format: "%02x", $0) }.joined()))") }
         var written: Int64 = 0
         var failure: DecodeError?

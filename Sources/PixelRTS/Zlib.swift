@@ -103,6 +103,11 @@ public final class Inflater {
 
     deinit { inflateEnd(&stream) }
 
+    /// RFC 1950's two header bytes: deflate, a window of at most 32 KiB, a valid check.
+    static func isZlibHeader(_ first: UInt8, _ second: UInt8) -> Bool {
+        first & 0x0F == 8 && first >> 4 <= 7 && (UInt16(first) << 8 | UInt16(second)) % 31 == 0
+    }
+
     /// Inflates `input`; `consume` gets each piece of output and returns false to stop.
     public func feed(_ input: UnsafeRawBufferPointer, consume: (UnsafeRawBufferPointer) -> Bool) -> State {
         if let done { return done }
@@ -112,10 +117,9 @@ public final class Inflater {
             header += input.prefix(taken)
             input = UnsafeRawBufferPointer(rebasing: input[taken...])
             self.header = header
-            if header.count == 2 {
-                // RFC 1950: deflate, a window of at most 32 KiB, a valid check, no preset dictionary.
-                let valid = header[0] & 0x0F == 8 && header[0] >> 4 <= 7 && (UInt16(header[0]) << 8 | UInt16(header[1])) % 31 == 0 && header[1] & 0x20 == 0
-                if !valid { done = .corrupt; return .corrupt }
+            if header.count == 2, !Self.isZlibHeader(header[0], header[1]) || header[1] & 0x20 != 0 {   // no preset dictionary either
+                done = .corrupt
+                return .corrupt
             }
         }
         guard let base = input.baseAddress, input.count > 0 else { return .needsInput }

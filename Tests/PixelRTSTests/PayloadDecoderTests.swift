@@ -161,6 +161,14 @@ import Testing
             let offset = 8 + parts[..<index].reduce(0) { $0 + $1.bytes.count }
             #expect(refusal(PNGFixtures.assemble(damaged)) == "CRC mismatch in the IDAT chunk at byte \(offset)")
         }
+        // The image data's zlib header is checked although its Adler-32 is not: a preset
+        // dictionary (which PNG forbids), with a correct chunk CRC.
+        var dictionary = chunks.map(\.bytes)
+        var idatData = Array(dictionary[idatIndex][8..<(dictionary[idatIndex].count - 4)])
+        idatData[1] = 0x20 | UInt8(31 - (UInt16(idatData[0]) << 8 | 0x20) % 31)
+        dictionary[idatIndex] = PNGWriter.chunk("IDAT", idatData)
+        #expect(refusal(PNGFixtures.assemble(dictionary)) == "the compressed image data is corrupt (IDAT chunk at byte \(8 + chunks[..<idatIndex].reduce(0) { $0 + $1.bytes.count }))")
+
         var rectangle = PixelRTSFixtures.writer(stream: payload)
         rectangle.height = rectangle.width / 2
         #expect(refusal(rectangle.encode()) == "the image is 32x16; PixelRTS v2 images are square")
