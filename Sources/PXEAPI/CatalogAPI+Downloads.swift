@@ -42,6 +42,11 @@ extension CatalogAPI {
 
     func downloadPart(id: String, part: BootPart) throws(APIError) -> HTTPResponse {
         let state = store.current
+        let download = PartDownload(id: id, part: part)
+        // Cached only for a ready part of this very catalog and boot state (the key).
+        if let headers = partHeaderCache.update(for: state.revisionKey, initial: { [:] }, { $0[download] }) {
+            return HTTPResponse(status: 200, headers: headers)
+        }
         guard CatalogEntry.isWellFormedID(id), let entry = state.snapshot.entry(id: id) else { throw .noSuchContainer }
         let status = state.bootStatus(id)
         switch status.state {
@@ -58,11 +63,16 @@ extension CatalogAPI {
                 throw APIError(.notFound, "Container \(id) has no \(part.rawValue) (it boots as \(status.kind?.rawValue ?? "nothing")).")
             }
             let stem = CatalogEntry.stem(of: entry.fileName)
-            return HTTPResponse(status: 200, headers: [
+            let headers = [
                 ("Content-Type", "application/octet-stream"),
                 ("Content-Disposition", Self.contentDisposition(fileName: "\(stem)-\(part.fileName)")),
                 ("X-Accel-Redirect", context.locations.cacheRedirectURI(key: key, fileName: part.fileName)),
-            ])
+            ]
+            partHeaderCache.update(for: state.revisionKey, initial: { [:] }) { known in
+                if known.count >= 4096 { known.removeAll(keepingCapacity: true) }
+                known[download] = headers
+            }
+            return HTTPResponse(status: 200, headers: headers)
         }
     }
 

@@ -45,6 +45,13 @@ package final class CatalogAPI: Sendable {
     let pxeCache = RevisionCache<CatalogRevision, HTTPResponse>()
     /// Download headers per container id, for the current snapshot generation.
     let downloadHeaderCache = RevisionCache<Int, [String: [(String, String)]]>()
+    /// Download headers of ready boot parts, for the current catalog and boot state: a boot
+    /// storm fetches the same few kernels and initrds thousands of times between two changes.
+    let partHeaderCache = RevisionCache<CatalogRevision, [PartDownload: [(String, String)]]>()
+    struct PartDownload: Hashable, Sendable {
+        var id: String
+        var part: BootPart
+    }
 
     package init(store: CatalogStore, context: APIContext, authorizer: AdminAuthorizer,
                 files: any ServedFileChecker = LiveFileChecker(), audit: @escaping @Sendable (String) -> Void = { _ in },
@@ -72,6 +79,7 @@ package final class CatalogAPI: Sendable {
         listingCache.invalidate()
         pxeCache.invalidate()
         downloadHeaderCache.invalidate()
+        partHeaderCache.invalidate()
     }
 
     /// Answers a request; sets `Content-Length` and drops the body for HEAD.

@@ -23,7 +23,8 @@ enum FastCGIAdapter {
         // Debian's fastcgi_params sends nginx's $host (no port) as HTTP_HOST; the port the
         // request came in on makes it the address clients used (sanboot needs it absolute).
         if var host = request.param("HTTP_HOST") {
-            if !host.contains(":") || host.hasSuffix("]"), let port = request.param("SERVER_PORT"), port != "80" { host += ":" + port }
+            // Bytes, not `contains(_: String)`: that one is Foundation's, a locale-aware search.
+            if !host.utf8.contains(UInt8(ascii: ":")) || host.utf8.last == UInt8(ascii: "]"), let port = request.param("SERVER_PORT"), port != "80" { host += ":" + port }
             headers["host"] = host
         }
         let bodyProblem: HTTPRequest.BodyProblem? = request.bodyExceedsLimit ? .tooLarge

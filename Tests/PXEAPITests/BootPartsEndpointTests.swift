@@ -56,6 +56,25 @@ import Testing
         #expect(fixture.call("POST", "/containers/\(id)/kernel").status == 405)
     }
 
+    /// Part answers are remembered per catalog and boot state: a new cache directory, a failed
+    /// re-verification and a reloaded configuration must each show in the very next answer.
+    @Test func aRememberedPartAnswerFollowsTheBootStateAndTheConfiguration() throws {
+        let (fixture, id) = fixture()
+        let first = "0123456789abcdef0123456789abcdef", second = "fedcba9876543210fedcba9876543210"
+        fixture.store.publishBoot([id: BootStatus(state: .ready, kind: .linux, parts: [.kernel: 3, .initrd: 2], cacheKey: first)])
+        for _ in 0..<2 { #expect(fixture.call("GET", "/containers/\(id)/initrd").header("X-Accel-Redirect") == "/_pxe_internal/cache/\(first)/initrd") }
+        fixture.store.publishBoot([id: BootStatus(state: .ready, kind: .linux, parts: [.kernel: 3, .initrd: 2], cacheKey: second)])
+        #expect(fixture.call("GET", "/containers/\(id)/initrd").header("X-Accel-Redirect") == "/_pxe_internal/cache/\(second)/initrd")
+        fixture.store.publishBoot([id: BootStatus(state: .failed, problem: "the payload's SHA-256 is 00, but the metadata's data_hash says 11")])
+        #expect(fixture.call("GET", "/containers/\(id)/initrd").status == 409)
+        fixture.store.publishBoot([id: BootStatus(state: .ready, kind: .linux, parts: [.kernel: 3, .initrd: 2], cacheKey: second)])
+        #expect(fixture.call("GET", "/containers/\(id)/initrd").status == 200)
+        var context = fixture.api.context
+        context.locations = InternalLocations(prefix: "/_elsewhere/", catalogRoots: context.locations.directories, filesRoot: context.locations.directories[0])
+        fixture.api.replaceContext(context)
+        #expect(fixture.call("GET", "/containers/\(id)/initrd").header("X-Accel-Redirect") == "/_elsewhere/cache/\(second)/initrd")
+    }
+
     @Test func unknownIdsAndPartsAre404() {
         let (fixture, id) = fixture()
         #expect(fixture.call("GET", "/containers/ffffffffffff/kernel").status == 404)
