@@ -2,7 +2,8 @@
  * The ceiling for pxe-catalog's FastCGI hop: a minimal libfcgi responder that does no work.
  * THREADS threads (bench/run.py compiles it with the worker's count, two per core) accept on the
  * socket given as argv[1]; both were measured fastest with two threads per core here.
- * GET /c/xaccel answers with a fixed X-Accel-Redirect; anything else with a fixed small JSON.
+ * GET /c/xaccel answers with a fixed X-Accel-Redirect, GET /c/xaccel/NAME with one to the plain file
+ * NAME in the same location (the floor of boot-part downloads); anything else with a fixed small JSON.
  * The redirect carries the same headers as the worker's download answer and points into the
  * same kind of internal location (run.py puts both behind one generated nginx site), so the
  * two differ only in the work the FastCGI process does.
@@ -36,6 +37,13 @@ static void *serve(void *unused) {
         const char *uri = FCGX_GetParam("DOCUMENT_URI", request.envp);
         if (uri && strcmp(uri, "/c/xaccel") == 0) {
             FCGX_PutStr(xaccel_reply, (int)sizeof(xaccel_reply) - 1, request.out);
+        } else if (uri && strncmp(uri, "/c/xaccel/", 10) == 0 && !strchr(uri + 10, '/') && uri[10] != '.' && strlen(uri + 10) < 200) {
+            char reply[512];
+            int length = snprintf(reply, sizeof reply,
+                                  "Status: 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                                  "Content-Disposition: attachment; filename=\"%s\"; filename*=UTF-8''%s\r\n"
+                                  "X-Accel-Redirect: /_pxe_internal/0/%s\r\nContent-Length: 0\r\n\r\n", uri + 10, uri + 10, uri + 10);
+            FCGX_PutStr(reply, length, request.out);
         } else {
             FCGX_PutStr(json_reply, (int)sizeof(json_reply) - 1, request.out);
         }
