@@ -141,6 +141,31 @@ class Stack:
     def url(self, server, path):
         return f"http://127.0.0.1:{self.ports[server]}{path}"
 
+    def wait_quiet(self):
+        def pending():
+            with urllib.request.urlopen(self.url("worker", "/status"), timeout=10) as response:
+                return json.load(response)["boot"]["pending"]
+        wait_until_quiet(self.worker.pid, pending)
+
+
+def process_cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_quiet(pid, pending):
+    """Until the worker's boot preparer has nothing pending (`pending()` is 0) and the worker has
+    stopped working in the background (thumbnails follow the boot parts): its CPU time would be
+    taken from what is measured."""
+    assert wait_for(lambda: pending() == 0, 600), "the boot parts were not prepared within 600 s"
+
+    def quiet():
+        before = process_cpu_seconds(pid)
+        time.sleep(1)
+        return process_cpu_seconds(pid) - before < 0.02
+    assert wait_for(quiet, 600), "the worker kept working in the background for 600 s"
+
 
 def wrk(url, connections, seconds, threads=2):
     out = run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s", url]).stdout
@@ -238,6 +263,7 @@ def main():
         synthetic = os.path.join(work, f"catalog-{size}")
         stack = start_stack_with_catalog(work, f"stack-{size}", synthetic, size, files, c_binary)
         try:
+            stack.wait_quiet()
             idle_rss = rss_bytes(stack.worker.pid)
             targets = {
                 "nginx static 4 KiB": stack.url("static", "/static/4k.rts.png"),
@@ -365,6 +391,7 @@ def serving_during_refresh(work, files, id_4k, c_binary, count, args):
     tree = os.path.join(work, f"serve-{count}")
     stack = start_stack_with_catalog(work, f"stack-refresh-{count}", tree, count, files, c_binary)
     try:
+        stack.wait_quiet()
         pid = stack.worker.pid
         idle_rss = rss_bytes(pid)
         peak = [idle_rss]

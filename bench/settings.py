@@ -86,21 +86,7 @@ class Node:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
 
     def wait_quiet(self):
-        """Until the boot preparer has nothing pending and the worker has stopped working in the
-        background (thumbnails follow the boot parts): its CPU time would be taken from what is
-        measured."""
-        assert wait_for(lambda: self.get_json("/status")["boot"]["pending"] == 0, 600), "the boot parts were not prepared within 600 s"
-
-        def cpu_seconds():
-            with open(f"/proc/{self.worker.pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-        def quiet():
-            before = cpu_seconds()
-            time.sleep(1)
-            return cpu_seconds() - before < 0.02
-        assert wait_for(quiet, 600), "the worker kept working in the background for 600 s"
+        common.wait_until_quiet(self.worker.pid, lambda: self.get_json("/status")["boot"]["pending"])
 
     def get_json(self, path, connection=None):
         conn = connection or self.connection()

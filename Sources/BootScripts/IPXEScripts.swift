@@ -231,20 +231,27 @@ package enum IPXEScripts {
     /// `http://HOST` from a request's Host header when it is a plain host name or address with
     /// an optional port (nothing a script could be steered with); nil otherwise.
     package static func baseURL(fromHost host: String?) -> String? {
+        // Bytes, not Characters: asked on every menu request, and only ASCII is allowed anyway
+        // (`Character.isHexDigit` would also take fullwidth digits).
         guard let host, !host.isEmpty, host.utf8.count <= 255 else { return nil }
-        var rest = Substring(host)
-        if rest.hasPrefix("[") {
-            guard let close = rest.firstIndex(of: "]") else { return nil }
-            let address = rest[rest.index(after: rest.startIndex)..<close]
-            guard !address.isEmpty, address.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else { return nil }
-            rest = rest[rest.index(after: close)...]
+        let bytes = Array(host.utf8)
+        func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+        func isLetter(_ byte: UInt8) -> Bool { (byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "z") }
+        var rest: ArraySlice<UInt8>
+        if bytes[0] == UInt8(ascii: "[") {
+            guard let close = bytes.firstIndex(of: UInt8(ascii: "]")) else { return nil }
+            let address = bytes[1..<close]
+            guard !address.isEmpty, address.allSatisfy({ isDigit($0) || ((($0 | 0x20) >= UInt8(ascii: "a")) && (($0 | 0x20) <= UInt8(ascii: "f")))
+                || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") }) else { return nil }
+            rest = bytes[(close + 1)...]
         } else {
-            let name = rest.prefix { $0 != ":" }
-            guard !name.isEmpty, name.allSatisfy({ ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "-" || $0 == "." }) else { return nil }
-            rest = rest[name.endIndex...]
+            let nameEnd = bytes.firstIndex(of: UInt8(ascii: ":")) ?? bytes.endIndex
+            let name = bytes[..<nameEnd]
+            guard !name.isEmpty, name.allSatisfy({ isLetter($0) || isDigit($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") }) else { return nil }
+            rest = bytes[nameEnd...]
         }
         if !rest.isEmpty {
-            guard rest.first == ":", rest.count > 1, rest.count <= 6, rest.dropFirst().allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+            guard rest.first == UInt8(ascii: ":"), rest.count > 1, rest.count <= 6, rest.dropFirst().allSatisfy(isDigit) else { return nil }
         }
         return "http://" + host
     }

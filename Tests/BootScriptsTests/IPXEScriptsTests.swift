@@ -152,6 +152,8 @@ import Testing
         ("10.0.0.1", "http://10.0.0.1"), ("boot.lab:8080", "http://boot.lab:8080"), ("[fd00::1]:80", "http://[fd00::1]:80"),
         ("", nil), ("evil.com/x", nil), ("a b", nil), ("host:", nil), ("host:99999999", nil), ("${x}", nil), ("h;o", nil),
         ("[fd00::1", nil), ("host:80:81", nil),
+        ("BOOT-1.Lab", "http://BOOT-1.Lab"), ("[FD00::a]", "http://[FD00::a]"), ("[fd00::g]", nil), ("[::1]x", nil),
+        ("b\u{F6}\u{F6}t.lab", nil), ("\u{FF11}0.0.0.1", nil), ("[\u{FF11}::1]", nil), ("host:\u{FF18}0", nil),
     ] as [(String, String?)])
     func hostHeadersAreValidatedBeforeTheyMakeAURL(host: String, base: String?) {
         #expect(IPXEScripts.baseURL(fromHost: host) == base)
