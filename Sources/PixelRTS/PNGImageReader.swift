@@ -56,7 +56,9 @@ struct PNGImageReader {
         // The row above the first one (zeros), and with one-row bands every row above, which the
         // row itself would overwrite; otherwise the row above is read from the band.
         var previous = [UInt8](repeating: 0, count: rowBytes)
-        var current = [UInt8](repeating: 0, count: rowBytes + 1)   // filter byte + row
+        // Filter byte + row, inflated into in place.
+        let current = UnsafeMutableRawBufferPointer.allocate(byteCount: rowBytes + 1, alignment: 16)
+        defer { current.deallocate() }
         var filled = 0
         var rowsDone = 0
         var bandIndex = 0
@@ -65,50 +67,42 @@ struct PNGImageReader {
         // The chunks' CRCs and the payload's SHA-256 cover the image data.
         let inflater = Inflater(checkingAdler32: false)
 
-        // Called with inflated bytes; assembles rows, unfilters them into the band.
-        func take(_ bytes: UnsafeRawBufferPointer) -> Bool {
-            var offset = 0
-            while offset < bytes.count {
-                let copy = min(current.count - filled, bytes.count - offset)
-                current.withUnsafeMutableBytes { row in
-                    UnsafeMutableRawBufferPointer(rebasing: row[filled..<(filled + copy)])
-                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + copy)]))
+        // Where the inflater writes next: the rest of the current row.
+        func rowSpace() -> UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(rebasing: current[filled...]) }
+
+        // `count` more bytes of the row arrived; a complete row is unfiltered into the band.
+        func rowFilled(_ count: Int) -> Bool {
+            filled += count
+            guard filled == current.count else { return true }
+            filled = 0
+            let filter = current[0]
+            let rowInBand = rowsDone % bandRows
+            // The row above is in the band still (the previous band's last row, for the first
+            // row of a band: a band is overwritten from its top), or zeros above the image.
+            let ok: Bool = bandBuffer.withUnsafeMutableBytes { out in
+                let target = out.baseAddress!.advanced(by: rowInBand * rowBytes).assumingMemoryBound(to: UInt8.self)
+                let above = (rowInBand + bandRows - 1) % bandRows * rowBytes
+                return previous.withUnsafeBytes { kept in
+                    let up = bandRows == 1 || rowsDone == 0 ? kept.baseAddress! : UnsafeRawPointer(out.baseAddress!.advanced(by: above))
+                    return Self.unfilter(filter, UnsafePointer(current.baseAddress!.advanced(by: 1).assumingMemoryBound(to: UInt8.self)),
+                                         previous: up.assumingMemoryBound(to: UInt8.self), into: target, count: rowBytes)
                 }
-                filled += copy
-                offset += copy
-                guard filled == current.count else { continue }
-                filled = 0
-                let filter = current[0]
-                let rowInBand = rowsDone % bandRows
-                // The row above is in the band still (the previous band's last row, for the first
-                // row of a band: a band is overwritten from its top), or zeros above the image.
-                let ok: Bool = bandBuffer.withUnsafeMutableBytes { out in
-                    let target = out.baseAddress!.advanced(by: rowInBand * rowBytes).assumingMemoryBound(to: UInt8.self)
-                    let above = (rowInBand + bandRows - 1) % bandRows * rowBytes
-                    return current.withUnsafeBytes { raw in
-                        previous.withUnsafeBytes { kept in
-                            let up = bandRows == 1 || rowsDone == 0 ? kept.baseAddress! : UnsafeRawPointer(out.baseAddress!.advanced(by: above))
-                            return Self.unfilter(filter, raw.baseAddress!.advanced(by: 1).assumingMemoryBound(to: UInt8.self),
-                                                 previous: up.assumingMemoryBound(to: UInt8.self), into: target, count: rowBytes)
-                        }
-                    }
-                }
-                if bandRows == 1 { previous = Array(bandBuffer[0..<rowBytes]) }
-                guard ok else {
-                    failure = DecodeError("row \(rowsDone) of the image has unknown filter type \(filter)")
+            }
+            if bandRows == 1 { previous = Array(bandBuffer[0..<rowBytes]) }
+            guard ok else {
+                failure = DecodeError("row \(rowsDone) of the image has unknown filter type \(filter)")
+                return false
+            }
+            rowsDone += 1
+            if rowsDone % bandRows == 0 || rowsDone == rows {
+                let used = (rowsDone - 1) % bandRows + 1
+                do {
+                    let more = try bandBuffer.withUnsafeBytes { try band(bandIndex, UnsafeRawBufferPointer(rebasing: $0[0..<(used * rowBytes)])) }
+                    bandIndex += 1
+                    if !more || rowsDone == rows { stopped = true; return false }
+                } catch {
+                    failure = (error as? DecodeError) ?? DecodeError("\(error)")
                     return false
-                }
-                rowsDone += 1
-                if rowsDone % bandRows == 0 || rowsDone == rows {
-                    let used = (rowsDone - 1) % bandRows + 1
-                    do {
-                        let more = try bandBuffer.withUnsafeBytes { try band(bandIndex, UnsafeRawBufferPointer(rebasing: $0[0..<(used * rowBytes)])) }
-                        bandIndex += 1
-                        if !more || rowsDone == rows { stopped = true; return false }
-                    } catch {
-                        failure = (error as? DecodeError) ?? DecodeError("\(error)")
-                        return false
-                    }
                 }
             }
             return true
@@ -149,7 +143,7 @@ struct PNGImageReader {
                     let state = piece.withUnsafeBytes { raw -> Inflater.State in
                         let slice = UnsafeRawBufferPointer(rebasing: raw[0..<count])
                         if checkingCRCs { crc = Zlib.crc32(slice, initial: crc) }
-                        return checkingOnly ? .stopped : inflater.feed(slice, consume: take)
+                        return checkingOnly ? .stopped : inflater.feed(slice, into: rowSpace, filled: rowFilled)
                     }
                     if let failure { throw failing(failure) }
                     done += Int64(count)

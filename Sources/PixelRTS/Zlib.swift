@@ -110,6 +110,16 @@ public final class Inflater {
 
     /// Inflates `input`; `consume` gets each piece of output and returns false to stop.
     public func feed(_ input: UnsafeRawBufferPointer, consume: (UnsafeRawBufferPointer) -> Bool) -> State {
+        output.withUnsafeMutableBytes { buffer in
+            feed(input, into: { buffer }, filled: { count in consume(UnsafeRawBufferPointer(rebasing: buffer[0..<count])) })
+        }
+    }
+
+    /// Inflates `input` straight into the caller's memory: `nextOutput` hands out where the next
+    /// bytes go (never empty), `filled` learns how many went there and returns false to stop.
+    /// One copy less than `feed(_:consume:)` for a caller that assembles rows.
+    public func feed(_ input: UnsafeRawBufferPointer, into nextOutput: () -> UnsafeMutableRawBufferPointer,
+                     filled: (Int) -> Bool) -> State {
         if let done { return done }
         var input = input
         if var header, header.count < 2 {
@@ -126,15 +136,14 @@ public final class Inflater {
         stream.next_in = UnsafeMutablePointer(mutating: base.assumingMemoryBound(to: UInt8.self))
         stream.avail_in = UInt32(input.count)
         while true {
-            let status: Int32 = output.withUnsafeMutableBufferPointer { buffer in
-                stream.next_out = buffer.baseAddress
-                stream.avail_out = UInt32(buffer.count)
-                return CZlib.inflate(&stream, Z_NO_FLUSH)
-            }
-            let produced = output.count - Int(stream.avail_out)
-            if produced > 0 {
-                let keepGoing = output.withUnsafeBytes { consume(UnsafeRawBufferPointer(rebasing: $0[0..<produced])) }
-                if !keepGoing { done = .stopped; return .stopped }
+            let target = nextOutput()
+            stream.next_out = target.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            stream.avail_out = UInt32(target.count)
+            let status = CZlib.inflate(&stream, Z_NO_FLUSH)
+            let produced = target.count - Int(stream.avail_out)
+            if produced > 0, !filled(produced) {
+                done = .stopped
+                return .stopped
             }
             switch status {
             case Z_STREAM_END:
