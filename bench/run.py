@@ -254,6 +254,12 @@ def main():
         shutil.copy(os.path.join(parts, name), os.path.join(files, name))
     run([BIN, "pack", os.path.join(files, "linux.rts.png"), "--kernel", os.path.join(parts, "vmlinuz"),
          "--initrd", os.path.join(parts, "initrd.img"), "--cmdline", "console=ttyS0 panic=-1 no_timer_check pxe_name=worker", "--name", "Bench Linux"])
+    # An initramfs of a distribution's size (Debian's are 30-60 MB), to show how the per-request
+    # cost of the FastCGI hop shrinks against the bytes sent.
+    with open(os.path.join(files, "initrd-32m.img"), "wb") as f:
+        f.write(os.urandom(32 << 20))
+    run([BIN, "pack", os.path.join(files, "linux-32m.rts.png"), "--kernel", os.path.join(parts, "vmlinuz"),
+         "--initrd", os.path.join(files, "initrd-32m.img"), "--name", "Bench Linux, large initramfs"])
     ids = {name: json.loads(run([BIN, "scan", files]).stdout) for name in ["scan"]}["scan"]
     id_of = {item["filename"]: item["id"] for item in ids["containers"]}
 
@@ -295,16 +301,18 @@ def main():
                     targets = {"direct": stack.url("static", "/static/big.rts.png"),
                                "X-Accel": stack.url("worker", f"/containers/{id_of['big.rts.png']}")}
                     report["downloads"][clients] = interleave(targets, args.rounds, lambda url: wrk(url, clients, args.seconds + 2))
-                linux = id_of["linux.rts.png"]
-                assert wait_for(lambda: boot_state(stack, linux) == "ready", 120), "the Linux container was not prepared"
+                linux, linux_32m = id_of["linux.rts.png"], id_of["linux-32m.rts.png"]
+                for entry in (linux, linux_32m):
+                    assert wait_for(lambda: boot_state(stack, entry) == "ready", 120), "the Linux containers were not prepared"
                 print("kernel and initrd downloads ...", flush=True)
                 report["part_downloads"] = {}
-                for part, static_name in (("kernel", "vmlinuz"), ("initrd", "initrd.img")):
+                for label, entry, part, static_name in (("kernel (8 MB)", linux, "kernel", "vmlinuz"), ("initrd (1 MB)", linux, "initrd", "initrd.img"),
+                                                        ("initrd (32 MiB)", linux_32m, "initrd", "initrd-32m.img")):
                     # The C responder's redirect to the same file: what the FastCGI hop itself costs.
                     targets = {"direct": stack.url("static", f"/static/{static_name}"),
                                "C X-Accel": stack.url("c", f"/c/xaccel/{static_name}"),
-                               "X-Accel": stack.url("worker", f"/containers/{linux}/{part}")}
-                    report["part_downloads"][part] = interleave(targets, args.rounds, lambda url: wrk(url, 16, args.seconds))
+                               "X-Accel": stack.url("worker", f"/containers/{entry}/{part}")}
+                    report["part_downloads"][label] = interleave(targets, args.rounds, lambda url: wrk(url, 16, args.seconds))
                 print("boot storm ...", flush=True)
                 report["storm"] = {}
                 for label, urls in (("direct", [stack.url("static", "/static/vmlinuz"), stack.url("static", "/static/initrd.img")]),
@@ -374,8 +382,9 @@ def boot_storm(stack, part_urls, part_sizes, machines):
 
 
 def start_stack_with_catalog(work, name, tree, entries, files, c_binary):
-    """A started Stack serving `files` (three containers) plus `entries - 3` generated ones in `tree`."""
-    run([BIN, "generate-catalog", tree, str(entries - 3)])
+    """A started Stack serving the containers in `files` plus generated ones in `tree`: `entries` in all."""
+    containers = sum(1 for name in os.listdir(files) if name.endswith(".rts.png"))
+    run([BIN, "generate-catalog", tree, str(entries - containers)])
     stack_dir = os.path.join(work, name)
     os.makedirs(stack_dir)
     stack = Stack(stack_dir, [files, tree], files, c_binary)
