@@ -236,13 +236,14 @@ package enum IPXEScripts {
         guard let host, !host.isEmpty, host.utf8.count <= 255 else { return nil }
         let bytes = Array(host.utf8)
         func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
-        func isLetter(_ byte: UInt8) -> Bool { (byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "z") }
+        func isLetter(_ byte: UInt8, upTo last: UInt8 = UInt8(ascii: "z")) -> Bool {
+            (byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= last
+        }
         var rest: ArraySlice<UInt8>
         if bytes[0] == UInt8(ascii: "[") {
             guard let close = bytes.firstIndex(of: UInt8(ascii: "]")) else { return nil }
             let address = bytes[1..<close]
-            guard !address.isEmpty, address.allSatisfy({ isDigit($0) || ((($0 | 0x20) >= UInt8(ascii: "a")) && (($0 | 0x20) <= UInt8(ascii: "f")))
-                || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") }) else { return nil }
+            guard !address.isEmpty, address.allSatisfy({ isDigit($0) || isLetter($0, upTo: UInt8(ascii: "f")) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") }) else { return nil }
             rest = bytes[(close + 1)...]
         } else {
             let nameEnd = bytes.firstIndex(of: UInt8(ascii: ":")) ?? bytes.endIndex
