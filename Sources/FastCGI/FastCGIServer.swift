@@ -38,6 +38,8 @@ public final class FastCGIServer: Sendable {
     public static let maximumDeferred = 64
 
     private let listenFD: Int32
+    /// A unix socket (nginx's usual way in): no Nagle option to set, and no drain at close.
+    private let listensOnUnixSocket: Bool
     private let threadCount: Int
     private let maximumBodyBytes: Int
     private let handler: Handler
@@ -59,6 +61,11 @@ public final class FastCGIServer: Sendable {
             (Set(names).union(["CONTENT_LENGTH"])).sorted().map { Array($0.utf8CString) }
         }
         self.listenFD = listenFD
+        var address = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        listensOnUnixSocket = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listenFD, $0, &length) }
+        } == 0 && address.ss_family == sa_family_t(AF_UNIX)
         self.threadCount = max(1, threadCount)
         self.maximumBodyBytes = maximumBodyBytes
         self.handler = handler
@@ -149,17 +156,23 @@ public final class FastCGIServer: Sendable {
             guard FCGX_Accept_r(request) == 0 else { continue }
             inFlightCount.add(1, ordering: .relaxed)
             readRequest(request, into: &incoming)
+            // On TCP, closing with unread bytes resets the connection and can destroy the reply in
+            // flight: libfcgi half-closes and reads until the peer closes. On a unix socket what
+            // we wrote stays queued for nginx whatever happens to ours, so that wait only held
+            // the thread (nginx closes when it is done with the reply, a sendfile later under
+            // load). A body left unread (too large) is still drained: nginx may be writing it.
+            let drainOnClose = !listensOnUnixSocket || incoming.bodyExceedsLimit
             switch handler(incoming) {
             case let .now(response):
-                answer(request, with: response, headerBuffer: &headerBuffer)
+                answer(request, with: response, drainOnClose: drainOnClose, headerBuffer: &headerBuffer)
             case let .later(work):
                 if deferred.add(1, ordering: .sequentiallyConsistent).newValue <= Self.maximumDeferred {
-                    let handedOver = RequestHandle(pointer: request)
+                    let handedOver = RequestHandle(pointer: request, drainOnClose: drainOnClose)
                     request = Self.makeRequest()
                     startDeferred(handedOver, work)
                 } else {
                     deferred.subtract(1, ordering: .sequentiallyConsistent)
-                    answer(request, with: work(), headerBuffer: &headerBuffer)
+                    answer(request, with: work(), drainOnClose: drainOnClose, headerBuffer: &headerBuffer)
                 }
             }
         }
@@ -181,7 +194,7 @@ public final class FastCGIServer: Sendable {
             let error = errno
             pthread_sigmask(SIG_BLOCK, &wake, nil)
             if fd >= 0 {
-                Self.configure(connection: fd)
+                configure(connection: fd)
                 return fd
             }
             switch error {
@@ -205,23 +218,36 @@ public final class FastCGIServer: Sendable {
 
     /// Bounds how long one connection can hold a thread, since outside accept nothing
     /// interrupts it (see `connectionTimeoutSeconds`).
-    private static func configure(connection fd: Int32) {
-        var timeout = timeval(tv_sec: connectionTimeoutSeconds, tv_usec: 0)
+    private func configure(connection fd: Int32) {
+        var timeout = timeval(tv_sec: Self.connectionTimeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        guard !listensOnUnixSocket else { return }
         var one: Int32 = 1
-        // TCP listeners (a FastCGI socket on the network): no Nagle delay on replies. Fails
-        // harmlessly on unix sockets.
+        // TCP listeners (a FastCGI socket on the network): no Nagle delay on replies.
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
 
     /// Writes the response, ends the request and closes the connection.
-    private func answer(_ request: UnsafeMutablePointer<FCGX_Request>, with response: FastCGIResponse, headerBuffer: inout [UInt8]) {
+    private func answer(_ request: UnsafeMutablePointer<FCGX_Request>, with response: FastCGIResponse, drainOnClose: Bool,
+                        headerBuffer: inout [UInt8]) {
         write(response, to: request, headerBuffer: &headerBuffer)
+        // libfcgi took keepConnection from the request's flags (nginx sets it only with
+        // `fastcgi_keep_conn on`) and would close the connection in its own way at the end;
+        // it is closed below instead (libfcgi still closes it when the request failed).
+        request.pointee.keepConnection = 1
         FCGX_Finish_r(request)
-        // nginx with `fastcgi_keep_conn on` asks us to keep the connection; one connection per
-        // request keeps every thread free to accept, so close it anyway (nginx reconnects).
-        if request.pointee.ipcFd >= 0 { FCGX_Free(request, 1) }
+        // With keep-conn nginx asks us to keep the connection; one connection per request keeps
+        // every thread free to accept, so close it anyway (nginx reconnects).
+        let fd = request.pointee.ipcFd
+        if fd >= 0 {
+            if drainOnClose {
+                FCGX_Free(request, 1)   // shutdown, read until the peer closes, close
+            } else {
+                request.pointee.ipcFd = -1
+                close(fd)
+            }
+        }
         inFlightCount.subtract(1, ordering: .relaxed)
     }
 
@@ -243,7 +269,7 @@ public final class FastCGIServer: Sendable {
 
     fileprivate func runDeferred(_ context: DeferredContext) {
         var headerBuffer: [UInt8] = []
-        answer(context.handle.pointer, with: context.work(), headerBuffer: &headerBuffer)
+        answer(context.handle.pointer, with: context.work(), drainOnClose: context.handle.drainOnClose, headerBuffer: &headerBuffer)
         Self.discard(context.handle.pointer)
         deferred.subtract(1, ordering: .sequentiallyConsistent)
     }
@@ -324,6 +350,7 @@ public final class FastCGIServer: Sendable {
 /// An accepted request moving to the thread that answers it; only one thread touches it at a time.
 struct RequestHandle: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<FCGX_Request>
+    let drainOnClose: Bool
 }
 
 /// What a slow request's thread needs.

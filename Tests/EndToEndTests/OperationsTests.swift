@@ -97,6 +97,30 @@ import Testing
         #expect(worker.terminationStatus == 0)
     }
 
+    /// On its unix socket the worker closes a connection as soon as the reply is written instead
+    /// of half-closing and waiting for nginx to close first (which held a thread per request
+    /// until nginx got round to it): a byte sent after the reply's end finds the socket closed.
+    /// A body too large to read is still drained, and its refusal arrives.
+    @Test func aUnixConnectionIsClosedWhenItsReplyIsWritten() throws {
+        let (server, socket, toggle, auth) = try HostileInputTests.workerWithOneContainer()
+        defer { server.stop() }
+        let fd = try FastCGIClient.open(socket: socket)
+        defer { close(fd) }
+        FastCGIClient.send(fd, FastCGIClient.requestRecords(params: FastCGIClient.params(method: "GET", documentURI: Array("/pxe".utf8)))
+                           + FastCGIClient.stdinRecords([], end: true))
+        let reply = FastCGIClient.readReply(fd)   // up to the end of the stream
+        #expect(reply.status == 200)
+        let sent = send(fd, [UInt8(0)], 1, Int32(MSG_NOSIGNAL))
+        let error = errno
+        #expect(sent < 0 && (error == EPIPE || error == ECONNRESET), "the worker still had the connection open (sent \(sent))")
+
+        // More body than a socket buffer holds, announced larger than the limit: refused unread,
+        // drained while the client is still sending it.
+        let large = try FastCGIClient.request(socket: socket, params: FastCGIClient.params(method: "POST", documentURI: toggle, contentLength: 1_000_000_000, extra: [auth]),
+                                              stdin: [UInt8](repeating: 0x20, count: 1 << 20))
+        #expect(large.status == 413)
+    }
+
     /// A request the worker has accepted but not fully received when SIGTERM arrives (its body
     /// is held back by the test) is still answered, and the worker then exits 0.
     @Test func sigtermFinishesTheRequestInFlightAndExitsZero() throws {
