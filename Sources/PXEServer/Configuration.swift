@@ -133,9 +133,9 @@ package struct Configuration: Sendable, Equatable {
         HostRules(rules: hosts.rules + (menuFile?.rules ?? []), labels: hosts.labels.merging(menuFile?.labels ?? [:]) { $1 })
     }
 
-    /// Threads to run: the configured count, or two per core. libfcgi holds a thread while it
-    /// drains each closed connection, so one per core left the cores idle (measured: +16% req/s
-    /// for X-Accel downloads on 2 cores with 4 threads; more than that was slower again).
+    /// Threads to run: the configured count, or two per core (measured when every close still
+    /// waited for nginx: +16% req/s for X-Accel downloads on 2 cores with 4 threads, more was
+    /// slower again; a thread can still wait on a slow peer or a TCP drain).
     package var effectiveThreadCount: Int {
         worker.threads > 0 ? worker.threads : 2 * max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }
