@@ -114,11 +114,15 @@ import Testing
         let error = errno
         #expect(sent < 0 && (error == EPIPE || error == ECONNRESET), "the worker still had the connection open (sent \(sent))")
 
-        // More body than a socket buffer holds, announced larger than the limit: refused unread,
-        // drained while the client is still sending it.
-        let large = try FastCGIClient.request(socket: socket, params: FastCGIClient.params(method: "POST", documentURI: toggle, contentLength: 1_000_000_000, extra: [auth]),
-                                              stdin: [UInt8](repeating: 0x20, count: 1 << 20))
-        #expect(large.status == 413)
+        // More body than a socket buffer holds, announced larger than the limit: the worker
+        // refuses it unread, and drains it rather than closing on a sender still writing (nginx
+        // would turn that broken pipe into a 502).
+        let bodyFD = try FastCGIClient.open(socket: socket)
+        defer { close(bodyFD) }
+        let request = FastCGIClient.requestRecords(params: FastCGIClient.params(method: "POST", documentURI: toggle, contentLength: 1_000_000_000, extra: [auth]))
+            + FastCGIClient.stdinRecords([UInt8](repeating: 0x20, count: 4 << 20), end: true)
+        #expect(FastCGIClient.send(bodyFD, request) == request.count, "the worker closed while the body was still being sent")
+        #expect(FastCGIClient.readReply(bodyFD).status == 413)
     }
 
     /// A request the worker has accepted but not fully received when SIGTERM arrives (its body

@@ -24,13 +24,16 @@ public enum FastCGIClient {
         return fd
     }
 
-    public static func send(_ fd: Int32, _ bytes: [UInt8]) {
+    /// Sends `bytes`; returns how many went out before the peer stopped taking them.
+    @discardableResult
+    public static func send(_ fd: Int32, _ bytes: [UInt8]) -> Int {
         var sent = 0
         while sent < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
-            if n <= 0 { return }
+            if n <= 0 { return sent }
             sent += n
         }
+        return sent
     }
 
     /// Reads until the worker closes the connection and decodes what it sent.
