@@ -57,7 +57,7 @@ let package = Package(
         // Golden/ holds expected scripts, read by path in the tests.
         .testTarget(name: "BootScriptsTests", dependencies: ["BootScripts", "TestSupport"], exclude: ["Golden"]),
         .testTarget(name: "PXEHostsTests", dependencies: ["PXEHosts", "StrictJSON"]),
-        .testTarget(name: "PXEAPITests", dependencies: ["PXEAPI", "PXEHosts", "PXECatalog", "PXESettings", "PixelRTS", "StrictJSON", "TestSupport"]),
+        .testTarget(name: "PXEAPITests", dependencies: ["PXEAPI", "PXEHosts", "PXECatalog", "PXESettings", "BootScripts", "PixelRTS", "StrictJSON", "TestSupport"]),
         .testTarget(name: "PXEServerTests", dependencies: ["PXEServer", "PXECatalog", "StrictJSON", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["PXECatalog", "PXESettings", "BootScripts", "PixelRTS", "StrictJSON", "TestSupport"]),
     ]

