@@ -2,6 +2,7 @@
 # `make test` runs every test. Both install missing Debian packages first.
 SWIFT       ?= swift
 PORT        ?= 8080
+LISTEN      ?= 127.0.0.1
 STATE_DIR   ?= $(CURDIR)/.state
 CATALOG_DIR ?=
 ADMIN_TOKEN_FILE ?=
@@ -35,38 +36,51 @@ TOOLS         := .build/tools/bin
 # Where the end-to-end tests record every response they receive, for the contract check.
 RESPONSES_DIR := .build/contract/responses
 
-.PHONY: all deps boot-parts static build build-debug run boot-demo test contract bench fuzz check-concurrency install install-files clean
+.PHONY: all deps test-deps boot-parts static static-check build build-debug run boot-demo test contract bench fuzz check-concurrency install install-files clean
 
 all: build
 
+# What building and running needs (`make run`); `make boot-demo` adds QEMU, iPXE's ROMs and
+# OVMF, `make test` everything the tests use (deploy/dev/install-deps.sh says what and why).
 deps:
-	@deploy/dev/install-deps.sh
+	@deploy/dev/install-deps.sh run
+
+test-deps:
+	@deploy/dev/install-deps.sh test
 
 # Debian's kernel and a busybox initramfs for the containers that boot (demo and tests), once.
 boot-parts: deps
 	@deploy/dev/boot-parts.sh .build/boot-parts
 
-# Release build with the Swift runtime linked in: the binary needs only libc, libfcgi, zlib, libzstd and libcrypto.
-# The files nginx serves itself (openapi.json from docs/openapi.yaml, validated first; the
-# console's static files as they are: no build step).
+# The files nginx serves itself (openapi.json from docs/openapi.yaml; the console's static
+# files as they are: no build step). Debian's python3 with its python3-yaml.
 static: deps
-	$(TOOLS)/python deploy/dev/build-static.py docs/openapi.yaml $(STATIC_DIR)
+	/usr/bin/python3 deploy/dev/build-static.py docs/openapi.yaml $(STATIC_DIR)
 	rm -rf $(STATIC_DIR)/console && cp -R console $(STATIC_DIR)/console
 
+# The same, with docs/openapi.yaml checked to be a valid OpenAPI 3.1 document first.
+static-check: test-deps
+	$(TOOLS)/python deploy/dev/build-static.py --check docs/openapi.yaml $(STATIC_DIR)
+
+# Release build with the Swift runtime linked in: the binary needs only libc and the C
+# libraries it links (libfcgi, zlib, zstd, libdeflate, libcrypto, SQLite, libpq).
 build: deps static
 	$(SWIFT) build -c release --static-swift-stdlib --product pxe-catalog
 
-build-debug: deps static
+build-debug: test-deps static static-check
 	$(SWIFT) build --build-tests
 
+# LISTEN=127.0.0.1 is nginx's address (a lab bridge's, or 0.0.0.0 to let other machines in).
 run: build
-	@PORT="$(PORT)" STATE_DIR="$(STATE_DIR)" CATALOG_DIR="$(CATALOG_DIR)" ADMIN_TOKEN_FILE="$(ADMIN_TOKEN_FILE)" \
+	@PORT="$(PORT)" LISTEN="$(LISTEN)" STATE_DIR="$(STATE_DIR)" CATALOG_DIR="$(CATALOG_DIR)" ADMIN_TOKEN_FILE="$(ADMIN_TOKEN_FILE)" \
 		deploy/dev/run.sh "$(RELEASE_BIN)"
 
-# Boots a QEMU machine from the server `make run` started (menu default; ENTRY=<id> for one
-# entry, UEFI=1 for UEFI firmware) and reports whether it came up.
+# Boots a QEMU machine from the server `make run` started (the menu's default: the demo's Linux
+# entry; ENTRY=<id> for one entry, UEFI=1 for UEFI firmware) and reports what came up. Installs
+# QEMU, iPXE's ROMs and OVMF when they are missing.
 boot-demo: build
-	$(RELEASE_BIN) try-boot http://127.0.0.1:$(PORT)/ $(if $(ENTRY),--entry $(ENTRY)) $(if $(UEFI),--uefi)
+	@deploy/dev/install-deps.sh boot-demo
+	$(RELEASE_BIN) try-boot http://$(if $(filter 0.0.0.0,$(LISTEN)),127.0.0.1,$(LISTEN)):$(PORT)/ $(if $(ENTRY),--entry $(ENTRY)) $(if $(UEFI),--uefi)
 
 # Every test, then every response the end-to-end tests received checked against
 # docs/openapi.yaml, then every test again under ThreadSanitizer (worker included).
@@ -85,7 +99,7 @@ contract:
 # Benchmarks against nginx static and a minimal C responder (about fifteen minutes); results and
 # chart in bench/results/ (latest.md, latest.png).
 bench: build
-	@BENCH=1 deploy/dev/install-deps.sh
+	@deploy/dev/install-deps.sh bench
 	python3 bench/run.py $(BENCH_ARGS)
 
 # libFuzzer on the PNG metadata reader and on the payload decoder, FUZZ_SECONDS each; crashes land
@@ -110,7 +124,7 @@ fuzz: build
 
 # The unit and end-to-end tests under ThreadSanitizer (separate build folder); the end-to-end
 # tests then drive a ThreadSanitizer build of the worker too. The QEMU boots ran in the plain pass.
-check-concurrency: deps
+check-concurrency: test-deps
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
 	E2E_WORKER_BINARY=$(CURDIR)/.build-tsan/debug/pxe-catalog E2E_SANITIZER=thread TSAN_OPTIONS=halt_on_error=1 \
 		$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan

@@ -263,7 +263,9 @@ struct ConfigReference: ParsableCommand {
 }
 
 struct DemoCatalogCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "demo-catalog", abstract: "Write a few demo containers into a directory.")
+    static let configuration = CommandConfiguration(
+        commandName: "demo-catalog", abstract: "Write a few demo containers into a directory.",
+        discussion: "Prints the entry id and the path of each container that boots, one per line (`make run` makes the Linux one the menu's default).")
 
     @Argument(help: ArgumentHelp("Where to write them (created if missing).", valueName: "directory"))
     var directory: String
@@ -278,6 +280,11 @@ struct DemoCatalogCommand: ParsableCommand {
         } catch {
             PXECatalogCommand.printError("Cannot write the demo catalog to \(directory): \(error.localizedDescription)")
             throw ExitCode.failure
+        }
+        for file in [DemoCatalog.linuxFile, DemoCatalog.diskFile] {
+            guard let real = realpath(directory + "/" + file, nil) else { continue }
+            defer { free(real) }
+            print("\(CatalogEntry.id(forRealPath: String(cString: real)))\t\(String(cString: real))")
         }
     }
 }

@@ -4,12 +4,16 @@ import StrictJSON
 
 /// A small catalog for `make run` and first-time users, written with the project's own encoder:
 /// containers that boot (a Linux kernel and busybox initramfs, when `bootParts` holds them, see
-/// `deploy/dev/boot-parts.sh`; a disk image whose boot sector prints a line), a PixelRTS v2
-/// container of plain data, a plain PNG with plain text keys (compressed, after the image data),
-/// a file name with spaces and non-ASCII characters, and a truncated file that shows up invalid.
+/// `deploy/dev/boot-parts.sh`; a disk image whose boot sector prints a line), and examples named
+/// "Example: ..." of what the catalog lists but never offers to boot: a PixelRTS v2 container of
+/// plain data, a plain PNG with plain text keys (compressed, after the image data), a file name
+/// with spaces and non-ASCII characters, and a truncated file that shows up invalid.
 package enum DemoCatalog {
     /// The line the demo disk image's boot sector prints.
     package static let diskMarker = "PXE-CATALOG-DISK-BOOTED name=demo-disk"
+    /// The containers that boot, by file name (the Linux one only when its parts were given).
+    package static let linuxFile = "demo-linux.rts.png"
+    package static let diskFile = "demo-disk.rts.png"
 
     /// Returns what could not be made (the Linux container when `bootParts` lacks its parts).
     @discardableResult
@@ -29,44 +33,51 @@ package enum DemoCatalog {
             ]
             if let version { fields.append(("kernel_version", .string(version))) }
             try ContainerEncoder(parts: [.init(name: "kernel", source: kernel), .init(name: "initrd", source: initrd)], fields: fields)
-                .write(to: directory + "/demo-linux.rts.png")
+                .write(to: directory + "/" + linuxFile)
         } else {
             missing.append("the Linux demo (no kernel and initramfs in \(bootParts ?? "(none given)"); see deploy/dev/boot-parts.sh)")
         }
         try ContainerEncoder(parts: [.init(name: "payload", source: MemoryByteSource(bootSector(printing: diskMarker)))],
                              fields: [("type", .string("disk")), ("name", .string("Demo disk (boot sector)")),
                                       ("description", .string("A boot sector that prints a line (BIOS only)"))])
-            .write(to: directory + "/demo-disk.rts.png")
+            .write(to: directory + "/" + diskFile)
 
-        // Over 632 KiB: iPXE would run a smaller unrecognised image as a PXE program and hang.
-        let alpine = ContainerEncoder(parts: [.init(name: "payload", source: MemoryByteSource(deterministicBytes(count: 768 * 1024, seed: 1)))], fields: [
-            ("type", .string("linux-container")), ("name", .string("Alpine Linux 3.20")),
-            ("description", .string("Minimal Alpine rescue system")), ("content_version", .string("3.20.3")),
-            ("distro", .string("alpine")), ("kernel_version", .string("6.6.58-0-lts")), ("architecture", .string("x86_64")),
+        // Examples of what the catalog lists but never offers to boot, named as what they are so
+        // that nobody takes them for an operating system that fails.
+        // A PixelRTS v2 container whose payload is plain data. Over 632 KiB: iPXE would run a
+        // smaller unrecognised image as a PXE program and hang.
+        let dataOnly = ContainerEncoder(parts: [.init(name: "payload", source: MemoryByteSource(deterministicBytes(count: 768 * 1024, seed: 1)))], fields: [
+            ("type", .string("data")), ("name", .string("Example: metadata only, nothing to boot")),
+            ("description", .string("A PixelRTS v2 container of plain data: listed with its metadata, never offered to boot")),
+            ("content_version", .string("1.0")), ("architecture", .string("x86_64")),
         ])
-        try alpine.write(to: directory + "/alpine-3.20.rts.png")
+        try dataOnly.write(to: directory + "/example-metadata-only.rts.png")
 
-        var ubuntu = ContainerEncoder(parts: [.init(name: "payload", source: MemoryByteSource(deterministicBytes(count: 64 * 64 * 4, seed: 2)))])
-        ubuntu.writesMetadata = false
-        ubuntu.extraTexts = [
-            .init("name", "Ubuntu 24.04 LTS installer"),
-            .init("kernel_version", "6.8.0-45-generic", encoding: .zTXt),
-            .init("distro", "ubuntu", encoding: .iTXt, afterImageData: true),
+        // A plain PNG (no PixelRTS metadata) whose keys are text chunks of every kind: tEXt, zTXt,
+        // and iTXt after the image data.
+        var plainPNG = ContainerEncoder(parts: [.init(name: "payload", source: MemoryByteSource(deterministicBytes(count: 64 * 64 * 4, seed: 2)))])
+        plainPNG.writesMetadata = false
+        plainPNG.extraTexts = [
+            .init("name", "Example: plain PNG with text keys, nothing to boot"),
+            .init("description", "Keys in tEXt, zTXt and iTXt chunks, some after the image data", encoding: .zTXt),
+            .init("content_version", "2.0", encoding: .iTXt, afterImageData: true),
             .init("arch", "x86_64", afterImageData: true),
         ]
-        try ubuntu.write(to: directory + "/ubuntu-24.04.rts.png")
+        try plainPNG.write(to: directory + "/example-plain-png.rts.png")
 
-        var lab = ContainerEncoder(parts: [.init(name: "payload", source: MemoryByteSource(deterministicBytes(count: 32 * 32 * 4, seed: 3)))])
-        lab.writesMetadata = false
-        lab.extraTexts = [.init("pixelrts.distro", "debian"), .init("pixelrts.arch", "aarch64")]
-        try lab.write(to: directory + "/lab/Débian 12 (lab #3).rts.png")
+        // A file name with spaces, non-ASCII letters and a `#` (the name falls back to it), in a
+        // folder, with `pixelrts.`-prefixed keys.
+        var awkward = ContainerEncoder(parts: [.init(name: "payload", source: MemoryByteSource(deterministicBytes(count: 32 * 32 * 4, seed: 3)))])
+        awkward.writesMetadata = false
+        awkward.extraTexts = [.init("pixelrts.description", "The name comes from the file name"), .init("pixelrts.arch", "aarch64")]
+        try awkward.write(to: directory + "/lab/Example, file name with spaces, é and #3.rts.png")
 
         var broken = ContainerEncoder(parts: [.init(name: "payload", source: MemoryByteSource([1, 2, 3]))])
         broken.writesMetadata = false
-        broken.extraTexts = [.init("name", "Half-copied image")]
+        broken.extraTexts = [.init("name", "Example: half-copied file")]
         try write(Array(broken.encoded().dropLast(20)), to: directory + "/lab/half-copied.rts.png")
 
-        try write(Array("{\"note\": \"a sidecar file, never a container\"}".utf8), to: directory + "/alpine-3.20.rts.png.meta.json")
+        try write(Array("{\"note\": \"a sidecar file, never a container\"}".utf8), to: directory + "/example-metadata-only.rts.png.meta.json")
         return missing
     }
 

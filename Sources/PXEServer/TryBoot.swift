@@ -116,10 +116,14 @@ struct TryBoot: ParsableCommand {
             }
             process.waitUntilExit()
         }
+        let started = Date()
         let verdict = watch(serialPath: serialPath, process: process, markers: Self.defaultSuccessMarkers + successMarkers)
         switch verdict {
-        case let .success(line):
-            FileHandle.standardOutput.write(Data("\ntry-boot: the guest came up: \(line)\n".utf8))
+        case let .success(line, booted):
+            // The last line says what came up: the entry the menu (or the entry script) booted.
+            let seconds = Int(Date().timeIntervalSince(started).rounded())
+            let what = booted.map { "\"\($0)\"" } ?? "the guest"
+            FileHandle.standardOutput.write(Data("\ntry-boot: \(what) came up on \(uefi ? "UEFI" : "BIOS") in \(seconds) s: \(line)\n".utf8))
         case let .failure(reason):
             let qemuLog = (try? String(contentsOfFile: scratch + "/qemu.log", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             PXECatalogCommand.printError("\ntry-boot: \(reason)\(qemuLog.isEmpty ? "" : "\nQEMU said: \(qemuLog)")")
@@ -127,9 +131,19 @@ struct TryBoot: ParsableCommand {
         }
     }
 
-    enum Verdict {
-        case success(String)
+    enum Verdict: Equatable {
+        /// The line that showed success, and the entry's name as the boot script announced it.
+        case success(String, booted: String?)
         case failure(String)
+    }
+
+    /// The name in the line iPXE prints before it boots an entry (`echo Booting NAME ...`,
+    /// from the menu or an entry's script).
+    static func bootedName(_ line: String) -> String? {
+        let text = line.trimmingCharacters(in: .whitespaces)
+        guard text.hasPrefix("Booting "), text.hasSuffix(" ..."), text != "Booting from local disk ..." else { return nil }
+        let name = text.dropFirst("Booting ".count).dropLast(" ...".count)
+        return name.isEmpty ? nil : String(name)
     }
 
     /// Follows the serial console until a marker, QEMU's exit or the timeout.
@@ -138,6 +152,7 @@ struct TryBoot: ParsableCommand {
         var shown = 0
         var text = ""
         var banner: (line: String, at: Date)?
+        var booted: String?
         while true {
             // Checked before the console is read: output written just before QEMU exits is seen.
             let stopped = !process.isRunning
@@ -150,7 +165,8 @@ struct TryBoot: ParsableCommand {
                 var complete = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
                 if !stopped, !(text.last?.isNewline ?? true) { complete.removeLast() }
                 let lines = complete.map { $0.replacingOccurrences(of: "\u{1B}\\[[0-9;?]*[A-Za-z]", with: "", options: .regularExpression) }
-                if let line = lines.first(where: { line in markers.contains { line.contains($0) } }) { return .success(line.trimmingCharacters(in: .whitespaces)) }
+                if let name = lines.compactMap(Self.bootedName).last { booted = name }
+                if let line = lines.first(where: { line in markers.contains { line.contains($0) } }) { return .success(line.trimmingCharacters(in: .whitespaces), booted: booted) }
                 if banner == nil, let line = lines.first(where: { $0.contains(Self.kernelBanner) }) {
                     banner = (String(line[line.range(of: Self.kernelBanner)!.lowerBound...]), Date())
                 }
@@ -158,7 +174,7 @@ struct TryBoot: ParsableCommand {
                     return .failure("the boot failed: \(line.trimmingCharacters(in: .whitespaces))")
                 }
             }
-            if let banner, stopped || Date().timeIntervalSince(banner.at) > Self.markerGrace { return .success(banner.line) }
+            if let banner, stopped || Date().timeIntervalSince(banner.at) > Self.markerGrace { return .success(banner.line, booted: booted) }
             if stopped { return .failure("QEMU stopped (status \(process.terminationStatus)) before the guest reported success.") }
             if Date() > deadline {
                 let tail = text.split(whereSeparator: \.isNewline).suffix(5).joined(separator: "\n")

@@ -133,6 +133,15 @@ public final class TestServer: @unchecked Sendable {
         return nginxProcess.isRunning && nginxAnswers()
     }
 
+    /// `executable arguments` started with every signal unblocked. A process a test starts
+    /// inherits the signal mask of the test's thread, a dispatch worker's, which blocks SIGTERM
+    /// and most others: programs that do not set their own mask (a shell script and its traps)
+    /// would never see a stop signal. Debian's python3 clears the mask, then execs.
+    public static func withSignalsUnblocked(_ executable: String, _ arguments: [String]) -> (URL, [String]) {
+        (URL(fileURLWithPath: "/usr/bin/python3"),
+         ["-c", "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execv(sys.argv[1], sys.argv[1:])", executable] + arguments)
+    }
+
     /// `executable arguments`, run through `ip netns exec` when the server has a namespace.
     public func inNamespace(_ executable: String, _ arguments: [String]) -> (URL, [String]) {
         guard let namespace else { return (URL(fileURLWithPath: executable), arguments) }

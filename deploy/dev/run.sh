@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# Runs nginx + the pxe-catalog worker in the foreground on 127.0.0.1:$PORT (used by `make run`).
+# Runs nginx + the pxe-catalog worker in the foreground on $LISTEN:$PORT (127.0.0.1:8080 unless
+# told otherwise; used by `make run`).
 # Everything runtime (config, socket, nginx prefix, logs, demo catalog) goes under $STATE_DIR.
 # Ctrl-C (SIGINT) or SIGTERM stops both processes.
 set -euo pipefail
 
 binary=$(realpath "$1")
 port=${PORT:-8080}
+# The address nginx listens on: loopback unless LISTEN says otherwise (a lab bridge's address, or
+# 0.0.0.0 to let other machines in).
+listen=${LISTEN:-127.0.0.1}
 state_dir=${STATE_DIR:-$(pwd)/.state}
 mkdir -p "$state_dir/nginx/tmp"
 state_dir=$(realpath "$state_dir")
 
 catalog_dir=${CATALOG_DIR:-}
+menu_default=local
 if [ -z "$catalog_dir" ]; then
     catalog_dir="$state_dir/demo-catalog"
     rm -rf "$catalog_dir"
@@ -19,7 +24,11 @@ if [ -z "$catalog_dir" ]; then
     boot_parts="$(dirname "$0")/../../.build/boot-parts"
     "$(dirname "$0")/boot-parts.sh" "$boot_parts" \
         || echo "make run: the Linux demo container is left out (Debian's kernel and busybox could not be fetched)." >&2
-    "$binary" demo-catalog "$catalog_dir" --boot-parts "$boot_parts"
+    # It prints the id and path of each container that boots: the Linux one becomes the menu's
+    # default, so that `make boot-demo` boots it (a QEMU machine has no local disk to fall back to).
+    booting=$("$binary" demo-catalog "$catalog_dir" --boot-parts "$boot_parts")
+    linux_id=$(printf '%s\n' "$booting" | awk -F '\t' '$2 ~ /\/demo-linux\.rts\.png$/ { print $1 }')
+    [ -n "$linux_id" ] && menu_default=$linux_id
 fi
 [ -d "$catalog_dir" ] || { echo "CATALOG_DIR $catalog_dir is not a directory." >&2; exit 1; }
 catalog_dir=$(realpath "$catalog_dir")
@@ -43,7 +52,8 @@ cat > "$config" <<JSON
   "catalog": { "roots": [ $(json_string "$catalog_dir") ] },
   "state": { "directory": $(json_string "$state_dir/state") },
   "admin": { "token_file": $(json_string "$token_file") },
-  "nginx": { "listen": "127.0.0.1:$port", "static_root": $(json_string "$(realpath "$(dirname "$0")/../../.build/static")") }
+  "menu": { "default": $(json_string "$menu_default") },
+  "nginx": { "listen": $(json_string "$listen:$port"), "static_root": $(json_string "$(realpath "$(dirname "$0")/../../.build/static")") }
 }
 JSON
 
@@ -70,13 +80,13 @@ nginx_pid=$!
 
 cat >&2 <<TEXT
 
-pxe-catalog is running on http://127.0.0.1:$port/  (catalog: $catalog_dir)
-  curl -s http://127.0.0.1:$port/containers
-  curl -s http://127.0.0.1:$port/pxe
+pxe-catalog is running on http://$listen:$port/  (catalog: $catalog_dir)
+  curl -s http://$listen:$port/containers
+  curl -s http://$listen:$port/pxe
 See a machine boot from it (QEMU with Debian's iPXE; needs qemu-system-x86 and ipxe-qemu):
   make boot-demo PORT=$port
 Admin token (for POSTs) is in $token_file:
-  curl -s -X POST -H "Authorization: Bearer \$(cat $token_file)" http://127.0.0.1:$port/catalog/refresh
+  curl -s -X POST -H "Authorization: Bearer \$(cat $token_file)" http://$listen:$port/catalog/refresh
 Logs: worker on this terminal, nginx in $state_dir/nginx/. Press Ctrl-C to stop.
 
 TEXT
