@@ -330,6 +330,9 @@ def main():
     print("scan ...", flush=True)
     report["scan"] = scan_benchmarks(work, [1000, 10000] if args.quick else [1000, 10000, 100000], args.rounds)
     checkpoint(report)
+    print("cold refresh ...", flush=True)
+    report["cold_refresh"] = cold_refresh_benchmark(work, files, c_binary, 10000, max(5, args.rounds))
+    checkpoint(report)
     print("decoding and preparing ...", flush=True)
     report["decode"] = decode_benchmarks(work, files, c_binary, args)
     checkpoint(report)
@@ -601,6 +604,48 @@ def scan_benchmarks(work, counts, rounds):
     return results
 
 
+def cold_refresh_benchmark(work, files, c_binary, count, rounds):
+    """A running worker (SQLite settings, watcher off) whose catalog gains `count` new, settled
+    files at once: POST /catalog/refresh until it answers (scan, default settings committed to the
+    store with an audit record each, published) against `find -printf` over the same tree, in the
+    same round. Each round starts a fresh worker with an empty catalog and state."""
+    source = os.path.join(work, f"cold-source-{count}")
+    run([BIN, "generate-catalog", source, str(count)])
+    finds, refreshes = [], []
+    for round_index in range(rounds):
+        stack_dir = os.path.join(work, f"stack-cold-{round_index}")
+        root = os.path.join(stack_dir, "catalog")
+        os.makedirs(root)
+        stack = Stack(stack_dir, [root], files, c_binary)
+        stack.start()
+        try:
+            shutil.copytree(source, os.path.join(root, "new"))
+            settled = time.time() - 3600
+            for directory, _, names in os.walk(root):
+                for name in names:
+                    os.utime(os.path.join(directory, name), (settled, settled))
+            subprocess.run(["sync"], check=False)
+            # The same files, both ways, in alternating order: the page cache is warm for both.
+            def find():
+                started = time.time()
+                subprocess.run(["find", root, "-printf", "%s %T@\\n"], stdout=subprocess.DEVNULL, check=True)
+                finds.append(time.time() - started)
+            if round_index % 2:
+                find()
+            started = time.time()
+            with urllib.request.urlopen(urllib.request.Request(stack.url("worker", "/catalog/refresh"), method="POST", data=b""), timeout=300) as response:
+                added = json.load(response)["added"]
+            refreshes.append(time.time() - started)
+            assert added == count, f"the refresh added {added} of {count} entries"
+            if not round_index % 2:
+                find()
+        finally:
+            stack.stop()
+            shutil.rmtree(stack_dir, ignore_errors=True)
+    shutil.rmtree(source, ignore_errors=True)
+    return {"count": count, "find": finds, "refresh": refreshes}
+
+
 def write_report(report, args):
     api = report["api"]
     first = min(api)
@@ -682,6 +727,16 @@ def write_report(report, args):
     for count, scan in report["scan"].items():
         lines.append(f"| {count:,} | {scan['floor']:.3f} | {scan['cold']:.3f} | {scan['cold'] / scan['floor']:.1f}x | "
                      f"{scan['refresh']:.3f} | {scan['refresh'] / scan['floor']:.1f}x | {scan['rss'] / 2**20:.0f} |")
+    cold = report["cold_refresh"]
+    find_s, refresh_s = median(cold["find"]), median(cold["refresh"])
+    ratios = [r / f for r, f in zip(cold["refresh"], cold["find"])]
+    lines += ["", f"## Cold refresh: {cold['count']:,} new files appear in a running worker's catalog (SQLite settings, watcher off)", "",
+              "| find -printf s | POST /catalog/refresh s | ratio (target 5x) | ratios of the rounds |", "|---|---|---|---|",
+              f"| {find_s:.3f} | {refresh_s:.3f} | {median(ratios):.1f}x | {', '.join(f'{r:.1f}' for r in ratios)} |",
+              "", "The refresh reads every new file's metadata (find only stats them), gives each new entry its default settings "
+              "and an audit record in one SQLite transaction, and publishes the catalog; each round is a fresh worker, "
+              "find and the refresh alternate in order."]
+    chart.append(("cold refresh 10k: find / refresh x5", 5 * find_s / refresh_s, 1.0))
     decode = report["decode"]
     times = decode["times"]
     floor, decoded = median(times["floor"]), median(times["decode"])

@@ -239,8 +239,10 @@ package final class CatalogStore: Sendable {
         let present = Set(ids)
         let moment = Int64(now().timeIntervalSince1970)
         let forgetAfter = forgetMissingAfter
+        // Whether the store needs a write, without copying the settings when it does (a copy
+        // of every entry's settings is what the first one of 10,000 new files would cost).
         var probe = current.settings
-        let needed = !probe.adopt(ids).isEmpty || probe.noteMissing(present: present, now: moment, forgetAfter: forgetAfter).changed
+        let needed = probe.lacksAny(of: ids) || probe.noteMissing(present: present, now: moment, forgetAfter: forgetAfter).changed
         guard needed else { return (nil, 0) }
         do {
             let (forgotten, commit) = try settingsStore.write { transaction in
@@ -293,6 +295,7 @@ package final class CatalogStore: Sendable {
     /// held replace them. Runs under `writeGate`.
     private func publish(_ commit: SettingsCommit, advancing: Bool = true) {
         state.withLock { state in
+            if commit.saved.count > 64 { state.settings.reserveCapacity(state.settings.byID.count + commit.saved.count) }
             for (id, row) in commit.saved where (state.settings[id]?.revision ?? -1) <= row.revision {
                 state.settings[id] = row
             }

@@ -105,12 +105,17 @@ package final class MemorySettingsStore: SettingsStore {
         func setting(_ id: String) -> PXESetting? { working[id] }
         func allSettings() -> PXESettings { working }
 
+        func reserve(saves count: Int) {
+            working.reserveCapacity(working.byID.count + count)
+            commit.saved.reserveCapacity(commit.saved.count + count)
+        }
+
         func save(_ id: String, _ setting: PXESetting) {
             var stored = setting
             stored.revision = revision
             working[id] = stored
             commit.saved[id] = stored
-            commit.removed.removeAll { $0 == id }
+            if !commit.removed.isEmpty { commit.removed.removeAll { $0 == id } }
         }
 
         func remove(_ id: String) {

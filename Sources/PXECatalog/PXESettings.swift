@@ -77,6 +77,12 @@ package struct PXESettings: Sendable, Equatable {
         set { byID[id] = newValue }
     }
 
+    /// Makes room for `count` settings in all (before many are added at once).
+    package mutating func reserveCapacity(_ count: Int) { byID.reserveCapacity(count) }
+
+    /// Whether `adopt(ids)` would add any: a read, no copy of the settings.
+    package func lacksAny(of ids: [String]) -> Bool { ids.contains { byID[$0] == nil } }
+
     /// Ids ordered by boot order.
     package var idsInBootOrder: [String] {
         byID.sorted { ($0.value.bootOrder, $0.key) < ($1.value.bootOrder, $1.key) }.map(\.key)
@@ -122,10 +128,21 @@ package struct PXESettings: Sendable, Equatable {
     /// in the order given. Returns the ids that were new.
     @discardableResult
     package mutating func adopt(_ ids: [String]) -> [String] {
+        let new = ids.filter { byID[$0] == nil }
+        // Nothing new: no write at all (the storage may be shared with the published state).
+        guard !new.isEmpty else { return [] }
         var next = (byID.values.map(\.bootOrder).max() ?? -1) + 1
+        // Room for all at once: a refresh that finds 10,000 new files would otherwise regrow
+        // (and rehash) the dictionary a dozen times.
+        byID.reserveCapacity(byID.count + new.count)
         var added: [String] = []
-        for id in ids where byID[id] == nil {
-            byID[id] = PXESetting(enabled: true, bootOrder: next)
+        added.reserveCapacity(new.count)
+        for id in new {
+            // An id given twice keeps its first setting.
+            if let first = byID.updateValue(PXESetting(enabled: true, bootOrder: next), forKey: id) {
+                byID[id] = first
+                continue
+            }
             next += 1
             added.append(id)
         }

@@ -65,6 +65,14 @@ package protocol SettingsTransaction: AnyObject {
     /// Saves a host rule made through the API (`body` nil: removes it); returns whether the
     /// name was taken before.
     func setHostRule(name: String, body: String?) throws(SettingsStoreError) -> Bool
+
+    /// A hint that about `count` saves follow (a refresh adopting 10,000 new entries): the
+    /// transaction may make room for them at once.
+    func reserve(saves count: Int)
+}
+
+extension SettingsTransaction {
+    package func reserve(saves count: Int) {}
 }
 
 /// A one-shot boot: the next time machine `mac` asks for its menu it boots `entry` directly,
@@ -231,9 +239,10 @@ extension SettingsTransaction {
     /// Writes the rows that differ between `old` and `new` and removes those `new` lacks.
     /// Returns nothing: the store's commit lists what was written.
     package func replace(_ old: PXESettings, with new: PXESettings) throws(SettingsStoreError) {
-        for (id, setting) in new.byID where !(old[id].map { $0.sameValues(as: setting) } ?? false) {
-            try save(id, setting)
-        }
+        var changed: [(id: String, setting: PXESetting)] = []
+        for (id, setting) in new.byID where !(old[id].map { $0.sameValues(as: setting) } ?? false) { changed.append((id, setting)) }
+        reserve(saves: changed.count)
+        for (id, setting) in changed { try save(id, setting) }
         for id in old.byID.keys where new[id] == nil { try remove(id) }
     }
 }

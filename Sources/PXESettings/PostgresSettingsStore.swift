@@ -21,9 +21,6 @@ package final class PostgresSettingsStore: SettingsStore {
     /// Set once the database was unreachable: the next successful connection reports `reconnected`.
     private let missedChanges = Locked(false)
     private let lastAttempt = Locked<ContinuousClock.Instant?>(nil)
-    /// Rows written per INSERT of a transaction's buffered saves.
-    static let batchRows = 500
-
     /// Connects and migrates if the database is reachable; if it is not, the store starts
     /// unavailable and connects later. Throws only for what no retry can fix: a newer schema.
     package init(conninfo: String, migrate: Bool = true) throws(SettingsStoreError) {
@@ -275,19 +272,14 @@ package final class PostgresSettingsStore: SettingsStore {
         writer.withLock { $0 = nil }
     }
 
-    /// Saves are buffered and written in multi-row INSERTs (a first scan of 100,000 entries is
-    /// one transaction of 100,000 rows); reads and the commit flush them first.
+    /// Saves and audit records are buffered (`PendingWrites`); reads and the commit flush them first.
     private final class Transaction: SettingsTransaction {
         let connection: PostgresConnection
         let schema: SettingsSchema
         let revision: Int64
         var commit: SettingsCommit
         var recorded = false
-        private var pending: [(String, PXESetting)] = []
-        /// Where each pending id is in `pending`: one row per id and statement (an upsert may
-        /// not touch a row twice).
-        private var pendingIndex: [String: Int] = [:]
-        private var pendingAudit: [[String?]] = []
+        private var pending = PendingWrites<[String?]>()
 
         init(connection: PostgresConnection, schema: SettingsSchema, revision: Int64) {
             self.connection = connection
@@ -301,10 +293,7 @@ package final class PostgresSettingsStore: SettingsStore {
         }
 
         func flush() throws {
-            pendingIndex = [:]
-            while !pending.isEmpty {
-                let batch = pending.prefix(PostgresSettingsStore.batchRows)
-                pending.removeFirst(batch.count)
+            try pending.drain(writeSaves: { batch in
                 var values: [String?] = []
                 values.reserveCapacity(batch.count * 8)
                 for (id, setting) in batch {
@@ -313,12 +302,9 @@ package final class PostgresSettingsStore: SettingsStore {
                                row.missingSince.map(String.init), String(revision)]
                 }
                 _ = try run(schema.saveEntries(rows: batch.count), values)
-            }
-            while !pendingAudit.isEmpty {
-                let batch = pendingAudit.prefix(PostgresSettingsStore.batchRows)
-                pendingAudit.removeFirst(batch.count)
+            }, writeAudit: { batch in
                 _ = try run(schema.insertAudit(rows: batch.count), batch.flatMap { $0 })
-            }
+            })
         }
 
         private func guarded<T>(_ body: () throws -> T) throws(SettingsStoreError) -> T {
@@ -348,18 +334,15 @@ package final class PostgresSettingsStore: SettingsStore {
             }
         }
 
+        func reserve(saves count: Int) { commit.saved.reserveCapacity(commit.saved.count + count) }
+
         func save(_ id: String, _ setting: PXESetting) throws(SettingsStoreError) {
             var stored = setting
             stored.revision = revision
-            if let index = pendingIndex[id] {
-                pending[index].1 = stored
-            } else {
-                pendingIndex[id] = pending.count
-                pending.append((id, stored))
-            }
+            pending.save(id, stored)
             commit.saved[id] = stored
-            commit.removed.removeAll { $0 == id }
-            if pending.count >= PostgresSettingsStore.batchRows { try guarded { try flush() } }
+            if !commit.removed.isEmpty { commit.removed.removeAll { $0 == id } }
+            if pending.isFull { try guarded { try flush() } }
         }
 
         func remove(_ id: String) throws(SettingsStoreError) {
@@ -372,9 +355,9 @@ package final class PostgresSettingsStore: SettingsStore {
         }
 
         func record(actor: String, entry: String?, field: String, old: String?, new: String?) throws(SettingsStoreError) {
-            pendingAudit.append([String(revision), String(Int64(Date().timeIntervalSince1970 * 1000)), actor, entry, field, old, new])
+            pending.record([String(revision), String(Int64(Date().timeIntervalSince1970 * 1000)), actor, entry, field, old, new])
             recorded = true
-            if pendingAudit.count >= PostgresSettingsStore.batchRows { try guarded { try flush() } }
+            if pending.isFull { try guarded { try flush() } }
         }
 
         func setNextBoot(_ boot: NextBoot) throws(SettingsStoreError) {

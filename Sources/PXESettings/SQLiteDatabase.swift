@@ -56,6 +56,7 @@ final class SQLiteDatabase {
     func close() {
         for statement in statements.values { sqlite3_finalize(statement) }
         statements = [:]
+        recent = []
         if let handle { sqlite3_close_v2(handle) }
         handle = nil
     }
@@ -97,7 +98,8 @@ final class SQLiteDatabase {
             let status: Int32
             switch value {
             case let .integer(number): status = sqlite3_bind_int64(statement, position, number)
-            case let .text(text): status = sqlite3_bind_text(statement, position, text, -1, Self.transient)
+            // withCString: a native string's bytes as they are, no copy made first.
+            case let .text(text): status = text.withCString { sqlite3_bind_text(statement, position, $0, -1, Self.transient) }
             case .null: status = sqlite3_bind_null(statement, position)
             }
             guard status == SQLITE_OK else { throw failure(status) }
@@ -119,12 +121,26 @@ final class SQLiteDatabase {
     }
 
     private func prepared(_ sql: String) throws(Failure) -> OpaquePointer {
-        if let known = statements[sql] { return known }
+        // The statements a transaction alternates between (an upsert, an audit insert) are
+        // found without hashing their text: the schema's strings compare equal by identity.
+        for (text, statement) in recent where text == sql { return statement }
+        if let known = statements[sql] {
+            remember(sql, known)
+            return known
+        }
         var statement: OpaquePointer?
         let status = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
         guard status == SQLITE_OK, let statement else { throw failure(status) }
         statements[sql] = statement
+        remember(sql, statement)
         return statement
+    }
+
+    private var recent: [(String, OpaquePointer)] = []
+
+    private func remember(_ sql: String, _ statement: OpaquePointer) {
+        if recent.count == 4 { recent.removeFirst() }
+        recent.append((sql, statement))
     }
 
     /// SQLITE_TRANSIENT: SQLite copies bound text at once.

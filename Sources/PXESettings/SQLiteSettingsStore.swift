@@ -194,6 +194,8 @@ package final class SQLiteSettingsStore: SettingsStore {
         database.withLock { $0.close() }
     }
 
+    /// Each save and audit record is one prepared statement, run at once: SQLite runs in this
+    /// process, and multi-row statements measured slower here than single rows.
     private final class Transaction: SettingsTransaction {
         let database: SQLiteDatabase
         let schema: SettingsSchema
@@ -224,6 +226,8 @@ package final class SQLiteSettingsStore: SettingsStore {
             SQLiteSettingsStore.settings(try run(schema.allEntries))
         }
 
+        func reserve(saves count: Int) { commit.saved.reserveCapacity(commit.saved.count + count) }
+
         func save(_ id: String, _ setting: PXESetting) throws(SettingsStoreError) {
             var stored = setting
             stored.revision = revision
@@ -232,7 +236,7 @@ package final class SQLiteSettingsStore: SettingsStore {
                                                       row.description.map { .text($0) } ?? .null, row.commandLine.map { .text($0) } ?? .null,
                                                       row.missingSince.map { .integer($0) } ?? .null, .integer(revision)])
             commit.saved[id] = stored
-            commit.removed.removeAll { $0 == id }
+            if !commit.removed.isEmpty { commit.removed.removeAll { $0 == id } }
         }
 
         func remove(_ id: String) throws(SettingsStoreError) {
@@ -242,9 +246,9 @@ package final class SQLiteSettingsStore: SettingsStore {
         }
 
         func record(actor: String, entry: String?, field: String, old: String?, new: String?) throws(SettingsStoreError) {
-            _ = try run(schema.insertAudit, [.integer(revision), .integer(Int64(Date().timeIntervalSince1970 * 1000)), .text(actor),
-                                             entry.map { .text($0) } ?? .null, .text(field), old.map { .text($0) } ?? .null,
-                                             new.map { .text($0) } ?? .null])
+            _ = try run(schema.insertAudit(rows: 1), [.integer(revision), .integer(Int64(Date().timeIntervalSince1970 * 1000)), .text(actor),
+                                                      entry.map { .text($0) } ?? .null, .text(field), old.map { .text($0) } ?? .null,
+                                                      new.map { .text($0) } ?? .null])
             recorded = true
         }
 

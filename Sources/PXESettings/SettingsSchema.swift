@@ -19,21 +19,105 @@ struct SettingsSchema: Sendable {
     let prefix: String
     let autoIncrementKey: String
     let numberedPlaceholder: String
-    /// The two-argument minimum and maximum (SQLite's scalar min/max, PostgreSQL's LEAST/GREATEST).
-    var least: String { prefix.isEmpty ? "min" : "LEAST" }
-    var greatest: String { prefix.isEmpty ? "max" : "GREATEST" }
 
     static let sqlite = SettingsSchema(prefix: "", autoIncrementKey: "INTEGER PRIMARY KEY AUTOINCREMENT", numberedPlaceholder: "?")
     static let postgresql = SettingsSchema(prefix: "pxe_catalog.", autoIncrementKey: "BIGSERIAL PRIMARY KEY", numberedPlaceholder: "$")
 
-    func sql(_ template: String) -> String {
-        template.replacingOccurrences(of: "§", with: prefix).replacingOccurrences(of: "$", with: numberedPlaceholder)
+    /// Rows per multi-row statement, largest first: a transaction's buffered saves and audit
+    /// records are written in batches of these sizes only (437 rows: 8 x 50 + 37 x 1), so each
+    /// backend keeps a few prepared statements rather than one per remainder.
+    static let batchSizes = [500, 50, 1]
+    static var batchRows: Int { batchSizes[0] }
+
+    // Every statement is made once, here: a refresh that adopts 10,000 new entries runs the
+    // same few statements 20,000 times, and each prepared statement is found by its text.
+    let createMeta: [String]
+    let allHostRules: String
+    let saveHostRule: String
+    let deleteHostRule: String
+    let someHosts: String
+    /// Adds a node's sightings: counts add, the later sighting's entry and identity win.
+    let saveHost: String
+    let schemaVersion: String
+    let setSchemaVersion: String
+    let revision: String
+    /// Takes the store's write lock (the row lock on the counter) and the next revision.
+    let nextRevision: String
+    let entry: String
+    let allEntries: String
+    let entriesChanged: String
+    let forgottenSince: String
+    let deleteEntry: String
+    let allNextBoots: String
+    let saveNextBoot: String
+    let takeNextBoot: String
+    /// Upserts of entries and inserts of audit records, by rows (each of `batchSizes`).
+    private let saveEntryBatches: [Int: String]
+    private let insertAuditBatches: [Int: String]
+    let auditQuery: String
+
+    init(prefix: String, autoIncrementKey: String, numberedPlaceholder: String) {
+        self.prefix = prefix
+        self.autoIncrementKey = autoIncrementKey
+        self.numberedPlaceholder = numberedPlaceholder
+        func sql(_ template: String) -> String { Self.render(template, prefix: prefix, placeholder: numberedPlaceholder) }
+        // The two-argument minimum and maximum (SQLite's scalar min/max, PostgreSQL's LEAST/GREATEST).
+        let least = prefix.isEmpty ? "min" : "LEAST", greatest = prefix.isEmpty ? "max" : "GREATEST"
+        createMeta = [sql("CREATE TABLE IF NOT EXISTS §meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL)"),
+                      sql("INSERT INTO §meta (key, value) VALUES ('schema_version', 0), ('revision', 0) ON CONFLICT (key) DO NOTHING")]
+        allHostRules = sql("SELECT name, body FROM §host_rules ORDER BY name")
+        saveHostRule = sql("INSERT INTO §host_rules (name, body, revision) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET body = excluded.body, revision = excluded.revision")
+        deleteHostRule = sql("DELETE FROM §host_rules WHERE name = $1 RETURNING name")
+        someHosts = sql("SELECT \(Self.hostColumns) FROM §hosts ORDER BY last_seen_ms DESC, mac LIMIT $1")
+        saveHost = sql("""
+            INSERT INTO §hosts AS h (\(Self.hostColumns)) VALUES ($1, $2, $3, $4, $5, $6, $7)
+            ON CONFLICT (mac) DO UPDATE SET first_seen_ms = \(least)(h.first_seen_ms, excluded.first_seen_ms),
+                last_seen_ms = \(greatest)(h.last_seen_ms, excluded.last_seen_ms),
+                last_entry = CASE WHEN excluded.last_seen_ms >= h.last_seen_ms THEN COALESCE(excluded.last_entry, h.last_entry)
+                                  ELSE COALESCE(h.last_entry, excluded.last_entry) END,
+                identity = CASE WHEN excluded.last_seen_ms >= h.last_seen_ms THEN excluded.identity ELSE h.identity END,
+                boots = h.boots + excluded.boots, requests = h.requests + excluded.requests
+            """)
+        schemaVersion = sql("SELECT value FROM §meta WHERE key = 'schema_version'")
+        setSchemaVersion = sql("UPDATE §meta SET value = $1 WHERE key = 'schema_version'")
+        revision = sql("SELECT value FROM §meta WHERE key = 'revision'")
+        nextRevision = sql("UPDATE §meta SET value = value + 1 WHERE key = 'revision' RETURNING value")
+        entry = sql("SELECT \(Self.columns) FROM §entries WHERE id = $1")
+        allEntries = sql("SELECT id, \(Self.columns) FROM §entries")
+        entriesChanged = sql("SELECT id, \(Self.columns) FROM §entries WHERE revision > $1")
+        forgottenSince = sql("SELECT DISTINCT entry FROM §audit WHERE revision > $1 AND field = 'forgotten' AND entry IS NOT NULL")
+        deleteEntry = sql("DELETE FROM §entries WHERE id = $1")
+        allNextBoots = sql("SELECT \(Self.nextBootColumns) FROM §next_boots ORDER BY mac")
+        saveNextBoot = sql("""
+            INSERT INTO §next_boots (\(Self.nextBootColumns)) VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (mac) DO UPDATE SET entry = excluded.entry, expires_at = excluded.expires_at,
+                actor = excluded.actor, created_at = excluded.created_at
+            """)
+        takeNextBoot = sql("DELETE FROM §next_boots WHERE mac = $1 RETURNING \(Self.nextBootColumns)")
+        saveEntryBatches = Dictionary(uniqueKeysWithValues: Self.batchSizes.map { ($0, sql(Self.saveEntriesTemplate(rows: $0))) })
+        insertAuditBatches = Dictionary(uniqueKeysWithValues: Self.batchSizes.map { ($0, sql(Self.insertAuditTemplate(rows: $0))) })
+        auditQuery = sql("""
+            SELECT id, revision, at_ms, actor, entry, field, old_value, new_value FROM §audit
+            WHERE id > $1 AND at_ms >= $2 ORDER BY id DESC LIMIT $3
+            """)
     }
 
-    var createMeta: [String] {
-        [sql("CREATE TABLE IF NOT EXISTS §meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL)"),
-         sql("INSERT INTO §meta (key, value) VALUES ('schema_version', 0), ('revision', 0) ON CONFLICT (key) DO NOTHING")]
+    /// `template` with `§` replaced by the table prefix and `$` by the placeholder sign (by
+    /// scalars: no locale-aware search).
+    static func render(_ template: String, prefix: String, placeholder: String) -> String {
+        var text = ""
+        text.reserveCapacity(template.utf8.count + 64)
+        for scalar in template.unicodeScalars {
+            switch scalar {
+            case "§": text += prefix
+            case "$": text += placeholder
+            default: text.unicodeScalars.append(scalar)
+            }
+        }
+        return text
     }
+
+    func sql(_ template: String) -> String { Self.render(template, prefix: prefix, placeholder: numberedPlaceholder) }
 
     /// The statements that bring the schema from version `n - 1` to `n`, for n in 1...current.
     func migration(to version: Int64) -> [String] {
@@ -72,77 +156,35 @@ struct SettingsSchema: Sendable {
         }
     }
 
-    var allHostRules: String { sql("SELECT name, body FROM §host_rules ORDER BY name") }
-    var saveHostRule: String {
-        sql("INSERT INTO §host_rules (name, body, revision) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET body = excluded.body, revision = excluded.revision")
-    }
-    var deleteHostRule: String { sql("DELETE FROM §host_rules WHERE name = $1 RETURNING name") }
-
     static let hostColumns = "mac, first_seen_ms, last_seen_ms, last_entry, boots, requests, identity"
-    var someHosts: String { sql("SELECT \(Self.hostColumns) FROM §hosts ORDER BY last_seen_ms DESC, mac LIMIT $1") }
-    /// Adds a node's sightings: counts add, the later sighting's entry and identity win.
-    var saveHost: String {
-        sql("""
-            INSERT INTO §hosts AS h (\(Self.hostColumns)) VALUES ($1, $2, $3, $4, $5, $6, $7)
-            ON CONFLICT (mac) DO UPDATE SET first_seen_ms = \(least)(h.first_seen_ms, excluded.first_seen_ms),
-                last_seen_ms = \(greatest)(h.last_seen_ms, excluded.last_seen_ms),
-                last_entry = CASE WHEN excluded.last_seen_ms >= h.last_seen_ms THEN COALESCE(excluded.last_entry, h.last_entry)
-                                  ELSE COALESCE(h.last_entry, excluded.last_entry) END,
-                identity = CASE WHEN excluded.last_seen_ms >= h.last_seen_ms THEN excluded.identity ELSE h.identity END,
-                boots = h.boots + excluded.boots, requests = h.requests + excluded.requests
-            """)
-    }
-
-    var schemaVersion: String { sql("SELECT value FROM §meta WHERE key = 'schema_version'") }
-    var setSchemaVersion: String { sql("UPDATE §meta SET value = $1 WHERE key = 'schema_version'") }
-    var revision: String { sql("SELECT value FROM §meta WHERE key = 'revision'") }
-    /// Takes the store's write lock (the row lock on the counter) and the next revision.
-    var nextRevision: String { sql("UPDATE §meta SET value = value + 1 WHERE key = 'revision' RETURNING value") }
-
     static let columns = "enabled, boot_order, menu_name, menu_description, cmdline, missing_since, revision"
-    var entry: String { sql("SELECT \(Self.columns) FROM §entries WHERE id = $1") }
-    var allEntries: String { sql("SELECT id, \(Self.columns) FROM §entries") }
-    var entriesChanged: String { sql("SELECT id, \(Self.columns) FROM §entries WHERE revision > $1") }
-    var forgottenSince: String { sql("SELECT DISTINCT entry FROM §audit WHERE revision > $1 AND field = 'forgotten' AND entry IS NOT NULL") }
-    var deleteEntry: String { sql("DELETE FROM §entries WHERE id = $1") }
-
     static let nextBootColumns = "mac, entry, expires_at, actor, created_at"
-    var allNextBoots: String { sql("SELECT \(Self.nextBootColumns) FROM §next_boots ORDER BY mac") }
-    var saveNextBoot: String {
-        sql("""
-            INSERT INTO §next_boots (\(Self.nextBootColumns)) VALUES ($1, $2, $3, $4, $5)
-            ON CONFLICT (mac) DO UPDATE SET entry = excluded.entry, expires_at = excluded.expires_at,
-                actor = excluded.actor, created_at = excluded.created_at
-            """)
-    }
-    var takeNextBoot: String { sql("DELETE FROM §next_boots WHERE mac = $1 RETURNING \(Self.nextBootColumns)") }
 
     /// An upsert of `rows` entries (8 values each, in `columns` order after the id).
     func saveEntries(rows: Int) -> String {
-        let values = (0..<rows).map { row in
-            "(" + (1...8).map { "$\(row * 8 + $0)" }.joined(separator: ", ") + ")"
-        }.joined(separator: ", ")
-        return sql("""
-            INSERT INTO §entries (id, \(Self.columns)) VALUES \(values)
-            ON CONFLICT (id) DO UPDATE SET enabled = excluded.enabled, boot_order = excluded.boot_order,
-                menu_name = excluded.menu_name, menu_description = excluded.menu_description, cmdline = excluded.cmdline,
-                missing_since = excluded.missing_since, revision = excluded.revision
-            """)
+        saveEntryBatches[rows] ?? sql(Self.saveEntriesTemplate(rows: rows))
     }
-
-    var insertAudit: String { insertAudit(rows: 1) }
 
     /// An insert of `rows` audit records (7 values each).
     func insertAudit(rows: Int) -> String {
-        let values = (0..<rows).map { row in "(" + (1...7).map { "$\(row * 7 + $0)" }.joined(separator: ", ") + ")" }.joined(separator: ", ")
-        return sql("INSERT INTO §audit (revision, at_ms, actor, entry, field, old_value, new_value) VALUES \(values)")
+        insertAuditBatches[rows] ?? sql(Self.insertAuditTemplate(rows: rows))
     }
 
-    var auditQuery: String {
-        sql("""
-            SELECT id, revision, at_ms, actor, entry, field, old_value, new_value FROM §audit
-            WHERE id > $1 AND at_ms >= $2 ORDER BY id DESC LIMIT $3
-            """)
+    private static func saveEntriesTemplate(rows: Int) -> String {
+        let values = (0..<rows).map { row in
+            "(" + (1...8).map { "$\(row * 8 + $0)" }.joined(separator: ", ") + ")"
+        }.joined(separator: ", ")
+        return """
+            INSERT INTO §entries (id, \(columns)) VALUES \(values)
+            ON CONFLICT (id) DO UPDATE SET enabled = excluded.enabled, boot_order = excluded.boot_order,
+                menu_name = excluded.menu_name, menu_description = excluded.menu_description, cmdline = excluded.cmdline,
+                missing_since = excluded.missing_since, revision = excluded.revision
+            """
+    }
+
+    private static func insertAuditTemplate(rows: Int) -> String {
+        let values = (0..<rows).map { row in "(" + (1...7).map { "$\(row * 7 + $0)" }.joined(separator: ", ") + ")" }.joined(separator: ", ")
+        return "INSERT INTO §audit (revision, at_ms, actor, entry, field, old_value, new_value) VALUES \(values)"
     }
 
     /// The "newer schema" refusal, naming both versions.

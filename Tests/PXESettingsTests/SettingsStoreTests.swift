@@ -77,6 +77,35 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
         store.close()
     }
 
+    /// A transaction of more rows than one statement holds (PostgreSQL writes multi-row
+    /// statements of fixed sizes: 1,237 = 2 x 500 + 4 x 50 + 37 x 1) is written whole, every row
+    /// and every audit record as given, and a change to a row written earlier in the same
+    /// transaction is the one kept.
+    @Test(arguments: Backend.allCases)
+    func aTransactionOfManyRowsIsWrittenWhole(_ backend: Backend) throws {
+        let (store, reopen) = try backend.makeStore()
+        let ids = (0..<1237).map { String(format: "%012x", $0) }
+        let (_, commit) = try store.write { transaction in
+            for (index, id) in ids.enumerated() {
+                try transaction.save(id, PXESetting(enabled: index % 3 != 0, bootOrder: index, menuName: index % 7 == 0 ? "Entry \(index)" : nil))
+                try transaction.record(actor: "test", entry: id, field: "added", old: nil, new: "\(index)")
+            }
+            // Rewritten after it was first saved in this transaction.
+            try transaction.save(ids[3], PXESetting(enabled: true, bootOrder: 3, menuName: "Changed"))
+        }
+        #expect(commit.saved.count == ids.count)
+        let (saved, revision) = try reopen().load()
+        #expect(revision == commit.revision)
+        #expect(saved.byID.count == ids.count)
+        #expect(saved.idsInBootOrder == ids)
+        #expect(saved[ids[3]]?.menuName == "Changed" && saved[ids[3]]?.enabled == true)
+        #expect(saved[ids[7]]?.menuName == "Entry 7" && saved[ids[6]]?.enabled == false && saved[ids[1235]]?.enabled == true && saved[ids[1236]]?.enabled == false)
+        let records = try store.audit(AuditQuery(limit: 2000))
+        #expect(records.count == ids.count)
+        #expect(Set(records.compactMap(\.new)) == Set((0..<1237).map(String.init)))
+        store.close()
+    }
+
     /// A one-shot survives a restart (a new connection, a new catalog) and is taken exactly
     /// once by two nodes racing for it, with an audit record of who set and who used it.
     @Test(arguments: Backend.allCases)

@@ -26,6 +26,16 @@ import Testing
         #expect(Self.field(metadata([(key, "  value  ")]), field) == "value")
     }
 
+    /// Values are trimmed of white space at both ends, ASCII or not (a no-break space, an
+    /// ideographic space), and kept as they are when there is none; blank values count as absent.
+    @Test(arguments: [
+        ("plain", "plain"), ("  spaced  ", "spaced"), ("\tTabbed\n", "Tabbed"), ("\u{00A0}nbsp\u{00A0}", "nbsp"),
+        ("\u{3000}wide\u{3000}", "wide"), ("inner  space", "inner  space"), ("é", "é"), ("x\u{00A0}", "x"), (" \u{2003} ", nil),
+    ] as [(String, String?)])
+    func valuesAreTrimmedOfWhiteSpaceOfAnyKind(raw: String, kept: String?) {
+        #expect(metadata([("name", raw)]).name == kept)
+    }
+
     @Test func mapsGridSizeKeys() {
         #expect(metadata([("grid_size", "1024")]).gridSize == 1024)
         #expect(metadata([("PixelRTS.Grid_Size", "64")]).gridSize == 64)
