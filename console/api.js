@@ -47,3 +47,29 @@ export async function request(method, path, { body, admin = method !== "GET", te
     throw new APIError(response.status, `The server's answer to ${method} ${path} is not JSON.`);
   }
 }
+
+// A public GET that names the ETag of the copy the console has: resolves with
+// `{ changed: false }` on 304 (a few hundred bytes on the wire), otherwise with the parsed
+// JSON and the new ETag.
+export async function requestIfChanged(path, etag) {
+  const headers = { Accept: "application/json" };
+  if (etag) headers["If-None-Match"] = etag;
+  let response;
+  try {
+    response = await fetch(path, { method: "GET", headers, cache: "no-store", credentials: "omit", redirect: "error" });
+  } catch (error) {
+    throw new APIError(0, `The server could not be reached (${error.message}).`);
+  }
+  if (response.status === 304) return { changed: false, etag };
+  const raw = await response.text();
+  if (!response.ok) {
+    let sentence = "";
+    try { sentence = JSON.parse(raw).error || ""; } catch { /* not JSON: say what we know */ }
+    throw new APIError(response.status, sentence || `The server answered ${response.status} ${response.statusText}.`);
+  }
+  try {
+    return { changed: true, etag: response.headers.get("ETag") || "", data: JSON.parse(raw) };
+  } catch {
+    throw new APIError(response.status, `The server's answer to GET ${path} is not JSON.`);
+  }
+}

@@ -106,7 +106,7 @@ setInterval(() => {
   if (current === "hosts" && token() && !document.hidden) views.hosts.poll().catch((error) => ui.error(error));
 }, BOOT_POLL_MS);
 setInterval(() => {
-  if (current === "catalog" && !document.hidden) load("catalog");
+  if (current === "catalog" && !document.hidden) views.catalog.poll().catch((error) => ui.error(error));
 }, CATALOG_POLL_MS);
 document.addEventListener("visibilitychange", () => {
   if (!document.hidden && views[current].stale) load(current);

@@ -1,10 +1,13 @@
-// The catalog: every container with its picture, metadata, boot state and menu switch. All of
-// it is fetched once per reload and filtered here; only one page of rows is in the DOM, so
-// 10,000 entries stay quick.
-import { request, token } from "./api.js";
+// The catalog: every container with its picture, metadata, boot state and menu switch. It is
+// fetched in pages of the listing and filtered here; only one page of rows is in the DOM, so
+// 10,000 entries stay quick. A poll asks only whether the catalog changed (the listing's ETag:
+// a 304 while it has not), and fetches it again when it did.
+import { request, requestIfChanged, token } from "./api.js";
 import { element, replaceChildren, byteSize } from "./dom.js";
 
 const PAGE_SIZE = 100;
+// Entries per request when the catalog is fetched: a 10,000-entry catalog in ten requests.
+const FETCH_PAGE = 1000;
 
 export class CatalogView {
   constructor(ui) {
@@ -22,9 +25,36 @@ export class CatalogView {
   }
 
   async load() {
-    const listing = await request("GET", "/containers");
-    this.containers = listing.containers;
+    this.containers = await this.fetchAll();
     this.render();
+  }
+
+  // Every entry, a page at a time; each page must carry the same ETag (one catalog state),
+  // else the catalog changed while it was read and the reading starts over.
+  async fetchAll() {
+    for (let attempt = 0; attempt < 5; attempt += 1) {
+      const containers = [];
+      let etag = null;
+      let consistent = true;
+      for (let offset = 0; ; offset += FETCH_PAGE) {
+        const page = await requestIfChanged(`/containers?limit=${FETCH_PAGE}&offset=${offset}`, null);
+        if (etag !== null && page.etag !== etag) { consistent = false; break; }
+        etag = page.etag;
+        containers.push(...page.data.containers);
+        if (offset + page.data.count >= page.data.total) break;
+      }
+      if (consistent) {
+        this.etag = etag;
+        return containers;
+      }
+    }
+    throw new Error("The catalog kept changing while it was read; it is read again at the next poll.");
+  }
+
+  // Whether the catalog changed since it was fetched: one small conditional request.
+  async poll() {
+    const answer = await requestIfChanged("/containers?limit=1", this.etag);
+    if (answer.changed) await this.load();
   }
 
   matching() {

@@ -51,10 +51,10 @@ extension CatalogAPI {
     static let pageLimit = 10_000
 
     /// All containers (the previous server's response), or a page with `?limit=&offset=`.
-    func listContainers(query: String) throws(APIError) -> HTTPResponse {
+    func listContainers(_ request: HTTPRequest) throws(APIError) -> HTTPResponse {
         var limit: Int?
         var offset = 0
-        for pair in query.split(separator: "&") {
+        for pair in request.query.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
             let value = parts.count > 1 ? parts[1] : ""
             switch parts.first {
@@ -73,16 +73,41 @@ extension CatalogAPI {
             }
         }
         let state = store.current
+        let tag = listingTag(state.revisionKey)
+        if let unchanged = notModified(request, tag: tag) { return unchanged }
         let cached = listingCache.value(for: state.revisionKey) {
             let items = state.snapshot.entries.map { CatalogJSON.container($0, setting: state.settings[$0.id], boot: state.bootStatus($0.id)).serialized() }
-            return (items, HTTPResponse.json(rawBody: CatalogJSON.listingBody(items[...], extra: [("count", items.count)])))
+            var full = HTTPResponse.json(rawBody: CatalogJSON.listingBody(items[...], extra: [("count", items.count)]))
+            full.headers.append(("ETag", tag))
+            return (items, full)
         }
         guard limit != nil || offset > 0 else { return cached.full }
         let total = cached.items.count
         let start = min(offset, total)
         let end = min(start + (limit ?? Self.pageLimit), total)
-        return .json(rawBody: CatalogJSON.listingBody(cached.items[start..<end],
-                                                      extra: [("count", end - start), ("total", total), ("offset", start), ("limit", limit ?? Self.pageLimit)]))
+        var page = HTTPResponse.json(rawBody: CatalogJSON.listingBody(cached.items[start..<end],
+                                                                      extra: [("count", end - start), ("total", total), ("offset", start), ("limit", limit ?? Self.pageLimit)]))
+        page.headers.append(("ETag", tag))
+        return page
+    }
+
+    /// The validator of the listings (`/containers`, any page of it, and `/pxe`): the catalog
+    /// state they were made from, and this process (a restarted worker counts its revisions
+    /// from the start again). A console polls with it and gets a 304 while nothing changed.
+    func listingTag(_ revision: CatalogRevision) -> String {
+        "\"\(instanceTag)-\(revision.generation)-\(revision.settingsRevision)-\(revision.bootRevision)\""
+    }
+
+    /// 304 with the tag when `If-None-Match` names it (or is `*`); nil otherwise.
+    func notModified(_ request: HTTPRequest, tag: String) -> HTTPResponse? {
+        guard let header = request.headers["if-none-match"] else { return nil }
+        let matches = header.split(separator: ",").contains { candidate in
+            var value = candidate.trimmingSpaces()
+            if value.hasPrefix("W/") { value.removeFirst(2) }
+            return value == "*" || value == tag
+        }
+        guard matches else { return nil }
+        return HTTPResponse(status: 304, headers: [("ETag", tag), ("Cache-Control", "no-cache")])
     }
 
     /// Enabled, valid entries of the current snapshot in boot order.
@@ -93,11 +118,15 @@ extension CatalogAPI {
         }.sorted { $0.1.bootOrder < $1.1.bootOrder }
     }
 
-    func listPXE() -> HTTPResponse {
+    func listPXE(_ request: HTTPRequest) -> HTTPResponse {
         let state = store.current
+        let tag = listingTag(state.revisionKey)
+        if let unchanged = notModified(request, tag: tag) { return unchanged }
         return pxeCache.value(for: state.revisionKey) {
             let items = Self.pxeEntries(state).map { CatalogJSON.pxe($0.0, $0.1, boot: state.bootStatus($0.0.id)) }
-            return HTTPResponse.json(.object([("pxe_containers", .array(items)), ("count", .int(Int64(items.count)))]))
+            var response = HTTPResponse.json(.object([("pxe_containers", .array(items)), ("count", .int(Int64(items.count)))]))
+            response.headers.append(("ETag", tag))
+            return response
         }
     }
 }

@@ -52,6 +52,8 @@ package final class CatalogAPI: Sendable {
         var id: String
         var part: BootPart
     }
+    /// This process in the listings' ETags (see `listingTag`).
+    let instanceTag = String(UInt64.random(in: 0...UInt64.max), radix: 36)
 
     package init(store: CatalogStore, context: APIContext, authorizer: AdminAuthorizer,
                 files: any ServedFileChecker = LiveFileChecker(), audit: @escaping @Sendable (String) -> Void = { _ in },
@@ -122,13 +124,13 @@ package final class CatalogAPI: Sendable {
         if route.needsAdmin { actor = try authorizer.admit(request) }
         switch route {
         case .index: return index()
-        case .containers: return try listContainers(query: request.query)
+        case .containers: return try listContainers(request)
         case let .container(id): return try downloadContainer(id: id)
         case let .containerPart(id, part): return try downloadPart(id: id, part: part)
         case let .thumbnail(id): return try downloadThumbnail(id: id)
         case let .file(name): return try downloadFile(name: name)
         case .refresh: return try refresh(actor: actor)
-        case .pxe: return listPXE()
+        case .pxe: return listPXE(request)
         case let .toggle(id): return try toggle(id: id, request: request, actor: actor)
         case .bootScript: return bootScript()
         case .menuScript: return menuScript(request)

@@ -5,7 +5,7 @@ import PXEAPI
 /// only place that knows both the transport's and the API's types.
 enum FastCGIAdapter {
     /// Every CGI param `httpRequest(from:)` reads; the transport copies only these.
-    static let paramsRead = ["HTTP_AUTHORIZATION", "HTTP_IF_MATCH", "HTTP_HOST", "SERVER_PORT", "REQUEST_METHOD", "DOCUMENT_URI", "SCRIPT_NAME", "QUERY_STRING"]
+    static let paramsRead = ["HTTP_AUTHORIZATION", "HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH", "HTTP_HOST", "SERVER_PORT", "REQUEST_METHOD", "DOCUMENT_URI", "SCRIPT_NAME", "QUERY_STRING"]
 
     /// Slow requests are answered on a thread of their own (see `CatalogAPI.runsLong`).
     static func reply(to request: FastCGIRequest, api: CatalogAPI) -> FastCGIServer.Reply {
@@ -20,6 +20,7 @@ enum FastCGIAdapter {
         var headers: [String: String] = [:]
         if let authorization = request.param("HTTP_AUTHORIZATION") { headers["authorization"] = authorization }
         if let ifMatch = request.param("HTTP_IF_MATCH") { headers["if-match"] = ifMatch }
+        if let ifNoneMatch = request.param("HTTP_IF_NONE_MATCH") { headers["if-none-match"] = ifNoneMatch }
         // Debian's fastcgi_params sends nginx's $host (no port) as HTTP_HOST; the port the
         // request came in on makes it the address clients used (sanboot needs it absolute).
         if var host = request.param("HTTP_HOST") {

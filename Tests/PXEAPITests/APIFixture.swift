@@ -57,8 +57,9 @@ final class APIFixture: @unchecked Sendable {
 
     /// Calls the API; POSTs carry the fixture's admin token unless `authorization` says otherwise.
     func call(_ method: String, _ path: String?, query: String = "", body: String = "", bodyProblem: HTTPRequest.BodyProblem? = nil,
-              authorization: String? = "Bearer " + APIFixture.token) -> HTTPResponse {
-        let headers = authorization.map { ["authorization": $0] } ?? [:]
+              authorization: String? = "Bearer " + APIFixture.token, headers extra: [String: String] = [:]) -> HTTPResponse {
+        var headers = authorization.map { ["authorization": $0] } ?? [:]
+        headers.merge(extra) { $1 }
         return api.handle(HTTPRequest(method: method, path: path, query: query, headers: headers, body: Array(body.utf8), bodyProblem: bodyProblem))
     }
 }

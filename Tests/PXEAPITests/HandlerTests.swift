@@ -204,6 +204,41 @@ import Testing
         #expect(try JSONParser.parse(response.body)["error"] != nil)
     }
 
+    /// The listings carry the catalog state as their ETag, the same for every page of one
+    /// state; `If-None-Match` with it answers 304 and no body until something changes (a
+    /// setting, a scan, the boot cache), and another worker process never matches.
+    @Test func listingsAnswerNotModifiedWhileNothingChanged() throws {
+        let fixture = fixture(3)
+        let first = fixture.call("GET", "/containers")
+        let tag = try #require(first.header("ETag"))
+        #expect(fixture.call("GET", "/containers", query: "limit=1&offset=2").header("ETag") == tag)
+        for presented in [tag, "W/" + tag, "\"other\", \(tag)", "*"] {
+            let unchanged = fixture.call("GET", "/containers", query: "limit=1", headers: ["if-none-match": presented])
+            #expect(unchanged.status == 304, "If-None-Match: \(presented)")
+            #expect(unchanged.body.isEmpty && unchanged.header("ETag") == tag)
+        }
+        #expect(fixture.call("GET", "/containers", headers: ["if-none-match": "\"other\""]).status == 200)
+        let pxeTag = try #require(fixture.call("GET", "/pxe").header("ETag"))
+        #expect(fixture.call("GET", "/pxe", headers: ["if-none-match": pxeTag]).status == 304)
+
+        _ = try fixture.store.setEnabled(false, id: fixture.id("f000.rts.png"))
+        let changed = fixture.call("GET", "/containers", query: "limit=1", headers: ["if-none-match": tag])
+        #expect(changed.status == 200 && changed.header("ETag") != tag)
+        #expect(fixture.call("GET", "/pxe", headers: ["if-none-match": pxeTag]).status == 200)
+        let afterToggle = try #require(changed.header("ETag"))
+        fixture.markAllReady()
+        #expect(fixture.call("GET", "/containers", headers: ["if-none-match": afterToggle]).status == 200, "the boot cache changed")
+        let afterBoot = try #require(fixture.call("GET", "/containers").header("ETag"))
+        fixture.root.write(PNGFixtures.named("N9"), to: "f009.rts.png")
+        fixture.store.refresh()
+        #expect(fixture.call("GET", "/containers", headers: ["if-none-match": afterBoot]).status == 200, "a scan found a file")
+
+        // A restarted worker counts its revisions from the start again: its tags are its own.
+        let restarted = CatalogAPI(store: fixture.store, context: fixture.api.context, authorizer: fixture.api.authorizer)
+        let current = try #require(fixture.call("GET", "/containers").header("ETag"))
+        #expect(restarted.handle(HTTPRequest(method: "GET", path: "/containers", headers: ["if-none-match": current])).status == 200)
+    }
+
     @Test func cachedListingFollowsChanges() throws {
         let fixture = fixture(3)
         #expect(fixture.call("GET", "/containers").bodyText.contains(#""pxe_enabled":true"#))
