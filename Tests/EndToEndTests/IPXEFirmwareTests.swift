@@ -232,7 +232,9 @@ struct IPXEFirmwareTests {
         #expect(TestServer.waitFor(seconds: 120) { (try? server.request("GET", "/pxe/menu.ipxe").text.contains(":entry1")) == true })
         let result = try TestServer.run(TestServer.binary, ["try-boot", "http://127.0.0.1:\(server.port)/", "--quiet", "--timeout", "240"])
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
-        #expect(result.stdout.contains("try-boot: the guest came up: PXE-CATALOG-BOOTED name=try-boot"))
+        // The last line names the entry the menu booted (its display name: the file's name).
+        let last = result.stdout.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(last.hasPrefix("try-boot: \"linux\" came up on BIOS in ") && last.contains(" s: PXE-CATALOG-BOOTED name=try-boot "), "\(last)")
         let failing = try TestServer.run(TestServer.binary, ["try-boot", "http://127.0.0.1:\(server.port)/", "--entry", "ffffffffffff", "--quiet", "--timeout", "120"])
         #expect(failing.status == 1)
         #expect(failing.stderr.contains("try-boot: "), "\(failing.stderr)")
