@@ -56,9 +56,11 @@ let package = Package(
         .testTarget(name: "PXESettingsTests", dependencies: ["PXESettings", "PXECatalog", "StrictJSON", "TestSupport"]),
         // Golden/ holds expected scripts, read by path in the tests.
         .testTarget(name: "BootScriptsTests", dependencies: ["BootScripts", "TestSupport"], exclude: ["Golden"]),
-        .testTarget(name: "PXEHostsTests", dependencies: ["PXEHosts", "StrictJSON"]),
+        // DnsmasqLogs/ holds dnsmasq's own log lines, read by path in the tests.
+        .testTarget(name: "PXEHostsTests", dependencies: ["PXEHosts", "StrictJSON"], exclude: ["DnsmasqLogs"]),
         .testTarget(name: "PXEAPITests", dependencies: ["PXEAPI", "PXEHosts", "PXECatalog", "PXESettings", "BootScripts", "PixelRTS", "StrictJSON", "TestSupport"]),
-        .testTarget(name: "PXEServerTests", dependencies: ["PXEServer", "PXECatalog", "StrictJSON", "TestSupport"]),
+        // Golden/ holds expected generated files, read by path in the tests.
+        .testTarget(name: "PXEServerTests", dependencies: ["PXEServer", "PXECatalog", "StrictJSON", "TestSupport"], exclude: ["Golden"]),
         .testTarget(name: "EndToEndTests", dependencies: ["PXECatalog", "PXESettings", "BootScripts", "PixelRTS", "StrictJSON", "TestSupport"]),
     ]
 )

@@ -16,6 +16,9 @@ package struct MenuOptions: Sendable, Equatable {
     /// by the line `attributed(_:query:)` puts at the top), so each request of a boot is
     /// attributed to the machine.
     package var attributed = false
+    /// A BIOS loader (`undionly.kpxe`) that a BIOS machine running another iPXE (a network
+    /// card's option ROM) loads by TFTP before the menu (`dhcp.bios_chainload`); nil: none.
+    package var biosChainload: String?
 
     package init(title: String = "pxe-catalog boot menu", timeoutSeconds: Int = 10, defaultChoice: DefaultChoice = .local,
                 publicBaseURL: String? = nil) {
@@ -71,10 +74,20 @@ package enum IPXEScripts {
     /// iPXE expansions, e.g. `mac=${net0/mac:hexhyp}&...`).
     package static func bootScript(options: MenuOptions, identityQuery: String = "") -> String {
         let query = identityQuery.isEmpty ? "" : "?" + identityQuery
+        // DHCP cannot tell a card's iPXE ROM from undionly (both send the same options); the
+        // script can: undionly's network device is called `undionly`. So the ROM loads it once.
+        let chainload = options.biosChainload.map { loader in
+            """
+            iseq ${platform} pcbios || goto menu
+            iseq ${net0/chip} undionly || chain --autofree tftp://${next-server}/\(loader) || goto menu
+            :menu
+
+            """
+        } ?? ""
         return """
         #!ipxe
         # pxe-catalog: load the boot menu.
-        chain --autofree \(url("pxe/menu.ipxe", relative: "menu.ipxe", options))\(query) || goto failed
+        \(chainload)chain --autofree \(url("pxe/menu.ipxe", relative: "menu.ipxe", options))\(query) || goto failed
         exit
         :failed
         echo pxe-catalog: the boot menu could not be loaded. Trying the next boot device.

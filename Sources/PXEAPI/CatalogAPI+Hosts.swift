@@ -97,6 +97,7 @@ extension CatalogAPI {
             ("status", .int(Int64(event.status))),
             ("outcome", .string(orNull: event.outcome)),
             ("requests", .int(Int64(event.requests))),
+            ("address", .string(orNull: event.address)),
         ])
     }
 

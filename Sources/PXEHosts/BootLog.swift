@@ -3,6 +3,8 @@ import Locking
 /// What a booting machine asked for.
 public enum BootRequestKind: String, Sendable, CaseIterable {
     case bootScript = "boot_script", menu, entryScript = "entry_script", kernel, initrd, disk
+    /// What dnsmasq answered (`NetworkBootEvent`): a DHCP answer, a TFTP transfer.
+    case dhcp, tftp
 }
 
 /// One request of a boot (or a run of identical ones: a SAN boot reads its disk in hundreds of
@@ -17,9 +19,12 @@ public struct BootEvent: Sendable, Equatable {
     public var entry: String?
     public var status: Int
     /// How the server answered a script request: `menu`, `rule:<name>` (the policy of a host
-    /// rule), `direct:<rule>` (booted without a menu), `next-boot` (a one-shot was used).
+    /// rule), `direct:<rule>` (booted without a menu), `next-boot` (a one-shot was used); for
+    /// DHCP and TFTP, what the machine was given (`uefi: snponly.efi`, the file sent).
     public var outcome: String?
     public var requests: Int
+    /// The machine's IPv4 address (DHCP and TFTP events).
+    public var address: String?
 }
 
 /// What is known about one machine (by MAC) from its requests.
@@ -67,7 +72,7 @@ public final class BootLog: Sendable {
         mutating func noteUnsaved(_ mac: String, at now: Double, machine: MachineIdentity, entry: String?, booted: Bool) {
             if var delta = unsaved[mac] {
                 delta.lastSeen = now
-                delta.machine = machine
+                if !machine.isOnlyAddress || delta.machine.isOnlyAddress { delta.machine = machine }
                 delta.requests += 1
                 if booted { delta.boots += 1 }
                 if let entry { delta.lastEntry = entry }
@@ -95,13 +100,23 @@ public final class BootLog: Sendable {
         self.clock = clock
     }
 
-    public func record(_ machine: MachineIdentity, kind: BootRequestKind, entry: String?, status: Int, outcome: String? = nil) {
+    /// Records what dnsmasq answered a machine (see `DnsmasqLogReader`).
+    public func record(_ event: NetworkBootEvent) {
+        var machine = MachineIdentity(mac: event.mac)
+        machine.platform = event.platform
+        let kind: BootRequestKind = event.kind == .dhcp ? .dhcp : .tftp
+        let outcome = event.kind == .dhcp ? [event.client, event.given].compactMap { $0 }.joined(separator: ": ") : event.given
+        record(machine, kind: kind, entry: nil, status: event.status, outcome: outcome, address: event.address)
+    }
+
+    public func record(_ machine: MachineIdentity, kind: BootRequestKind, entry: String?, status: Int, outcome: String? = nil, address: String? = nil) {
         let now = clock()
         state.withLock { state in
             if let mac = machine.mac, let latest = state.latest[mac], state.events.indices.contains(latest.index),
                state.events[latest.index].id == latest.id {
                 var event = state.events[latest.index]
-                if event.kind == kind, event.entry == entry, event.status == status, event.outcome == outcome, now - event.time < Self.runSeconds {
+                if event.kind == kind, event.entry == entry, event.status == status, event.outcome == outcome, event.address == address,
+                   now - event.time < Self.runSeconds {
                     event.requests += 1
                     event.time = now
                     state.events[latest.index] = event
@@ -111,7 +126,8 @@ public final class BootLog: Sendable {
                     return
                 }
             }
-            let event = BootEvent(id: state.nextID, time: now, machine: machine, kind: kind, entry: entry, status: status, outcome: outcome, requests: 1)
+            let event = BootEvent(id: state.nextID, time: now, machine: machine, kind: kind, entry: entry, status: status, outcome: outcome,
+                                  requests: 1, address: address)
             state.nextID += 1
             // A boot: a kernel fetch, or the first read of a disk (the rest of a SAN boot's reads join its run).
             if status < 400, let entry, kind == .kernel || kind == .disk {
@@ -132,7 +148,8 @@ public final class BootLog: Sendable {
             state.noteUnsaved(mac, at: now, machine: machine, entry: kind == .menu || kind == .bootScript ? nil : entry, booted: booted)
             if var summary = state.hosts[mac] {
                 summary.lastSeen = now
-                summary.machine = machine
+                // What DHCP and TFTP know of a machine (its MAC) does not replace what its iPXE said.
+                if !machine.isOnlyAddress || summary.machine.isOnlyAddress { summary.machine = machine }
                 summary.requests += 1
                 if booted { summary.boots += 1 }
                 if let entry, kind != .menu, kind != .bootScript { summary.lastEntry = entry }
@@ -218,5 +235,12 @@ public final class BootLog: Sendable {
     public func bootCounts() -> [(kind: BootRequestKind, entry: String, count: Int)] {
         state.withLock { $0.counts.map { (kind: $0.key.kind, entry: $0.key.entry, count: $0.value) } }
             .sorted { ($0.entry, $0.kind.rawValue) < ($1.entry, $1.kind.rawValue) }
+    }
+}
+
+extension MachineIdentity {
+    /// Whether nothing but the MAC (and the platform DHCP implies) is known: a DHCP or TFTP sighting.
+    var isOnlyAddress: Bool {
+        uuid == nil && serial == nil && hostname == nil && manufacturer == nil && product == nil && buildarch == nil
     }
 }

@@ -22,7 +22,7 @@ package struct PXECatalogCommand: ParsableCommand {
         Exit status: 0 success; 1 the command failed (the message says why); 64 usage error.
         """,
         version: WorkerApplication.version,
-        subcommands: [Serve.self, Scan.self, CheckConfig.self, Plan.self, Apply.self, NginxConfig.self, ConfigReference.self,
+        subcommands: [Serve.self, Scan.self, CheckConfig.self, Plan.self, Apply.self, NginxConfig.self, DnsmasqConfig.self, TFTPRootCommand.self, ConfigReference.self,
                       Database.self, Pack.self, Unpack.self, Inspect.self, TryBoot.self, DemoCatalogCommand.self, GenerateCatalog.self, BenchScan.self, BenchDecode.self, BenchHash.self, Forward.self, AnalyzeOCR.self])
 
     package init() {}
@@ -161,6 +161,16 @@ struct CheckConfig: ParsableCommand {
                 throw ExitCode.failure
             }
         }
+        // Network boot: what dhcp.* names must be on this machine (interface, subnet, loaders).
+        var networkBoot = ""
+        do {
+            if let plan = try NetworkBootPlan.resolve(configuration) {
+                networkBoot = " Network boot: dnsmasq in \(plan.mode.rawValue) mode on \(plan.interface) (\(plan.subnet.network)/\(plan.subnet.prefixLength)), machines reach \(plan.baseURL)."
+            }
+        } catch {
+            PXECatalogCommand.printError(error.description)
+            throw ExitCode.failure
+        }
         var store = ""
         if connect {
             do {
@@ -177,7 +187,7 @@ struct CheckConfig: ParsableCommand {
                 }
             }
         }
-        print("Configuration \(options.config ?? "(defaults)") is valid: \(configuration.catalog.roots.count) catalog root(s), socket \(configuration.worker.socket), settings in \(configuration.state.backend.rawValue).\(store)")
+        print("Configuration \(options.config ?? "(defaults)") is valid: \(configuration.catalog.roots.count) catalog root(s), socket \(configuration.worker.socket), settings in \(configuration.state.backend.rawValue).\(networkBoot)\(store)")
     }
 }
 

@@ -78,6 +78,7 @@ extension Configuration {
     /// Whether `new` changes what the generated nginx site serves (it must be regenerated).
     func changesNginxSite(_ new: Configuration) -> Bool {
         catalog.roots != new.catalog.roots || nginx.internalPrefix != new.nginx.internalPrefix || files != new.files
+            || (dhcp.mode == .off) != (new.dhcp.mode == .off) || effectiveTFTPRoot != new.effectiveTFTPRoot
     }
 
     /// `new` with what cannot change while running kept as it is now.

@@ -107,6 +107,45 @@ package struct Configuration: Sendable, Equatable {
         package var bootLogSize = 10_000
     }
 
+    /// Network boot for real machines: the dnsmasq that answers their firmware's DHCP (as the
+    /// network's server, or as a proxy beside the site's) and serves the boot loaders by TFTP.
+    /// pxe-catalog generates its configuration (`dnsmasq-config`) and follows its log.
+    package struct DHCP: Sendable, Equatable {
+        package enum Mode: String, Sendable, Equatable, CaseIterable {
+            /// No DHCP at all (the site points its own DHCP server at pxe-catalog).
+            case off
+            /// Answers only network-boot requests; the site's DHCP server keeps handing out addresses.
+            case proxy
+            /// Hands out addresses from `range` too: an isolated lab network.
+            case server
+        }
+
+        package var mode = Mode.off
+        package var interface: String?
+        /// `start-end`, two IPv4 addresses (server mode).
+        package var range: String?
+        package var leaseSeconds = 3600
+        /// The IPv4 address machines reach nginx and TFTP on; nil: the interface's (server mode).
+        package var serverAddress: String?
+        /// nil: `tftp` in the state directory.
+        package var tftpRoot: String?
+        /// Where the loaders are linked from (Debian's `ipxe` package).
+        package var loaderDirectory = "/usr/lib/ipxe"
+        package var biosLoader = "undionly.kpxe"
+        package var uefiLoader = "snponly.efi"
+        package var httpBootLoader = "ipxe.efi"
+        /// Whether a BIOS machine whose iPXE is not Debian's `undionly.kpxe` (a NIC's option ROM)
+        /// loads that one by TFTP first.
+        package var biosChainload = false
+        /// Router advertisements without a default route (server mode), so that iPXE's IPv6
+        /// autoconfiguration finishes at once instead of waiting for its timeout.
+        package var routerAdvertisements = false
+        /// dnsmasq's log (its DHCP and TFTP details), which the worker follows for the boot log.
+        package var logFile = "/var/log/pxe-catalog/dnsmasq.log"
+        /// The user dnsmasq runs as once it has bound its ports (it writes the log and the leases).
+        package var user = "pxe-catalog"
+    }
+
     package struct Admin: Sendable, Equatable {
         package var tokenFile: String?
         package var allowUnauthenticated = false
@@ -123,6 +162,7 @@ package struct Configuration: Sendable, Equatable {
     package var boot = Boot()
     package var status = Status()
     package var hosts = Hosts()
+    package var dhcp = DHCP()
     /// The menu file `menu.file` names, read when the configuration is loaded.
     package var menuFile: MenuFile?
 
@@ -146,7 +186,9 @@ package struct Configuration: Sendable, Equatable {
         case "first": .first
         default: .entry(menu.defaultChoice)
         }
-        return MenuOptions(title: menu.title, timeoutSeconds: menu.timeoutSeconds, defaultChoice: choice, publicBaseURL: menu.publicBaseURL)
+        var options = MenuOptions(title: menu.title, timeoutSeconds: menu.timeoutSeconds, defaultChoice: choice, publicBaseURL: menu.publicBaseURL)
+        if dhcp.mode != .off && dhcp.biosChainload { options.biosChainload = dhcp.biosLoader }
+        return options
     }
 
     /// `state.forget_after_days` in seconds; nil keeps settings of vanished entries forever.
@@ -169,4 +211,6 @@ package struct Configuration: Sendable, Equatable {
     }
 
     package var effectiveFilesRoot: String { files.root ?? catalog.roots.first ?? "/" }
+
+    package var effectiveTFTPRoot: String { dhcp.tftpRoot ?? state.directory + "/tftp" }
 }

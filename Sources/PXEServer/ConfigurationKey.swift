@@ -288,6 +288,78 @@ struct ConfigurationKey: Sendable {
                          summary: "Boot events kept in memory for `GET /boots` (the oldest go first); host summaries are kept for up to ten times as many machines.") {
             $0.hosts.bootLogSize = try integer($1, "hosts.boot_log_size", $2, in: 1...1_000_000)
         },
+        ConfigurationKey(path: "dhcp.mode", kind: .string, defaultText: "\"off\"",
+                         summary: "Network boot of real machines through dnsmasq (`pxe-catalog dnsmasq-config`, the pxe-catalog-dnsmasq unit): `off` (the site's DHCP server points machines here itself), `proxy` (answers only network-boot requests beside the site's DHCP server, which keeps handing out addresses; ports 67 and 4011) or `server` (hands out addresses from `dhcp.range` too: isolated labs). `make run` never answers DHCP.") {
+            let text = try string($1, "dhcp.mode", $2)
+            guard let mode = Configuration.DHCP.Mode(rawValue: text) else {
+                throw ConfigurationError(source: $2, key: "dhcp.mode", reason: "must be \"off\", \"proxy\" or \"server\", not \"\(text)\"")
+            }
+            $0.dhcp.mode = mode
+        },
+        ConfigurationKey(path: "dhcp.interface", kind: .string, defaultText: "none (required unless dhcp.mode is off)",
+                         summary: "The network interface dnsmasq answers on, e.g. `eno1` or a bridge.") {
+            let name = try string($1, "dhcp.interface", $2)
+            guard !name.isEmpty, name.utf8.count < 16, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.@".contains($0)) }) else {
+                throw ConfigurationError(source: $2, key: "dhcp.interface", reason: "must be an interface name such as \"eno1\" (letters, digits, '-', '_', '.', '@'; at most 15 bytes), not \"\(name)\"")
+            }
+            $0.dhcp.interface = name
+        },
+        ConfigurationKey(path: "dhcp.range", kind: .string, defaultText: "none (required in server mode)",
+                         summary: "The addresses server mode hands out, `START-END` (two IPv4 addresses in the interface's subnet), e.g. `10.77.0.100-10.77.0.199`.") {
+            let text = try string($1, "dhcp.range", $2)
+            guard let range = DHCPRange(text) else {
+                throw ConfigurationError(source: $2, key: "dhcp.range", reason: "must be two IPv4 addresses START-END with START not after END, such as \"10.77.0.100-10.77.0.199\", not \"\(text)\"")
+            }
+            $0.dhcp.range = range.description
+        },
+        ConfigurationKey(path: "dhcp.lease_seconds", kind: .integer, defaultText: "3600",
+                         summary: "How long an address handed out in server mode is leased.") {
+            $0.dhcp.leaseSeconds = try integer($1, "dhcp.lease_seconds", $2, in: 120...604_800)
+        },
+        ConfigurationKey(path: "dhcp.server_address", kind: .string, defaultText: "the interface's address (server mode); required in proxy mode",
+                         summary: "The IPv4 address machines reach this server on: the TFTP server and the host of the `http://` URLs handed out (with nginx's port, unless `menu.public_base_url` is set).") {
+            let text = try string($1, "dhcp.server_address", $2)
+            guard IPv4Address(text) != nil else {
+                throw ConfigurationError(source: $2, key: "dhcp.server_address", reason: "must be an IPv4 address such as \"10.77.0.1\", not \"\(text)\"")
+            }
+            $0.dhcp.serverAddress = text
+        },
+        ConfigurationKey(path: "dhcp.tftp_root", kind: .string, defaultText: "`tftp` in state.directory",
+                         summary: "The directory dnsmasq serves by TFTP (and nginx over HTTP at `/boot/`); `pxe-catalog tftp-root` links the loaders into it.") {
+            $0.dhcp.tftpRoot = try string($1, "dhcp.tftp_root", $2)
+        },
+        ConfigurationKey(path: "dhcp.loader_directory", kind: .string, defaultText: "\"/usr/lib/ipxe\"",
+                         summary: "Where the boot loaders come from (Debian's `ipxe` package); `pxe-catalog tftp-root` links them from here.") {
+            $0.dhcp.loaderDirectory = try string($1, "dhcp.loader_directory", $2)
+        },
+        ConfigurationKey(path: "dhcp.bios_loader", kind: .string, defaultText: "\"undionly.kpxe\"",
+                         summary: "The loader BIOS PXE clients get by TFTP (a file name in `dhcp.loader_directory`).") {
+            $0.dhcp.biosLoader = try loaderName($1, "dhcp.bios_loader", $2)
+        },
+        ConfigurationKey(path: "dhcp.uefi_loader", kind: .string, defaultText: "\"snponly.efi\"",
+                         summary: "The loader x86-64 UEFI PXE clients get by TFTP: `snponly.efi` drives the NIC through the firmware's own driver (4 s faster to start here), `ipxe.efi` brings iPXE's drivers.") {
+            $0.dhcp.uefiLoader = try loaderName($1, "dhcp.uefi_loader", $2)
+        },
+        ConfigurationKey(path: "dhcp.http_boot_loader", kind: .string, defaultText: "\"ipxe.efi\"",
+                         summary: "The loader UEFI HTTP Boot clients get, as an `http://` URL nginx serves from the TFTP root (`snponly.efi` does not start under OVMF's HTTP Boot).") {
+            $0.dhcp.httpBootLoader = try loaderName($1, "dhcp.http_boot_loader", $2)
+        },
+        ConfigurationKey(path: "dhcp.bios_chainload", kind: .boolean, defaultText: "false",
+                         summary: "Whether a BIOS machine running another iPXE (a NIC's option ROM) loads `dhcp.bios_loader` by TFTP first. DHCP cannot tell the two apart; the boot script does, from `${net0/chip}`, so the loader is loaded once, not in a loop.") {
+            $0.dhcp.biosChainload = try boolean($1, "dhcp.bios_chainload", $2)
+        },
+        ConfigurationKey(path: "dhcp.router_advertisements", kind: .boolean, defaultText: "false",
+                         summary: "Server mode: dnsmasq sends IPv6 router advertisements that announce no route, so iPXE's IPv6 autoconfiguration ends at once (it otherwise waits about 10 s per start). For isolated networks only.") {
+            $0.dhcp.routerAdvertisements = try boolean($1, "dhcp.router_advertisements", $2)
+        },
+        ConfigurationKey(path: "dhcp.log_file", kind: .string, defaultText: "\"/var/log/pxe-catalog/dnsmasq.log\"",
+                         summary: "dnsmasq's log: the worker follows it and puts each machine's DHCP answer and TFTP transfer into the boot log (`/boots`, `/hosts/{mac}`).") {
+            $0.dhcp.logFile = try string($1, "dhcp.log_file", $2)
+        },
+        ConfigurationKey(path: "dhcp.user", kind: .string, defaultText: "\"pxe-catalog\"",
+                         summary: "The user dnsmasq runs as after binding its ports; it writes the log (which the worker reads) and its lease file in the state directory.") {
+            $0.dhcp.user = try nginxWord($1, "dhcp.user", $2)
+        },
         ConfigurationKey(path: "log.level", kind: .string, defaultText: "\"info\"",
                          summary: "Lowest level logged to stderr: trace, debug, info, notice, warning, error, critical.") {
             let level = try string($1, "log.level", $2)
@@ -375,6 +447,17 @@ struct ConfigurationKey: Sendable {
             result.append(text)
         }
         return result
+    }
+
+    /// A loader's file name: one path component of printable ASCII, nothing dnsmasq or a URL
+    /// would read another way.
+    static func loaderName(_ value: JSONValue, _ key: String, _ source: ConfigurationError.Source) throws(ConfigurationError) -> String {
+        let name = try string(value, key, source)
+        guard !name.isEmpty, name != ".", name != "..", name.utf8.count <= 100,
+              name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
+            throw ConfigurationError(source: source, key: key, reason: "must be a file name of letters, digits, '-', '_' and '.', such as \"ipxe.efi\", not \"\(name)\"")
+        }
+        return name
     }
 
     /// A value pasted into nginx's configuration as one word.

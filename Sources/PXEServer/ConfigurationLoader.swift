@@ -130,6 +130,35 @@ package enum ConfigurationLoader {
         configuration.nginx.staticRoot = configuration.nginx.staticRoot.map { absolute($0, base: base) }
         configuration.nginx.tlsCertificate = configuration.nginx.tlsCertificate.map { absolute($0, base: base) }
         configuration.nginx.tlsCertificateKey = configuration.nginx.tlsCertificateKey.map { absolute($0, base: base) }
+        configuration.dhcp.tftpRoot = configuration.dhcp.tftpRoot.map { absolute($0, base: base) }
+        configuration.dhcp.loaderDirectory = absolute(configuration.dhcp.loaderDirectory, base: base)
+        configuration.dhcp.logFile = absolute(configuration.dhcp.logFile, base: base)
+    }
+
+    /// What `dhcp.mode` needs, checked without looking at the machine (`check-config` and
+    /// `dnsmasq-config` also check the interface, the range's subnet and the loader files).
+    static func validateDHCP(_ dhcp: Configuration.DHCP, sources: [String: ConfigurationError.Source]) throws(ConfigurationError) {
+        let modeSource = sources["dhcp.mode"] ?? .defaults
+        switch dhcp.mode {
+        case .off:
+            return
+        case .proxy:
+            guard dhcp.serverAddress != nil else {
+                throw ConfigurationError(source: modeSource, key: "dhcp.server_address",
+                                         reason: "is required with dhcp.mode \"proxy\": the site's DHCP server hands out the addresses, so machines must be told this server's own (such as \"10.77.0.1\")")
+            }
+        case .server:
+            guard dhcp.range != nil else {
+                throw ConfigurationError(source: modeSource, key: "dhcp.range", reason: "is required with dhcp.mode \"server\": the addresses to hand out, such as \"10.77.0.100-10.77.0.199\"")
+            }
+        }
+        guard dhcp.interface != nil else {
+            throw ConfigurationError(source: modeSource, key: "dhcp.interface", reason: "is required with dhcp.mode \"\(dhcp.mode.rawValue)\": the network interface to answer on, such as \"eno1\"")
+        }
+        for (key, path) in [("dhcp.tftp_root", dhcp.tftpRoot ?? ""), ("dhcp.log_file", dhcp.logFile), ("dhcp.loader_directory", dhcp.loaderDirectory)]
+        where path.contains(where: { $0 == "\n" || $0 == "\r" || $0 == "\"" || $0 == "\\" || $0 == "$" || $0 == "," }) {
+            throw ConfigurationError(source: sources[key] ?? .defaults, key: key, reason: "holds \(path), which contains a newline, '\"', '\\', '$' or ','; dnsmasq and nginx cannot use such a path")
+        }
     }
 
     static func validate(_ configuration: Configuration, checkDirectories: Bool,
@@ -156,6 +185,7 @@ package enum ConfigurationLoader {
             let given = missing == "nginx.tls_certificate" ? "nginx.tls_certificate_key" : "nginx.tls_certificate"
             throw ConfigurationError(source: sources[given] ?? .defaults, key: missing, reason: "is required with \(given): a TLS server needs both the certificate and its key")
         }
+        try validateDHCP(configuration.dhcp, sources: sources)
         if configuration.worker.socket.utf8.count >= 108 {
             throw ConfigurationError(source: sources["worker.socket"] ?? .defaults, key: "worker.socket", reason: "is longer than the 107 bytes a unix socket path may have")
         }

@@ -95,6 +95,22 @@ package enum NginxConfigGenerator {
             }
 
         """
+        if configuration.dhcp.mode != .off {
+            let tftp = configuration.effectiveTFTPRoot
+            body += """
+
+                # Boot loaders over HTTP for UEFI HTTP Boot (dhcp.http_boot_loader): the TFTP root, as
+                # dnsmasq serves it by TFTP (the loaders are links into Debian's ipxe package).
+                location /boot/ {
+                    alias \(quoted(tftp.hasSuffix("/") ? tftp : tftp + "/"));
+                    types { }
+                    default_type application/octet-stream;
+                    sendfile on;
+                    tcp_nopush on;
+                }
+
+            """
+        }
         let console = consoleLocations(staticRoot: configuration.effectiveStaticRoot)
         text += "\nserver {\n    listen \(nginx.listen);\n    server_name \(nginx.serverName);\n\n"
         if refusesAdmin { text += plainHTTPRefusals(nginx) }

@@ -26,6 +26,8 @@ package final class WorkerApplication: Sendable {
     let localCopy: LocalSettingsCopy?
     /// Saves machine summaries to the settings store in the background.
     let hostSummaries: HostSummaryWriter
+    /// Reads dnsmasq's log into the boot log while `dhcp.mode` is not off.
+    let dnsmasqLog = Shared<DnsmasqLogFollower?>(nil)
 
     var configuration: Configuration { configurationBox.withLock { $0 } }
 
@@ -126,6 +128,7 @@ package final class WorkerApplication: Sendable {
         transport.value = server
         server.start()
         watcher.start(configuration)
+        followDnsmasqLog(configuration)
 
         while true {
             switch signals.next() {
@@ -137,6 +140,7 @@ package final class WorkerApplication: Sendable {
                 let timeout = configuration.worker.shutdownTimeoutSeconds
                 logger.notice("signal \(signal): no new requests; finishing in-flight ones (up to \(timeout) s) and stopping")
                 watcher.stop()
+                dnsmasqLog.exchange(nil)?.stop()
                 bootPreparer.stop()
                 let clean = server.stop(deadline: .seconds(timeout))
                 hostSummaries.stop()
@@ -152,6 +156,14 @@ package final class WorkerApplication: Sendable {
                 return 0
             }
         }
+    }
+
+    /// Follows dnsmasq's log for `configuration` (nothing when `dhcp.mode` is off), stopping the
+    /// follower before.
+    func followDnsmasqLog(_ configuration: Configuration) {
+        let follower = DnsmasqLogFollower.make(configuration, bootLog: api.bootLog, logger: logger)
+        dnsmasqLog.exchange(follower)?.stop()
+        follower?.start()
     }
 
     /// The socket systemd or spawn-fcgi passed, else one of our own at `worker.socket` (then
@@ -207,7 +219,10 @@ package final class WorkerApplication: Sendable {
             logger.warning("\(key) changed but cannot change while running; restart the worker to apply it")
         }
         if old.changesNginxSite(new) {
-            logger.notice("catalog roots, files.root or nginx.internal_prefix changed: regenerate the nginx site (pxe-catalog nginx-config) and reload nginx too")
+            logger.notice("catalog roots, files.root, nginx.internal_prefix, dhcp.mode or dhcp.tftp_root changed: regenerate the nginx site (pxe-catalog nginx-config) and reload nginx too")
+        }
+        if old.dhcp != new.dhcp {
+            logger.notice("dhcp.* changed: restart pxe-catalog-dnsmasq (it regenerates dnsmasq's configuration, pxe-catalog dnsmasq-config, as it starts)")
         }
         let applied = old.applyingWhileRunning(new)
         configurationBox.withLock { $0 = applied }
@@ -217,6 +232,7 @@ package final class WorkerApplication: Sendable {
         store.replaceScanner(scanner)
         api.replaceContext(applied.apiContext(scanner: scanner, version: Self.version))
         if old.catalog != new.catalog { watcher.start(applied) }
+        if old.dhcp != new.dhcp || old.effectiveTFTPRoot != new.effectiveTFTPRoot { followDnsmasqLog(applied) }
         logRefresh(store.refresh(), reason: "SIGHUP")
         applyMenuFile(applied, reason: "SIGHUP")
     }

@@ -115,6 +115,27 @@ import Testing
         #expect(script == (try Self.golden("menu-mixed-kinds.ipxe")))
     }
 
+    /// `dhcp.bios_chainload`: another iPXE on a BIOS (a card's ROM) loads undionly by TFTP, once:
+    /// undionly's device is called `undionly`, so it goes on to the menu.
+    @Test func bootScriptChainloadsTheBIOSLoaderOnlyFromAnotherIPXE() {
+        var options = MenuOptions()
+        options.biosChainload = "undionly.kpxe"
+        #expect(IPXEScripts.bootScript(options: options, identityQuery: "mac=${net0/mac:hexhyp}") == """
+        #!ipxe
+        # pxe-catalog: load the boot menu.
+        iseq ${platform} pcbios || goto menu
+        iseq ${net0/chip} undionly || chain --autofree tftp://${next-server}/undionly.kpxe || goto menu
+        :menu
+        chain --autofree menu.ipxe?mac=${net0/mac:hexhyp} || goto failed
+        exit
+        :failed
+        echo pxe-catalog: the boot menu could not be loaded. Trying the next boot device.
+        sleep 3
+        exit 1
+
+        """)
+    }
+
     /// Descriptions follow the details on the item's line, sanitised like names and cut to what
     /// fits beside iPXE's countdown; a name that leaves too little room shows none.
     @Test func descriptionsFollowTheDetailsAsFarAsTheyFit() throws {
