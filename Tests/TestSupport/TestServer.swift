@@ -48,6 +48,9 @@ public final class TestServer: @unchecked Sendable {
     /// containers where tesseract is installed).
     public var analyzer: [String] = []
     public var analyzerTimeoutSeconds = 60
+    /// nginx on every address of its namespace (a lab's machines reach it on the bridge), not
+    /// only on 127.0.0.1.
+    public var listensOnAllAddresses = false
 
     /// `catalogRoot`: a catalog directory shared with other servers (a fleet's nodes see the
     /// same paths, so the same ids); `stateConfig`: more members of the config's `state` object.
@@ -110,7 +113,7 @@ public final class TestServer: @unchecked Sendable {
         {
           "worker": { "socket": "\(directory.path)/worker.sock", "threads": 2, "shutdown_timeout": 5 },
           "catalog": { "roots": ["\(catalogRoot)"], "analyzer": [\(analyzer.map { "\"\($0)\"" }.joined(separator: ", "))], "analyzer_timeout": \(analyzerTimeoutSeconds) },
-          "nginx": { "listen": "127.0.0.1:\(port)", "static_root": "\(Self.repositoryRoot)/.build/static"\(nginxMembers) },
+          "nginx": { "listen": "\(listensOnAllAddresses ? "" : "127.0.0.1:")\(port)", "static_root": "\(Self.repositoryRoot)/.build/static"\(nginxMembers) },
           "state": { "directory": "\(customStateDirectory ?? stateDirectory)"\(stateConfig.isEmpty ? "" : ", " + stateConfig) },
           "admin": { "token_file": "\(tokenFile)" }\(extra)
         }
@@ -140,6 +143,24 @@ public final class TestServer: @unchecked Sendable {
     public static func withSignalsUnblocked(_ executable: String, _ arguments: [String]) -> (URL, [String]) {
         (URL(fileURLWithPath: "/usr/bin/python3"),
          ["-c", "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execv(sys.argv[1], sys.argv[1:])", executable] + arguments)
+    }
+
+    /// `executable arguments` under a small supervisor (Debian's python3) that starts it with every
+    /// signal unblocked, passes on SIGTERM, SIGINT, SIGQUIT and SIGHUP, and exits with its status.
+    /// For programs that close the descriptors they inherit (dnsmasq): Foundation's `Process`
+    /// learns of a child's exit from a socket the child inherits, and when the child closes it
+    /// early, Foundation's one process-watching thread blocks in `waitpid` for it, and no other
+    /// child's exit is noticed any more. The supervisor keeps that socket until the program ends.
+    public static func supervised(_ executable: String, _ arguments: [String]) -> (URL, [String]) {
+        let script = """
+            import os, signal, subprocess, sys
+            signal.pthread_sigmask(signal.SIG_SETMASK, [])
+            child = subprocess.Popen(sys.argv[1:])
+            for number in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
+                signal.signal(number, lambda received, frame: child.send_signal(received))
+            sys.exit(child.wait() & 0xFF)
+            """
+        return (URL(fileURLWithPath: "/usr/bin/python3"), ["-c", script, executable] + arguments)
     }
 
     /// `executable arguments`, run through `ip netns exec` when the server has a namespace.

@@ -27,8 +27,10 @@ case "$profile" in
         # postgresql: the fleet tests start their own cluster; iproute2: the network namespaces of
         # the boot tests; systemd: systemd-analyze verify of the units; python3-venv and
         # python3-apt: the Ansible role checks; chromium, chromium-driver, python3-selenium,
-        # fonts-dejavu-core: the console's real-browser test; tesseract-ocr: the built-in analyzer's test.
-        packages+=(postgresql iproute2 systemd python3-venv python3-apt chromium chromium-driver python3-selenium fonts-dejavu-core tesseract-ocr)
+        # fonts-dejavu-core: the console's real-browser test; tesseract-ocr: the built-in analyzer's test;
+        # dnsmasq-base and ipxe: the real-network boots (DHCP, proxyDHCP, TFTP, the loaders).
+        packages+=(postgresql iproute2 systemd python3-venv python3-apt chromium chromium-driver python3-selenium fonts-dejavu-core tesseract-ocr
+                   dnsmasq-base ipxe)
         ;;&
     bench)
         # The load generator and the chart.
@@ -63,13 +65,14 @@ if [ ! -x "$venv/bin/ansible-playbook" ]; then
         || echo "warning: ansible-core could not be installed; the Ansible role checks will be skipped" >&2
 fi
 
-# The contract tools from PyPI, in .build/tools: openapi-spec-validator checks docs/openapi.yaml
+# The test tools from PyPI, in .build/tools: openapi-spec-validator checks docs/openapi.yaml
 # (make static-check); jsonschema checks every response the end-to-end tests receive against it;
-# schemathesis fuzzes the running API from it. Required: without them the contract is
-# unchecked, so this fails rather than skipping.
+# schemathesis fuzzes the running API from it; virt-firmware writes the OVMF variable stores of
+# the HTTP Boot machines. Required: without them the contract is unchecked, so this fails
+# rather than skipping.
 tools="$(dirname "$0")/../../.build/tools"
-if [ ! -x "$tools/bin/schemathesis" ] || ! "$tools/bin/python" -c 'import yaml, jsonschema, openapi_spec_validator' 2>/dev/null; then
-    echo "Installing the contract tools into .build/tools" >&2
+if [ ! -x "$tools/bin/schemathesis" ] || ! "$tools/bin/python" -c 'import yaml, jsonschema, openapi_spec_validator, virt.firmware' 2>/dev/null; then
+    echo "Installing the test tools into .build/tools" >&2
     python3 -m venv "$tools"
-    "$tools/bin/pip" install -q pyyaml openapi-spec-validator jsonschema schemathesis >/dev/null
+    "$tools/bin/pip" install -q pyyaml openapi-spec-validator jsonschema schemathesis virt-firmware >/dev/null
 fi
