@@ -138,7 +138,9 @@ install-files:
 	mkdir -p $(DESTDIR)$(SYSTEMDDIR) $(DESTDIR)$(DOCDIR)
 	$(UNIT_SED) deploy/pxe-catalog.service > $(DESTDIR)$(SYSTEMDDIR)/pxe-catalog.service
 	$(UNIT_SED) deploy/pxe-catalog.socket > $(DESTDIR)$(SYSTEMDDIR)/pxe-catalog.socket
-	chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/pxe-catalog.service $(DESTDIR)$(SYSTEMDDIR)/pxe-catalog.socket
+	$(UNIT_SED) deploy/pxe-catalog-dnsmasq.service > $(DESTDIR)$(SYSTEMDDIR)/pxe-catalog-dnsmasq.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/pxe-catalog.service $(DESTDIR)$(SYSTEMDDIR)/pxe-catalog.socket $(DESTDIR)$(SYSTEMDDIR)/pxe-catalog-dnsmasq.service
+	install -D -m 0644 deploy/pxe-catalog.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/pxe-catalog
 	install -D -m 0644 deploy/pxe-catalog.sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/pxe-catalog.conf
 	install -m 0644 README.md docs/configuration.md $(DESTDIR)$(DOCDIR)/
 	sed 's|/usr/local/share/pxe-catalog/static|$(DATADIR)/static|' deploy/pxe-catalog.json > $(DESTDIR)$(DOCDIR)/config.example.json

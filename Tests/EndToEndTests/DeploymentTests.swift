@@ -13,6 +13,7 @@ import Testing
                                                          "PREFIX=\(prefix.path)", "SYSCONFDIR=\(prefix.path)/etc"])
         try #require(make.status == 0, "\(make.stderr)")
         for file in ["bin/pxe-catalog", "lib/systemd/system/pxe-catalog.service", "lib/systemd/system/pxe-catalog.socket",
+                     "lib/systemd/system/pxe-catalog-dnsmasq.service", "etc/logrotate.d/pxe-catalog",
                      "lib/sysusers.d/pxe-catalog.conf", "share/doc/pxe-catalog/config.example.json",
                      "share/doc/pxe-catalog/nginx-site.example.conf", "etc/pxe-catalog/config.json",
                      "share/pxe-catalog/static/openapi.json", "share/doc/pxe-catalog/openapi.yaml",
@@ -39,8 +40,13 @@ import Testing
         let socket = try String(contentsOfFile: prefix.path + "/lib/systemd/system/pxe-catalog.socket", encoding: .utf8)
         #expect(socket.contains("ListenStream=/run/pxe-catalog/fcgi.sock\n"))
 
+        let dnsmasq = try String(contentsOfFile: prefix.path + "/lib/systemd/system/pxe-catalog-dnsmasq.service", encoding: .utf8)
+        #expect(dnsmasq.contains("ExecCondition=\(prefix.path)/bin/pxe-catalog dnsmasq-config --config \(prefix.path)/etc/pxe-catalog/config.json --enabled\n"),
+                "dnsmasq runs only when dhcp.mode is not off")
+        #expect(dnsmasq.range(of: "@[A-Z_]+@", options: .regularExpression) == nil, "a placeholder was left")
         let verify = try TestServer.run("/usr/bin/systemd-analyze", ["verify", prefix.path + "/lib/systemd/system/pxe-catalog.socket",
-                                                                     prefix.path + "/lib/systemd/system/pxe-catalog.service"])
+                                                                     prefix.path + "/lib/systemd/system/pxe-catalog.service",
+                                                                     prefix.path + "/lib/systemd/system/pxe-catalog-dnsmasq.service"])
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
         #expect(verify.stderr.isEmpty, "\(verify.stderr)")
 
@@ -72,6 +78,14 @@ import Testing
         ], environment: ProcessInfo.processInfo.environment.merging(["ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": directory.path + "/tmp"]) { $1 })
         #expect(check.status == 0, "\(check.stdout.suffix(3000))\(check.stderr.suffix(2000))")
         #expect(check.stdout.contains("failed=0"))
+
+        // With network boot: dnsmasq, the loaders, the unit and the log's rotation join.
+        let withDHCP = try TestServer.run(Self.ansiblePlaybook, [
+            "-i", inventory, "--check", playbook, "-e", "pxe_catalog_binary_src=\(TestServer.binary)",
+            "-e", #"{"pxe_catalog_admin_tokens": ["check-mode-token-0123456789"], "pxe_catalog_roots": ["\#(directory.path)/images"], "pxe_catalog_dhcp_mode": "server", "pxe_catalog_dhcp_interface": "lo", "pxe_catalog_dhcp_range": "127.0.0.100-127.0.0.199"}"#,
+        ], environment: ProcessInfo.processInfo.environment.merging(["ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": directory.path + "/tmp"]) { $1 })
+        #expect(withDHCP.status == 0 && withDHCP.stdout.contains("failed=0"), "\(withDHCP.stdout.suffix(3000))\(withDHCP.stderr.suffix(2000))")
+        #expect(withDHCP.stdout.contains("Install dnsmasq and Debian's iPXE loaders") && withDHCP.stdout.contains("Rotate dnsmasq's log"))
     }
 
     /// The role's menu-file tasks, run for real into a directory of the test's own, then again
