@@ -36,7 +36,7 @@ TOOLS         := .build/tools/bin
 # Where the end-to-end tests record every response they receive, for the contract check.
 RESPONSES_DIR := .build/contract/responses
 
-.PHONY: all deps test-deps boot-parts static static-check build build-debug run boot-demo test contract bench fuzz check-concurrency install install-files clean
+.PHONY: all deps test-deps boot-parts static static-check build build-debug run boot-demo lab test contract bench fuzz check-concurrency install install-files clean
 
 all: build
 
@@ -80,7 +80,18 @@ run: build
 # QEMU, iPXE's ROMs and OVMF when they are missing.
 boot-demo: build
 	@deploy/dev/install-deps.sh boot-demo
+ifeq ($(NET),lab)
+	@$(if $(HTTPBOOT),deploy/dev/http-boot-vars.sh .build/boot-demo/http-boot-vars.fd)
+	$(RELEASE_BIN) try-boot http://10.77.0.1/ --lab pxe-lab $(if $(UEFI)$(HTTPBOOT),--uefi) $(if $(HTTPBOOT),--uefi-vars .build/boot-demo/http-boot-vars.fd)
+else
 	$(RELEASE_BIN) try-boot http://$(if $(filter 0.0.0.0,$(LISTEN)),127.0.0.1,$(LISTEN)):$(PORT)/ $(if $(ENTRY),--entry $(ENTRY)) $(if $(UEFI),--uefi)
+endif
+
+# A boot network of its own (root): a network namespace with a bridge, the worker, nginx and
+# dnsmasq on it (DHCP in server mode); `make boot-demo NET=lab` boots machines on it.
+lab: build boot-parts
+	@deploy/dev/install-deps.sh boot-demo
+	@deploy/dev/lab.sh "$(RELEASE_BIN)"
 
 # Every test, then every response the end-to-end tests received checked against
 # docs/openapi.yaml, then every test again under ThreadSanitizer (worker included).

@@ -33,6 +33,11 @@ struct TryBoot: ParsableCommand {
     var successMarkers: [String] = []
     @Flag(help: "Do not show the console, only the verdict.") var quiet = false
     @Flag(help: "Use KVM instead of software emulation (where /dev/kvm works: inside some VMs it exists but crashes the guest).") var kvm = false
+    @Option(help: ArgumentHelp("Boot on the bridge of this network namespace (`make lab` makes `pxe-lab`): the machine's firmware asks the lab's DHCP server, as on a real network, instead of QEMU's user network handing iPXE the URL. Needs root.", valueName: "namespace"))
+    var lab: String?
+    @Option(help: ArgumentHelp("With --lab: the bridge the machine's tap joins.", valueName: "bridge")) var bridge = "pxelab0"
+    @Option(help: ArgumentHelp("With --lab --uefi: the OVMF variable store to start from (one with an HTTP Boot BootNext makes the machine boot by UEFI HTTP Boot).", valueName: "file"))
+    var uefiVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
 
     static let defaultSuccessMarkers = ["PXE-CATALOG-BOOTED", "PXE-CATALOG-DISK-BOOTED"]
     /// A kernel that starts is success for containers that print no marker of ours: after its
@@ -43,6 +48,8 @@ struct TryBoot: ParsableCommand {
     static let guestAddress = "10.0.2.100"
 
     func validate() throws {
+        if lab != nil && entry != nil { throw ValidationError("--entry cannot go with --lab: the lab's DHCP server decides what the machine boots (the menu).") }
+        if let lab, lab.isEmpty || !lab.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) { throw ValidationError("--lab \(lab) is not a network namespace name.") }
         guard Self.target(url) != nil else { throw ValidationError("\(url) is not an http:// URL with a host (https is not something iPXE here can boot from).") }
         if let entry, !entry.allSatisfy({ $0.isHexDigit }) || entry.count != 12 { throw ValidationError("--entry \(entry) is not a 12-hex-digit entry id.") }
         guard mac.split(separator: ":").count == 6, mac.split(separator: ":").allSatisfy({ $0.count == 2 && $0.allSatisfy(\.isHexDigit) }) else {
@@ -85,23 +92,46 @@ struct TryBoot: ParsableCommand {
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let serialPath = scratch + "/serial.log"
-        let bootFile = "http://\(Self.guestAddress)\(path)/pxe/\(entry.map { "\($0)/" } ?? "")boot.ipxe"
-        let myself = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        // QEMU splits -netdev options at commas: the forwarder's command must not hold one.
-        let forwarder = "\(myself) forward \(host) \(port)"
-        var arguments = uefi
-            ? ["-machine", "q35", "-bios", ovmf]
-            : ["-machine", "pc,graphics=off", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
-        arguments += [
-            "-m", String(memory), "-display", "none", "-monitor", "none", "-serial", "file:\(serialPath)",
-            "-boot", "n", "-no-reboot",
-            "-netdev", "user,id=net0,restrict=on,bootfile=\(bootFile),guestfwd=tcp:\(Self.guestAddress):80-cmd:\(forwarder)",
-            "-device", "e1000,netdev=net0,mac=\(mac)" + (uefi ? ",romfile=\(efiROM)" : ""),
-        ]
+        var bootFile = "http://\(Self.guestAddress)\(path)/pxe/\(entry.map { "\($0)/" } ?? "")boot.ipxe"
+        var arguments = ["-m", String(memory), "-display", "none", "-monitor", "none", "-serial", "file:\(serialPath)", "-boot", "n", "-no-reboot"]
+        var executable = qemu
+        var tap: String?
+        if let lab {
+            // A real network: a tap on the lab's bridge; the firmware does DHCP itself. UEFI: OVMF
+            // with its own network stack (no option ROM); BIOS: the NIC's iPXE ROM.
+            let name = "pxetry\(getpid() % 100_000)"
+            try Self.ip(["-n", lab, "tuntap", "add", "dev", name, "mode", "tap"])
+            tap = name
+            try Self.ip(["-n", lab, "link", "set", name, "master", bridge, "up"])
+            bootFile = "(the lab's DHCP server)"
+            if uefi {
+                try FileManager.default.copyItem(atPath: uefiVars, toPath: scratch + "/vars.fd")
+                arguments += ["-machine", "q35", "-drive", "if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
+                              "-drive", "if=pflash,format=raw,file=\(scratch)/vars.fd"]
+            } else {
+                arguments += ["-machine", "pc,graphics=off", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+            }
+            arguments += ["-netdev", "tap,id=net0,ifname=\(name),script=no,downscript=no",
+                          "-device", "virtio-net-pci,netdev=net0,mac=\(mac)" + (uefi ? ",romfile=" : "")]
+            executable = "/usr/sbin/ip"
+            arguments = ["netns", "exec", lab, qemu] + arguments
+        } else {
+            let myself = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+            // QEMU splits -netdev options at commas: the forwarder's command must not hold one.
+            let forwarder = "\(myself) forward \(host) \(port)"
+            arguments += uefi
+                ? ["-machine", "q35", "-bios", ovmf]
+                : ["-machine", "pc,graphics=off", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+            arguments += [
+                "-netdev", "user,id=net0,restrict=on,bootfile=\(bootFile),guestfwd=tcp:\(Self.guestAddress):80-cmd:\(forwarder)",
+                "-device", "e1000,netdev=net0,mac=\(mac)" + (uefi ? ",romfile=\(efiROM)" : ""),
+            ]
+        }
+        defer { if let lab, let tap { try? Self.ip(["-n", lab, "link", "del", tap]) } }
         if kvm { arguments += ["-accel", "kvm"] }
 
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: qemu)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice
         _ = FileManager.default.createFile(atPath: scratch + "/qemu.log", contents: nil)
@@ -127,6 +157,22 @@ struct TryBoot: ParsableCommand {
         case let .failure(reason):
             let qemuLog = (try? String(contentsOfFile: scratch + "/qemu.log", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             PXECatalogCommand.printError("\ntry-boot: \(reason)\(qemuLog.isEmpty ? "" : "\nQEMU said: \(qemuLog)")")
+            throw ExitCode.failure
+        }
+    }
+
+    /// Runs `ip arguments`; throws with ip's own message when it fails.
+    static func ip(_ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        process.arguments = arguments
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            PXECatalogCommand.printError("try-boot: ip \(arguments.joined(separator: " ")) failed: \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
             throw ExitCode.failure
         }
     }

@@ -20,17 +20,15 @@ packages=(nginx libfcgi-dev zlib1g-dev libzstd-dev libdeflate-dev libssl-dev lib
 case "$profile" in
     run) ;;
     boot-demo|test|bench)
-        # QEMU with Debian's iPXE option ROMs (BIOS) and OVMF (UEFI).
-        packages+=(qemu-system-x86 ipxe-qemu ovmf)
+        # QEMU with Debian's iPXE option ROMs (BIOS) and OVMF (UEFI); for `make lab`, dnsmasq and
+        # Debian's iPXE loaders (ipxe), and iproute2 for the lab's network namespace.
+        packages+=(qemu-system-x86 ipxe-qemu ovmf dnsmasq-base ipxe iproute2)
         ;;&
     test|bench)
-        # postgresql: the fleet tests start their own cluster; iproute2: the network namespaces of
-        # the boot tests; systemd: systemd-analyze verify of the units; python3-venv and
+        # postgresql: the fleet tests start their own cluster; systemd: systemd-analyze verify of the units; python3-venv and
         # python3-apt: the Ansible role checks; chromium, chromium-driver, python3-selenium,
         # fonts-dejavu-core: the console's real-browser test; tesseract-ocr: the built-in analyzer's test;
-        # dnsmasq-base and ipxe: the real-network boots (DHCP, proxyDHCP, TFTP, the loaders).
-        packages+=(postgresql iproute2 systemd python3-venv python3-apt chromium chromium-driver python3-selenium fonts-dejavu-core tesseract-ocr
-                   dnsmasq-base ipxe)
+        packages+=(postgresql systemd python3-venv python3-apt chromium chromium-driver python3-selenium fonts-dejavu-core tesseract-ocr)
         ;;&
     bench)
         # The load generator and the chart.

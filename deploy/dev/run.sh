@@ -8,7 +8,8 @@ set -euo pipefail
 binary=$(realpath "$1")
 port=${PORT:-8080}
 # The address nginx listens on: loopback unless LISTEN says otherwise (a lab bridge's address, or
-# 0.0.0.0 to let other machines in).
+# 0.0.0.0 to let other machines in). EXTRA_CONFIG: more sections of the configuration file, as
+# JSON members (`make lab` adds its `dhcp` section).
 listen=${LISTEN:-127.0.0.1}
 state_dir=${STATE_DIR:-$(pwd)/.state}
 mkdir -p "$state_dir/nginx/tmp"
@@ -53,7 +54,8 @@ cat > "$config" <<JSON
   "state": { "directory": $(json_string "$state_dir/state") },
   "admin": { "token_file": $(json_string "$token_file") },
   "menu": { "default": $(json_string "$menu_default") },
-  "nginx": { "listen": $(json_string "$listen:$port"), "static_root": $(json_string "$(realpath "$(dirname "$0")/../../.build/static")") }
+  "nginx": { "listen": $(json_string "$listen:$port"), "static_root": $(json_string "$(realpath "$(dirname "$0")/../../.build/static")") }${EXTRA_CONFIG:+,
+  $EXTRA_CONFIG}
 }
 JSON
 
