@@ -97,3 +97,50 @@ struct DemoBootTests {
                 "no example claims a distribution")
     }
 }
+
+/// `make lab` and `make boot-demo NET=lab UEFI=1` as the README says them: deploy/dev/lab.sh
+/// starts the namespace, the stack and dnsmasq; try-boot --lab boots a UEFI machine on its bridge
+/// through real DHCP; stopping the lab removes the namespace.
+@Suite(.serialized, .enabled(if: LabMachine.canRun, "needs root, QEMU, OVMF, dnsmasq and Debian's ipxe"))
+struct LabScriptTests {
+    @Test func theLabBootsAUEFIMachineAndLeavesNothingBehind() throws {
+        let state = TemporaryDirectory("pxe-catalog-lab")
+        let namespace = "pxe-lab-test-\(getpid())"
+        let process = Process()
+        (process.executableURL, process.arguments) = TestServer.supervised(TestServer.repositoryRoot + "/deploy/dev/lab.sh", [TestServer.binary])
+        var environment = ProcessInfo.processInfo.environment
+        environment["LAB_NAMESPACE"] = namespace
+        environment["STATE_DIR"] = state.path + "/state"
+        process.environment = environment
+        process.currentDirectoryURL = URL(fileURLWithPath: TestServer.repositoryRoot)
+        let log = state.path + "/lab.log"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: log)
+        process.standardError = FileHandle(forWritingAtPath: log)
+        try process.run()
+        defer {
+            if process.isRunning {
+                kill(process.processIdentifier, SIGTERM)
+                if !TestServer.waitFor(seconds: 30, { !process.isRunning }) { kill(process.processIdentifier, SIGKILL) }
+            }
+            process.waitUntilExit()
+            _ = try? TestServer.run("/usr/sbin/ip", ["netns", "del", namespace])
+        }
+        func text() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+        try #require(TestServer.waitFor(seconds: 120) { text().contains("The lab is up") || !process.isRunning }, "the lab did not come up:\n\(text())")
+        try #require(process.isRunning, "\(text())")
+        // The demo's Linux entry prepared (a person types the next command a few seconds later).
+        _ = TestServer.waitFor(seconds: 60) { text().contains("prepared demo-linux.rts.png") }
+        let boot = try TestServer.run(TestServer.binary, ["try-boot", "http://10.77.0.1/", "--lab", namespace, "--uefi", "--quiet", "--timeout", "300"])
+        #expect(boot.status == 0, "\(boot.stdout)\(boot.stderr)\n\(text().suffix(2000))")
+        #expect(boot.stdout.contains("try-boot: \"Demo Linux (Debian kernel, busybox)\" came up on UEFI"), "\(boot.stdout)")
+        let leases = (try? String(contentsOfFile: state.path + "/state/state/dnsmasq.leases", encoding: .utf8)) ?? ""
+        #expect(leases.contains("52:54:00:12:34:56"), "the machine got its address from the lab's dnsmasq")
+
+        kill(process.processIdentifier, SIGTERM)
+        #expect(TestServer.waitFor(seconds: 30) { !process.isRunning })
+        let namespaces = try TestServer.run("/usr/sbin/ip", ["netns", "list"]).stdout
+        #expect(!namespaces.contains(namespace), "the lab's namespace is removed")
+        #expect(text().contains("lab stopped"))
+    }
+}

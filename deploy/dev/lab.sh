@@ -5,9 +5,10 @@
 # script by HTTP), configured by `pxe-catalog dnsmasq-config` from the same configuration.
 # Nothing leaves the namespace. `make boot-demo NET=lab` (UEFI=1, HTTPBOOT=1) boots a QEMU machine
 # on the bridge the real way. Ctrl-C stops everything and removes the namespace. Needs root.
+# LAB_NAMESPACE names the namespace (tests use their own); STATE_DIR is where it keeps its files.
 set -euo pipefail
 binary=$(realpath "$1")
-namespace=pxe-lab
+namespace=${LAB_NAMESPACE:-pxe-lab}
 bridge=pxelab0
 state_dir=${STATE_DIR:-$(pwd)/.state-lab}
 mkdir -p "$state_dir"
@@ -51,7 +52,7 @@ cat >&2 <<TEXT
 
 The lab is up: network namespace $namespace, bridge $bridge (10.77.0.1/24), pxe-catalog on
 http://10.77.0.1/ inside it, dnsmasq answering DHCP (server mode) and TFTP on the bridge.
-  make boot-demo NET=lab                  # a BIOS machine on the bridge: real DHCP, iPXE ROM
+  make boot-demo NET=lab                  # a BIOS machine on the bridge: real DHCP, the NIC's iPXE ROM
   make boot-demo NET=lab UEFI=1           # UEFI: the firmware's own PXE, snponly.efi by TFTP
   make boot-demo NET=lab UEFI=1 HTTPBOOT=1   # UEFI HTTP Boot: ipxe.efi from nginx
   ip netns exec $namespace curl -s http://10.77.0.1/pxe
