@@ -23,6 +23,8 @@ import threading
 import time
 import urllib.request
 
+import real_network
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(REPO, ".build/release/pxe-catalog")
 RESULTS = os.path.join(REPO, "bench/results")
@@ -342,6 +344,10 @@ def main():
     else:
         print("real boots in QEMU ...", flush=True)
         report["qemu"] = qemu_boots(work, files, id_of["linux.rts.png"], c_binary, [1, 2] if args.quick else [1, 4, 8], 1 if args.quick else 2)
+        checkpoint(report)
+        print("real-network boot storm ...", flush=True)
+        report["real_network"] = real_network.storm(work, BIN, os.path.join(files, "linux.rts.png"), [1, 2] if args.quick else [1, 4, 8],
+                                                    1 if args.quick else 2)
     shutil.rmtree(work, ignore_errors=True)
     write_report(report, args)
 
@@ -783,6 +789,36 @@ def write_report(report, args):
                 chart.append((f"QEMU boot x{count}", ratio, 0.95))
             else:
                 lines.append(f"| {count} | {len(direct)} of {len(runs['direct'])} booted | {len(worker)} of {len(runs['worker'])} booted | |")
+    real = report.get("real_network")
+    if real:
+        lines += ["", "## Real network: UEFI machines through real DHCP, TFTP and HTTP vs QEMU's user network", "",
+                  "OVMF with a virtio-net NIC and no option ROM on a bridge in a network namespace (the firmware's own PXE, "
+                  "dnsmasq in server mode as `pxe-catalog dnsmasq-config` makes it, snponly.efi by TFTP, then boot.ipxe and "
+                  "the menu over HTTP) against the same machines on QEMU's user network (iPXE's EFI ROM given boot.ipxe's URL "
+                  "by QEMU's DHCP), the same worker and nginx, interleaved rounds. Boots per minute: machines / seconds until the "
+                  "last printed the initramfs's marker.", "",
+                  "| machines at once | real boots/min | user-network boots/min | ratio real/user (target 0.9) | "
+                  "power-on to the kernel's first line, real s (median, max) | the same, user network s |", "|---|---|---|---|---|---|"]
+
+        def boots_per_minute(rounds):
+            rates = [len(machines) * 60 / max(m["marker"] for m in machines) for machines in rounds
+                     if all(m["marker"] is not None for m in machines)]
+            return median(rates) if rates else None
+
+        def first_line(rounds):
+            times = [m["banner"] for machines in rounds for m in machines if m["banner"] is not None]
+            return f"{median(times):.1f}, {max(times):.1f}" if times else "none"
+
+        for count, runs in real.items():
+            real_rate, user_rate = boots_per_minute(runs["real"]), boots_per_minute(runs["user"])
+            if real_rate and user_rate:
+                lines.append(f"| {count} | {real_rate:.1f} | {user_rate:.1f} | {real_rate / user_rate:.2f} | "
+                             f"{first_line(runs['real'])} | {first_line(runs['user'])} |")
+                chart.append((f"real network x{count}", real_rate / user_rate, 0.9))
+            else:
+                booted = {variant: sum(1 for machines in runs[variant] for m in machines if m["marker"] is not None) for variant in runs}
+                total = {variant: sum(len(machines) for machines in runs[variant]) for variant in runs}
+                lines.append(f"| {count} | {booted['real']} of {total['real']} booted | {booted['user']} of {total['user']} booted | | | |")
     lines += ["", "Reproduce: `make bench` (about thirty minutes; `BENCH_ARGS=--quick` for a smoke run, `--no-qemu` without the boots).", ""]
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M")
     with open(os.path.join(RESULTS, f"{stamp}.json"), "w") as f:

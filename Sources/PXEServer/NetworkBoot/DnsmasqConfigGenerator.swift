@@ -72,6 +72,9 @@ package enum DnsmasqConfigGenerator {
         switch plan.mode {
         case .server:
             lines += [
+                "# No ProxyDHCP on a network whose DHCP server this is: iPXE's no-pxedhcp setting (175.176) spares",
+                "# each iPXE the 2 s it otherwise waits for a ProxyDHCP offer after the first offer.",
+                "dhcp-option=tag:ipxe,encap:175,176,1b",
                 "# UEFI HTTP Boot: the loader over HTTP (nginx), with the vendor class echoed: the firmware",
                 "# ignores an offer without it.",
                 "dhcp-option-force=tag:httpboot,tag:!ipxe,option:vendor-class,HTTPClient",
