@@ -22,7 +22,7 @@ package struct PXECatalogCommand: ParsableCommand {
         Exit status: 0 success; 1 the command failed (the message says why); 64 usage error.
         """,
         version: WorkerApplication.version,
-        subcommands: [Serve.self, Scan.self, CheckConfig.self, Plan.self, Apply.self, NginxConfig.self, DnsmasqConfig.self, TFTPRootCommand.self, ConfigReference.self,
+        subcommands: [Serve.self, Scan.self, CheckConfig.self, Plan.self, Apply.self, NginxConfig.self, DnsmasqConfig.self, DnsmasqReload.self, TFTPRootCommand.self, ConfigReference.self,
                       Database.self, Pack.self, Unpack.self, Inspect.self, TryBoot.self, DemoCatalogCommand.self, GenerateCatalog.self, BenchScan.self, BenchDecode.self, BenchHash.self, Forward.self, AnalyzeOCR.self])
 
     package init() {}

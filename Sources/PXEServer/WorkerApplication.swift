@@ -222,7 +222,7 @@ package final class WorkerApplication: Sendable {
             logger.notice("catalog roots, files.root, nginx.internal_prefix, dhcp.mode or dhcp.tftp_root changed: regenerate the nginx site (pxe-catalog nginx-config) and reload nginx too")
         }
         if old.dhcp != new.dhcp {
-            logger.notice("dhcp.* changed: restart pxe-catalog-dnsmasq (it regenerates dnsmasq's configuration, pxe-catalog dnsmasq-config, as it starts)")
+            logger.notice("dhcp.* changed: systemctl reload pxe-catalog carries the change to pxe-catalog-dnsmasq (or reload that unit; it restarts dnsmasq when dnsmasq's configuration differs)")
         }
         let applied = old.applyingWhileRunning(new)
         configurationBox.withLock { $0 = applied }

@@ -44,6 +44,8 @@ import Testing
         #expect(dnsmasq.contains("ExecCondition=\(prefix.path)/bin/pxe-catalog dnsmasq-config --config \(prefix.path)/etc/pxe-catalog/config.json --enabled\n"),
                 "dnsmasq runs only when dhcp.mode is not off")
         #expect(dnsmasq.range(of: "@[A-Z_]+@", options: .regularExpression) == nil, "a placeholder was left")
+        #expect(dnsmasq.contains("ExecReload=\(prefix.path)/bin/pxe-catalog dnsmasq-reload --config \(prefix.path)/etc/pxe-catalog/config.json --output /run/pxe-catalog-dnsmasq/dnsmasq.conf\n")
+                && dnsmasq.contains("ReloadPropagatedFrom=pxe-catalog.service\n"), "a reload of either unit regenerates dnsmasq's configuration")
         let verify = try TestServer.run("/usr/bin/systemd-analyze", ["verify", prefix.path + "/lib/systemd/system/pxe-catalog.socket",
                                                                      prefix.path + "/lib/systemd/system/pxe-catalog.service",
                                                                      prefix.path + "/lib/systemd/system/pxe-catalog-dnsmasq.service"])
@@ -60,6 +62,51 @@ import Testing
     @Test func ansibleTemplatesAreGeneratedFromTheShippedUnits() throws {
         let check = try TestServer.run("/bin/bash", [Self.root + "/deploy/ansible/sync-templates.sh", "--check"])
         #expect(check.status == 0, "run deploy/ansible/sync-templates.sh: \(check.stdout)")
+    }
+
+    /// The dnsmasq unit's ExecReload (`pxe-catalog dnsmasq-reload`) with dnsmasq's own test of
+    /// each candidate: unchanged, nothing happens; changed, a restart of the unit is asked of
+    /// systemd (which does not run here: its refusal shows the request was made); a
+    /// configuration that cannot be made fails the reload and asks for nothing; dhcp.mode off
+    /// asks for a stop. The running file is never touched and no candidate is left behind.
+    @Test func theDnsmasqUnitsReloadRestartsOnlyWhenTheConfigurationChanged() throws {
+        let directory = TemporaryDirectory("pxe-catalog-dnsmasq-reload")
+        let loaders = directory.subdirectory("loaders")
+        for loader in ["undionly.kpxe", "snponly.efi", "ipxe.efi"] { directory.write(Array("loader".utf8), to: "loaders/\(loader)") }
+        func config(_ dhcp: String) -> String {
+            directory.write(Array(#"{"state": {"directory": "\#(directory.path)/state"}, "dhcp": {"loader_directory": "\#(loaders)", "user": "root", \#(dhcp)}}"#.utf8),
+                            to: "config.json")
+        }
+        let server = #""mode": "server", "interface": "lo", "range": "127.0.0.100-127.0.0.199""#
+        let running = directory.path + "/dnsmasq.conf"
+        let made = try TestServer.run(TestServer.binary, ["dnsmasq-config", "--config", config(server), "--output", running])
+        try #require(made.status == 0, "\(made.stderr)")
+        let original = try String(contentsOfFile: running, encoding: .utf8)
+        let unit = "pxe-catalog-reload-test-\(getpid()).service"
+        func reload() throws -> TestServer.RunResult {
+            try TestServer.run(TestServer.binary, ["dnsmasq-reload", "--config", directory.path + "/config.json", "--output", running, "--unit", unit])
+        }
+
+        let unchanged = try reload()
+        #expect(unchanged.status == 0 && unchanged.stdout.contains("unchanged: \(unit) keeps running"), "\(unchanged.stdout)\(unchanged.stderr)")
+        #expect(!unchanged.stderr.contains("systemctl"), "nothing was asked of systemd: \(unchanged.stderr)")
+
+        _ = config(server + #", "lease_seconds": 600"#)
+        let changed = try reload()
+        #expect(changed.stdout.contains("changed: restarting \(unit)"), "\(changed.stdout)\(changed.stderr)")
+        #expect(changed.stderr.contains("systemctl restart \(unit) failed"), "the restart was asked of systemd: \(changed.stderr)")
+
+        _ = config(#""mode": "server", "interface": "lo", "range": "10.9.0.100-10.9.0.199""#)
+        let refused = try reload()
+        #expect(refused.status == 1 && refused.stderr.contains("dhcp.range") && !refused.stdout.contains("restarting"), "\(refused.stdout)\(refused.stderr)")
+        #expect(!refused.stderr.contains("systemctl"), "nothing was asked of systemd: \(refused.stderr)")
+
+        _ = config(#""mode": "off""#)
+        let off = try reload()
+        #expect(off.stdout.contains("dhcp.mode is off: stopping \(unit)") && off.stderr.contains("systemctl stop \(unit)"), "\(off.stdout)\(off.stderr)")
+
+        #expect(try String(contentsOfFile: running, encoding: .utf8) == original, "the running configuration is untouched")
+        #expect(!FileManager.default.fileExists(atPath: running + ".next"), "no candidate is left behind")
     }
 
     static var ansiblePlaybook: String { root + "/.build/ansible/bin/ansible-playbook" }
