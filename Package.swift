@@ -18,7 +18,8 @@ let package = Package(
         .systemLibrary(name: "CDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
-        .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        // libpq opened at run time (dlopen), not linked: built against libpq-dev's header.
+        .target(name: "CPostgres"),
         .systemLibrary(name: "CMalloc"),
 
         // The lock every shared value uses (one ThreadSanitizer can see).
@@ -30,42 +31,49 @@ let package = Package(
         // The container format alone: PNG chunks, metadata, the payload decoder and encoder, boot
         // parts. No catalog, no HTTP; the only importer of zlib, zstd and libcrypto.
         .target(name: "PixelRTS", dependencies: ["CZlib", "CZstd", "CDeflate", "CCrypto", "StrictJSON"]),
-        // Domain: catalog scanning, snapshots, settings, boot cache; knows nothing of FastCGI.
-        .target(name: "PXECatalog", dependencies: ["PixelRTS", "StrictJSON", "Locking"]),
-        // The settings store's backends (SQLite, PostgreSQL) and the JSON settings file (import,
-        // a fleet node's local copy); the only importer of libsqlite3 and libpq.
-        .target(name: "PXESettings", dependencies: ["PXECatalog", "StrictJSON", "Locking", "CSQLite", "CPostgres"]),
+        // The PXE settings: their values (per entry, next boots, host records, host rules, the
+        // audit), the store contract, the in-memory store, the JSON settings file (import, a
+        // fleet node's local copy) and the SQL both database backends share. No C library.
+        .target(name: "PXESettings", dependencies: ["StrictJSON", "Locking"]),
+        // The settings store on SQLite (one server); the only importer of libsqlite3.
+        .target(name: "PXESettingsSQLite", dependencies: ["PXESettings", "Locking", "CSQLite"]),
+        // The settings store on PostgreSQL (a fleet); the only user of libpq, which it opens
+        // when a worker is configured for it (the binary does not link it).
+        .target(name: "PXESettingsPostgres", dependencies: ["PXESettings", "Locking", "CPostgres"]),
+        // Domain: catalog scanning, snapshots, boot cache, the menu file; knows nothing of
+        // FastCGI and keeps its settings through PXESettings.
+        .target(name: "PXECatalog", dependencies: ["PixelRTS", "PXESettings", "StrictJSON", "Locking"]),
         // Machines: identity from iPXE's query, host rules and their precedence, the boot log.
         .target(name: "PXEHosts", dependencies: ["StrictJSON", "Locking"]),
         // iPXE text sanitising and every script the server renders; knows nothing of the catalog.
         .target(name: "BootScripts"),
         // HTTP API: handlers from request values to response values.
-        .target(name: "PXEAPI", dependencies: ["PXECatalog", "PXEHosts", "BootScripts", "PixelRTS", "StrictJSON", "Locking"]),
+        .target(name: "PXEAPI", dependencies: ["PXECatalog", "PXESettings", "PXEHosts", "BootScripts", "PixelRTS", "StrictJSON", "Locking"]),
         // Configuration, command line, nginx config generation and process wiring (signals,
         // priorities and malloc tuning live here, not in the domain).
         .target(name: "PXEServer", dependencies: [
-            "FastCGI", "PXECatalog", "PXESettings", "PXEAPI", "PXEHosts", "BootScripts", "PixelRTS", "StrictJSON", "CMalloc", "Locking",
+            "FastCGI", "PXECatalog", "PXESettings", "PXESettingsSQLite", "PXESettingsPostgres", "PXEAPI", "PXEHosts", "BootScripts", "PixelRTS", "StrictJSON", "CMalloc", "Locking",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "pxe-catalog", dependencies: ["PXEServer"]),
 
-        .target(name: "TestSupport", dependencies: ["PXECatalog", "PixelRTS", "StrictJSON", "Locking"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["PXECatalog", "PXESettings", "PixelRTS", "StrictJSON", "Locking"], path: "Tests/TestSupport"),
         .testTarget(name: "PixelRTSTests", dependencies: ["PixelRTS", "StrictJSON", "TestSupport"]),
-        .testTarget(name: "PXECatalogTests", dependencies: ["PXECatalog", "PixelRTS", "StrictJSON", "Locking", "TestSupport"]),
-        .testTarget(name: "PXESettingsTests", dependencies: ["PXESettings", "PXECatalog", "StrictJSON", "TestSupport"]),
+        .testTarget(name: "PXECatalogTests", dependencies: ["PXECatalog", "PXESettings", "PixelRTS", "StrictJSON", "Locking", "TestSupport"]),
+        .testTarget(name: "PXESettingsTests", dependencies: ["PXESettings", "PXESettingsSQLite", "PXESettingsPostgres", "PXECatalog", "StrictJSON", "TestSupport"]),
         // Golden/ holds expected scripts, read by path in the tests.
         .testTarget(name: "BootScriptsTests", dependencies: ["BootScripts", "TestSupport"], exclude: ["Golden"]),
         // DnsmasqLogs/ holds dnsmasq's own log lines, read by path in the tests.
         .testTarget(name: "PXEHostsTests", dependencies: ["PXEHosts", "StrictJSON"], exclude: ["DnsmasqLogs"]),
-        .testTarget(name: "PXEAPITests", dependencies: ["PXEAPI", "PXEHosts", "PXECatalog", "PXESettings", "BootScripts", "PixelRTS", "StrictJSON", "TestSupport"]),
+        .testTarget(name: "PXEAPITests", dependencies: ["PXEAPI", "PXEHosts", "PXECatalog", "PXESettings", "PXESettingsSQLite", "BootScripts", "PixelRTS", "StrictJSON", "TestSupport"]),
         // Golden/ holds expected generated files, read by path in the tests.
-        .testTarget(name: "PXEServerTests", dependencies: ["PXEServer", "PXECatalog", "StrictJSON", "TestSupport"], exclude: ["Golden"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["PXECatalog", "PXESettings", "BootScripts", "PixelRTS", "StrictJSON", "TestSupport"]),
+        .testTarget(name: "PXEServerTests", dependencies: ["PXEServer", "PXECatalog", "PXESettings", "StrictJSON", "TestSupport"], exclude: ["Golden"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["PXECatalog", "PXESettings", "PXESettingsSQLite", "PXESettingsPostgres", "BootScripts", "PixelRTS", "StrictJSON", "TestSupport"]),
     ]
 )
 
-for target in package.targets where target.type != .system {
+for target in package.targets where target.type != .system && target.name != "CPostgres" {
     target.swiftSettings = (target.swiftSettings ?? []) + [
         .swiftLanguageMode(.v6),
         .enableUpcomingFeature("ExistentialAny"),

@@ -2,6 +2,7 @@ import Foundation
 import Locking
 import PXECatalog
 import PXEHosts
+import PXESettings
 
 /// Request counters, latency histograms and per-container download counts, rendered in the
 /// Prometheus text format. Hand-written rather than swift-metrics + swift-prometheus: a dozen

@@ -1,5 +1,6 @@
 import Foundation
 import PXECatalog
+import PXESettings
 import StrictJSON
 
 /// `GET /audit?since=&limit=`: the settings' change history, newest first (admin token);

@@ -1,5 +1,6 @@
 import BootScripts
 import PXECatalog
+import PXESettings
 import StrictJSON
 
 /// The admin endpoints that change state: refresh, toggle, menu settings. Each is authorised by

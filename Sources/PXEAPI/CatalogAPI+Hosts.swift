@@ -1,6 +1,7 @@
 import Foundation
 import PXECatalog
 import PXEHosts
+import PXESettings
 import StrictJSON
 
 /// What a boot-path handler tells `CatalogAPI.handle` to put in the boot log.

@@ -1,4 +1,5 @@
 import PXECatalog
+import PXESettings
 import StrictJSON
 
 /// `GET /`, `/containers` and `/pxe`.

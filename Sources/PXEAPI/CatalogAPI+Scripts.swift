@@ -1,6 +1,7 @@
 import BootScripts
 import PXECatalog
 import PXEHosts
+import PXESettings
 
 /// The iPXE scripts: `/pxe/boot.ipxe`, `/pxe/menu.ipxe` and `/pxe/{id}/boot.ipxe`. The menu
 /// and entry scripts are shaped by the machine that asks (its host rule, its one-shot next

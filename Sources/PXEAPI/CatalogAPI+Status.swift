@@ -1,5 +1,6 @@
 import Foundation
 import PXECatalog
+import PXESettings
 import StrictJSON
 
 /// `/status` (php-fpm's status page is the model) and `/metrics`.

@@ -1,4 +1,5 @@
 import PXECatalog
+import PXESettings
 import StrictJSON
 
 /// The JSON shapes of catalog entries in `/containers` and `/pxe` (the previous server's key

@@ -1,4 +1,5 @@
 import Foundation
+import PXESettings
 
 /// Which entry the preparer takes next, without searching the whole catalog each time: the
 /// valid entries are sorted once per snapshot and settings revision (enabled first, then boot

@@ -1,4 +1,5 @@
 import PixelRTS
+import PXESettings
 
 /// One container file found by a scan. Immutable; a refresh makes new entries.
 package struct CatalogEntry: Sendable, Equatable {
@@ -42,14 +43,7 @@ package struct CatalogEntry: Sendable, Equatable {
         String(Digest.hex(.md5, of: Array(path.utf8)).prefix(12))
     }
 
-    package static func isWellFormedID(_ candidate: String) -> Bool {
-        var count = 0
-        for byte in candidate.utf8 {
-            count += 1
-            guard count <= 12, (0x30...0x39).contains(byte) || (0x61...0x66).contains(byte) else { return false }
-        }
-        return count == 12
-    }
+    package static func isWellFormedID(_ candidate: String) -> Bool { EntryID.isWellFormed(candidate) }
 }
 
 /// What identifies a file's content for incremental rescans: same device, inode, size and mtime.

@@ -1,3 +1,5 @@
+import PXESettings
+
 /// Host rules made through the API: kept in the settings store as their JSON (the hosts module
 /// parses and checks them), shared by a fleet like the other settings, and held here so that
 /// the boot path never asks the database.

@@ -1,3 +1,5 @@
+import PXESettings
+
 /// The menu file (`DesiredMenu`) in the store: applied as a whole when it is loaded, to new
 /// entries after each scan, and guarding the settings it owns against API edits.
 extension CatalogStore {

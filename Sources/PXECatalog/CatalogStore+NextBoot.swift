@@ -1,4 +1,5 @@
 import Foundation
+import PXESettings
 
 /// One-shot next boots: set and cancelled through the API, taken by the machine's next menu
 /// request. The store holds them (durable, shared by a fleet); this process keeps which

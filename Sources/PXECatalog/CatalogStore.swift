@@ -1,5 +1,6 @@
 import Foundation
 import Locking
+import PXESettings
 import Synchronization
 
 /// The catalog snapshot, the PXE settings and the boot statuses, read together so a request

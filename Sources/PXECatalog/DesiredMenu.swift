@@ -1,4 +1,5 @@
 import Foundation
+import PXESettings
 
 /// The boot menu as a desired-state file (`menu.file`) describes it: which entries are offered,
 /// in which order, under which names. Config management writes the file; the worker applies it

@@ -179,7 +179,7 @@ struct CheckConfig: ParsableCommand {
                 let (settings, revision) = try opened.load()
                 store = " Settings store \(opened.backendName): \(settings.byID.count) entries, revision \(revision)."
             } catch {
-                if configuration.state.backend == .sqlite, !FileManager.default.fileExists(atPath: configuration.state.directory + "/" + SQLiteSettingsStore.fileName) {
+                if SavedSettings.notCreatedYet(configuration) {
                     store = " Settings store sqlite: not created yet (the worker creates it at start)."
                 } else {
                     PXECatalogCommand.printError("The settings store cannot be used: \(error.description)")
@@ -206,18 +206,8 @@ struct Database: ParsableCommand {
         func run() throws {
             let configuration = try PXECatalogCommand.loadConfiguration(options.config, checkDirectories: false)
             do {
-                try SavedSettings.prepareStateDirectory(configuration)
-                let store: any SettingsStore
-                switch configuration.state.backend {
-                case .sqlite:
-                    store = try SQLiteSettingsStore(path: configuration.state.directory + "/" + SQLiteSettingsStore.fileName)
-                case .postgresql:
-                    let postgres = try PostgresSettingsStore(conninfo: configuration.state.postgresqlURL ?? "")
-                    try postgres.migrateNow()
-                    store = postgres
-                }
-                defer { store.close() }
-                print("The \(store.backendName) settings database is at schema version \(settingsSchemaVersion).")
+                let backendName = try SavedSettings.migrate(configuration)
+                print("The \(backendName) settings database is at schema version \(settingsSchemaVersion).")
             } catch {
                 PXECatalogCommand.printError(String(describing: error))
                 throw ExitCode.failure

@@ -3,6 +3,7 @@ import Locking
 import Logging
 import PXECatalog
 import PXEHosts
+import PXESettings
 
 /// Hands what machines did to the settings store every few seconds, on a thread of its own, so
 /// that `GET /hosts` keeps machines across restarts and a fleet's nodes add up their counts.

@@ -29,7 +29,7 @@ struct Plan: ParsableCommand {
             defer { store.close() }
             settings = try store.load().settings
         } catch {
-            if configuration.state.backend == .sqlite, !FileManager.default.fileExists(atPath: configuration.state.directory + "/" + SQLiteSettingsStore.fileName) {
+            if SavedSettings.notCreatedYet(configuration) {
                 settings = PXESettings()   // no worker has run yet: every entry would get its defaults
             } else {
                 PXECatalogCommand.printError("The saved settings cannot be read: \(error.description)")

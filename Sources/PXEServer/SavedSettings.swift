@@ -3,6 +3,8 @@ import Locking
 import Logging
 import PXECatalog
 import PXESettings
+import PXESettingsPostgres
+import PXESettingsSQLite
 
 /// The settings store the configuration names, with what it held at start: the SQLite file in
 /// the state directory, or the fleet's PostgreSQL (and, while that is unreachable, this node's
@@ -56,6 +58,30 @@ struct SavedSettings {
         case .postgresql:
             return try PostgresSettingsStore(conninfo: configuration.state.postgresqlURL ?? "", migrate: false)
         }
+    }
+
+    /// Whether the store is a SQLite file no worker has created yet (commands that only read
+    /// the settings then use every entry's defaults).
+    static func notCreatedYet(_ configuration: Configuration) -> Bool {
+        configuration.state.backend == .sqlite
+            && !FileManager.default.fileExists(atPath: configuration.state.directory + "/" + SQLiteSettingsStore.fileName)
+    }
+
+    /// Creates or upgrades the configured store's schema now (`pxe-catalog db migrate`);
+    /// answers the backend's name.
+    static func migrate(_ configuration: Configuration) throws -> String {
+        try prepareStateDirectory(configuration)
+        let store: any SettingsStore
+        switch configuration.state.backend {
+        case .sqlite:
+            store = try SQLiteSettingsStore(path: configuration.state.directory + "/" + SQLiteSettingsStore.fileName)
+        case .postgresql:
+            let postgres = try PostgresSettingsStore(conninfo: configuration.state.postgresqlURL ?? "")
+            try postgres.migrateNow()
+            store = postgres
+        }
+        store.close()
+        return store.backendName
     }
 
     static func load(_ configuration: Configuration, logger: Logger) throws(StartupError) -> SavedSettings {

@@ -1,5 +1,4 @@
 import Foundation
-import PXECatalog
 import StrictJSON
 
 /// Why saving the settings failed. The message names the failing step and the system's reason,
@@ -163,7 +162,7 @@ package struct SettingsFile: Sendable {
         guard case let .object(entries)? = document["entries"] else { throw SettingsLoadError(.malformed, "\"entries\" is not an object") }
         var byID: [String: PXESetting] = [:]
         for (id, value) in entries {
-            guard CatalogEntry.isWellFormedID(id) else { throw SettingsLoadError(.malformed, "entry id \"\(id)\" is not 12 hex digits") }
+            guard EntryID.isWellFormed(id) else { throw SettingsLoadError(.malformed, "entry id \"\(id)\" is not 12 hex digits") }
             guard case let .bool(enabled)? = value["enabled"] else { throw SettingsLoadError(.malformed, "entry \(id): \"enabled\" is not a boolean") }
             guard let order = value["boot_order"]?.intValue, order >= 0, order < Int64(Int32.max) else {
                 throw SettingsLoadError(.malformed, "entry \(id): \"boot_order\" is not a non-negative integer")

@@ -1,5 +1,4 @@
 import Foundation
-import PXECatalog
 
 /// The one-time upgrade from the settings file of before 1.1 (`settings.json`) into a settings
 /// store: all of it in one transaction, only into a store that holds no settings yet (the

@@ -1,6 +1,7 @@
 import Foundation
 import PXECatalog
 import PXESettings
+import PXESettingsSQLite
 import StrictJSON
 import TestSupport
 import Testing

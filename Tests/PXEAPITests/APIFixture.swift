@@ -3,6 +3,7 @@ import PXEAPI
 import PXECatalog
 import PXEHosts
 import PixelRTS
+import PXESettings
 import TestSupport
 
 /// A catalog in a temporary directory with an API over it, called without sockets.

@@ -1,6 +1,7 @@
 import Glibc
 import PXEAPI
 import PXECatalog
+import PXESettings
 import TestSupport
 import Testing
 

@@ -2,6 +2,7 @@ import Foundation
 import PXEAPI
 import PXECatalog
 import PXEHosts
+import PXESettings
 import StrictJSON
 import TestSupport
 import Testing

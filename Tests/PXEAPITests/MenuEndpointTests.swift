@@ -4,6 +4,7 @@ import PXEAPI
 import PXECatalog
 import PXESettings
 import PixelRTS
+import PXESettingsSQLite
 import StrictJSON
 import TestSupport
 import Testing

@@ -1,5 +1,6 @@
 import Foundation
 import PXECatalog
+import PXESettings
 import TestSupport
 import Testing
 

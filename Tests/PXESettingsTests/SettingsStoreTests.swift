@@ -1,19 +1,28 @@
 import Foundation
 import PXECatalog
 import PXESettings
+import PXESettingsPostgres
+import PXESettingsSQLite
 import TestSupport
 import Testing
 
-/// The two settings backends, each put through the same tests: the SQLite file and a real
-/// PostgreSQL the tests start themselves (`PostgresServer`, a database per test).
+/// The settings backends, each put through the same tests: the in-memory store (commands
+/// without a state directory, the catalog's unit tests), the SQLite file and a real PostgreSQL
+/// the tests start themselves (`PostgresServer`, a database per test).
 enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
-    case sqlite, postgresql
+    case memory, sqlite, postgresql
+
+    /// The backends kept in a database (schemas, files, servers).
+    static let databases: [Backend] = [.sqlite, .postgresql]
 
     var testDescription: String { rawValue }
 
     /// A new, empty store; `reopen` opens the same one again (another process or node).
     func makeStore() throws -> (store: any SettingsStore, reopen: () throws -> any SettingsStore) {
         switch self {
+        case .memory:
+            let store = MemorySettingsStore()
+            return (store, { store.connection() })
         case .sqlite:
             let directory = TemporaryDirectory()
             let path = directory.path + "/settings.sqlite3"
@@ -292,7 +301,7 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
         store.close()
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: Backend.databases)
     func aSchemaNewerThanThisVersionIsRefused(_ backend: Backend) throws {
         switch backend {
         case .sqlite:
@@ -314,6 +323,8 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
                 let failure = error as? SettingsStoreError
                 return failure?.kind == .newerSchema && failure?.description.contains("schema version 99") == true
             }
+        case .memory:
+            Issue.record("the in-memory store has no schema")
         }
     }
 

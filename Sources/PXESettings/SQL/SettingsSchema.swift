@@ -1,5 +1,3 @@
-import PXECatalog
-
 /// The settings database's tables and statements, the same for SQLite and PostgreSQL but for
 /// a table prefix (PostgreSQL keeps them in a `pxe_catalog` schema, so a shared database can
 /// hold other things), an auto-increment key, and placeholders (`$1` stays for PostgreSQL,
@@ -10,53 +8,53 @@ import PXECatalog
 /// version 2, `next_boots` (one-shot boots per machine), from version 3 `hosts` (a summary per
 /// machine that booted: counts added by every node) and `host_rules` (rules made through the API,
 /// as their JSON).
-struct SettingsSchema: Sendable {
+package struct SettingsSchema: Sendable {
     /// The schema version this pxe-catalog writes; a database at a higher one is refused.
-    static let currentVersion: Int64 = 3
+    package static let currentVersion: Int64 = 3
     /// PostgreSQL channel each commit notifies (payload: the revision).
-    static let channel = "pxe_catalog_settings"
+    package static let channel = "pxe_catalog_settings"
 
-    let prefix: String
-    let autoIncrementKey: String
-    let numberedPlaceholder: String
+    package let prefix: String
+    package let autoIncrementKey: String
+    package let numberedPlaceholder: String
 
-    static let sqlite = SettingsSchema(prefix: "", autoIncrementKey: "INTEGER PRIMARY KEY AUTOINCREMENT", numberedPlaceholder: "?")
-    static let postgresql = SettingsSchema(prefix: "pxe_catalog.", autoIncrementKey: "BIGSERIAL PRIMARY KEY", numberedPlaceholder: "$")
+    package static let sqlite = SettingsSchema(prefix: "", autoIncrementKey: "INTEGER PRIMARY KEY AUTOINCREMENT", numberedPlaceholder: "?")
+    package static let postgresql = SettingsSchema(prefix: "pxe_catalog.", autoIncrementKey: "BIGSERIAL PRIMARY KEY", numberedPlaceholder: "$")
 
     /// Rows per multi-row statement, largest first: a transaction's buffered saves and audit
     /// records are written in batches of these sizes only (437 rows: 8 x 50 + 37 x 1), so each
     /// backend keeps a few prepared statements rather than one per remainder.
-    static let batchSizes = [500, 50, 1]
-    static var batchRows: Int { batchSizes[0] }
+    package static let batchSizes = [500, 50, 1]
+    package static var batchRows: Int { batchSizes[0] }
 
     // Every statement is made once, here: a refresh that adopts 10,000 new entries runs the
     // same few statements 20,000 times, and each prepared statement is found by its text.
-    let createMeta: [String]
-    let allHostRules: String
-    let saveHostRule: String
-    let deleteHostRule: String
-    let someHosts: String
+    package let createMeta: [String]
+    package let allHostRules: String
+    package let saveHostRule: String
+    package let deleteHostRule: String
+    package let someHosts: String
     /// Adds a node's sightings: counts add, the later sighting's entry and identity win.
-    let saveHost: String
-    let schemaVersion: String
-    let setSchemaVersion: String
-    let revision: String
+    package let saveHost: String
+    package let schemaVersion: String
+    package let setSchemaVersion: String
+    package let revision: String
     /// Takes the store's write lock (the row lock on the counter) and the next revision.
-    let nextRevision: String
-    let entry: String
-    let allEntries: String
-    let entriesChanged: String
-    let forgottenSince: String
-    let deleteEntry: String
-    let allNextBoots: String
-    let saveNextBoot: String
-    let takeNextBoot: String
+    package let nextRevision: String
+    package let entry: String
+    package let allEntries: String
+    package let entriesChanged: String
+    package let forgottenSince: String
+    package let deleteEntry: String
+    package let allNextBoots: String
+    package let saveNextBoot: String
+    package let takeNextBoot: String
     /// Upserts of entries and inserts of audit records, by rows (each of `batchSizes`).
     private let saveEntryBatches: [Int: String]
     private let insertAuditBatches: [Int: String]
-    let auditQuery: String
+    package let auditQuery: String
 
-    init(prefix: String, autoIncrementKey: String, numberedPlaceholder: String) {
+    package init(prefix: String, autoIncrementKey: String, numberedPlaceholder: String) {
         self.prefix = prefix
         self.autoIncrementKey = autoIncrementKey
         self.numberedPlaceholder = numberedPlaceholder
@@ -104,7 +102,7 @@ struct SettingsSchema: Sendable {
 
     /// `template` with `§` replaced by the table prefix and `$` by the placeholder sign (by
     /// scalars: no locale-aware search).
-    static func render(_ template: String, prefix: String, placeholder: String) -> String {
+    package static func render(_ template: String, prefix: String, placeholder: String) -> String {
         var text = ""
         text.reserveCapacity(template.utf8.count + 64)
         for scalar in template.unicodeScalars {
@@ -117,10 +115,10 @@ struct SettingsSchema: Sendable {
         return text
     }
 
-    func sql(_ template: String) -> String { Self.render(template, prefix: prefix, placeholder: numberedPlaceholder) }
+    package func sql(_ template: String) -> String { Self.render(template, prefix: prefix, placeholder: numberedPlaceholder) }
 
     /// The statements that bring the schema from version `n - 1` to `n`, for n in 1...current.
-    func migration(to version: Int64) -> [String] {
+    package func migration(to version: Int64) -> [String] {
         switch version {
         case 1:
             return [
@@ -156,17 +154,17 @@ struct SettingsSchema: Sendable {
         }
     }
 
-    static let hostColumns = "mac, first_seen_ms, last_seen_ms, last_entry, boots, requests, identity"
-    static let columns = "enabled, boot_order, menu_name, menu_description, cmdline, missing_since, revision"
-    static let nextBootColumns = "mac, entry, expires_at, actor, created_at"
+    package static let hostColumns = "mac, first_seen_ms, last_seen_ms, last_entry, boots, requests, identity"
+    package static let columns = "enabled, boot_order, menu_name, menu_description, cmdline, missing_since, revision"
+    package static let nextBootColumns = "mac, entry, expires_at, actor, created_at"
 
     /// An upsert of `rows` entries (8 values each, in `columns` order after the id).
-    func saveEntries(rows: Int) -> String {
+    package func saveEntries(rows: Int) -> String {
         saveEntryBatches[rows] ?? sql(Self.saveEntriesTemplate(rows: rows))
     }
 
     /// An insert of `rows` audit records (7 values each).
-    func insertAudit(rows: Int) -> String {
+    package func insertAudit(rows: Int) -> String {
         insertAuditBatches[rows] ?? sql(Self.insertAuditTemplate(rows: rows))
     }
 
@@ -188,14 +186,14 @@ struct SettingsSchema: Sendable {
     }
 
     /// The "newer schema" refusal, naming both versions.
-    static func newerSchemaError(found: Int64, database: String) -> SettingsStoreError {
+    package static func newerSchemaError(found: Int64, database: String) -> SettingsStoreError {
         SettingsStoreError(.newerSchema, "The settings database \(database) has schema version \(found), newer than this pxe-catalog's \(currentVersion); upgrade pxe-catalog (or point state.* at another database). Nothing was changed.")
     }
 }
 
 /// The values of one `entries` row, in `SettingsSchema.columns` order after the id.
 extension PXESetting {
-    var rowValues: (enabled: Int64, bootOrder: Int64, name: String?, description: String?, commandLine: String?, missingSince: Int64?) {
+    package var rowValues: (enabled: Int64, bootOrder: Int64, name: String?, description: String?, commandLine: String?, missingSince: Int64?) {
         (enabled ? 1 : 0, Int64(bootOrder), menuName, menuDescription, commandLine, missingSince)
     }
 }

@@ -3,7 +3,9 @@ import Locking
 
 /// Settings kept in this process only: for commands that show a catalog without a state
 /// directory (`scan` of bare directories) and for unit tests of the catalog's logic. The same
-/// transaction semantics as the database backends (serialised writers, revisions, audit).
+/// semantics as the database backends (serialised writers, revisions, audit, events), checked
+/// by the same backend suite: `connection()` opens another handle onto the same contents, as a
+/// second process opens the same database, and each handle's watcher hears the others' commits.
 package final class MemorySettingsStore: SettingsStore {
     private struct Contents {
         var settings = PXESettings()
@@ -14,12 +16,31 @@ package final class MemorySettingsStore: SettingsStore {
         var hostRules: [String: String] = [:]
     }
 
-    private let contents: Locked<Contents>
-    private let handler = Locked<(@Sendable (SettingsStoreEvent) -> Void)?>(nil)
+    /// What every handle of one store shares: the contents and the handles to tell of commits.
+    private final class Database: Sendable {
+        let contents: Locked<Contents>
+        let handles = Locked<[ObjectIdentifier: Watcher]>([:])
+        init(_ contents: Contents) { self.contents = Locked(contents) }
+    }
+
+    /// A handle's watcher, called in order on a queue of its own (never on the writer's thread,
+    /// which may hold locks of its own).
+    private struct Watcher: Sendable {
+        let queue: DispatchQueue
+        let handler: @Sendable (SettingsStoreEvent) -> Void
+    }
+
+    private let database: Database
+    private var contents: Locked<Contents> { database.contents }
 
     package init(settings: PXESettings = PXESettings(), revision: Int64 = 0) {
-        contents = Locked(Contents(settings: settings, revision: revision))
+        database = Database(Contents(settings: settings, revision: revision))
     }
+
+    private init(database: Database) { self.database = database }
+
+    /// Another handle onto the same settings (another process or node, in tests).
+    package func connection() -> MemorySettingsStore { MemorySettingsStore(database: database) }
 
     package var backendName: String { "memory" }
     package var health: SettingsStoreHealth { SettingsStoreHealth() }
@@ -29,7 +50,8 @@ package final class MemorySettingsStore: SettingsStore {
     }
 
     package func write<Result>(_ change: (any SettingsTransaction) throws -> Result) throws -> (result: Result, commit: SettingsCommit) {
-        try contents.withLock { contents in
+        let before = contents.withLock { $0.revision }
+        let outcome: (result: Result, commit: SettingsCommit) = try contents.withLock { contents in
             let transaction = Transaction(contents.settings, nextBoots: contents.nextBoots, revision: contents.revision + 1)
             transaction.hostRules = contents.hostRules
             let result = try change(transaction)
@@ -47,6 +69,15 @@ package final class MemorySettingsStore: SettingsStore {
                 return numbered
             }
             return (result, transaction.commit)
+        }
+        if outcome.commit.revision > before { tellOthers(.changed(revision: outcome.commit.revision)) }
+        return outcome
+    }
+
+    private func tellOthers(_ event: SettingsStoreEvent) {
+        let me = ObjectIdentifier(self)
+        for (handle, watcher) in database.handles.withLock({ $0 }) where handle != me {
+            watcher.queue.async { watcher.handler(event) }
         }
     }
 
@@ -83,10 +114,15 @@ package final class MemorySettingsStore: SettingsStore {
     }
 
     package func watch(_ handler: @escaping @Sendable (SettingsStoreEvent) -> Void) {
-        self.handler.withLock { $0 = handler }
+        let watcher = Watcher(queue: DispatchQueue(label: "memory-settings-watch"), handler: handler)
+        database.handles.withLock { $0[ObjectIdentifier(self)] = watcher }
     }
 
-    package func close() {}
+    package func close() {
+        database.handles.withLock { $0[ObjectIdentifier(self)] = nil }
+    }
+
+    deinit { close() }
 
     private final class Transaction: SettingsTransaction {
         let revision: Int64

@@ -1,6 +1,6 @@
 import Foundation
 import Locking
-import PXECatalog
+import PXESettings
 
 /// The settings in an SQLite database in the state directory: WAL journal, every commit
 /// synced (`synchronous=FULL`), one transaction per change, writers serialised by SQLite's

@@ -75,61 +75,6 @@ extension SettingsTransaction {
     package func reserve(saves count: Int) {}
 }
 
-/// A one-shot boot: the next time machine `mac` asks for its menu it boots `entry` directly,
-/// then its usual policy applies again. Kept in the settings store, so a restart neither loses
-/// nor repeats it.
-/// What the store keeps of a machine that booted.
-package struct HostRecord: Sendable, Equatable {
-    package var mac: String
-    package var firstSeen: Double
-    package var lastSeen: Double
-    package var lastEntry: String?
-    /// Saved: the boots and requests seen since the last save; loaded: the totals.
-    package var boots: Int64
-    package var requests: Int64
-    /// The machine's identity as the query string its requests carried.
-    package var identity: String
-
-    package init(mac: String, firstSeen: Double, lastSeen: Double, lastEntry: String?, boots: Int64, requests: Int64, identity: String) {
-        self.mac = mac
-        self.firstSeen = firstSeen
-        self.lastSeen = lastSeen
-        self.lastEntry = lastEntry
-        self.boots = boots
-        self.requests = requests
-        self.identity = identity
-    }
-
-    /// `self` with `newer` (seen later) added.
-    package func adding(_ newer: HostRecord) -> HostRecord {
-        let later = newer.lastSeen >= lastSeen
-        return HostRecord(mac: mac, firstSeen: min(firstSeen, newer.firstSeen), lastSeen: max(lastSeen, newer.lastSeen),
-                          lastEntry: later ? (newer.lastEntry ?? lastEntry) : (lastEntry ?? newer.lastEntry),
-                          boots: boots + newer.boots, requests: requests + newer.requests, identity: later ? newer.identity : identity)
-    }
-}
-
-package struct NextBoot: Sendable, Equatable {
-    /// Normalised MAC address (`52:54:00:12:34:56`).
-    package var mac: String
-    package var entry: String
-    /// Seconds since 1970 after which it is void.
-    package var expiresAt: Int64
-    /// Who set it (token name), and when (seconds since 1970).
-    package var actor: String
-    package var createdAt: Int64
-
-    package init(mac: String, entry: String, expiresAt: Int64, actor: String, createdAt: Int64) {
-        self.mac = mac
-        self.entry = entry
-        self.expiresAt = expiresAt
-        self.actor = actor
-        self.createdAt = createdAt
-    }
-
-    package func isExpired(at now: Int64) -> Bool { now >= expiresAt }
-}
-
 /// What one or more commits changed: the rows written (with their revision) and removed.
 package struct SettingsCommit: Sendable, Equatable {
     package var revision: Int64
@@ -195,43 +140,6 @@ package struct SettingsStoreError: Error, Equatable, CustomStringConvertible {
     /// `error` as a store error (a failure of another type becomes `.failed`).
     package static func wrapping(_ error: any Error) -> SettingsStoreError {
         (error as? SettingsStoreError) ?? SettingsStoreError(.failed, "\(error)")
-    }
-}
-
-/// One change in the history: who changed which field of which entry, from what to what.
-package struct AuditRecord: Sendable, Equatable {
-    package var id: Int64
-    package var revision: Int64
-    package var time: Date
-    package var actor: String
-    package var entry: String?
-    package var field: String
-    package var old: String?
-    package var new: String?
-
-    package init(id: Int64, revision: Int64, time: Date, actor: String, entry: String?, field: String, old: String?, new: String?) {
-        self.id = id
-        self.revision = revision
-        self.time = time
-        self.actor = actor
-        self.entry = entry
-        self.field = field
-        self.old = old
-        self.new = new
-    }
-}
-
-package struct AuditQuery: Sendable, Equatable {
-    /// Only records after this id (exclusive), for polling.
-    package var afterID: Int64?
-    /// Only records at or after this time.
-    package var since: Date?
-    package var limit: Int
-
-    package init(afterID: Int64? = nil, since: Date? = nil, limit: Int = 100) {
-        self.afterID = afterID
-        self.since = since
-        self.limit = limit
     }
 }
 

@@ -1,6 +1,6 @@
 import Foundation
 import Locking
-import PXECatalog
+import PXESettings
 
 /// The settings of a fleet in PostgreSQL (tables in the `pxe_catalog` schema). Every commit
 /// takes the row lock of the revision counter, so writers on all nodes are serialised in the
@@ -27,6 +27,12 @@ package final class PostgresSettingsStore: SettingsStore {
         self.conninfo = conninfo
         migrates = migrate
         displayName = Self.redacted(conninfo)
+        // Without libpq there is nothing to retry: refused at start, unlike an unreachable server.
+        do {
+            try PostgresConnection.loadLibrary()
+        } catch {
+            throw SettingsStoreError(.failed, error.message)
+        }
         do {
             _ = try connection()
         } catch where error.kind == .newerSchema {

@@ -19,47 +19,46 @@ final class PostgresConnection {
     /// Connects with `conninfo` (a libpq connection string or URI). Defaults a missing
     /// connect_timeout to 5 s, so an unreachable server fails fast, and names the application.
     init(conninfo: String, connectTimeoutSeconds: Int = 5) throws(Failure) {
+        try Self.loadLibrary()
         let keywords = ["connect_timeout", "application_name", "keepalives_idle", "keepalives_interval", "keepalives_count", "dbname"]
         let values = [String(connectTimeoutSeconds), "pxe-catalog", "10", "5", "3", conninfo]
         let connection = Self.withCStrings(keywords) { keywordPointers in
             Self.withCStrings(values) { valuePointers in
-                PQconnectdbParams(keywordPointers, valuePointers, 1)
+                pxe_pq_connect(keywordPointers, valuePointers)
             }
         }
         guard let connection else { throw Failure(sqlState: nil, message: "out of memory") }
-        guard PQstatus(connection) == CONNECTION_OK else {
-            let message = Self.trimmed(String(cString: PQerrorMessage(connection)))
-            PQfinish(connection)
+        guard pxe_pq_is_connected(connection) == 1 else {
+            let message = Self.trimmed(String(cString: pxe_pq_error_message(connection)))
+            pxe_pq_finish(connection)
             throw Failure(sqlState: nil, message: message)
         }
         handle = connection
     }
 
-    deinit { PQfinish(handle) }
+    deinit { pxe_pq_finish(handle) }
 
-    var isConnected: Bool { PQstatus(handle) == CONNECTION_OK }
+    var isConnected: Bool { pxe_pq_is_connected(handle) == 1 }
 
     /// Runs one statement; values are sent as text parameters (nil is NULL). Returns the rows.
     @discardableResult
     func query(_ sql: String, _ values: [String?] = []) throws(Failure) -> [[String?]] {
         let result = Self.withOptionalCStrings(values) { pointers in
-            PQexecParams(handle, sql, Int32(values.count), nil, pointers, nil, nil, 0)
+            pxe_pq_exec(handle, sql, Int32(values.count), pointers)
         }
-        defer { PQclear(result) }
-        guard let result else { throw Failure(sqlState: nil, message: Self.trimmed(String(cString: PQerrorMessage(handle)))) }
-        switch PQresultStatus(result) {
-        case PGRES_COMMAND_OK, PGRES_TUPLES_OK:
-            let rows = PQntuples(result), columns = PQnfields(result)
-            return (0..<rows).map { row in
-                (0..<columns).map { column in
-                    PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column))
-                }
+        defer { pxe_pq_clear(result) }
+        guard let result else { throw Failure(sqlState: nil, message: Self.trimmed(String(cString: pxe_pq_error_message(handle)))) }
+        guard pxe_pq_result_is_ok(result) == 1 else {
+            let state = pxe_pq_result_error_field(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+            let message = pxe_pq_result_error_field(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
+                ?? Self.trimmed(String(cString: pxe_pq_error_message(handle)))
+            throw Failure(sqlState: isConnected ? state : nil, message: message)
+        }
+        let rows = pxe_pq_ntuples(result), columns = pxe_pq_nfields(result)
+        return (0..<rows).map { row in
+            (0..<columns).map { column in
+                pxe_pq_getisnull(result, row, column) == 1 ? nil : String(cString: pxe_pq_getvalue(result, row, column))
             }
-        default:
-            let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
-            let message = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
-                ?? Self.trimmed(String(cString: PQerrorMessage(handle)))
-            throw Failure(sqlState: PQstatus(handle) == CONNECTION_OK ? state : nil, message: message)
         }
     }
 
@@ -68,12 +67,12 @@ final class PostgresConnection {
     func notifications(timeoutMilliseconds: Int32) throws(Failure) -> [String] {
         var payloads = drainNotifications()
         if !payloads.isEmpty { return payloads }
-        var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+        var descriptor = pollfd(fd: pxe_pq_socket(handle), events: Int16(POLLIN), revents: 0)
         let ready = poll(&descriptor, 1, timeoutMilliseconds)
         if ready < 0 && errno != EINTR { throw Failure(sqlState: nil, message: "poll failed: \(String(cString: strerror(errno)))") }
         if ready > 0 {
-            guard PQconsumeInput(handle) == 1 else {
-                throw Failure(sqlState: nil, message: Self.trimmed(String(cString: PQerrorMessage(handle))))
+            guard pxe_pq_consume_input(handle) == 1 else {
+                throw Failure(sqlState: nil, message: Self.trimmed(String(cString: pxe_pq_error_message(handle))))
             }
             payloads = drainNotifications()
         }
@@ -83,11 +82,20 @@ final class PostgresConnection {
 
     private func drainNotifications() -> [String] {
         var payloads: [String] = []
-        while let notification = PQnotifies(handle) {
-            payloads.append(String(cString: notification.pointee.extra))
-            PQfreemem(notification)
+        while let payload = pxe_pq_next_notification(handle) {
+            payloads.append(String(cString: payload))
+            pxe_pq_free_copy(payload)
         }
         return payloads
+    }
+
+    /// Opens libpq (once): a worker kept on SQLite, and every command that only reads
+    /// containers, run without it.
+    static func loadLibrary() throws(Failure) {
+        var reason: UnsafePointer<CChar>?
+        guard pxe_pq_load(&reason) != 0 else { return }
+        let detail = reason.map { String(cString: $0) } ?? "unknown reason"
+        throw Failure(sqlState: nil, message: "settings.backend is postgresql, but libpq cannot be loaded (\(detail)); install Debian's libpq5 package")
     }
 
     private static func trimmed(_ message: String) -> String {
