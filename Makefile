@@ -63,7 +63,8 @@ static-check: test-deps
 	$(TOOLS)/python deploy/dev/build-static.py --check docs/openapi.yaml $(STATIC_DIR)
 
 # Release build with the Swift runtime linked in: the binary needs only libc and the C
-# libraries it links (libfcgi, zlib, zstd, libdeflate, libcrypto, SQLite, libpq).
+# libraries it links (libfcgi, zlib, zstd, libdeflate, libcrypto, SQLite); libpq (libpq5) is
+# opened at run time, only when state.backend is postgresql.
 build: deps static
 	$(SWIFT) build -c release --static-swift-stdlib --product pxe-catalog
 

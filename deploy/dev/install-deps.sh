@@ -11,7 +11,8 @@ set -euo pipefail
 profile=${1:-run}
 
 # Building and running: nginx, the C libraries the binary links (libfcgi, zlib, zstd, libdeflate,
-# libcrypto, SQLite, libpq), pkg-config to find them; Debian's python3-yaml turns
+# libcrypto, SQLite; libpq's header: the binary opens libpq5 only for a PostgreSQL store),
+# pkg-config to find them; Debian's python3-yaml turns
 # docs/openapi.yaml into the openapi.json nginx serves; curl and cpio make the demo's Linux
 # container (deploy/dev/boot-parts.sh: Debian's kernel and busybox, fetched with apt-get download
 # and only unpacked). Optional at run time, not installed here: tesseract-ocr (the built-in
