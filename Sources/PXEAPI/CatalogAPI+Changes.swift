@@ -45,8 +45,8 @@ extension CatalogAPI {
             }
         }
         let expected = try Self.expectedRevision(request)
-        let setting = try saving { () throws(CatalogStoreError) in
-            try store.setEnabled(enabled, id: id, actor: actor, expectedRevision: expected).setting
+        let setting = try saving { () throws(SettingsChangeError) in
+            try settings.setEnabled(enabled, id: id, actor: actor, expectedRevision: expected)
         }
         audit("\(actor) set pxe_enabled=\(setting.enabled) on \(id)")
         var response = HTTPResponse.json(.object([("success", .bool(true)), ("entry_id", .string(id)), ("pxe_enabled", .bool(setting.enabled)),
@@ -60,7 +60,8 @@ extension CatalogAPI {
     /// pass silently.
     func editMenu(id: String, request: HTTPRequest, actor: String) throws(APIError) -> HTTPResponse {
         try RequestBody.checkTransport(request)
-        try requireEntry(id)
+        // The entry as the change saw it: a refresh may remove it meanwhile.
+        let entry = try requireEntry(id)
         let fields = try RequestBody.object(request, shape: "with any of name, description, cmdline, boot_order")
         var name = FieldChange<String>.keep
         var description = FieldChange<String>.keep
@@ -92,12 +93,11 @@ extension CatalogAPI {
             }
         }
         let expected = try Self.expectedRevision(request)
-        let (entry, setting) = try saving { () throws(CatalogStoreError) in
-            try store.updateMenu(id: id, name: name, description: description, commandLine: commandLine, bootOrder: bootOrder,
-                                 actor: actor, expectedRevision: expected).pair
+        let setting = try saving { () throws(SettingsChangeError) in
+            try settings.updateMenu(id: id, name: name, description: description, commandLine: commandLine, bootOrder: bootOrder,
+                                    actor: actor, expectedRevision: expected)
         }
         audit("\(actor) changed the menu entry of \(id): \(fields.map(\.0).joined(separator: ", "))")
-        // The entry as the change saw it: a refresh may already have removed it.
         var item = CatalogJSON.pxe(entry, setting, boot: store.current.bootStatus(id))
         if case let .object(members) = item { item = .object(members + [("pxe_enabled", .bool(setting.enabled)), ("valid", .bool(entry.isValid))]) }
         var response = HTTPResponse.json(item)
@@ -105,12 +105,14 @@ extension CatalogAPI {
         return response
     }
 
-    func requireEntry(_ id: String) throws(APIError) {
-        guard CatalogEntry.isWellFormedID(id), store.current.snapshot.entry(id: id) != nil else { throw .noSuchContainer }
+    @discardableResult
+    func requireEntry(_ id: String) throws(APIError) -> CatalogEntry {
+        guard CatalogEntry.isWellFormedID(id), let entry = store.current.snapshot.entry(id: id) else { throw .noSuchContainer }
+        return entry
     }
 
     /// Runs a store change, turning its failure into the API's refusal.
-    func saving<Result>(_ change: () throws(CatalogStoreError) -> Result) throws(APIError) -> Result {
+    func saving<Result>(_ change: () throws(SettingsChangeError) -> Result) throws(APIError) -> Result {
         do {
             return try change()
         } catch {

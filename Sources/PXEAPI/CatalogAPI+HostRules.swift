@@ -1,6 +1,7 @@
 import BootScripts
 import PXECatalog
 import PXEHosts
+import PXESettings
 import StrictJSON
 
 /// Host rules made through the API: `GET /host-rules` lists every rule in force with where it
@@ -51,7 +52,7 @@ extension CatalogAPI {
         }
         if request.method == "DELETE" {
             guard store.storedHostRules[name] != nil else { throw APIError(.notFound, "No host rule named \(name) was made through the API.") }
-            _ = try saving { () throws(CatalogStoreError) in try store.setHostRule(name: name, body: nil, actor: actor) }
+            _ = try saving { () throws(SettingsChangeError) in try store.setHostRule(name: name, body: nil, actor: actor) }
             audit("\(actor) removed host rule \(name)")
             return .json(.object([("success", .bool(true)), ("name", .string(name)), ("removed", .bool(true))]))
         }
@@ -87,7 +88,7 @@ extension CatalogAPI {
             throw APIError(.conflict, "The rule cannot be saved: \(conflict). Nothing was changed.")
         }
         let body = JSONValue.object(members).serializedString()
-        let existed = try saving { () throws(CatalogStoreError) in try store.setHostRule(name: name, body: body, actor: actor) }
+        let existed = try saving { () throws(SettingsChangeError) in try store.setHostRule(name: name, body: body, actor: actor) }
         audit("\(actor) \(existed ? "replaced" : "made") host rule \(name)")
         return .json(made.json, status: existed ? 200 : 201)
     }

@@ -133,7 +133,7 @@ extension CatalogAPI {
     func nextBoot(_ text: String, request: HTTPRequest, actor: String) throws(APIError) -> HTTPResponse {
         let mac = try Self.pathMAC(text)
         if request.method == "DELETE" {
-            let removed = try saving { () throws(CatalogStoreError) in try store.cancelNextBoot(mac: mac, actor: actor) }
+            let removed = try saving { () throws(SettingsChangeError) in try store.cancelNextBoot(mac: mac, actor: actor) }
             guard let removed else { throw APIError(.notFound, "Machine \(mac) has no next boot to cancel.") }
             audit("\(actor) cancelled the next boot of \(mac) (entry \(removed.entry))")
             return .json(.object([("success", .bool(true)), ("mac", .string(mac)), ("cancelled", Self.nextBootJSON(removed))]))
@@ -164,7 +164,7 @@ extension CatalogAPI {
             throw APIError(.conflict, "Container \(entry) is disabled for network boot; enable it first.")
         }
         let expiresAt = Int64(Date().timeIntervalSince1970) + seconds
-        let boot = try saving { () throws(CatalogStoreError) in try store.setNextBoot(mac: mac, entry: entry, expiresAt: expiresAt, actor: actor) }
+        let boot = try saving { () throws(SettingsChangeError) in try store.setNextBoot(mac: mac, entry: entry, expiresAt: expiresAt, actor: actor) }
         audit("\(actor) set the next boot of \(mac) to \(entry) for \(seconds) s")
         return .json(.object([("success", .bool(true)), ("mac", .string(mac)), ("next_boot", Self.nextBootJSON(boot))]))
     }

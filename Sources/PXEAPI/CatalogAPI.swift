@@ -2,6 +2,7 @@ import Foundation
 import Locking
 import PXECatalog
 import PXEHosts
+import PXESettings
 import StrictJSON
 
 /// The HTTP API: routes a request to its handler and answers a response value. Handlers live in
@@ -9,6 +10,8 @@ import StrictJSON
 /// Compatible with the previous server's endpoints and JSON key names.
 package final class CatalogAPI: Sendable {
     package let store: CatalogStore
+    /// The entries' settings: admin changes go here and come back (not through the catalog).
+    let settings: SettingsReplica
     private let contextBox: Locked<APIContext>
     package let authorizer: AdminAuthorizer
     package let metrics = APIMetrics()
@@ -64,6 +67,7 @@ package final class CatalogAPI: Sendable {
         self.bootLog = bootLog
         self.bootCounts = bootCounts
         self.store = store
+        settings = store.settings
         contextBox = Locked(context)
         self.statusSections = statusSections
         self.inFlight = inFlight

@@ -1,4 +1,5 @@
 import PXECatalog
+import PXESettings
 import StrictJSON
 
 /// Reading the JSON bodies of change requests: one place for the refusals every POST shares.

@@ -10,22 +10,16 @@ extension CatalogStore {
     /// Saves rule `name` (`body` nil: removes it), with an audit record; acknowledged once
     /// committed. Returns whether the name was taken before.
     @discardableResult
-    package func setHostRule(name: String, body: String?, actor: String) throws(CatalogStoreError) -> Bool {
-        try writeGate.withLock { () throws(CatalogStoreError) -> Bool in
+    package func setHostRule(name: String, body: String?, actor: String) throws(SettingsChangeError) -> Bool {
+        try settings.exclusively { writer throws(SettingsChangeError) -> Bool in
             let old = storedHostRules[name]
-            do {
-                let (existed, commit) = try settingsStore.write { transaction -> Bool in
-                    let existed = try transaction.setHostRule(name: name, body: body)
-                    try transaction.record(actor: actor, entry: nil, field: "host_rule \(name)", old: old, new: body)
-                    return existed
-                }
-                hostRuleCache.withLock { $0[name] = body }
-                publishLocal(commit)
+            // The cache changes before the commit is published: menus cached for the revision
+            // it publishes must see the new rule.
+            return try writer.commit({ transaction -> Bool in
+                let existed = try transaction.setHostRule(name: name, body: body)
+                try transaction.record(actor: actor, entry: nil, field: "host_rule \(name)", old: old, new: body)
                 return existed
-            } catch {
-                countWriteFailure()
-                throw .settingsNotSaved(SettingsStoreError.wrapping(error))
-            }
+            }, beforePublishing: { _ in hostRuleCache.withLock { $0[name] = body } })
         }
     }
 

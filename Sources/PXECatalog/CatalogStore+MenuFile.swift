@@ -16,55 +16,30 @@ extension CatalogStore {
     /// and by `pxe-catalog apply`. Returns what changed. On a store failure nothing changed;
     /// the file stays in force and is applied again at the next scan that finds new entries.
     @discardableResult
-    package func applyDesiredMenu(_ menu: DesiredMenu?, actor: String = "menu file") throws(CatalogStoreError) -> MenuPlan {
+    package func applyDesiredMenu(_ menu: DesiredMenu?, actor: String = "menu file") throws(SettingsChangeError) -> MenuPlan {
         desiredMenuBox.withLock { $0 = menu }
-        guard let menu else { return .none }
-        return try writeGate.withLock { () throws(CatalogStoreError) -> MenuPlan in
-            try applyMenu(menu, actor: actor, setsOverridable: { _ in true })
+        return try settings.exclusively { writer throws(SettingsChangeError) -> MenuPlan in
+            writer.replaceRules(editRules(snapshot: current.snapshot, menu: menu))
+            guard let menu else { return .none }
+            return try applyMenu(menu, actor: actor, writer: writer, setsOverridable: { _ in true })
         }
     }
 
     /// Applies `menu` in the store's transaction (the store's rows, not memory, are what it
-    /// changes: another node may have written meanwhile). Runs under `writeGate`.
-    func applyMenu(_ menu: DesiredMenu, actor: String, setsOverridable: @escaping (String) -> Bool) throws(CatalogStoreError) -> MenuPlan {
+    /// changes: another node may have written meanwhile). Runs under the settings' write gate.
+    func applyMenu(_ menu: DesiredMenu, actor: String, writer: SettingsWriter, setsOverridable: @escaping (String) -> Bool) throws(SettingsChangeError) -> MenuPlan {
         let entries = current.snapshot.entries
-        let probe = menu.apply(to: current.settings, entries: entries, setsOverridable: setsOverridable).plan
+        let probe = menu.apply(to: writer.current.settings, entries: entries, setsOverridable: setsOverridable).plan
         guard probe.changesSettings else { return probe }
-        do {
-            let (plan, commit) = try settingsStore.write { transaction in
-                let stored = try transaction.allSettings()
-                let (updated, plan) = menu.apply(to: stored, entries: entries, setsOverridable: setsOverridable)
-                guard plan.changesSettings else { return plan }
-                try transaction.replace(stored, with: updated)
-                for change in plan.changes {
-                    try transaction.record(actor: actor, entry: change.id, field: change.field.rawValue, old: change.old, new: change.new)
-                }
-                return plan
+        return try writer.commit { transaction in
+            let stored = try transaction.allSettings()
+            let (updated, plan) = menu.apply(to: stored, entries: entries, setsOverridable: setsOverridable)
+            guard plan.changesSettings else { return plan }
+            try transaction.replace(stored, with: updated)
+            for change in plan.changes {
+                try transaction.record(actor: actor, entry: change.id, field: change.field.rawValue, old: change.old, new: change.new)
             }
-            publishLocal(commit)
             return plan
-        } catch {
-            countWriteFailure()
-            throw .settingsNotSaved(SettingsStoreError.wrapping(error))
-        }
-    }
-
-    /// Refuses an API edit of a setting the menu file owns. Runs under `writeGate`.
-    func checkOwnership(_ edit: Edit, entry: CatalogEntry) throws(CatalogStoreError) {
-        guard let menu = desiredMenu else { return }
-        let owned = menu.ownedFields(of: entry)
-        guard !owned.isEmpty else { return }
-        var touched: [DesiredMenu.Field] = []
-        switch edit {
-        case .enabled: touched = [.enabled]
-        case let .menu(name, description, commandLine, bootOrder):
-            if name != .keep { touched.append(.name) }
-            if description != .keep { touched.append(.description) }
-            if commandLine != .keep { touched.append(.cmdline) }
-            if bootOrder != nil { touched.append(.bootOrder) }
-        }
-        if let field = touched.first(where: owned.contains) {
-            throw .ownedByMenuFile(id: entry.id, field: field.rawValue, file: menu.fileName, overridable: field != .bootOrder)
         }
     }
 }

@@ -10,19 +10,13 @@ extension CatalogStore {
 
     /// Sets machine `mac`'s next boot to entry `id` (which must be in the catalog), replacing
     /// any earlier one; acknowledged once committed.
-    package func setNextBoot(mac: String, entry id: String, expiresAt: Int64, actor: String) throws(CatalogStoreError) -> NextBoot {
-        try writeGate.withLock { () throws(CatalogStoreError) -> NextBoot in
+    package func setNextBoot(mac: String, entry id: String, expiresAt: Int64, actor: String) throws(SettingsChangeError) -> NextBoot {
+        try settings.exclusively { writer throws(SettingsChangeError) -> NextBoot in
             guard current.snapshot.entry(id: id) != nil else { throw .unknownEntry(id) }
             let boot = NextBoot(mac: mac, entry: id, expiresAt: expiresAt, actor: actor, createdAt: Int64(now().timeIntervalSince1970))
-            do {
-                let (_, commit) = try settingsStore.write { transaction in
-                    try transaction.setNextBoot(boot)
-                    try transaction.record(actor: actor, entry: id, field: "next_boot", old: nil, new: "\(mac) until \(expiresAt)")
-                }
-                publishLocal(commit)
-            } catch {
-                countWriteFailure()
-                throw .settingsNotSaved(SettingsStoreError.wrapping(error))
+            try writer.commit { transaction in
+                try transaction.setNextBoot(boot)
+                try transaction.record(actor: actor, entry: id, field: "next_boot", old: nil, new: "\(mac) until \(expiresAt)")
             }
             nextBootCache.withLock { $0[mac] = boot }
             return boot
@@ -30,21 +24,15 @@ extension CatalogStore {
     }
 
     /// Cancels machine `mac`'s one-shot; answers it, or nil when it had none.
-    package func cancelNextBoot(mac: String, actor: String) throws(CatalogStoreError) -> NextBoot? {
-        try writeGate.withLock { () throws(CatalogStoreError) -> NextBoot? in
-            do {
-                let (removed, commit) = try settingsStore.write { transaction -> NextBoot? in
-                    guard let boot = try transaction.takeNextBoot(mac: mac) else { return nil }
-                    try transaction.record(actor: actor, entry: boot.entry, field: "next_boot", old: "\(mac) until \(boot.expiresAt)", new: nil)
-                    return boot
-                }
-                publishLocal(commit)
-                nextBootCache.withLock { $0[mac] = nil }
-                return removed
-            } catch {
-                countWriteFailure()
-                throw .settingsNotSaved(SettingsStoreError.wrapping(error))
+    package func cancelNextBoot(mac: String, actor: String) throws(SettingsChangeError) -> NextBoot? {
+        try settings.exclusively { writer throws(SettingsChangeError) -> NextBoot? in
+            let removed = try writer.commit { transaction -> NextBoot? in
+                guard let boot = try transaction.takeNextBoot(mac: mac) else { return nil }
+                try transaction.record(actor: actor, entry: boot.entry, field: "next_boot", old: "\(mac) until \(boot.expiresAt)", new: nil)
+                return boot
             }
+            nextBootCache.withLock { $0[mac] = nil }
+            return removed
         }
     }
 
@@ -55,14 +43,18 @@ extension CatalogStore {
     package func takeNextBoot(mac: String) -> NextBoot? {
         guard nextBootCache.withLock({ $0[mac] }) != nil else { return nil }
         let moment = Int64(now().timeIntervalSince1970)
-        return writeGate.withLock { () -> NextBoot? in
-            guard let (taken, commit) = try? settingsStore.write({ transaction -> NextBoot? in
-                guard let boot = try transaction.takeNextBoot(mac: mac) else { return nil }
-                let outcome = boot.isExpired(at: moment) ? "expired" : "booted"
-                try transaction.record(actor: "machine", entry: boot.entry, field: "next_boot", old: "\(mac) until \(boot.expiresAt)", new: outcome)
-                return boot
-            }) else { return nil }
-            publishLocal(commit)
+        return settings.exclusively { writer -> NextBoot? in
+            let taken: NextBoot?
+            do {
+                taken = try writer.commit { transaction -> NextBoot? in
+                    guard let boot = try transaction.takeNextBoot(mac: mac) else { return nil }
+                    let outcome = boot.isExpired(at: moment) ? "expired" : "booted"
+                    try transaction.record(actor: "machine", entry: boot.entry, field: "next_boot", old: "\(mac) until \(boot.expiresAt)", new: outcome)
+                    return boot
+                }
+            } catch {
+                return nil
+            }
             nextBootCache.withLock { $0[mac] = nil }
             guard let taken, !taken.isExpired(at: moment) else { return nil }
             return taken

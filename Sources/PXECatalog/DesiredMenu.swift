@@ -11,11 +11,7 @@ import PXESettings
 /// entries sorted by path); the other entries keep their relative order after them.
 package struct DesiredMenu: Sendable, Equatable {
     /// A setting the file can own.
-    package enum Field: String, Sendable, CaseIterable, Comparable {
-        case enabled, bootOrder = "boot_order", name, description, cmdline
-
-        package static func < (a: Field, b: Field) -> Bool { allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)! }
-    }
+    package typealias Field = SettingsField
 
     /// How an item picks entries.
     package enum Selector: Sendable, Equatable, CustomStringConvertible {

@@ -2,6 +2,7 @@ import BootScripts
 import Foundation
 import PXECatalog
 import PXEHosts
+import PXESettings
 import StrictJSON
 
 /// The menu file (`menu.file`): the desired menu and host rules that config management keeps.

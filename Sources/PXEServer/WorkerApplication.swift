@@ -49,7 +49,7 @@ package final class WorkerApplication: Sendable {
                 let state = store.current
                 return (state.settings, state.storeRevision)
             }
-            store.observeSettings { copy.settingsChanged() }
+            store.settings.observe { copy.settingsChanged() }
             if saved.loadNote != "local_copy" { copy.settingsChanged() }
             localCopy = copy
         } else {

@@ -1,6 +1,7 @@
 import Foundation
 import PXEAPI
 import PXECatalog
+import PXESettings
 import StrictJSON
 import TestSupport
 import Testing
@@ -110,7 +111,7 @@ import Testing
     @Test func pxeListsEnabledValidEntriesInBootOrder() throws {
         let fixture = APIFixture(files: ["a.rts.png": PNGFixtures.named("A"), "b.rts.png": PNGFixtures.named("B"),
                                          "c.rts.png": PNGFixtures.named("C"), "bad.rts.png": Array("x".utf8)])
-        _ = try fixture.store.setEnabled(false, id: fixture.id("b.rts.png"))
+        _ = try fixture.store.settings.setEnabled(false, id: fixture.id("b.rts.png"))
         let a = fixture.id("a.rts.png"), c = fixture.id("c.rts.png")
         let sizeA = PNGFixtures.named("A").count, sizeC = PNGFixtures.named("C").count
         #expect(fixture.call("GET", "/pxe").bodyText == """
@@ -126,7 +127,7 @@ import Testing
     func toggleSetsTheFlag(body: String, expected: Bool) throws {
         let fixture = APIFixture(files: ["a.rts.png": PNGFixtures.png()])
         let id = fixture.id("a.rts.png")
-        _ = try fixture.store.setEnabled(!expected, id: id)
+        _ = try fixture.store.settings.setEnabled(!expected, id: id)
         let response = fixture.call("POST", "/pxe/\(id)/toggle", body: body)
         #expect(response.status == 200)
         // Revision 1 when the entry was adopted; the set-up's change is 2 when it changed anything.
@@ -221,7 +222,7 @@ import Testing
         let pxeTag = try #require(fixture.call("GET", "/pxe").header("ETag"))
         #expect(fixture.call("GET", "/pxe", headers: ["if-none-match": pxeTag]).status == 304)
 
-        _ = try fixture.store.setEnabled(false, id: fixture.id("f000.rts.png"))
+        _ = try fixture.store.settings.setEnabled(false, id: fixture.id("f000.rts.png"))
         let changed = fixture.call("GET", "/containers", query: "limit=1", headers: ["if-none-match": tag])
         #expect(changed.status == 200 && changed.header("ETag") != tag)
         #expect(fixture.call("GET", "/pxe", headers: ["if-none-match": pxeTag]).status == 200)
@@ -242,7 +243,7 @@ import Testing
     @Test func cachedListingFollowsChanges() throws {
         let fixture = fixture(3)
         #expect(fixture.call("GET", "/containers").bodyText.contains(#""pxe_enabled":true"#))
-        _ = try fixture.store.setEnabled(false, id: fixture.id("f000.rts.png"))
+        _ = try fixture.store.settings.setEnabled(false, id: fixture.id("f000.rts.png"))
         #expect(fixture.call("GET", "/containers").bodyText.contains(#""pxe_enabled":false"#))
         fixture.root.write(PNGFixtures.named("N9"), to: "f009.rts.png")
         fixture.store.refresh()

@@ -111,7 +111,7 @@ import Testing
         let (fixture, ids) = fixture()
         #expect(fixture.call("GET", "/pxe/\(ids[0])/boot.ipxe").bodyText.hasPrefix("#!ipxe\n"))
         #expect(fixture.call("GET", "/pxe/\(ids[3])/boot.ipxe").status == 404, "invalid")
-        _ = try fixture.store.setEnabled(false, id: ids[0])
+        _ = try fixture.store.settings.setEnabled(false, id: ids[0])
         #expect(fixture.call("GET", "/pxe/\(ids[0])/boot.ipxe").status == 404, "disabled")
         let script = fixture.call("GET", "/pxe/menu.ipxe")
         #expect(script.header("Content-Type") == "text/plain; charset=utf-8")

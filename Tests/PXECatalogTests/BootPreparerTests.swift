@@ -1,6 +1,7 @@
 import Foundation
 import PXECatalog
 import PixelRTS
+import PXESettings
 import StrictJSON
 import TestSupport
 import Testing
@@ -285,8 +286,8 @@ import Testing
     /// The entries that boot are ready first: enabled ones in boot order, then the others.
     @Test func enabledEntriesArePreparedFirstInBootOrder() throws {
         let (store, ids) = catalogOf(["a", "b", "c", "d"])
-        _ = try store.setEnabled(false, id: try #require(ids["a"]))
-        _ = try store.updateMenu(id: try #require(ids["d"]), bootOrder: 0)
+        _ = try store.settings.setEnabled(false, id: try #require(ids["a"]))
+        _ = try store.settings.updateMenu(id: try #require(ids["d"]), bootOrder: 0)
         let logged = LockedBox<[String]>([])
         let preparer = try start(store) { $0.log = { _, line in logged.update { $0.append(line) } } }
         defer { preparer.stop() }
@@ -307,7 +308,7 @@ import Testing
                 // While the first entry is decoded, d moves to the top.
                 guard !moved.value else { return }
                 moved.update { $0 = true }
-                _ = try? store.updateMenu(id: d, bootOrder: 0)
+                _ = try? store.settings.updateMenu(id: d, bootOrder: 0)
             }
         }
         defer { preparer.stop() }

@@ -28,13 +28,13 @@ import Testing
         store.refresh()
         let a = CatalogEntry.id(forRealPath: root.path + "/a.rts.png")
         let b = CatalogEntry.id(forRealPath: root.path + "/b.rts.png")
-        _ = try store.setEnabled(false, id: a)
-        _ = try store.setEnabled(false, id: b)
+        _ = try store.settings.setEnabled(false, id: a)
+        _ = try store.settings.setEnabled(false, id: b)
         root.remove("b.rts.png")
         var summary = store.refresh()
         #expect(summary.removed == 1)
         #expect(store.current.settings[a]?.enabled == false)
-        #expect(throws: CatalogStoreError.unknownEntry(b)) { try store.setEnabled(true, id: b) }
+        #expect(throws: SettingsChangeError.unknownEntry(b)) { try store.settings.setEnabled(true, id: b) }
         root.write(PNGFixtures.png(), to: "b.rts.png")
         summary = store.refresh()
         #expect(summary.added == 1)
@@ -49,7 +49,7 @@ import Testing
         let ids = store.current.snapshot.entries.map(\.id)
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<4 { group.addTask { store.refresh() } }
-            for id in ids { group.addTask { _ = try? store.setEnabled(false, id: id) } }
+            for id in ids { group.addTask { _ = try? store.settings.setEnabled(false, id: id) } }
         }
         // Refreshes that overlap share scans: four of them cost between one and four.
         #expect((2...5).contains(store.current.snapshot.generation))
@@ -71,9 +71,9 @@ import Testing
         two.refresh()
         let ids = ["a", "b", "c"].map { CatalogEntry.id(forRealPath: root.path + "/\($0).rts.png") }
 
-        try one.updateMenu(id: ids[2], bootOrder: 0)
+        try one.settings.updateMenu(id: ids[2], bootOrder: 0)
         let moved = try shared.load().revision
-        try two.updateMenu(id: ids[1], name: .set("Rescue"))
+        try two.settings.updateMenu(id: ids[1], name: .set("Rescue"))
         two.handle(.changed(revision: moved))    // node 1's notification, arriving late
 
         #expect(two.current.settings[ids[1]]?.menuName == "Rescue")

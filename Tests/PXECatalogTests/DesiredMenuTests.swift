@@ -25,8 +25,8 @@ import Testing
 
     @Test func planTextForAddsRemovalsReordersAndRenames() throws {
         let (store, _, ids) = Self.store(["a.rts.png", "b.rts.png", "rescue/r1.rts.png", "rescue/r2.rts.png"])
-        _ = try store.setEnabled(false, id: ids["b.rts.png"]!)
-        _ = try store.updateMenu(id: ids["a.rts.png"]!, name: .set("Old \"A\""))
+        _ = try store.settings.setEnabled(false, id: ids["b.rts.png"]!)
+        _ = try store.settings.updateMenu(id: ids["a.rts.png"]!, name: .set("Old \"A\""))
         let menu = DesiredMenu(items: [
             .init(selector: .id(ids["b.rts.png"]!), enabled: true),                      // joins the menu, moves first
             .init(selector: .path("rescue/*.rts.png"), name: .set("Rescue"), commandLine: .set("console=ttyS0")),
@@ -62,7 +62,7 @@ import Testing
 
     @Test func unlistedEntriesKeepTheirOrderAfterTheListedOnesAndTheFirstItemWins() throws {
         let (store, _, ids) = Self.store(["a.rts.png", "b.rts.png", "c.rts.png", "d.rts.png"])
-        _ = try store.updateMenu(id: ids["d.rts.png"]!, bootOrder: 0)   // d a b c
+        _ = try store.settings.updateMenu(id: ids["d.rts.png"]!, bootOrder: 0)   // d a b c
         let menu = DesiredMenu(items: [
             .init(selector: .path("c.*"), name: .set("by glob")),
             .init(selector: .id(ids["c.rts.png"]!), name: .set("by id")),   // c is the glob's already
@@ -88,22 +88,22 @@ import Testing
         let a = ids["a.rts.png"]!, b = ids["b.rts.png"]!
         let menu = DesiredMenu(items: [.init(selector: .id(a), enabled: true, name: .set("A"))], apiMayOverride: [.enabled], fileName: "menu.json")
         try store.applyDesiredMenu(menu)
-        #expect(throws: CatalogStoreError.ownedByMenuFile(id: a, field: "name", file: "menu.json", overridable: true)) {
-            try store.updateMenu(id: a, name: .set("Mine"))
+        #expect(throws: SettingsChangeError.ownedByMenuFile(id: a, field: "name", file: "menu.json", overridable: true)) {
+            try store.settings.updateMenu(id: a, name: .set("Mine"))
         }
-        #expect(throws: CatalogStoreError.ownedByMenuFile(id: a, field: "boot_order", file: "menu.json", overridable: false)) {
-            try store.updateMenu(id: a, bootOrder: 1)
+        #expect(throws: SettingsChangeError.ownedByMenuFile(id: a, field: "boot_order", file: "menu.json", overridable: false)) {
+            try store.settings.updateMenu(id: a, bootOrder: 1)
         }
         #expect(store.current.settings[a]?.menuName == "A", "a refused edit changes nothing")
         // Allowed: a field the file lets the API override, a field the file does not set, an unlisted entry.
-        #expect(try store.setEnabled(false, id: a).setting.enabled == false)
-        #expect(try store.updateMenu(id: a, description: .set("mine")).setting.menuDescription == "mine")
-        #expect(try store.updateMenu(id: b, name: .set("B"), bootOrder: 0).setting.bootOrder == 0)
-        let message = CatalogStoreError.ownedByMenuFile(id: a, field: "name", file: "menu.json", overridable: true).description
+        #expect(try store.settings.setEnabled(false, id: a).enabled == false)
+        #expect(try store.settings.updateMenu(id: a, description: .set("mine")).menuDescription == "mine")
+        #expect(try store.settings.updateMenu(id: b, name: .set("B"), bootOrder: 0).bootOrder == 0)
+        let message = SettingsChangeError.ownedByMenuFile(id: a, field: "name", file: "menu.json", overridable: true).description
         #expect(message == "The name of entry \(a) is set by the menu file menu.json (menu.file); change it there, or list \"name\" in the file's api_may_override.")
         // Without a file, the API owns everything again.
         try store.applyDesiredMenu(nil)
-        #expect(try store.updateMenu(id: a, name: .set("Mine")).setting.menuName == "Mine")
+        #expect(try store.settings.updateMenu(id: a, name: .set("Mine")).menuName == "Mine")
     }
 
     @Test func newEntriesGetTheFilesSettingsAndOverriddenOnesStayUntilTheFileIsApplied() throws {
@@ -111,7 +111,7 @@ import Testing
         let a = ids["lab/a.rts.png"]!
         let menu = DesiredMenu(items: [.init(selector: .path("lab/*"), enabled: false, name: .set("Lab"))], apiMayOverride: [.enabled], fileName: "menu.json")
         try store.applyDesiredMenu(menu)
-        _ = try store.setEnabled(true, id: a)   // allowed, kept by scans
+        _ = try store.settings.setEnabled(true, id: a)   // allowed, kept by scans
         root.write(PNGFixtures.png(), to: "lab/b.rts.png")
         store.refresh()
         let b = CatalogEntry.id(forRealPath: root.path + "/lab/b.rts.png")

@@ -107,7 +107,7 @@ import Testing
         store.refresh()
         let b = CatalogEntry.id(forRealPath: root.path + "/b.rts.png")
         let c = CatalogEntry.id(forRealPath: root.path + "/c.rts.png")
-        try store.updateMenu(id: b, name: .set("Rescue"))
+        try store.settings.updateMenu(id: b, name: .set("Rescue"))
         root.remove("b.rts.png")
         store.refresh()
         #expect(store.current.settings[b]?.missingSince == 1_800_000_000)

@@ -59,12 +59,12 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
         #expect(adopted.idsInBootOrder == ids, "new entries are enabled, at the end, in catalog order")
         #expect(adopted.byID.values.allSatisfy { $0.enabled && $0.revision == firstRevision })
 
-        let toggled = try catalog.setEnabled(false, id: ids[1], actor: "alice").setting
+        let toggled = try catalog.settings.setEnabled(false, id: ids[1], actor: "alice")
         #expect(toggled.revision == firstRevision + 1)
-        let renamed = try catalog.updateMenu(id: ids[1], name: .set("Rescue"), commandLine: .set("quiet"), actor: "bob").setting
+        let renamed = try catalog.settings.updateMenu(id: ids[1], name: .set("Rescue"), commandLine: .set("quiet"), actor: "bob")
         #expect(renamed.revision == firstRevision + 2)
         // The same value again writes nothing: no revision, no record.
-        #expect(try catalog.setEnabled(false, id: ids[1], actor: "alice").setting.revision == firstRevision + 1 + 1)
+        #expect(try catalog.settings.setEnabled(false, id: ids[1], actor: "alice").revision == firstRevision + 1 + 1)
         #expect(try store.load().revision == firstRevision + 2)
 
         // Durable: another connection (another process) sees exactly this.
@@ -152,14 +152,14 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
         let (two, _) = Self.catalog(try reopen(), root: root)
         let revision = two.revision.settingsRevision
         #expect(try one.setHostRule(name: "lab", body: #"{"timeout":3}"#, actor: "alice") == false)
-        two.catchUp()
+        two.settings.catchUp()
         #expect(two.storedHostRules == ["lab": #"{"timeout":3}"#])
         #expect(two.revision.settingsRevision > revision, "cached menus of the other node are renewed")
         let (restarted, _) = Self.catalog(try reopen(), root: root)
         restarted.reloadHostRules()
         #expect(restarted.storedHostRules == ["lab": #"{"timeout":3}"#])
         #expect(try one.setHostRule(name: "lab", body: nil, actor: "alice") == true)
-        two.catchUp()
+        two.settings.catchUp()
         #expect(two.storedHostRules.isEmpty)
         for node in [one, two, restarted] { node.settingsStore.close() }
     }
@@ -196,10 +196,10 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
         let (store, _) = try backend.makeStore()
         let (catalog, ids) = Self.catalog(store)
         let seen = catalog.current.settings[ids[0]]!.revision
-        try catalog.setEnabled(false, id: ids[0], expectedRevision: seen)
+        try catalog.settings.setEnabled(false, id: ids[0], expectedRevision: seen)
         let now = catalog.current.settings[ids[0]]!.revision
-        #expect(throws: CatalogStoreError.revisionMismatch(id: ids[0], current: now)) {
-            try catalog.updateMenu(id: ids[0], name: .set("Late"), expectedRevision: seen)
+        #expect(throws: SettingsChangeError.revisionMismatch(id: ids[0], current: now)) {
+            try catalog.settings.updateMenu(id: ids[0], name: .set("Late"), expectedRevision: seen)
         }
         #expect(try store.load().settings[ids[0]]?.menuName == nil)
         #expect(try store.load().revision == now)
@@ -224,7 +224,7 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
         await withTaskGroup(of: Void.self) { group in
             for (index, move) in moves.enumerated() {
                 let node = index % 2 == 0 ? nodeA : nodeB
-                group.addTask { _ = try? node.updateMenu(id: move.0, bootOrder: move.1) }
+                group.addTask { _ = try? node.settings.updateMenu(id: move.0, bootOrder: move.1) }
             }
         }
         let (final, _) = try first.load()
@@ -249,7 +249,7 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
             events.update { $0.append(event) }
             nodeB.handle(event)
         }
-        try nodeA.updateMenu(id: ids[2], name: .set("From A"), bootOrder: 0)
+        try nodeA.settings.updateMenu(id: ids[2], name: .set("From A"), bootOrder: 0)
         let arrived = TestServer.waitFor(seconds: 10) { nodeB.current.settings[ids[2]]?.menuName == "From A" }
         #expect(arrived, "events: \(events.value)")
         #expect(nodeB.current.settings == nodeA.current.settings)
