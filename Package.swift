@@ -44,7 +44,7 @@ let package = Package(
         // FastCGI and keeps its settings through PXESettings.
         .target(name: "PXECatalog", dependencies: ["PixelRTS", "PXESettings", "StrictJSON", "Locking"]),
         // Machines: identity from iPXE's query, host rules and their precedence, the boot log.
-        .target(name: "PXEHosts", dependencies: ["StrictJSON", "Locking"]),
+        .target(name: "PXEHosts", dependencies: ["PXESettings", "StrictJSON", "Locking"]),
         // iPXE text sanitising and every script the server renders; knows nothing of the catalog.
         .target(name: "BootScripts"),
         // HTTP API: handlers from request values to response values.
@@ -61,7 +61,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["PXECatalog", "PXESettings", "PixelRTS", "StrictJSON", "Locking"], path: "Tests/TestSupport"),
         .testTarget(name: "PixelRTSTests", dependencies: ["PixelRTS", "StrictJSON", "TestSupport"]),
         .testTarget(name: "PXECatalogTests", dependencies: ["PXECatalog", "PXESettings", "PixelRTS", "StrictJSON", "Locking", "TestSupport"]),
-        .testTarget(name: "PXESettingsTests", dependencies: ["PXESettings", "PXESettingsSQLite", "PXESettingsPostgres", "PXECatalog", "StrictJSON", "TestSupport"]),
+        .testTarget(name: "PXESettingsTests", dependencies: ["PXESettings", "PXEHosts", "PXESettingsSQLite", "PXESettingsPostgres", "PXECatalog", "StrictJSON", "TestSupport"]),
         // Golden/ holds expected scripts, read by path in the tests.
         .testTarget(name: "BootScriptsTests", dependencies: ["BootScripts", "TestSupport"], exclude: ["Golden"]),
         // DnsmasqLogs/ holds dnsmasq's own log lines, read by path in the tests.

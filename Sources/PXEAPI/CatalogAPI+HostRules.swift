@@ -11,26 +11,9 @@ extension CatalogAPI {
     /// The rules in force: the configuration's and the menu file's, then the API's.
     var effectiveHostRules: HostRules {
         let fixed = context.hostRules
-        let stored = store.storedHostRules
-        guard !stored.isEmpty else { return fixed }
-        let rules = parsedHostRules.withLock { cache -> [HostRule] in
-            if cache.stored != stored { cache = (stored, Self.parseStoredRules(stored)) }
-            return cache.rules
-        }
-        return HostRules(rules: fixed.rules + rules, labels: fixed.labels)
-    }
-
-    /// Stored rules were checked when they were made; one that no longer parses (a newer
-    /// version's) is left out rather than stopping the menu.
-    static func parseStoredRules(_ stored: [String: String]) -> [HostRule] {
-        stored.sorted { $0.key < $1.key }.compactMap { name, body in
-            guard case let .object(members)? = try? JSONParser.parse(Array(body.utf8)),
-                  let rule = try? HostRules.parseRules(.array([.object([("name", .string(name))] + members)]), isEntryID: CatalogEntry.isWellFormedID).first
-            else { return nil }
-            var made = rule
-            made.source = .api
-            return made
-        }
+        let made = hostRuleBook.rules
+        guard !made.isEmpty else { return fixed }
+        return HostRules(rules: fixed.rules + made, labels: fixed.labels)
     }
 
     func listHostRules() -> HTTPResponse {
@@ -51,8 +34,8 @@ extension CatalogAPI {
             throw APIError(.conflict, "Host rule \(name) comes from \(place); change it there. Nothing was changed.")
         }
         if request.method == "DELETE" {
-            guard store.storedHostRules[name] != nil else { throw APIError(.notFound, "No host rule named \(name) was made through the API.") }
-            _ = try saving { () throws(SettingsChangeError) in try store.setHostRule(name: name, body: nil, actor: actor) }
+            guard hostRuleBook.stored[name] != nil else { throw APIError(.notFound, "No host rule named \(name) was made through the API.") }
+            _ = try saving { () throws(SettingsChangeError) in try hostRuleBook.set(name: name, body: nil, actor: actor) }
             audit("\(actor) removed host rule \(name)")
             return .json(.object([("success", .bool(true)), ("name", .string(name)), ("removed", .bool(true))]))
         }
@@ -88,7 +71,7 @@ extension CatalogAPI {
             throw APIError(.conflict, "The rule cannot be saved: \(conflict). Nothing was changed.")
         }
         let body = JSONValue.object(members).serializedString()
-        let existed = try saving { () throws(SettingsChangeError) in try store.setHostRule(name: name, body: body, actor: actor) }
+        let existed = try saving { () throws(SettingsChangeError) in try hostRuleBook.set(name: name, body: body, actor: actor) }
         audit("\(actor) \(existed ? "replaced" : "made") host rule \(name)")
         return .json(made.json, status: existed ? 200 : 201)
     }

@@ -34,7 +34,7 @@ extension CatalogAPI {
     }
 
     func listHosts() -> HTTPResponse {
-        let pending = store.pendingNextBoots
+        let pending = nextBoots.pending
         let items = bootLog.hosts().map { hostJSON($0, nextBoot: pending[$0.mac]) }
         return .json(.object([("hosts", .array(items)), ("count", .int(Int64(items.count)))]))
     }
@@ -42,7 +42,7 @@ extension CatalogAPI {
     func showHost(_ text: String) throws(APIError) -> HTTPResponse {
         let mac = try Self.pathMAC(text)
         let summary = bootLog.host(mac)
-        let nextBoot = store.pendingNextBoots[mac]
+        let nextBoot = nextBoots.pending[mac]
         let rule = effectiveHostRules.rule(for: summary?.machine ?? MachineIdentity(mac: mac))
         guard summary != nil || nextBoot != nil || context.hostRules.labels[mac] != nil else {
             throw APIError(.notFound, "No machine with MAC \(mac) has booted from this server since it started, and none has a next boot or labels.")
@@ -133,7 +133,7 @@ extension CatalogAPI {
     func nextBoot(_ text: String, request: HTTPRequest, actor: String) throws(APIError) -> HTTPResponse {
         let mac = try Self.pathMAC(text)
         if request.method == "DELETE" {
-            let removed = try saving { () throws(SettingsChangeError) in try store.cancelNextBoot(mac: mac, actor: actor) }
+            let removed = try saving { () throws(SettingsChangeError) in try nextBoots.cancel(mac: mac, actor: actor) }
             guard let removed else { throw APIError(.notFound, "Machine \(mac) has no next boot to cancel.") }
             audit("\(actor) cancelled the next boot of \(mac) (entry \(removed.entry))")
             return .json(.object([("success", .bool(true)), ("mac", .string(mac)), ("cancelled", Self.nextBootJSON(removed))]))
@@ -164,7 +164,7 @@ extension CatalogAPI {
             throw APIError(.conflict, "Container \(entry) is disabled for network boot; enable it first.")
         }
         let expiresAt = Int64(Date().timeIntervalSince1970) + seconds
-        let boot = try saving { () throws(SettingsChangeError) in try store.setNextBoot(mac: mac, entry: entry, expiresAt: expiresAt, actor: actor) }
+        let boot = try saving { () throws(SettingsChangeError) in try nextBoots.set(mac: mac, entry: entry, expiresAt: expiresAt, actor: actor) }
         audit("\(actor) set the next boot of \(mac) to \(entry) for \(seconds) s")
         return .json(.object([("success", .bool(true)), ("mac", .string(mac)), ("next_boot", Self.nextBootJSON(boot))]))
     }

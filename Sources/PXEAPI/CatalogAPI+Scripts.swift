@@ -49,10 +49,10 @@ extension CatalogAPI {
         // A one-shot first, then the rule's direct boot: a script that hands over to the entry.
         // The one-shot is taken only when its entry can boot now (a worker that just started
         // may still be preparing it); otherwise it waits for the machine's next boot.
-        if let mac = machine.mac, let pending = store.pendingNextBoots[mac] {
+        if let mac = machine.mac, let pending = nextBoots.pending[mac] {
             if directBoot(pending.entry, machine: machine) != nil {
                 // Another request (or node) may take it first: then this one gets the usual menu.
-                if let taken = store.takeNextBoot(mac: mac), var direct = directBoot(taken.entry, machine: machine) {
+                if let taken = nextBoots.take(mac: mac), var direct = directBoot(taken.entry, machine: machine) {
                     direct.bootEvent = BootEventNote(kind: .menu, entry: taken.entry, outcome: "next-boot")
                     return direct
                 }

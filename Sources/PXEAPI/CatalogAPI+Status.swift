@@ -38,7 +38,7 @@ extension CatalogAPI {
         let text = metrics.render(catalog: store.current, inFlight: inFlight(), scans: store.current.snapshot.generation,
                                   settingsWriteFailures: store.settingsWriteFailures, boot: bootCounts(),
                                   settingsStore: store.settingsStore.health, boots: bootLog.bootCounts(),
-                                  hostsSeen: bootLog.hosts().count, nextBootsPending: store.pendingNextBoots.count)
+                                  hostsSeen: bootLog.hosts().count, nextBootsPending: nextBoots.pending.count)
         return .text(text, contentType: "text/plain; version=0.0.4; charset=utf-8")
     }
 

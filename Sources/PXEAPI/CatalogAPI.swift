@@ -26,8 +26,10 @@ package final class CatalogAPI: Sendable {
     let bootCounts: @Sendable () -> BootPreparer.Counts?
     /// Recent boot requests and what is known of each machine.
     package let bootLog: BootLog
-    /// The API's host rules as last parsed, with the stored JSON they came from.
-    let parsedHostRules = Locked<(stored: [String: String], rules: [HostRule])>(([:], []))
+    /// One-shot next boots of machines.
+    let nextBoots: NextBootBook
+    /// Host rules made through the API.
+    let hostRuleBook: HostRuleBook
 
     /// Renderings kept per catalog state: a boot storm asks for the same answers thousands of
     /// times between two changes.
@@ -58,7 +60,9 @@ package final class CatalogAPI: Sendable {
     /// This process in the listings' ETags (see `listingTag`).
     let instanceTag = String(UInt64.random(in: 0...UInt64.max), radix: 36)
 
+    /// `nextBoots` and `hostRules`: the worker's books (nil: new ones over the catalog's settings).
     package init(store: CatalogStore, context: APIContext, authorizer: AdminAuthorizer,
+                nextBoots: NextBootBook? = nil, hostRules: HostRuleBook? = nil,
                 files: any ServedFileChecker = LiveFileChecker(), audit: @escaping @Sendable (String) -> Void = { _ in },
                 statusSections: @escaping @Sendable () -> [(String, JSONValue)] = { [] },
                 inFlight: @escaping @Sendable () -> Int = { 0 },
@@ -68,6 +72,8 @@ package final class CatalogAPI: Sendable {
         self.bootCounts = bootCounts
         self.store = store
         settings = store.settings
+        self.nextBoots = nextBoots ?? NextBootBook(settings: store.settings)
+        hostRuleBook = hostRules ?? HostRuleBook(settings: store.settings, isEntryID: CatalogEntry.isWellFormedID)
         contextBox = Locked(context)
         self.statusSections = statusSections
         self.inFlight = inFlight

@@ -79,8 +79,6 @@ package final class CatalogStore: Sendable {
     private let refreshes = RefreshCoalescer<Duration?, RefreshSummary>()
     /// The settings of the entries (and every change of them).
     package let settings: SettingsReplica
-    /// Which machines have a one-shot next boot (see CatalogStore+NextBoot).
-    let nextBootCache = Locked<[String: NextBoot]>([:])
     private let scannerBox: Locked<CatalogScanner>
     /// Seconds an entry may be missing before its settings are forgotten; nil keeps them forever.
     private let forgetMissingAfter: Int64?
@@ -89,8 +87,6 @@ package final class CatalogStore: Sendable {
     private let observations = Locked<[String: CatalogScanner.SettleCheck.Observation]>([:])
     /// The menu file in force (see CatalogStore+MenuFile).
     let desiredMenuBox = Locked<DesiredMenu?>(nil)
-    /// Host rules made through the API (see CatalogStore+HostRules).
-    let hostRuleCache = Locked<[String: String]>([:])
 
     /// `settings` and `revision`: what `settingsStore` held when it was loaded (or the local
     /// copy of it, while the database is unreachable). `forgetMissingAfter`: seconds after which
@@ -103,10 +99,6 @@ package final class CatalogStore: Sendable {
         self.settings = SettingsReplica(store: settingsStore, settings: settings, revision: revision)
         self.forgetMissingAfter = forgetMissingAfter
         self.now = now
-        self.settings.followRemoteChanges { [weak self] in
-            self?.reloadHostRules()
-            self?.reloadNextBoots()
-        }
         self.settings.afterResynchronising { [weak self] writer in
             guard let self else { return }
             _ = self.reconcile(with: self.state.withLock { $0.snapshot }, writer: writer)

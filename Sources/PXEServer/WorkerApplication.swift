@@ -69,6 +69,8 @@ package final class WorkerApplication: Sendable {
         let loadNote = saved.loadNote
         api = CatalogAPI(
             store: store, context: configuration.apiContext(scanner: scanner, version: Self.version), authorizer: authorizer,
+            nextBoots: NextBootBook(settings: store.settings),
+            hostRules: HostRuleBook(settings: store.settings, isEntryID: CatalogEntry.isWellFormedID),
             audit: { logger.notice("admin change: \($0)") },
             statusSections: {
                 let health = store.settingsStore.health
@@ -87,8 +89,6 @@ package final class WorkerApplication: Sendable {
             bootLog: BootLog(capacity: configuration.hosts.bootLogSize, maximumHosts: 10 * configuration.hosts.bootLogSize,
                              clock: { Date().timeIntervalSince1970 }))
         hostSummaries = HostSummaryWriter(bootLog: api.bootLog, store: saved.store, logger: logger)
-        store.reloadNextBoots()
-        store.reloadHostRules()
     }
 
     /// Runs the worker until SIGTERM or SIGINT; returns the exit status (0 once every in-flight

@@ -10,6 +10,8 @@ import TestSupport
 final class APIFixture: @unchecked Sendable {
     let root = TemporaryDirectory()
     let store: CatalogStore
+    let nextBoots: NextBootBook
+    let hostRuleBook: HostRuleBook
     let api: CatalogAPI
 
     static let token = "fixture-token-0123456789"
@@ -26,11 +28,13 @@ final class APIFixture: @unchecked Sendable {
         for (name, bytes) in files { root.write(bytes, to: name) }
         let scanner = CatalogScanner(roots: [root.path])
         store = CatalogStore(scanner: scanner, settingsStore: settingsStore, forgetMissingAfter: forgetMissingAfter, now: now)
+        nextBoots = NextBootBook(settings: store.settings, now: now)
+        hostRuleBook = HostRuleBook(settings: store.settings, isEntryID: CatalogEntry.isWellFormedID)
         api = CatalogAPI(store: store, context: APIContext(
             version: "9.9.9", catalogRoots: [root.path], filesRoot: root.path, internalPrefix: "/_pxe_internal/",
             scanner: scanner, publicConfig: [("file_pattern", .string("*.rts.png"))],
             hostRules: hostRules(IDs(root: root.path))),
-            authorizer: AdminAuthorizer(policy: policy), audit: { [auditLines] line in
+            authorizer: AdminAuthorizer(policy: policy), nextBoots: nextBoots, hostRules: hostRuleBook, audit: { [auditLines] line in
                 auditLines.append(line)
                 onAudit?(line)
             })

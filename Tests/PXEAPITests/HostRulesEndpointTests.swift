@@ -65,6 +65,6 @@ import Testing
         #expect(fixture.call("PUT", "/host-rules/bad%2Fname", body: "{}").status == 400)
         #expect(fixture.call("PUT", "/host-rules/r1", body: #"{"timeout": 1}"#, authorization: nil).status == 401)
         #expect(fixture.call("GET", "/host-rules", authorization: nil).status == 401)
-        #expect(fixture.store.storedHostRules.isEmpty, "nothing was saved")
+        #expect(fixture.hostRuleBook.stored.isEmpty, "nothing was saved")
     }
 }

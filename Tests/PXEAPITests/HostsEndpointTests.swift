@@ -133,10 +133,10 @@ import Testing
         let fixture = APIFixture(files: ["a.rts.png": PNGFixtures.named("A")], now: { clock.value })
         fixture.markAllReady()
         let id = fixture.id("a.rts.png")
-        _ = try fixture.store.setNextBoot(mac: "52:54:00:00:00:01", entry: id, expiresAt: 1_800_000_060, actor: "admin")
+        _ = try fixture.nextBoots.set(mac: "52:54:00:00:00:01", entry: id, expiresAt: 1_800_000_060, actor: "admin")
         clock.value = clock.value.addingTimeInterval(61)
         #expect(!menu(fixture, Self.staff).contains("--replace"))
-        #expect(fixture.store.pendingNextBoots.isEmpty, "and it is gone")
+        #expect(fixture.nextBoots.pending.isEmpty, "and it is gone")
     }
 
     /// Hostile identity values never reach a script and never break the log's JSON.

@@ -1,5 +1,6 @@
 import Foundation
 import PXECatalog
+import PXEHosts
 import PXESettings
 import PXESettingsPostgres
 import PXESettingsSQLite
@@ -48,6 +49,10 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
         catalog.refresh()
         let ids = ["a", "b", "c"].map { CatalogEntry.id(forRealPath: root.path + "/\($0).rts.png") }
         return (catalog, ids)
+    }
+
+    static func hostRules(_ catalog: CatalogStore) -> HostRuleBook {
+        HostRuleBook(settings: catalog.settings, isEntryID: CatalogEntry.isWellFormedID)
     }
 
     @Test(arguments: Backend.allCases)
@@ -122,16 +127,16 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
         let (store, reopen) = try backend.makeStore()
         let root = TemporaryDirectory()
         let (catalog, ids) = Self.catalog(store, root: root)
-        _ = try catalog.setNextBoot(mac: "52:54:00:00:00:01", entry: ids[2], expiresAt: Int64(Date().timeIntervalSince1970) + 600, actor: "alice")
+        _ = try NextBootBook(settings: catalog.settings).set(mac: "52:54:00:00:00:01", entry: ids[2], expiresAt: Int64(Date().timeIntervalSince1970) + 600, actor: "alice")
         store.close()
 
         // "Restart": two nodes open the store afresh and learn of the one-shot from it.
         let nodes = try (0..<2).map { _ in Self.catalog(try reopen(), root: root).0 }
-        for node in nodes { node.reloadNextBoots() }
-        #expect(nodes.allSatisfy { $0.pendingNextBoots["52:54:00:00:00:01"]?.entry == ids[2] })
+        let books = nodes.map { NextBootBook(settings: $0.settings) }
+        #expect(books.allSatisfy { $0.pending["52:54:00:00:00:01"]?.entry == ids[2] })
         let taken = LockedBox<[NextBoot]>([])
         DispatchQueue.concurrentPerform(iterations: 16) { index in
-            if let boot = nodes[index % 2].takeNextBoot(mac: "52:54:00:00:00:01") { taken.update { $0.append(boot) } }
+            if let boot = books[index % 2].take(mac: "52:54:00:00:00:01") { taken.update { $0.append(boot) } }
         }
         #expect(taken.value.count == 1, "exactly one boot gets it")
         #expect(taken.value.first?.entry == ids[2] && taken.value.first?.actor == "alice")
@@ -150,17 +155,18 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
         let root = TemporaryDirectory()
         let (one, _) = Self.catalog(store, root: root)
         let (two, _) = Self.catalog(try reopen(), root: root)
+        let (rulesOne, rulesTwo) = (Self.hostRules(one), Self.hostRules(two))
         let revision = two.revision.settingsRevision
-        #expect(try one.setHostRule(name: "lab", body: #"{"timeout":3}"#, actor: "alice") == false)
+        #expect(try rulesOne.set(name: "lab", body: #"{"timeout":3}"#, actor: "alice") == false)
         two.settings.catchUp()
-        #expect(two.storedHostRules == ["lab": #"{"timeout":3}"#])
+        #expect(rulesTwo.stored == ["lab": #"{"timeout":3}"#])
+        #expect(rulesTwo.rules.map(\.name) == ["lab"])
         #expect(two.revision.settingsRevision > revision, "cached menus of the other node are renewed")
         let (restarted, _) = Self.catalog(try reopen(), root: root)
-        restarted.reloadHostRules()
-        #expect(restarted.storedHostRules == ["lab": #"{"timeout":3}"#])
-        #expect(try one.setHostRule(name: "lab", body: nil, actor: "alice") == true)
+        #expect(Self.hostRules(restarted).stored == ["lab": #"{"timeout":3}"#], "loaded at start")
+        #expect(try rulesOne.set(name: "lab", body: nil, actor: "alice") == true)
         two.settings.catchUp()
-        #expect(two.storedHostRules.isEmpty)
+        #expect(rulesTwo.stored.isEmpty && rulesTwo.rules.isEmpty)
         for node in [one, two, restarted] { node.settingsStore.close() }
     }
 
