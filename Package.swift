@@ -26,6 +26,9 @@ let package = Package(
         .target(name: "Locking"),
         // Transport: the only importer of libfcgi; knows nothing of PXE.
         .target(name: "FastCGI", dependencies: ["CFastCGI", "Locking"]),
+        // One shape for every background service (start, stop by a deadline) and the group
+        // that starts them in order and stops them in reverse.
+        .target(name: "BackgroundServices", dependencies: ["Locking"]),
         // A strict JSON value and parser (configuration, metadata, settings, API bodies).
         .target(name: "StrictJSON"),
         // The container format alone: PNG chunks, metadata, the payload decoder and encoder, boot
@@ -42,7 +45,7 @@ let package = Package(
         .target(name: "PXESettingsPostgres", dependencies: ["PXESettings", "Locking", "CPostgres"]),
         // Domain: catalog scanning, snapshots, boot cache, the menu file; knows nothing of
         // FastCGI and keeps its settings through PXESettings.
-        .target(name: "PXECatalog", dependencies: ["PixelRTS", "PXESettings", "StrictJSON", "Locking"]),
+        .target(name: "PXECatalog", dependencies: ["PixelRTS", "PXESettings", "BackgroundServices", "StrictJSON", "Locking"]),
         // Machines: identity from iPXE's query, host rules and their precedence, the boot log.
         .target(name: "PXEHosts", dependencies: ["PXESettings", "StrictJSON", "Locking"]),
         // iPXE text sanitising and every script the server renders; knows nothing of the catalog.
@@ -52,13 +55,17 @@ let package = Package(
         // Configuration, command line, nginx config generation and process wiring (signals,
         // priorities and malloc tuning live here, not in the domain).
         .target(name: "PXEServer", dependencies: [
-            "FastCGI", "PXECatalog", "PXESettings", "PXESettingsSQLite", "PXESettingsPostgres", "PXEAPI", "PXEHosts", "BootScripts", "PixelRTS", "StrictJSON", "CMalloc", "Locking",
+            "FastCGI", "BackgroundServices", "PXECatalog", "PXESettings", "PXESettingsSQLite", "PXESettingsPostgres", "PXEAPI", "PXEHosts", "BootScripts", "PixelRTS", "StrictJSON", "CMalloc", "Locking",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "pxe-catalog", dependencies: ["PXEServer"]),
 
         .target(name: "TestSupport", dependencies: ["PXECatalog", "PXESettings", "PixelRTS", "StrictJSON", "Locking"], path: "Tests/TestSupport"),
+        .testTarget(name: "LockingTests", dependencies: ["Locking"]),
+        .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON"]),
+        .testTarget(name: "FastCGITests", dependencies: ["FastCGI"]),
+        .testTarget(name: "BackgroundServicesTests", dependencies: ["BackgroundServices", "Locking"]),
         .testTarget(name: "PixelRTSTests", dependencies: ["PixelRTS", "StrictJSON", "TestSupport"]),
         .testTarget(name: "PXECatalogTests", dependencies: ["PXECatalog", "PXESettings", "PixelRTS", "StrictJSON", "Locking", "TestSupport"]),
         .testTarget(name: "PXESettingsTests", dependencies: ["PXESettings", "PXEHosts", "PXESettingsSQLite", "PXESettingsPostgres", "PXECatalog", "StrictJSON", "TestSupport"]),

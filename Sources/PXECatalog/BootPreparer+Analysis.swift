@@ -4,7 +4,6 @@ import Foundation
 /// priority. Apart from the preparing thread, so a slow analyzer never delays a boot part.
 extension BootPreparer {
     func runAnalyzer(_ analyzer: ContainerAnalyzer) {
-        defer { state.withLock { $0.analyzerFinished = true } }
         let stopping = { [self] in state.withLock { $0.stopping } }
         while !stopping() {
             guard let (path, hash) = state.withLock({ Self.nextAnalysis($0) }) else {

@@ -1,3 +1,4 @@
+import BackgroundServices
 import Foundation
 import Locking
 import PixelRTS
@@ -7,7 +8,7 @@ import PixelRTS
 /// cache, where nginx serves them. One thread, at the scans' low priority; never a request
 /// thread, and a scan never waits for it. Results are kept per file version, so an unchanged
 /// file is never prepared twice, and on disk by content, so a restart decodes nothing again.
-package final class BootPreparer: Sendable {
+package final class BootPreparer: BackgroundService, Sendable {
     package struct Settings: Sendable {
         package var directory: String
         /// Bytes the cache may take; 0: no limit.
@@ -62,11 +63,9 @@ package final class BootPreparer: Sendable {
         var fileHashes: [FileVersion: String] = [:]
         /// Analyses by the file's content hash (what names its thumbnail).
         var analyses: [String: ContainerAnalyzer.Result] = [:]
-        var analyzerFinished = true
         var preparing: FileVersion?
         var stopping = false
         var started = false
-        var finished = false
         /// Entries' statuses as last published.
         var statuses: [String: BootStatus] = [:]
         var dirty = false
@@ -102,6 +101,8 @@ package final class BootPreparer: Sendable {
     let state = Locked(State())
     let wake = DispatchSemaphore(value: 0)
     let analyzerWake = DispatchSemaphore(value: 0)
+    /// The preparer's thread and the analyzer's, once started.
+    private let threads = Locked<[ServiceThread]>([])
 
     package init(store: CatalogStore, settings: Settings) {
         self.store = store
@@ -119,36 +120,32 @@ package final class BootPreparer: Sendable {
         }
         store.observeSnapshots { [weak self] snapshot in self?.catalogChanged(snapshot) }
         catalogChanged(store.current.snapshot)
-        let thread = Thread { [self] in
+        var started = [ServiceThread(name: "boot-preparer", stackSize: 8 << 20) { [self] in
             BackgroundWork.lowerCurrentThread()
             run()
-        }
-        thread.name = "boot-preparer"
-        thread.stackSize = 8 << 20
-        thread.start()
+        }]
         if let analyzer = settings.analyzer {
-            state.withLock { $0.analyzerFinished = false }
-            let analyzerThread = Thread { [self] in
+            started.append(ServiceThread(name: "container-analyzer") { [self] in
                 BackgroundWork.idleCurrentThread()
                 runAnalyzer(analyzer)
-            }
-            analyzerThread.name = "container-analyzer"
-            analyzerThread.start()
+            })
         }
+        threads.withLock { $0 = started }
     }
 
-    /// Stops preparing (an entry being prepared is abandoned, its temporary files removed) and
-    /// waits briefly for the thread.
-    package func stop() {
-        let running = state.withLock { state -> Bool in
-            state.stopping = true
-            return state.started
-        }
-        guard running else { return }
+    /// Stops preparing (an entry being prepared is abandoned, its temporary files removed; a
+    /// running analyzer command is killed) and waits for the threads until `deadline`.
+    package func stop(deadline: ContinuousClock.Instant) -> Bool {
+        state.withLock { $0.stopping = true }
         wake.signal()
         analyzerWake.signal()
-        for _ in 0..<500 where !state.withLock({ $0.finished && $0.analyzerFinished }) { usleep(10_000) }
+        return threads.withLock { $0 }.allSatisfy { $0.waitUntilFinished(deadline: deadline) }
     }
+
+    /// `stop(deadline:)` with 5 seconds.
+    package func stop() { _ = stop(deadline: .now + .seconds(5)) }
+
+    package var name: String { "boot-preparer" }
 
     /// Counts for `/status` and `/metrics`.
     package struct Counts: Sendable, Equatable {
@@ -182,7 +179,6 @@ package final class BootPreparer: Sendable {
     // MARK: The thread
 
     private func run() {
-        defer { state.withLock { $0.finished = true } }
         while true {
             publishIfDue(force: false)
             let current = store.current

@@ -1,3 +1,4 @@
+import BackgroundServices
 import Foundation
 import Locking
 import Logging
@@ -18,7 +19,7 @@ final class CatalogWatcher: Sendable {
     private let onRefresh: @Sendable (RefreshSummary, String) -> Void
     private let modeBox = Locked(Mode.off)
     private let stopPipe: (read: Int32, write: Int32)
-    private let finished = Atomic<Bool>(false)
+    private let thread = Locked<ServiceThread?>(nil)
 
     static let eventMask: UInt32 = UInt32(IN_CREATE | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO
                                           | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF)
@@ -45,20 +46,17 @@ final class CatalogWatcher: Sendable {
     var mode: Mode { modeBox.withLock { $0 } }
 
     func start() {
-        let worker = Thread { [self] in run() }
-        worker.name = "catalog-watcher"
-        worker.start()
+        thread.withLock { $0 = ServiceThread(name: "catalog-watcher") { [self] in run() } }
     }
 
-    /// Stops the thread and waits (briefly) for it.
-    func stop() {
+    /// Stops the thread (a refresh under way finishes first) and waits for it until `deadline`.
+    func stop(deadline: ContinuousClock.Instant) -> Bool {
         var byte: UInt8 = 1
         _ = write(stopPipe.write, &byte, 1)
-        for _ in 0..<500 where !finished.load(ordering: .acquiring) { usleep(10_000) }
+        return thread.withLock { $0 }?.waitUntilFinished(deadline: deadline) ?? true
     }
 
     private func run() {
-        defer { finished.store(true, ordering: .releasing) }
         var inotifyFD: Int32 = -1
         var watched: [Int32: String] = [:]
         if watch {

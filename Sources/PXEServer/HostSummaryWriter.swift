@@ -1,3 +1,4 @@
+import BackgroundServices
 import Foundation
 import Locking
 import Logging
@@ -8,7 +9,8 @@ import PXESettings
 /// Hands what machines did to the settings store every few seconds, on a thread of its own, so
 /// that `GET /hosts` keeps machines across restarts and a fleet's nodes add up their counts.
 /// The boot path only updates the boot log in memory; it never waits for this.
-final class HostSummaryWriter: Sendable {
+final class HostSummaryWriter: BackgroundService, Sendable {
+    let name = "host-summaries"
     static let interval: UInt32 = 5
 
     private let bootLog: BootLog
@@ -16,11 +18,11 @@ final class HostSummaryWriter: Sendable {
     private let logger: Logger
     private let stopped = Locked(false)
     private let wake = DispatchSemaphore(value: 0)
-    private let finished = DispatchSemaphore(value: 0)
+    private let thread = Locked<ServiceThread?>(nil)
     private let failing = Locked(false)
 
     /// Loads the summaries the store kept into `bootLog` (an unreachable store is not an error:
-    /// they come with the next start), then starts saving.
+    /// they come with the next start); `start` starts saving.
     init(bootLog: BootLog, store: any SettingsStore, logger: Logger) {
         self.bootLog = bootLog
         self.store = store
@@ -30,9 +32,10 @@ final class HostSummaryWriter: Sendable {
         } catch {
             logger.warning("the machines seen before this start could not be loaded: \(error.description)")
         }
-        let thread = Thread { [self] in run() }
-        thread.name = "host-summaries"
-        thread.start()
+    }
+
+    func start() {
+        thread.withLock { $0 = ServiceThread(name: name) { [self] in run() } }
     }
 
     static func summary(_ record: HostRecord) -> HostSummary {
@@ -61,10 +64,10 @@ final class HostSummaryWriter: Sendable {
     }
 
     /// Saves what is pending and stops the thread.
-    func stop() {
+    func stop(deadline: ContinuousClock.Instant) -> Bool {
         stopped.withLock { $0 = true }
         wake.signal()
-        _ = finished.wait(timeout: .now() + 10)
+        return thread.withLock { $0 }?.waitUntilFinished(deadline: deadline) ?? true
     }
 
     private func run() {
@@ -73,6 +76,5 @@ final class HostSummaryWriter: Sendable {
             saveNow()
             if stopping && stopped.withLock({ $0 }) { break }
         }
-        finished.signal()
     }
 }

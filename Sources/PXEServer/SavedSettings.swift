@@ -1,3 +1,4 @@
+import BackgroundServices
 import Foundation
 import Locking
 import Logging
@@ -130,14 +131,15 @@ struct SavedSettings {
 /// often when writing it takes long) and on a thread of its own, so that no request waits for
 /// it; the last version is written at stop. It holds no settings between writes: it takes the
 /// current ones when it writes (see `CatalogStore.observeSettings`).
-final class LocalSettingsCopy: Sendable {
+final class LocalSettingsCopy: BackgroundService, Sendable {
+    let name = "settings-copy"
     private let file: SettingsFile
     private let logger: Logger
     private let current: @Sendable () -> (settings: PXESettings, revision: Int64)
     private let pending = Locked(false)
     private let wake = DispatchSemaphore(value: 0)
     private let stopped = Locked(false)
-    private let finished = DispatchSemaphore(value: 0)
+    private let thread = Locked<ServiceThread?>(nil)
     /// Cuts the pause between writes short at stop.
     private let pause = DispatchSemaphore(value: 0)
 
@@ -146,9 +148,10 @@ final class LocalSettingsCopy: Sendable {
         self.file = file
         self.logger = logger
         self.current = current
-        let thread = Thread { [self] in run() }
-        thread.name = "settings-copy"
-        thread.start()
+    }
+
+    func start() {
+        thread.withLock { $0 = ServiceThread(name: name) { [self] in run() } }
     }
 
     /// The settings changed: the current ones are written at the next turn.
@@ -158,11 +161,11 @@ final class LocalSettingsCopy: Sendable {
     }
 
     /// Writes what is pending and stops the thread.
-    func stop() {
+    func stop(deadline: ContinuousClock.Instant) -> Bool {
         stopped.withLock { $0 = true }
         wake.signal()
         pause.signal()
-        _ = finished.wait(timeout: .now() + 10)
+        return thread.withLock { $0 }?.waitUntilFinished(deadline: deadline) ?? true
     }
 
     private func run() {
@@ -184,6 +187,5 @@ final class LocalSettingsCopy: Sendable {
             // takes tens of milliseconds to write, and a busy fleet node changes every second.
             _ = pause.wait(timeout: .now() + max(0.5, min(10, took * 20)))
         }
-        finished.signal()
     }
 }

@@ -8,6 +8,8 @@ package struct StartupError: Error, CustomStringConvertible {
         case adminTokens
         case bootCache
         case listenSocket
+        /// A background service could not start.
+        case service
     }
 
     package let kind: Kind

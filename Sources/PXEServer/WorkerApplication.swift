@@ -1,3 +1,4 @@
+import BackgroundServices
 import FastCGI
 import Foundation
 import Locking
@@ -27,7 +28,7 @@ package final class WorkerApplication: Sendable {
     /// Saves machine summaries to the settings store in the background.
     let hostSummaries: HostSummaryWriter
     /// Reads dnsmasq's log into the boot log while `dhcp.mode` is not off.
-    let dnsmasqLog = Shared<DnsmasqLogFollower?>(nil)
+    let dnsmasqLog: DnsmasqLogLifecycle
 
     var configuration: Configuration { configurationBox.withLock { $0 } }
 
@@ -58,7 +59,7 @@ package final class WorkerApplication: Sendable {
         let refreshLog = RefreshLog(logger: logger)
         self.refreshLog = refreshLog
         let configurationBox = self.configurationBox
-        watcher = WatcherLifecycle(store: store, logger: logger) { summary, reason in
+        watcher = WatcherLifecycle(store: store, logger: logger, configuration: { configurationBox.withLock { $0 } }) { summary, reason in
             refreshLog.record(summary, reason: reason, store: store,
                               forgetAfterDays: configurationBox.withLock { $0.state.forgetAfterDays })
         }
@@ -89,46 +90,32 @@ package final class WorkerApplication: Sendable {
             bootLog: BootLog(capacity: configuration.hosts.bootLogSize, maximumHosts: 10 * configuration.hosts.bootLogSize,
                              clock: { Date().timeIntervalSince1970 }))
         hostSummaries = HostSummaryWriter(bootLog: api.bootLog, store: saved.store, logger: logger)
+        dnsmasqLog = DnsmasqLogLifecycle(bootLog: api.bootLog, logger: logger, configuration: { configurationBox.withLock { $0 } })
     }
 
     /// Runs the worker until SIGTERM or SIGINT; returns the exit status (0 once every in-flight
-    /// request was answered, 1 when the shutdown timeout cut some).
+    /// request was answered and every service stopped, 1 when the shutdown timeout cut some).
     package func run() throws(StartupError) -> Int32 {
         var signals = SignalLoop.block()
         FastCGIServer.initializeLibrary()
+        // The first scan and the menu file before anything serves: the first request sees them.
+        logRefresh(store.refresh(), reason: "startup")
+        applyMenuFile(configuration, reason: "startup")
+        let (listenFD, ownedSocketPath) = try openListenSocket()
+        let services = makeServices(listenFD: listenFD)
         do {
-            try bootPreparer.start()
+            try services.start()
         } catch {
-            throw StartupError(.bootCache, "Cannot use the boot cache \(bootPreparer.settings.directory) (boot.cache_directory): \(error.localizedDescription)")
+            if let ownedSocketPath { unlink(ownedSocketPath) }
+            if error.service == bootPreparer.name {
+                throw StartupError(.bootCache, "Cannot use the boot cache \(bootPreparer.settings.directory) (boot.cache_directory): \(error.underlying.localizedDescription)")
+            }
+            throw StartupError(.service, error.description)
         }
+        logger.info("services, in start order: \(services.names.joined(separator: ", "))")
         if let blocked = Self.directoryOthersCannotSearch(above: bootPreparer.settings.directory) {
             logger.warning("nginx may not be able to read the boot cache: \(blocked) cannot be searched by other users (give it mode 0751 or wider, or set boot.cache_directory elsewhere)")
         }
-        logRefresh(store.refresh(), reason: "startup")
-        applyMenuFile(configuration, reason: "startup")
-        let settingsStore = store.settingsStore
-        settingsStore.watch { [weak self] event in
-            guard let self else { return }
-            switch event {
-            case let .lost(problem): self.logger.error("\(problem) Serving the settings from memory; admin changes are refused until it is back.")
-            case .reconnected: self.logger.notice("the \(settingsStore.backendName) settings store is reachable again; reloading the settings")
-            case .changed: break
-            }
-            self.store.handle(event)
-        }
-        let (listenFD, ownedSocketPath) = try openListenSocket()
-
-        let api = self.api
-        let logger = self.logger
-        let server = FastCGIServer(listenFD: listenFD, threadCount: configuration.effectiveThreadCount,
-                                   maximumBodyBytes: configuration.worker.maximumBodyBytes,
-                                   capturedParams: FastCGIAdapter.paramsRead,
-                                   log: { logger.error("\($0)") },
-                                   handler: { request in FastCGIAdapter.reply(to: request, api: api) })
-        transport.value = server
-        server.start()
-        watcher.start(configuration)
-        followDnsmasqLog(configuration)
 
         while true {
             switch signals.next() {
@@ -139,31 +126,60 @@ package final class WorkerApplication: Sendable {
             case let .stop(signal):
                 let timeout = configuration.worker.shutdownTimeoutSeconds
                 logger.notice("signal \(signal): no new requests; finishing in-flight ones (up to \(timeout) s) and stopping")
-                watcher.stop()
-                dnsmasqLog.exchange(nil)?.stop()
-                bootPreparer.stop()
-                let clean = server.stop(deadline: .seconds(timeout))
-                hostSummaries.stop()
-                settingsStore.close()
-                localCopy?.stop()
+                // In-flight requests get the shutdown timeout; the services after them a little more.
+                let late = services.stop(within: .seconds(timeout) + Self.stopMargin)
                 if let ownedSocketPath { unlink(ownedSocketPath) }
-                if !clean {
+                if late.contains("fastcgi") {
                     logger.error("in-flight requests did not finish within \(timeout) s; exiting anyway")
                     return 1
                 }
-                server.waitUntilStopped()
+                if !late.isEmpty {
+                    logger.error("\(late.joined(separator: ", ")) did not stop in time; exiting anyway")
+                    return 1
+                }
                 logger.notice("stopped")
                 return 0
             }
         }
     }
 
-    /// Follows dnsmasq's log for `configuration` (nothing when `dhcp.mode` is off), stopping the
-    /// follower before.
-    func followDnsmasqLog(_ configuration: Configuration) {
-        let follower = DnsmasqLogFollower.make(configuration, bootLog: api.bootLog, logger: logger)
-        dnsmasqLog.exchange(follower)?.stop()
-        follower?.start()
+    /// What services get beyond the shutdown timeout to stop, in all.
+    static let stopMargin: Duration = .seconds(10)
+
+    /// The worker's background services, in start order (stopped in reverse): each may use the
+    /// ones before it until it has stopped. The settings store closes only after everything
+    /// that writes to it; nginx's requests stop before the work they may have started.
+    func makeServices(listenFD: Int32) -> ServiceGroup {
+        let api = self.api
+        let logger = self.logger
+        let server = FastCGIServer(listenFD: listenFD, threadCount: configuration.effectiveThreadCount,
+                                   maximumBodyBytes: configuration.worker.maximumBodyBytes,
+                                   capturedParams: FastCGIAdapter.paramsRead,
+                                   log: { logger.error("\($0)") },
+                                   handler: { request in FastCGIAdapter.reply(to: request, api: api) })
+        transport.value = server
+        let settingsStore = store.settingsStore
+        let settings = store.settings
+        let settingsWatch = SettingsStoreWatch(store: settingsStore) { event in
+            switch event {
+            case let .lost(problem): logger.error("\(problem) Serving the settings from memory; admin changes are refused until it is back.")
+            case .reconnected: logger.notice("the \(settingsStore.backendName) settings store is reachable again; reloading the settings")
+            case .changed: break
+            }
+            settings.handle(event)
+        }
+        var services: [any BackgroundService] = []
+        if let localCopy { services.append(localCopy) }
+        services += [settingsWatch, hostSummaries, bootPreparer,
+                     FastCGITransport(server: server, shutdownTimeout: .seconds(configuration.worker.shutdownTimeoutSeconds)),
+                     watcher, dnsmasqLog]
+        return ServiceGroup(services) { event in
+            switch event {
+            case let .started(name): logger.debug("started \(name)")
+            case let .stopped(name, took): logger.info("stopped \(name) (\(took.components.seconds * 1000 + took.components.attoseconds / 1_000_000_000_000_000) ms)")
+            case let .stopTimedOut(name): logger.error("\(name) did not stop in time")
+            }
+        }
     }
 
     /// The socket systemd or spawn-fcgi passed, else one of our own at `worker.socket` (then
@@ -231,8 +247,8 @@ package final class WorkerApplication: Sendable {
         let scanner = applied.scanner
         store.replaceScanner(scanner)
         api.replaceContext(applied.apiContext(scanner: scanner, version: Self.version))
-        if old.catalog != new.catalog { watcher.start(applied) }
-        if old.dhcp != new.dhcp || old.effectiveTFTPRoot != new.effectiveTFTPRoot { followDnsmasqLog(applied) }
+        if old.catalog != new.catalog { watcher.restart(applied) }
+        if old.dhcp != new.dhcp || old.effectiveTFTPRoot != new.effectiveTFTPRoot { dnsmasqLog.restart(applied) }
         logRefresh(store.refresh(), reason: "SIGHUP")
         applyMenuFile(applied, reason: "SIGHUP")
     }

@@ -97,6 +97,47 @@ import Testing
         #expect(worker.terminationStatus == 0)
     }
 
+    /// SIGTERM while the services are busy: a request is being written to a client that does
+    /// not read, the analyzer's command is running (it would for ten minutes), the watcher
+    /// watches, the store is polled. Every service the worker listed at start says it stopped,
+    /// in reverse order, the analyzer's process is gone, and the worker exits 0 in time.
+    @Test func everyServiceStopsWhileBusy() throws {
+        let server = TestServer()
+        let pidFile = server.directory.path + "/analyzer.pid"
+        let analyzer = server.directory.write(Array("#!/bin/sh\necho $$ > \(pidFile)\nexec /bin/sleep 600\n".utf8), to: "analyzer")
+        chmod(analyzer, 0o755)
+        server.analyzer = [analyzer]
+        server.analyzerTimeoutSeconds = 900
+        try ConsoleBrowserTests.packLinux(server, to: server.catalogRoot + "/alpha.rts.png", name: "Alpha", seed: 1)
+        server.directory.writeMany(PNGFixtures.named("x"), count: 10_000) { "catalog/d\($0 % 100)/f\($0).rts.png" }
+        try server.start()
+        defer { server.stop() }
+        let worker = try #require(server.workerProcess)
+
+        #expect(TestServer.waitFor(seconds: 120) { (try? String(contentsOfFile: pidFile, encoding: .utf8)) != nil }, "the analyzer started")
+        let analyzerPID = pid_t((try? String(contentsOfFile: pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        try #require(analyzerPID > 0 && kill(analyzerPID, 0) == 0)
+        let fd = try FastCGIClient.open(socket: server.directory.path + "/worker.sock")
+        defer { close(fd) }
+        FastCGIClient.send(fd, FastCGIClient.requestRecords(params: FastCGIClient.params(method: "GET", documentURI: Array("/containers".utf8)))
+                           + FastCGIClient.stdinRecords([], end: true))
+        #expect(TestServer.waitFor(seconds: 60) { Sockets.pendingBytes(fd) > 0 }, "the listing is being written")
+
+        kill(worker.processIdentifier, SIGTERM)
+        #expect(TestServer.waitFor(seconds: 30) { server.workerLog.contains("finishing in-flight") })
+        #expect(FastCGIClient.readReply(fd).status == 200, "the request in flight is answered")
+        #expect(TestServer.waitFor(seconds: 60) { !worker.isRunning }, "stopped within the deadline (shutdown timeout and margin)")
+        #expect(worker.terminationStatus == 0, "log: \(server.workerLog)")
+        #expect(TestServer.waitFor(seconds: 10) { kill(analyzerPID, 0) != 0 }, "the analyzer's process was killed")
+
+        let log = server.workerLog
+        let listed = log.split(separator: "\n").first { $0.contains("services, in start order: ") }
+        let names = listed.map { $0.components(separatedBy: "services, in start order: ")[1].components(separatedBy: ", ") } ?? []
+        #expect(names == ["settings-watch", "host-summaries", "boot-preparer", "fastcgi", "catalog-watcher", "dnsmasq-log"], "\(log)")
+        let stops = log.split(separator: "\n").compactMap { line in names.first { line.contains("stopped \($0) (") } }
+        #expect(stops == names.reversed(), "each stopped once, in reverse: \(log)")
+    }
+
     /// On its unix socket the worker closes a connection as soon as the reply is written instead
     /// of half-closing and waiting for nginx to close first (which held a thread per request
     /// until nginx got round to it): a byte sent after the reply's end finds the socket closed.

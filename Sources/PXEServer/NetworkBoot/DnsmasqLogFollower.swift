@@ -1,3 +1,4 @@
+import BackgroundServices
 import Foundation
 import Locking
 import Logging
@@ -22,7 +23,7 @@ final class DnsmasqLogFollower: Sendable {
     private let logger: Logger
     private let readerTemplate: DnsmasqLogReader
     private let stopping = Locked(false)
-    private let finished = DispatchSemaphore(value: 0)
+    private let thread = Locked<ServiceThread?>(nil)
 
     init(path: String, reader: DnsmasqLogReader, bootLog: BootLog, logger: Logger) {
         self.path = path
@@ -45,20 +46,21 @@ final class DnsmasqLogFollower: Sendable {
         // that appears later.
         var info = stat()
         let startAt = stat(path, &info) == 0 ? (inode: UInt64(info.st_ino), offset: off_t(info.st_size)) : nil
-        let thread = Thread { [self] in run(startAt: startAt) }
-        thread.name = "dnsmasq-log"
-        thread.start()
+        thread.withLock { $0 = ServiceThread(name: "dnsmasq-log") { [self] in run(startAt: startAt) } }
     }
 
-    func stop() {
+    /// Stops within one poll; waits for the thread until `deadline`.
+    func stop(deadline: ContinuousClock.Instant) -> Bool {
         stopping.withLock { $0 = true }
-        _ = finished.wait(timeout: .now() + 5)
+        return thread.withLock { $0 }?.waitUntilFinished(deadline: deadline) ?? true
     }
+
+    /// `stop(deadline:)` with 5 seconds.
+    func stop() { _ = stop(deadline: .now + .seconds(5)) }
 
     private var isStopping: Bool { stopping.withLock { $0 } }
 
     private func run(startAt: (inode: UInt64, offset: off_t)?) {
-        defer { finished.signal() }
         var reader = readerTemplate
         var file: (fd: Int32, inode: UInt64)?
         var pending: [UInt8] = []

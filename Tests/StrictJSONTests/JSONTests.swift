@@ -1,4 +1,3 @@
-import PXECatalog
 import StrictJSON
 import Testing
 
