@@ -15,11 +15,22 @@ public final class TemporaryDirectory: @unchecked Sendable {
     deinit { try? FileManager.default.removeItem(atPath: path) }
 
     /// Writes `bytes` at `relative` (creating parent directories) and returns the full path.
+    /// The file is written through a close-on-exec descriptor: tests run in parallel, and a
+    /// process another test starts meanwhile must not inherit it open for writing (a script
+    /// written here would then fail to run with "Text file busy" until that process exits).
     @discardableResult
     public func write(_ bytes: [UInt8], to relative: String) -> String {
         let full = path + "/" + relative
         try! FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        precondition(FileManager.default.createFile(atPath: full, contents: Data(bytes)), "cannot write \(full)")
+        let fd = open(full, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        precondition(fd >= 0, "cannot write \(full)")
+        var written = 0
+        while written < bytes.count {
+            let count = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+            precondition(count > 0 || (count < 0 && errno == EINTR), "cannot write \(full)")
+            if count > 0 { written += count }
+        }
+        close(fd)
         return full
     }
 
