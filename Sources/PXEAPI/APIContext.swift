@@ -1,6 +1,5 @@
 import BootScripts
 import PXECatalog
-import PXEHosts
 import StrictJSON
 
 /// What the handlers need to know about the deployment, derived from the configuration.
@@ -18,13 +17,10 @@ package struct APIContext: Sendable {
     package var menu: MenuOptions
     /// Appended to every Linux entry's kernel command line (`boot.cmdline_append`).
     package var commandLineAppend: String
-    /// Per-machine policy (`hosts.rules`, `hosts.labels`).
-    package var hostRules: HostRules
 
     package init(serverName: String = "pxe-catalog", version: String, catalogRoots: [String], filesRoot: String,
                 internalPrefix: String, scanner: CatalogScanner, publicConfig: [(String, JSONValue)] = [],
-                menu: MenuOptions = MenuOptions(), commandLineAppend: String = "", hostRules: HostRules = HostRules()) {
-        self.hostRules = hostRules
+                menu: MenuOptions = MenuOptions(), commandLineAppend: String = "") {
         self.serverName = serverName
         self.version = version
         self.catalogRoots = catalogRoots

@@ -9,12 +9,7 @@ import StrictJSON
 /// by a fleet). Rules of the configuration and of the menu file are changed there, not here.
 extension CatalogAPI {
     /// The rules in force: the configuration's and the menu file's, then the API's.
-    var effectiveHostRules: HostRules {
-        let fixed = context.hostRules
-        let made = hostRuleBook.rules
-        guard !made.isEmpty else { return fixed }
-        return HostRules(rules: fixed.rules + made, labels: fixed.labels)
-    }
+    var effectiveHostRules: HostRules { hostRuleBook.effective }
 
     func listHostRules() -> HTTPResponse {
         let rules = effectiveHostRules.rules
@@ -29,7 +24,7 @@ extension CatalogAPI {
               name.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || $0.properties.numericType != nil || "-_.".unicodeScalars.contains($0)) }) else {
             throw APIError(.badRequest, "'\(Route.printable(text))' is not a rule name; use 1 to 64 letters, digits, '-', '_' or '.' (not first).")
         }
-        if let fixed = context.hostRules.rules.first(where: { $0.name == name }) {
+        if let fixed = hostRuleBook.fixed.rules.first(where: { $0.name == name }) {
             let place = fixed.source == .menuFile ? "the menu file (menu.file)" : "the configuration (hosts.rules)"
             throw APIError(.conflict, "Host rule \(name) comes from \(place); change it there. Nothing was changed.")
         }

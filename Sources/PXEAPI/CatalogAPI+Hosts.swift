@@ -44,7 +44,7 @@ extension CatalogAPI {
         let summary = bootLog.host(mac)
         let nextBoot = nextBoots.pending[mac]
         let rule = effectiveHostRules.rule(for: summary?.machine ?? MachineIdentity(mac: mac))
-        guard summary != nil || nextBoot != nil || context.hostRules.labels[mac] != nil else {
+        guard summary != nil || nextBoot != nil || hostRuleBook.fixed.labels[mac] != nil else {
             throw APIError(.notFound, "No machine with MAC \(mac) has booted from this server since it started, and none has a next boot or labels.")
         }
         var members: [(String, JSONValue)] = []
@@ -53,7 +53,7 @@ extension CatalogAPI {
         } else {
             members = [("mac", .string(mac)), ("next_boot", nextBoot.map(Self.nextBootJSON) ?? .null)]
         }
-        members.append(("labels", .object((context.hostRules.labels[mac] ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })))
+        members.append(("labels", .object((hostRuleBook.fixed.labels[mac] ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })))
         members.append(("rule", rule.map { .object([("name", .string($0.name)), ("source", .string($0.source.rawValue))]) } ?? .null))
         members.append(("recent_boots", .array(bootLog.events(limit: 20, mac: mac).map(Self.eventJSON))))
         return .json(.object(members))

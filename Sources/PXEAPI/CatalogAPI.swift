@@ -29,7 +29,7 @@ package final class CatalogAPI: Sendable {
     /// One-shot next boots of machines.
     let nextBoots: NextBootBook
     /// Host rules made through the API.
-    let hostRuleBook: HostRuleBook
+    package let hostRuleBook: HostRuleBook
 
     /// Renderings kept per catalog state: a boot storm asks for the same answers thousands of
     /// times between two changes.
@@ -94,10 +94,20 @@ package final class CatalogAPI: Sendable {
         partHeaderCache.invalidate()
     }
 
-    /// Answers a request; sets `Content-Length` and drops the body for HEAD.
-    package func handle(_ request: HTTPRequest) -> HTTPResponse {
+    /// Finds the route of `request`, once: the transport asks whether it runs long, then has
+    /// it handled.
+    package func route(_ request: HTTPRequest) -> RoutedRequest {
+        RoutedRequest(request: request, route: request.path.flatMap(Route.init(path:)))
+    }
+
+    /// Routes and answers a request.
+    package func handle(_ request: HTTPRequest) -> HTTPResponse { handle(route(request)) }
+
+    /// Answers a routed request. Around every handler, in this one place: metrics, the boot
+    /// log (what the handler noted, else what the route is), `Content-Length`, HEAD.
+    package func handle(_ routed: RoutedRequest) -> HTTPResponse {
         let started = ContinuousClock.now
-        let route = request.path.flatMap(Route.init(path:))
+        let (request, route) = (routed.request, routed.route)
         var response: HTTPResponse
         do {
             response = try respond(request, route: route)
@@ -109,13 +119,8 @@ package final class CatalogAPI: Sendable {
         if case let .container(id)? = route, response.status == 200 { downloadID = id }
         metrics.record(route: route?.metricName ?? "unknown", status: response.status,
                        seconds: APIMetrics.seconds(elapsed), downloadID: downloadID)
-        if case let .containerPart(id, part)? = route, part != .payload {
-            let kind: BootRequestKind = part == .kernel ? .kernel : part == .initrd ? .initrd : .disk
-            recordBoot(BootEventNote(kind: kind, entry: id), request: request, status: response.status)
-        } else if let note = response.bootEvent {
+        if let note = response.bootEvent ?? route?.bootEvent {
             recordBoot(note, request: request, status: response.status)
-        } else if case let .entryScript(id)? = route {
-            recordBoot(BootEventNote(kind: .entryScript, entry: id), request: request, status: response.status)
         }
         response.contentLength = response.body.count
         if request.method == "HEAD" { response.body = [] }
@@ -159,10 +164,17 @@ package final class CatalogAPI: Sendable {
         }
     }
 
-    /// Whether answering `request` can take long (a catalog refresh scans every file): the
-    /// transport then answers it on a thread of its own.
-    package func runsLong(_ request: HTTPRequest) -> Bool {
-        guard request.method == "POST", let path = request.path, case .refresh? = Route(path: path) else { return false }
+}
+
+/// A request with its route, found once.
+package struct RoutedRequest: Sendable {
+    package let request: HTTPRequest
+    let route: Route?
+
+    /// Whether answering it can take long (a catalog refresh scans every file): the transport
+    /// then answers it on a thread of its own.
+    package var runsLong: Bool {
+        guard request.method == "POST", case .refresh? = route else { return false }
         return true
     }
 }

@@ -1,4 +1,5 @@
 import PXECatalog
+import PXEHosts
 
 /// The API's endpoints and how paths map to them.
 enum Route: Equatable {
@@ -33,6 +34,23 @@ enum Route: Equatable {
         case .boots: return "boots"
         case .hostRules: return "host_rules"
         case .hostRule: return "host_rule"
+        }
+    }
+
+    /// The boot-log event a request of this route is, whatever its answer (a kernel that
+    /// failed to download is part of a boot too). Handlers that know more (the menu: which
+    /// policy answered) note it on their response instead.
+    var bootEvent: BootEventNote? {
+        switch self {
+        case let .containerPart(id, part):
+            switch part {
+            case .kernel: return BootEventNote(kind: .kernel, entry: id)
+            case .initrd: return BootEventNote(kind: .initrd, entry: id)
+            case .disk: return BootEventNote(kind: .disk, entry: id)
+            case .payload: return nil
+            }
+        case let .entryScript(id): return BootEventNote(kind: .entryScript, entry: id)
+        default: return nil
         }
     }
 

@@ -2,19 +2,34 @@ import Locking
 import PXESettings
 import StrictJSON
 
-/// Host rules made through the API: kept in the settings store as their JSON, shared by a fleet
-/// like the other settings, and held here (as stored and as parsed) so that the boot path never
-/// asks the database. Written through the settings' replica, read again when another node commits.
+/// The host rules in force: those of the configuration and the menu file (`fixed`, replaced at
+/// start and on SIGHUP), then those made through the API. The API's are kept in the settings
+/// store as their JSON, shared by a fleet like the other settings, and held here (as stored and
+/// as parsed) so that the boot path never asks the database; written through the settings'
+/// replica, read again when another node commits.
 package final class HostRuleBook: Sendable {
+    private struct Book: Sendable {
+        var fixed = HostRules()
+        /// The API's rules as stored (name to JSON) and as parsed.
+        var stored: [String: String] = [:]
+        var made: [HostRule] = []
+        /// `fixed` then `made`, with `fixed`'s labels: what machines are matched against.
+        var effective = HostRules()
+
+        mutating func combine() {
+            effective = made.isEmpty ? fixed : HostRules(rules: fixed.rules + made, labels: fixed.labels)
+        }
+    }
+
     private let settings: SettingsReplica
     private let isEntryID: @Sendable (String) -> Bool
-    /// The rules as stored (name to JSON) and as parsed, replaced together.
-    private let book = Locked<(stored: [String: String], rules: [HostRule])>(([:], []))
+    private let book = Locked(Book())
 
     /// Loads the rules the store holds and follows other nodes' changes. `isEntryID` checks the
     /// entry ids rules name.
-    package init(settings: SettingsReplica, isEntryID: @escaping @Sendable (String) -> Bool) {
+    package init(settings: SettingsReplica, fixed: HostRules = HostRules(), isEntryID: @escaping @Sendable (String) -> Bool) {
         self.settings = settings
+        book.withLock { $0.fixed = fixed }
         self.isEntryID = isEntryID
         reload()
         // Before another node's change is published: menus cached for its revision see its rules.
@@ -25,7 +40,21 @@ package final class HostRuleBook: Sendable {
     package var stored: [String: String] { book.withLock { $0.stored } }
 
     /// The API's rules, parsed, in name order (source `.api`).
-    package var rules: [HostRule] { book.withLock { $0.rules } }
+    package var rules: [HostRule] { book.withLock { $0.made } }
+
+    /// The configuration's and the menu file's rules and labels.
+    package var fixed: HostRules { book.withLock { $0.fixed } }
+
+    /// Every rule in force, in precedence order, with the labels.
+    package var effective: HostRules { book.withLock { $0.effective } }
+
+    /// Takes the configuration's and the menu file's rules (at start, on SIGHUP).
+    package func replaceFixed(_ rules: HostRules) {
+        book.withLock { book in
+            book.fixed = rules
+            book.combine()
+        }
+    }
 
     /// Saves rule `name` (`body` nil: removes it), with an audit record; acknowledged once
     /// committed. Returns whether the name was taken before.
@@ -55,7 +84,10 @@ package final class HostRuleBook: Sendable {
 
     private func replace(_ stored: [String: String]) {
         let parsed = Self.parse(stored, isEntryID: isEntryID)
-        book.withLock { $0 = (stored, parsed) }
+        book.withLock { book in
+            (book.stored, book.made) = (stored, parsed)
+            book.combine()
+        }
     }
 
     /// Stored rules were checked when they were made; one that no longer parses (a newer

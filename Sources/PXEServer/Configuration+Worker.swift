@@ -27,7 +27,7 @@ extension Configuration {
                 // each one: the previous server's clients read this to decide whether to resume.
                 ("range_requests", .bool(true)),
             ],
-            menu: menuOptions, commandLineAppend: boot.commandLineAppend, hostRules: hostRules)
+            menu: menuOptions, commandLineAppend: boot.commandLineAppend)
     }
 
     func bootPreparerSettings(logger: Logger) -> BootPreparer.Settings {

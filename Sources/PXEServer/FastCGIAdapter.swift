@@ -7,11 +7,11 @@ enum FastCGIAdapter {
     /// Every CGI param `httpRequest(from:)` reads; the transport copies only these.
     static let paramsRead = ["HTTP_AUTHORIZATION", "HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH", "HTTP_HOST", "SERVER_PORT", "REQUEST_METHOD", "DOCUMENT_URI", "SCRIPT_NAME", "QUERY_STRING"]
 
-    /// Slow requests are answered on a thread of their own (see `CatalogAPI.runsLong`).
+    /// Slow requests are answered on a thread of their own (see `RoutedRequest.runsLong`).
     static func reply(to request: FastCGIRequest, api: CatalogAPI) -> FastCGIServer.Reply {
-        let httpRequest = httpRequest(from: request)
-        if api.runsLong(httpRequest) { return .later { fastCGIResponse(api.handle(httpRequest)) } }
-        return .now(fastCGIResponse(api.handle(httpRequest)))
+        let routed = api.route(httpRequest(from: request))
+        if routed.runsLong { return .later { fastCGIResponse(api.handle(routed)) } }
+        return .now(fastCGIResponse(api.handle(routed)))
     }
 
     static func httpRequest(from request: FastCGIRequest) -> HTTPRequest {

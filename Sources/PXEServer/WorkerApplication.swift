@@ -71,7 +71,7 @@ package final class WorkerApplication: Sendable {
         api = CatalogAPI(
             store: store, context: configuration.apiContext(scanner: scanner, version: Self.version), authorizer: authorizer,
             nextBoots: NextBootBook(settings: store.settings),
-            hostRules: HostRuleBook(settings: store.settings, isEntryID: CatalogEntry.isWellFormedID),
+            hostRules: HostRuleBook(settings: store.settings, fixed: configuration.hostRules, isEntryID: CatalogEntry.isWellFormedID),
             audit: { logger.notice("admin change: \($0)") },
             statusSections: {
                 let health = store.settingsStore.health
@@ -246,6 +246,7 @@ package final class WorkerApplication: Sendable {
         api.authorizer.replacePolicy(policy)
         let scanner = applied.scanner
         store.replaceScanner(scanner)
+        api.hostRuleBook.replaceFixed(applied.hostRules)
         api.replaceContext(applied.apiContext(scanner: scanner, version: Self.version))
         if old.catalog != new.catalog { watcher.restart(applied) }
         if old.dhcp != new.dhcp || old.effectiveTFTPRoot != new.effectiveTFTPRoot { dnsmasqLog.restart(applied) }

@@ -29,11 +29,10 @@ final class APIFixture: @unchecked Sendable {
         let scanner = CatalogScanner(roots: [root.path])
         store = CatalogStore(scanner: scanner, settingsStore: settingsStore, forgetMissingAfter: forgetMissingAfter, now: now)
         nextBoots = NextBootBook(settings: store.settings, now: now)
-        hostRuleBook = HostRuleBook(settings: store.settings, isEntryID: CatalogEntry.isWellFormedID)
+        hostRuleBook = HostRuleBook(settings: store.settings, fixed: hostRules(IDs(root: root.path)), isEntryID: CatalogEntry.isWellFormedID)
         api = CatalogAPI(store: store, context: APIContext(
             version: "9.9.9", catalogRoots: [root.path], filesRoot: root.path, internalPrefix: "/_pxe_internal/",
-            scanner: scanner, publicConfig: [("file_pattern", .string("*.rts.png"))],
-            hostRules: hostRules(IDs(root: root.path))),
+            scanner: scanner, publicConfig: [("file_pattern", .string("*.rts.png"))]),
             authorizer: AdminAuthorizer(policy: policy), nextBoots: nextBoots, hostRules: hostRuleBook, audit: { [auditLines] line in
                 auditLines.append(line)
                 onAudit?(line)
