@@ -113,6 +113,11 @@ extension CatalogAPI {
 
     /// Runs a store change, turning its failure into the API's refusal.
     func saving<Result>(_ change: () throws(SettingsChangeError) -> Result) throws(APIError) -> Result {
+        try Self.saving(change)
+    }
+
+    /// Runs a store change, turning its failure into the API's refusal.
+    static func saving<Result>(_ change: () throws(SettingsChangeError) -> Result) throws(APIError) -> Result {
         do {
             return try change()
         } catch {

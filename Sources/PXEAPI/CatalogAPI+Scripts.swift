@@ -45,7 +45,7 @@ extension CatalogAPI {
     func menuScript(_ request: HTTPRequest) -> HTTPResponse {
         let machine = request.query.isEmpty ? MachineIdentity() : MachineIdentity(query: request.query)
         let context = self.context
-        let rule = machine.isEmpty ? nil : effectiveHostRules.rule(for: machine)
+        let rule = machine.isEmpty ? nil : hostRuleBook.effective.rule(for: machine)
         // A one-shot first, then the rule's direct boot: a script that hands over to the entry.
         // The one-shot is taken only when its entry can boot now (a worker that just started
         // may still be preparing it); otherwise it waits for the machine's next boot.
@@ -119,7 +119,7 @@ extension CatalogAPI {
         }
         let machine = request.query.isEmpty ? MachineIdentity() : MachineIdentity(query: request.query)
         let context = self.context
-        let rule = machine.isEmpty ? nil : effectiveHostRules.rule(for: machine)
+        let rule = machine.isEmpty ? nil : hostRuleBook.effective.rule(for: machine)
         let status = state.bootStatus(id)
         let menuEntry = Self.menuEntry(entry, setting, state: state, context: context, rule: rule)
             ?? MenuEntry(id: id, name: setting.menuName ?? entry.displayName, size: entry.size, distro: entry.metadata.distro,

@@ -28,8 +28,10 @@ package final class CatalogAPI: Sendable {
     package let bootLog: BootLog
     /// One-shot next boots of machines.
     let nextBoots: NextBootBook
-    /// Host rules made through the API.
+    /// The host rules in force.
     package let hostRuleBook: HostRuleBook
+    /// The machines' routes and their owners.
+    let machines: HostRoutes
 
     /// Renderings kept per catalog state: a boot storm asks for the same answers thousands of
     /// times between two changes.
@@ -80,6 +82,10 @@ package final class CatalogAPI: Sendable {
         self.authorizer = authorizer
         self.files = files
         self.audit = audit
+        machines = HostRoutes(bootLog: bootLog, nextBoots: self.nextBoots, rules: hostRuleBook, isEnabled: { id in
+            guard store.current.snapshot.entry(id: id) != nil else { return nil }
+            return store.current.settings[id]?.enabled == true
+        }, audit: audit)
     }
 
     package var context: APIContext { contextBox.withLock { $0 } }
@@ -155,12 +161,7 @@ package final class CatalogAPI: Sendable {
         case .metrics: return metricsText()
         case .healthz: return .json(.object([("status", .string("ok"))]))
         case .audit: return try auditLog(query: request.query)
-        case .hosts: return listHosts()
-        case let .host(mac): return try showHost(mac)
-        case let .nextBoot(mac): return try nextBoot(mac, request: request, actor: actor)
-        case .boots: return try listBoots(query: request.query)
-        case .hostRules: return listHostRules()
-        case let .hostRule(name): return try changeHostRule(name, request: request, actor: actor)
+        case let .machines(route): return try machines.respond(route, request: request, actor: actor)
         }
     }
 

@@ -6,7 +6,8 @@ enum Route: Equatable {
     case index, containers, container(String), containerPart(String, BootPart), thumbnail(String), file(String), refresh, pxe, toggle(String)
     case bootScript, menuScript, entryScript(String), editMenu(String)
     case status, metrics, healthz, audit
-    case hosts, host(String), nextBoot(String), boots, hostRules, hostRule(String)
+    /// The machines' routes (see `HostRoute`).
+    case machines(HostRoute)
 
     /// Label for metrics: the route's shape, never the id.
     var metricName: String {
@@ -28,12 +29,7 @@ enum Route: Equatable {
         case .metrics: return "metrics"
         case .healthz: return "healthz"
         case .audit: return "audit"
-        case .hosts: return "hosts"
-        case .host: return "host"
-        case .nextBoot: return "next_boot"
-        case .boots: return "boots"
-        case .hostRules: return "host_rules"
-        case .hostRule: return "host_rule"
+        case let .machines(route): return route.metricName
         }
     }
 
@@ -58,15 +54,15 @@ enum Route: Equatable {
     static let writeMethods = ["POST"]
 
     var allowedMethods: [String] {
-        if case .nextBoot = self { return ["POST", "DELETE"] }
-        if case .hostRule = self { return ["PUT", "DELETE"] }
+        if case let .machines(route) = self, let methods = route.changeMethods { return methods }
         return isChange ? Self.writeMethods : Self.readMethods
     }
 
     /// Whether the route changes state.
     var isChange: Bool {
         switch self {
-        case .refresh, .toggle, .editMenu, .nextBoot, .hostRule: return true
+        case .refresh, .toggle, .editMenu: return true
+        case let .machines(route): return route.changeMethods != nil
         default: return false
         }
     }
@@ -75,7 +71,7 @@ enum Route: Equatable {
     /// machines and their boots.
     var needsAdmin: Bool {
         switch self {
-        case .audit, .hosts, .host, .boots, .hostRules: return true
+        case .audit, .machines: return true
         default: return isChange
         }
     }
@@ -110,24 +106,9 @@ enum Route: Equatable {
         case "/metrics": self = .metrics
         case "/healthz": self = .healthz
         case "/audit": self = .audit
-        case "/hosts": self = .hosts
-        case "/boots": self = .boots
-        case "/host-rules": self = .hostRules
         default:
-            if path.hasPrefix("/host-rules/") {
-                let name = path.dropFirst(12)
-                guard !name.isEmpty, !name.contains("/") else { return nil }
-                self = .hostRule(String(name))
-                return
-            }
-            if path.hasPrefix("/hosts/") {
-                let rest = path.dropFirst(7)
-                if let slash = rest.firstIndex(of: "/") {
-                    guard rest[rest.index(after: slash)...] == "next-boot" else { return nil }
-                    self = .nextBoot(String(rest[..<slash]))
-                } else {
-                    self = .host(String(rest))
-                }
+            if let route = HostRoute(path: path) {
+                self = .machines(route)
                 return
             }
             if path.hasPrefix("/files/") {
