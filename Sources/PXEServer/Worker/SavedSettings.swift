@@ -130,7 +130,7 @@ struct SavedSettings {
 /// Writes a fleet node's local copy of the shared settings, at most every half second (less
 /// often when writing it takes long) and on a thread of its own, so that no request waits for
 /// it; the last version is written at stop. It holds no settings between writes: it takes the
-/// current ones when it writes (see `CatalogStore.observeSettings`).
+/// current ones when it writes (see `SettingsReplica.observe`).
 final class LocalSettingsCopy: BackgroundService, Sendable {
     let name = "settings-copy"
     private let file: SettingsFile

@@ -8,10 +8,12 @@ import PXECatalog
 import PXEHosts
 import PXESettings
 
-/// The worker process: builds the catalog, the boot cache, the API and the FastCGI transport
-/// from the configuration, then runs until a stop signal. Each part's set-up lives with it
-/// (`SavedSettings`, `AdminPolicy`, `Configuration+Worker`, `FastCGIAdapter`, `SignalLoop`,
-/// `WatcherLifecycle`, `RefreshLog`); this type only composes them and handles the signals.
+/// The worker process: builds the owners of its state (the catalog, the settings' replica, the
+/// next-boot and host-rule books, the boot cache, the API) from the configuration, lists its
+/// background services once (`makeServices`: started in order, stopped in reverse), then runs
+/// until a stop signal. Each part's set-up lives with it (`SavedSettings`, `AdminPolicy`,
+/// `Configuration+Worker`, `FastCGIAdapter`, `SignalLoop`, `WatcherLifecycle`, `RefreshLog`);
+/// this type only composes them and handles the signals.
 package final class WorkerApplication: Sendable {
     package static let version = "1.0.0"
 
