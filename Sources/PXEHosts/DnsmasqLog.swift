@@ -122,7 +122,7 @@ public struct DnsmasqLogReader: Sendable {
         var events: [NetworkBootEvent] = []
         var kept: [String] = []
         for id in order {
-            guard var transaction = transactions[id] else { continue }
+            guard let transaction = transactions[id] else { continue }
             guard force || now - transaction.lastLine >= Self.quietSeconds else {
                 kept.append(id)
                 continue

@@ -53,8 +53,8 @@ extension DnsmasqConfig {
     static func plan(_ configuration: Configuration) throws -> NetworkBootPlan? {
         do {
             return try NetworkBootPlan.resolve(configuration)
-        } catch let problem as NetworkBootPlan.Problem {
-            PXECatalogCommand.printError(problem.description)
+        } catch {
+            PXECatalogCommand.printError(error.description)
             throw ExitCode.failure
         }
     }
