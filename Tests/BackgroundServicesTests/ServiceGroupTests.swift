@@ -3,22 +3,22 @@ import Foundation
 import Locking
 import Testing
 
-/// Services that note what happens to them in one shared journal.
+/// Services that note what happens to them in one shared journal. Each one's thread is busy
+/// (blocked) until it is let go: by `stop` for a service that ends when asked, by the test itself
+/// (`finishWork`) for a slow one, so that "did not end by the deadline" never depends on timing.
 final class JournalingService: BackgroundService, @unchecked Sendable {
     let name: String
     private let journal: Locked<[String]>
     private let failsToStart: Bool
-    /// Whether the service ends as soon as it is asked to stop; a slow one finishes its work
-    /// first (two seconds), past a short deadline.
-    private let busyUntilStopped: Bool
-    private let stopping = Locked(false)
+    private let endsWhenAsked: Bool
+    private let letGo = DispatchSemaphore(value: 0)
     private var thread: ServiceThread?
 
-    init(_ name: String, journal: Locked<[String]>, failsToStart: Bool = false, busyUntilStopped: Bool = true) {
+    init(_ name: String, journal: Locked<[String]>, failsToStart: Bool = false, endsWhenAsked: Bool = true) {
         self.name = name
         self.journal = journal
         self.failsToStart = failsToStart
-        self.busyUntilStopped = busyUntilStopped
+        self.endsWhenAsked = endsWhenAsked
     }
 
     struct Refusal: Error, CustomStringConvertible { var description: String { "the port is taken" } }
@@ -26,21 +26,19 @@ final class JournalingService: BackgroundService, @unchecked Sendable {
     func start() throws {
         if failsToStart { throw Refusal() }
         journal.withLock { $0.append("start \(name)") }
-        let stopping = self.stopping
-        let busy = busyUntilStopped
-        thread = ServiceThread(name: name) {
-            // Busy: a loop that ends when asked (a slow service: two seconds after it started).
-            let started = ContinuousClock.now
-            while !(stopping.withLock { $0 } && (busy || ContinuousClock.now - started > .seconds(2))) { usleep(1_000) }
-        }
+        let letGo = self.letGo
+        thread = ServiceThread(name: name) { letGo.wait() }
     }
 
     func stop(deadline: ContinuousClock.Instant) -> Bool {
-        stopping.withLock { $0 = true }
+        if endsWhenAsked { letGo.signal() }
         let ended = thread?.waitUntilFinished(deadline: deadline) ?? true
         journal.withLock { $0.append("stop \(name)") }
         return ended
     }
+
+    /// Lets a slow service's thread end (after the test saw it overrun).
+    func finishWork() { letGo.signal() }
 }
 
 @Suite struct ServiceGroupTests {
@@ -67,11 +65,14 @@ final class JournalingService: BackgroundService, @unchecked Sendable {
     @Test func aServiceThatDoesNotEndByTheDeadlineIsReportedAndTheRestStillStop() throws {
         let journal = Locked<[String]>([])
         let events = Locked<[ServiceGroup.Event]>([])
-        let group = ServiceGroup([JournalingService("store", journal: journal), JournalingService("slow", journal: journal, busyUntilStopped: false)],
+        let slow = JournalingService("slow", journal: journal, endsWhenAsked: false)
+        let group = ServiceGroup([JournalingService("store", journal: journal), slow],
                                  log: { event in events.withLock { $0.append(event) } })
         try group.start()
-        #expect(group.stop(within: .milliseconds(300)) == ["slow"])
+        #expect(group.stop(within: .milliseconds(300)) == ["slow"], "the store still stopped after it")
         #expect(journal.withLock { $0 } == ["start store", "start slow", "stop slow", "stop store"])
         #expect(events.withLock { $0 }.contains(.stopTimedOut("slow")))
+        #expect(events.withLock { $0 }.contains { if case .stopped("store", _) = $0 { return true } else { return false } })
+        slow.finishWork()
     }
 }

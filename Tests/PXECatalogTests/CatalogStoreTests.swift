@@ -5,6 +5,25 @@ import TestSupport
 import Testing
 
 @Suite struct CatalogStoreTests {
+    /// After a reconnect the settings are reloaded whole, and the catalog then saves the defaults
+    /// of its entries the store no longer knows (changes may have been missed while away).
+    @Test func afterAReconnectEntriesTheStoreLostGetTheirDefaultsAgain() throws {
+        let root = TemporaryDirectory()
+        root.write(PNGFixtures.named("a"), to: "a.rts.png")
+        root.write(PNGFixtures.named("b"), to: "b.rts.png")
+        let shared = MemorySettingsStore()
+        let catalog = CatalogStore(scanner: CatalogScanner(roots: [root.path]), settingsStore: shared)
+        catalog.refresh()
+        let b = CatalogEntry.id(forRealPath: root.path + "/b.rts.png")
+        _ = try shared.connection().write { try $0.remove(b) }   // another node, while this one was away
+        #expect(try shared.load().settings[b] == nil)
+
+        catalog.handle(.reconnected)
+        #expect(try shared.load().settings[b]?.enabled == true, "saved again by the catalog after the reload")
+        let revision = try shared.load().revision
+        #expect(catalog.current.settings[b] != nil && catalog.current.storeRevision == revision)
+    }
+
     @Test func newEntriesAreEnabledAtTheEndOfTheBootOrder() {
         let root = TemporaryDirectory()
         root.write(PNGFixtures.png(), to: "a.rts.png")
