@@ -45,7 +45,7 @@ extension CatalogAPI {
             }
         }
         let expected = try Self.expectedRevision(request)
-        let setting = try saving { () throws(SettingsChangeError) in
+        let setting = try Self.saving { () throws(SettingsChangeError) in
             try settings.setEnabled(enabled, id: id, actor: actor, expectedRevision: expected)
         }
         audit("\(actor) set pxe_enabled=\(setting.enabled) on \(id)")
@@ -93,7 +93,7 @@ extension CatalogAPI {
             }
         }
         let expected = try Self.expectedRevision(request)
-        let setting = try saving { () throws(SettingsChangeError) in
+        let setting = try Self.saving { () throws(SettingsChangeError) in
             try settings.updateMenu(id: id, name: name, description: description, commandLine: commandLine, bootOrder: bootOrder,
                                     actor: actor, expectedRevision: expected)
         }
@@ -109,11 +109,6 @@ extension CatalogAPI {
     func requireEntry(_ id: String) throws(APIError) -> CatalogEntry {
         guard CatalogEntry.isWellFormedID(id), let entry = store.current.snapshot.entry(id: id) else { throw .noSuchContainer }
         return entry
-    }
-
-    /// Runs a store change, turning its failure into the API's refusal.
-    func saving<Result>(_ change: () throws(SettingsChangeError) -> Result) throws(APIError) -> Result {
-        try Self.saving(change)
     }
 
     /// Runs a store change, turning its failure into the API's refusal.

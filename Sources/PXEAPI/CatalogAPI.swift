@@ -83,8 +83,9 @@ package final class CatalogAPI: Sendable {
         self.files = files
         self.audit = audit
         machines = HostRoutes(bootLog: bootLog, nextBoots: self.nextBoots, rules: hostRuleBook, isEnabled: { id in
-            guard store.current.snapshot.entry(id: id) != nil else { return nil }
-            return store.current.settings[id]?.enabled == true
+            let state = store.current
+            guard state.snapshot.entry(id: id) != nil else { return nil }
+            return state.settings[id]?.enabled == true
         }, audit: audit)
     }
 

@@ -110,9 +110,9 @@ package struct DesiredMenu: Sendable, Equatable {
             func sets(_ field: Field) -> Bool { all || !apiMayOverride.contains(field) }
             var setting = updated[entry.id]!
             if let enabled = item.enabled, sets(.enabled) { setting.enabled = enabled }
-            if case let .some(text) = Self.value(item.name), sets(.name) { setting.menuName = text }
-            if case let .some(text) = Self.value(item.description), sets(.description) { setting.menuDescription = text }
-            if case let .some(text) = Self.value(item.commandLine), sets(.cmdline) { setting.commandLine = text }
+            if case let .some(text) = item.name.newValue, sets(.name) { setting.menuName = text }
+            if case let .some(text) = item.description.newValue, sets(.description) { setting.menuDescription = text }
+            if case let .some(text) = item.commandLine.newValue, sets(.cmdline) { setting.commandLine = text }
             updated[entry.id] = setting
         }
         let first = claimed.map(\.entry.id)
@@ -134,14 +134,6 @@ package struct DesiredMenu: Sendable, Equatable {
         let shifted = rest.filter { settings[$0]!.bootOrder != updated[$0]!.bootOrder }.count
         let plan = MenuPlan(changes: changes, othersMoved: shifted, unmatched: unmatched.map { items[$0].selector.description })
         return (updated, plan)
-    }
-
-    private static func value(_ change: FieldChange<String>) -> String?? {
-        switch change {
-        case .keep: return .none
-        case let .set(text): return .some(text)
-        case .reset: return .some(nil)
-        }
     }
 }
 

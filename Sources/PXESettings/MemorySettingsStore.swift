@@ -50,13 +50,12 @@ package final class MemorySettingsStore: SettingsStore {
     }
 
     package func write<Result>(_ change: (any SettingsTransaction) throws -> Result) throws -> (result: Result, commit: SettingsCommit) {
-        let before = contents.withLock { $0.revision }
-        let outcome: (result: Result, commit: SettingsCommit) = try contents.withLock { contents in
+        let outcome: (result: Result, commit: SettingsCommit, committed: Bool) = try contents.withLock { contents in
             let transaction = Transaction(contents.settings, nextBoots: contents.nextBoots, revision: contents.revision + 1)
             transaction.hostRules = contents.hostRules
             let result = try change(transaction)
             guard !transaction.commit.isEmpty || !transaction.records.isEmpty else {
-                return (result, SettingsCommit(revision: contents.revision))
+                return (result, SettingsCommit(revision: contents.revision), false)
             }
             contents.settings = transaction.working
             contents.nextBoots = transaction.nextBoots
@@ -68,10 +67,10 @@ package final class MemorySettingsStore: SettingsStore {
                 numbered.id = firstID + Int64(offset)
                 return numbered
             }
-            return (result, transaction.commit)
+            return (result, transaction.commit, true)
         }
-        if outcome.commit.revision > before { tellOthers(.changed(revision: outcome.commit.revision)) }
-        return outcome
+        if outcome.committed { tellOthers(.changed(revision: outcome.commit.revision)) }
+        return (outcome.result, outcome.commit)
     }
 
     private func tellOthers(_ event: SettingsStoreEvent) {

@@ -13,7 +13,8 @@ import PXEHosts
 /// waits for a file that is not there yet, reads at most `chunkBytes` per turn and drops lines
 /// longer than `maximumLineBytes`: dnsmasq never waits for it, and a hostile log costs bounded
 /// memory. It stops within one poll when asked.
-final class DnsmasqLogFollower: Sendable {
+final class DnsmasqLogFollower: BackgroundService, Sendable {
+    let name = "dnsmasq-log"
     static let pollInterval: useconds_t = 250_000
     static let chunkBytes = 256 * 1024
     static let maximumLineBytes = 8192
@@ -46,7 +47,7 @@ final class DnsmasqLogFollower: Sendable {
         // that appears later.
         var info = stat()
         let startAt = stat(path, &info) == 0 ? (inode: UInt64(info.st_ino), offset: off_t(info.st_size)) : nil
-        thread.withLock { $0 = ServiceThread(name: "dnsmasq-log") { [self] in run(startAt: startAt) } }
+        thread.withLock { $0 = ServiceThread(name: name) { [self] in run(startAt: startAt) } }
     }
 
     /// Stops within one poll; waits for the thread until `deadline`.

@@ -8,7 +8,8 @@ import Synchronization
 /// Rescans the catalog by itself: on inotify events (after a quiet period, so a file being
 /// copied is read once, complete) and every `rescanInterval` seconds as a safety net, which is
 /// also the fallback when inotify is unavailable or runs out of watches.
-final class CatalogWatcher: Sendable {
+final class CatalogWatcher: BackgroundService, Sendable {
+    let name = "catalog-watcher"
     enum Mode: String, Sendable { case inotify, periodic, off }
 
     private let store: CatalogStore
@@ -46,7 +47,7 @@ final class CatalogWatcher: Sendable {
     var mode: Mode { modeBox.withLock { $0 } }
 
     func start() {
-        thread.withLock { $0 = ServiceThread(name: "catalog-watcher") { [self] in run() } }
+        thread.withLock { $0 = ServiceThread(name: name) { [self] in run() } }
     }
 
     /// Stops the thread (a refresh under way finishes first) and waits for it until `deadline`.

@@ -1,39 +1,32 @@
 import BackgroundServices
 import Locking
-import Logging
-import PXECatalog
 
-/// The one running `CatalogWatcher`: started with the worker, replaced when SIGHUP changes the
-/// catalog keys, stopped at shutdown.
-final class WatcherLifecycle: BackgroundService, Sendable {
-    let name = "catalog-watcher"
-    private let current = Shared<CatalogWatcher?>(nil)
-    private let store: CatalogStore
-    private let logger: Logger
+/// A service made from the configuration (the catalog watcher, dnsmasq's log follower): started
+/// with the worker, replaced by a new one when SIGHUP changes what it is made from, stopped at
+/// shutdown. `make` answers nil when the configuration turns it off.
+final class ReconfigurableService<Inner: BackgroundService>: BackgroundService, Sendable {
+    let name: String
+    private let current = Shared<Inner?>(nil)
     private let configuration: @Sendable () -> Configuration
-    private let onRefresh: @Sendable (RefreshSummary, String) -> Void
+    private let make: @Sendable (Configuration) -> Inner?
 
     /// `configuration`: the configuration in force (read at start).
-    init(store: CatalogStore, logger: Logger, configuration: @escaping @Sendable () -> Configuration,
-         onRefresh: @escaping @Sendable (RefreshSummary, String) -> Void) {
-        self.store = store
-        self.logger = logger
+    init(name: String, configuration: @escaping @Sendable () -> Configuration, make: @escaping @Sendable (Configuration) -> Inner?) {
+        self.name = name
         self.configuration = configuration
-        self.onRefresh = onRefresh
+        self.make = make
     }
 
-    /// How the running watcher notices changes, for `/status`.
-    var mode: String { current.value?.mode.rawValue ?? "off" }
+    /// The one running now (nil: off).
+    var running: Inner? { current.value }
 
-    func start() { restart(configuration()) }
+    func start() throws { try restart(configuration()) }
 
-    /// Starts a watcher for `configuration`, stopping the one before.
-    func restart(_ configuration: Configuration) {
-        let watcher = CatalogWatcher(
-            store: store, watch: configuration.catalog.watch, settleMilliseconds: configuration.catalog.settleMilliseconds,
-            rescanIntervalSeconds: configuration.catalog.rescanIntervalSeconds, logger: logger, onRefresh: onRefresh)
-        _ = current.exchange(watcher)?.stop(deadline: .now + .seconds(10))
-        watcher.start()
+    /// Makes one for `configuration` and starts it, stopping the one before.
+    func restart(_ configuration: Configuration) throws {
+        let next = make(configuration)
+        _ = current.exchange(next)?.stop(deadline: .now + .seconds(10))
+        try next?.start()
     }
 
     func stop(deadline: ContinuousClock.Instant) -> Bool {

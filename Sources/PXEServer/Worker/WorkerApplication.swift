@@ -12,7 +12,7 @@ import PXESettings
 /// next-boot and host-rule books, the boot cache, the API) from the configuration, lists its
 /// background services once (`makeServices`: started in order, stopped in reverse), then runs
 /// until a stop signal. Each part's set-up lives with it (`SavedSettings`, `AdminPolicy`,
-/// `Configuration+Worker`, `FastCGIAdapter`, `SignalLoop`, `WatcherLifecycle`, `RefreshLog`);
+/// `Configuration+Worker`, `FastCGIAdapter`, `SignalLoop`, `ReconfigurableService`, `RefreshLog`);
 /// this type only composes them and handles the signals.
 package final class WorkerApplication: Sendable {
     package static let version = "1.0.0"
@@ -24,13 +24,13 @@ package final class WorkerApplication: Sendable {
     let api: CatalogAPI
     let bootPreparer: BootPreparer
     let transport = Shared<FastCGIServer?>(nil)
-    let watcher: WatcherLifecycle
+    let watcher: ReconfigurableService<CatalogWatcher>
     let refreshLog: RefreshLog
     let localCopy: LocalSettingsCopy?
     /// Saves machine summaries to the settings store in the background.
     let hostSummaries: HostSummaryWriter
     /// Reads dnsmasq's log into the boot log while `dhcp.mode` is not off.
-    let dnsmasqLog: DnsmasqLogLifecycle
+    let dnsmasqLog: ReconfigurableService<DnsmasqLogFollower>
 
     var configuration: Configuration { configurationBox.withLock { $0 } }
 
@@ -61,9 +61,13 @@ package final class WorkerApplication: Sendable {
         let refreshLog = RefreshLog(logger: logger)
         self.refreshLog = refreshLog
         let configurationBox = self.configurationBox
-        watcher = WatcherLifecycle(store: store, logger: logger, configuration: { configurationBox.withLock { $0 } }) { summary, reason in
+        let onRefresh: @Sendable (RefreshSummary, String) -> Void = { summary, reason in
             refreshLog.record(summary, reason: reason, store: store,
                               forgetAfterDays: configurationBox.withLock { $0.state.forgetAfterDays })
+        }
+        watcher = ReconfigurableService(name: "catalog-watcher", configuration: { configurationBox.withLock { $0 } }) { configuration in
+            CatalogWatcher(store: store, watch: configuration.catalog.watch, settleMilliseconds: configuration.catalog.settleMilliseconds,
+                           rescanIntervalSeconds: configuration.catalog.rescanIntervalSeconds, logger: logger, onRefresh: onRefresh)
         }
         let bootPreparer = BootPreparer(store: store, settings: configuration.bootPreparerSettings(logger: logger))
         self.bootPreparer = bootPreparer
@@ -85,14 +89,17 @@ package final class WorkerApplication: Sendable {
                     ("revision", .int(store.current.storeRevision)),
                     ("write_failures", .int(Int64(store.settingsWriteFailures))),
                     ("reconnects", .int(Int64(health.reconnects))),
-                ])), ("watch", .string(watcher.mode))]
+                ])), ("watch", .string(watcher.running?.mode.rawValue ?? "off"))]
             },
             inFlight: { transport.value?.inFlight ?? 0 },
             bootCounts: { bootPreparer.counts },
             bootLog: BootLog(capacity: configuration.hosts.bootLogSize, maximumHosts: 10 * configuration.hosts.bootLogSize,
                              clock: { Date().timeIntervalSince1970 }))
         hostSummaries = HostSummaryWriter(bootLog: api.bootLog, store: saved.store, logger: logger)
-        dnsmasqLog = DnsmasqLogLifecycle(bootLog: api.bootLog, logger: logger, configuration: { configurationBox.withLock { $0 } })
+        let bootLog = api.bootLog
+        dnsmasqLog = ReconfigurableService(name: "dnsmasq-log", configuration: { configurationBox.withLock { $0 } }) { configuration in
+            DnsmasqLogFollower.make(configuration, bootLog: bootLog, logger: logger)
+        }
     }
 
     /// Runs the worker until SIGTERM or SIGINT; returns the exit status (0 once every in-flight
@@ -250,8 +257,12 @@ package final class WorkerApplication: Sendable {
         store.replaceScanner(scanner)
         api.hostRuleBook.replaceFixed(applied.hostRules)
         api.replaceContext(applied.apiContext(scanner: scanner, version: Self.version))
-        if old.catalog != new.catalog { watcher.restart(applied) }
-        if old.dhcp != new.dhcp || old.effectiveTFTPRoot != new.effectiveTFTPRoot { dnsmasqLog.restart(applied) }
+        do {
+            if old.catalog != new.catalog { try watcher.restart(applied) }
+            if old.dhcp != new.dhcp || old.effectiveTFTPRoot != new.effectiveTFTPRoot { try dnsmasqLog.restart(applied) }
+        } catch {
+            logger.error("SIGHUP: \(error)")
+        }
         logRefresh(store.refresh(), reason: "SIGHUP")
         applyMenuFile(applied, reason: "SIGHUP")
     }
