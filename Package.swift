@@ -39,7 +39,7 @@ let package = Package(
         // fleet node's local copy) and the SQL both database backends share. No C library.
         .target(name: "PXESettings", dependencies: ["StrictJSON", "Locking"]),
         // The settings store on SQLite (one server); the only importer of libsqlite3.
-        .target(name: "PXESettingsSQLite", dependencies: ["PXESettings", "Locking", "CSQLite"]),
+        .target(name: "PXESettingsSQLite", dependencies: ["PXESettings", "Locking", "StrictJSON", "CSQLite"]),
         // The settings store on PostgreSQL (a fleet); the only user of libpq, which it opens
         // when a worker is configured for it (the binary does not link it).
         .target(name: "PXESettingsPostgres", dependencies: ["PXESettings", "Locking", "CPostgres"]),

@@ -68,6 +68,8 @@ package final class BootPreparer: BackgroundService, Sendable {
         var started = false
         /// Entries' statuses as last published.
         var statuses: [String: BootStatus] = [:]
+        /// A snapshot the catalog published that the preparing thread has not taken yet.
+        var arrivedSnapshot: CatalogSnapshot?
         var dirty = false
         var lastPublished = ContinuousClock.now
         var order = WorkOrder()
@@ -162,8 +164,18 @@ package final class BootPreparer: BackgroundService, Sendable {
         }
     }
 
+    /// Hands a new snapshot to the preparing thread, which takes it at its next turn: the
+    /// refresh that published it (10,000 new files: about 10 ms of filtering) does not wait.
     func catalogChanged(_ snapshot: CatalogSnapshot) {
+        state.withLock { $0.arrivedSnapshot = snapshot }
+        wake.signal()
+    }
+
+    /// Takes the snapshot `catalogChanged` handed over, if any.
+    private func takeArrivedSnapshot() {
         state.withLock { state in
+            guard let snapshot = state.arrivedSnapshot else { return }
+            state.arrivedSnapshot = nil
             state.snapshot = snapshot
             // Results of file versions that left the catalog are of no more use.
             let versions = Set(snapshot.entries.map { FileVersion(realPath: $0.realPath, identity: $0.fileIdentity) })
@@ -173,13 +185,13 @@ package final class BootPreparer: BackgroundService, Sendable {
             state.statuses = Self.statuses(state)
             state.dirty = true
         }
-        wake.signal()
     }
 
     // MARK: The thread
 
     private func run() {
         while true {
+            takeArrivedSnapshot()
             publishIfDue(force: false)
             let current = store.current
             let (settings, settingsRevision) = (current.settings, current.settingsRevision)

@@ -220,9 +220,14 @@ package final class CatalogStore: Sendable {
                 let stored = try transaction.allSettings()
                 var updated = stored
                 let added = updated.adopt(ids)
+                if let first = added.first, let firstBootOrder = updated[first]?.bootOrder {
+                    try transaction.addDefaults(added, firstBootOrder: firstBootOrder, actor: "catalog")
+                }
+                // What is saved now; noting the missing changes only a few of them (the storage
+                // is copied then, not before).
+                let adopted = updated
                 let missing = updated.noteMissing(present: present, now: moment, forgetAfter: forgetAfter)
-                try transaction.replace(stored, with: updated)
-                for id in added { try transaction.record(actor: "catalog", entry: id, field: "added", old: nil, new: "enabled") }
+                try transaction.replace(adopted, with: updated)
                 for id in missing.forgotten {
                     try transaction.record(actor: "catalog", entry: id, field: "forgotten", old: "missing since \(stored[id]?.missingSince ?? 0)", new: nil)
                 }

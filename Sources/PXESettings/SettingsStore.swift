@@ -69,10 +69,22 @@ package protocol SettingsTransaction: AnyObject {
     /// A hint that about `count` saves follow (a refresh adopting 10,000 new entries): the
     /// transaction may make room for them at once.
     func reserve(saves count: Int)
+
+    /// Saves the default settings of entries that have none yet (enabled, boot orders
+    /// `firstBootOrder`, `firstBootOrder + 1`, ... in the order of `ids`) and records an "added"
+    /// audit record by `actor` for each: what a refresh that finds new files writes. A backend
+    /// may do it in a few statements rather than two per entry.
+    func addDefaults(_ ids: [String], firstBootOrder: Int, actor: String) throws(SettingsStoreError)
 }
 
 extension SettingsTransaction {
     package func reserve(saves count: Int) {}
+
+    package func addDefaults(_ ids: [String], firstBootOrder: Int, actor: String) throws(SettingsStoreError) {
+        reserve(saves: ids.count)
+        for (offset, id) in ids.enumerated() { try save(id, PXESetting(bootOrder: firstBootOrder + offset)) }
+        for id in ids { try record(actor: actor, entry: id, field: "added", old: nil, new: "enabled") }
+    }
 }
 
 /// What one or more commits changed: the rows written (with their revision) and removed.

@@ -120,6 +120,35 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
         store.close()
     }
 
+    /// New entries' defaults as a refresh writes them (SQLite in two statements, the others row
+    /// by row): each id enabled at the boot order given, an "added" record for each in the
+    /// order given, the commit listing every row; ids with quotes and backslashes survive the
+    /// JSON the SQLite store hands itself.
+    @Test(arguments: Backend.allCases)
+    func addingDefaultsSavesEveryIdInOrderWithAnAuditRecordEach(_ backend: Backend) throws {
+        let (store, reopen) = try backend.makeStore()
+        let (_, first) = try store.write { transaction in
+            try transaction.save("kept", PXESetting(enabled: false, bootOrder: 0, menuName: "Kept"))
+        }
+        let ids = (0..<700).map { String(format: "%012x", $0 * 7919) } + [#"quote"and\back"#, "ünïcode"]
+        let (_, commit) = try store.write { transaction in
+            try transaction.addDefaults(ids, firstBootOrder: 1, actor: "catalog")
+        }
+        #expect(commit.revision == first.revision + 1)
+        #expect(commit.saved.count == ids.count)
+        #expect(commit.saved[ids[5]] == PXESetting(bootOrder: 6, revision: commit.revision))
+        let (saved, revision) = try reopen().load()
+        #expect(revision == commit.revision)
+        #expect(saved.idsInBootOrder == ["kept"] + ids)
+        #expect(saved["kept"]?.menuName == "Kept" && saved["kept"]?.enabled == false)
+        #expect(ids.allSatisfy { saved[$0]?.enabled == true && saved[$0]?.menuName == nil && saved[$0]?.revision == commit.revision })
+        let records = try store.audit(AuditQuery(limit: 1000))
+        #expect(records.count == ids.count, "one record each, none for the row saved before")
+        #expect(records.reversed().compactMap(\.entry) == ids, "in the order given (newest first)")
+        #expect(records.allSatisfy { $0.actor == "catalog" && $0.field == "added" && $0.old == nil && $0.new == "enabled" && $0.revision == commit.revision })
+        store.close()
+    }
+
     /// A one-shot survives a restart (a new connection, a new catalog) and is taken exactly
     /// once by two nodes racing for it, with an audit record of who set and who used it.
     @Test(arguments: Backend.allCases)
