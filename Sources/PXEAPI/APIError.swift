@@ -1,3 +1,5 @@
+import PXESettings
+
 /// Why a request was refused. The kind decides the status code; the message is the sentence
 /// the client reads in `{"error": ...}`, so it names the field, id or value at fault and never a
 /// server path or other internals.
@@ -54,4 +56,42 @@ package struct APIError: Error, Sendable {
     package var response: HTTPResponse { .error(kind.status, message, headers: headers) }
 
     static let noSuchContainer = APIError(.notFound, "No container with that id is in the catalog.")
+}
+
+/// The answers to a settings change that failed: which status, which sentence.
+extension APIError {
+    /// Runs a store change, turning its failure into the API's refusal.
+    static func saving<Result>(_ change: () throws(SettingsChangeError) -> Result) throws(APIError) -> Result {
+        do {
+            return try change()
+        } catch {
+            switch error {
+            case .unknownEntry: throw .noSuchContainer
+            case let .revisionMismatch(id, current):
+                throw APIError(.preconditionFailed, "Entry \(id) changed meanwhile: it is at revision \(current) now, not the one If-Match names. Fetch it again and repeat the change if it still applies; nothing was changed.",
+                               headers: [("ETag", ChangeRoutes.etag(current))])
+            case let .settingsNotSaved(storeError): throw settingsFailure(storeError)
+            case .ownedByMenuFile: throw APIError(.conflict, error.description + " Nothing was changed.")
+            }
+        }
+    }
+
+    /// 503 while the database is unreachable, 507 when the disk is full (the operator must free
+    /// space), 500 for other failures. The sentence does not repeat the store's (it may name the
+    /// database); the log has it.
+    static func settingsFailure(_ error: SettingsStoreError, prefix: String = "The settings could not be saved",
+                                outcome: String = "Nothing was changed.") -> APIError {
+        switch error.kind {
+        case .unavailable:
+            return APIError(.unavailable, "\(prefix): the settings database is unreachable. \(outcome) Try again when it is back.",
+                            headers: [("Retry-After", "5")])
+        case .outOfSpace:
+            return APIError(.insufficientStorage, "\(prefix): the disk holding the settings is full. \(outcome)")
+        case .newerSchema, .failed:
+            return APIError(.internalError, "\(prefix): the settings store failed (see the server log). \(outcome)")
+        }
+    }
+
+    /// The revision `If-Match` names (`"12"`, `12` or `W/"12"`, up to 18 digits), nil without the
+    /// header or for `*` (any existing entry matches).
 }

@@ -104,7 +104,7 @@ package final class APIMetrics: Sendable {
         out += "pxe_catalog_containers{valid=\"true\"} \(entries.count - invalid)\n"
         out += "pxe_catalog_containers{valid=\"false\"} \(invalid)\n"
         family("pxe_catalog_pxe_enabled_containers", "gauge", "Valid containers offered for network boot.")
-        out += "pxe_catalog_pxe_enabled_containers \(CatalogAPI.pxeEntries(catalog).count)\n"
+        out += "pxe_catalog_pxe_enabled_containers \(catalog.pxeEntries().count)\n"
         family("pxe_catalog_scans_total", "counter", "Catalog scans since start.")
         out += "pxe_catalog_scans_total \(scans)\n"
         family("pxe_catalog_last_scan_duration_seconds", "gauge", "Duration of the latest catalog scan.")

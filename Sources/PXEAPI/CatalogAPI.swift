@@ -5,62 +5,27 @@ import PXEHosts
 import PXESettings
 import StrictJSON
 
-/// The HTTP API: routes a request to its handler and answers a response value. Handlers live in
-/// extensions by job (listings, downloads, changes, scripts, status); none knows of sockets.
-/// Compatible with the previous server's endpoints and JSON key names.
+/// The HTTP API: routes a request to the feature that owns it and answers a response value.
+/// Each feature (listings, downloads, changes, scripts, status, machines) is a value holding
+/// the owners it touches; none knows of sockets. Around every handler, here only: the admin
+/// gate, metrics, the boot log, HEAD. Compatible with the previous server's endpoints and JSON
+/// key names.
 package final class CatalogAPI: Sendable {
-    package let store: CatalogStore
-    /// The entries' settings: admin changes go here and come back (not through the catalog).
-    let settings: SettingsReplica
-    private let contextBox: Locked<APIContext>
+    private let currentContext: CurrentContext
     package let authorizer: AdminAuthorizer
     package let metrics = APIMetrics()
-    /// Extra `/status` sections from the process layer (watcher mode, settings file state).
-    let statusSections: @Sendable () -> [(String, JSONValue)]
-    /// Requests in flight, from the transport.
-    let inFlight: @Sendable () -> Int
-    let files: any ServedFileChecker
-    /// Receives one line per admin change (who did what), for the log.
-    let audit: @Sendable (String) -> Void
-    /// The boot cache's counters for `/status` and `/metrics` (nil: no boot cache).
-    let bootCounts: @Sendable () -> BootPreparer.Counts?
     /// Recent boot requests and what is known of each machine.
     package let bootLog: BootLog
-    /// One-shot next boots of machines.
-    let nextBoots: NextBootBook
     /// The host rules in force.
     package let hostRuleBook: HostRuleBook
-    /// The machines' routes and their owners.
-    let machines: HostRoutes
 
-    /// Renderings kept per catalog state: a boot storm asks for the same answers thousands of
-    /// times between two changes.
-    struct MenuKey: Equatable, Sendable {
-        var revision: CatalogRevision
-        /// The absolute base `sanboot` URLs were rendered with (from the request's Host).
-        var sanBase: String?
-    }
-    /// Menus of one catalog state, one per host rule that shapes them (nil: no rule) and per
-    /// attribution (whether URIs carry the machine's identity).
-    struct MenuVariant: Hashable, Sendable {
-        var rule: String?
-        var attributed: Bool
-    }
-    let menuCache = RevisionCache<MenuKey, [MenuVariant: HTTPResponse]>()
-    /// `/containers` items serialised once (10,000+ entries are common) and the full answer.
-    let listingCache = RevisionCache<CatalogRevision, (items: [[UInt8]], full: HTTPResponse)>()
-    let pxeCache = RevisionCache<CatalogRevision, HTTPResponse>()
-    /// Download headers per container id, for the current snapshot generation.
-    let downloadHeaderCache = RevisionCache<Int, [String: [(String, String)]]>()
-    /// Download headers of ready boot parts, for the current catalog and boot state: a boot
-    /// storm fetches the same few kernels and initrds thousands of times between two changes.
-    let partHeaderCache = RevisionCache<CatalogRevision, [PartDownload: [(String, String)]]>()
-    struct PartDownload: Hashable, Sendable {
-        var id: String
-        var part: BootPart
-    }
-    /// This process in the listings' ETags (see `listingTag`).
-    let instanceTag = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+    let listings: ListingRoutes
+    let downloads: DownloadRoutes
+    let changes: ChangeRoutes
+    let changeHistory: ChangeHistory
+    let scripts: ScriptRoutes
+    let status: StatusRoutes
+    let machines: HostRoutes
 
     /// `nextBoots` and `hostRules`: the worker's books (nil: new ones over the catalog's settings).
     package init(store: CatalogStore, context: APIContext, authorizer: AdminAuthorizer,
@@ -70,35 +35,35 @@ package final class CatalogAPI: Sendable {
                 inFlight: @escaping @Sendable () -> Int = { 0 },
                 bootCounts: @escaping @Sendable () -> BootPreparer.Counts? = { nil },
                 bootLog: BootLog = BootLog(clock: { Date().timeIntervalSince1970 })) {
-        self.bootLog = bootLog
-        self.bootCounts = bootCounts
-        self.store = store
-        settings = store.settings
-        self.nextBoots = nextBoots ?? NextBootBook(settings: store.settings)
-        hostRuleBook = hostRules ?? HostRuleBook(settings: store.settings, isEntryID: CatalogEntry.isWellFormedID)
-        contextBox = Locked(context)
-        self.statusSections = statusSections
-        self.inFlight = inFlight
+        let nextBoots = nextBoots ?? NextBootBook(settings: store.settings)
+        let hostRules = hostRules ?? HostRuleBook(settings: store.settings, isEntryID: CatalogEntry.isWellFormedID)
+        let currentContext = CurrentContext(context)
+        self.currentContext = currentContext
         self.authorizer = authorizer
-        self.files = files
-        self.audit = audit
-        machines = HostRoutes(bootLog: bootLog, nextBoots: self.nextBoots, rules: hostRuleBook, isEnabled: { id in
+        self.bootLog = bootLog
+        hostRuleBook = hostRules
+        listings = ListingRoutes(store: store, currentContext: currentContext)
+        downloads = DownloadRoutes(store: store, currentContext: currentContext, files: files)
+        changes = ChangeRoutes(store: store, settings: store.settings, audit: audit)
+        changeHistory = ChangeHistory(settingsStore: store.settingsStore)
+        scripts = ScriptRoutes(store: store, currentContext: currentContext, nextBoots: nextBoots, hostRules: hostRules)
+        status = StatusRoutes(store: store, currentContext: currentContext, metrics: metrics, statusSections: statusSections,
+                              inFlight: inFlight, bootCounts: bootCounts, bootLog: bootLog, nextBoots: nextBoots)
+        machines = HostRoutes(bootLog: bootLog, nextBoots: nextBoots, rules: hostRules, isEnabled: { id in
             let state = store.current
             guard state.snapshot.entry(id: id) != nil else { return nil }
             return state.settings[id]?.enabled == true
         }, audit: audit)
     }
 
-    package var context: APIContext { contextBox.withLock { $0 } }
+    package var context: APIContext { currentContext.value }
 
     /// Applies a reloaded configuration to requests that start after this call.
     package func replaceContext(_ context: APIContext) {
-        contextBox.withLock { $0 = context }
-        menuCache.invalidate()
-        listingCache.invalidate()
-        pxeCache.invalidate()
-        downloadHeaderCache.invalidate()
-        partHeaderCache.invalidate()
+        currentContext.replace(context)
+        listings.invalidate()
+        downloads.invalidate()
+        scripts.invalidate()
     }
 
     /// Finds the route of `request`, once: the transport asks whether it runs long, then has
@@ -145,27 +110,38 @@ package final class CatalogAPI: Sendable {
         var actor = ""
         if route.needsAdmin { actor = try authorizer.admit(request) }
         switch route {
-        case .index: return index()
-        case .containers: return try listContainers(request)
-        case let .container(id): return try downloadContainer(id: id)
-        case let .containerPart(id, part): return try downloadPart(id: id, part: part)
-        case let .thumbnail(id): return try downloadThumbnail(id: id)
-        case let .file(name): return try downloadFile(name: name)
-        case .refresh: return try refresh(actor: actor)
-        case .pxe: return listPXE(request)
-        case let .toggle(id): return try toggle(id: id, request: request, actor: actor)
-        case .bootScript: return bootScript()
-        case .menuScript: return menuScript(request)
-        case let .entryScript(id): return try entryScript(id: id, request: request)
-        case let .editMenu(id): return try editMenu(id: id, request: request, actor: actor)
-        case .status: return status()
-        case .metrics: return metricsText()
+        case .index: return listings.index()
+        case .containers: return try listings.listContainers(request)
+        case .pxe: return listings.listPXE(request)
+        case let .container(id): return try downloads.downloadContainer(id: id)
+        case let .containerPart(id, part): return try downloads.downloadPart(id: id, part: part)
+        case let .thumbnail(id): return try downloads.downloadThumbnail(id: id)
+        case let .file(name): return try downloads.downloadFile(name: name)
+        case .refresh: return try changes.refresh(actor: actor)
+        case let .toggle(id): return try changes.toggle(id: id, request: request, actor: actor)
+        case let .editMenu(id): return try changes.editMenu(id: id, request: request, actor: actor)
+        case .audit: return try changeHistory.auditLog(query: request.query)
+        case .bootScript: return scripts.bootScript()
+        case .menuScript: return scripts.menuScript(request)
+        case let .entryScript(id): return try scripts.entryScript(id: id, request: request)
+        case .status: return status.status()
+        case .metrics: return status.metricsText()
         case .healthz: return .json(.object([("status", .string("ok"))]))
-        case .audit: return try auditLog(query: request.query)
         case let .machines(route): return try machines.respond(route, request: request, actor: actor)
         }
     }
+}
 
+/// The configuration the handlers answer with, replaced as a whole on reload; shared by the
+/// features that render from it.
+final class CurrentContext: Sendable {
+    private let box: Locked<APIContext>
+
+    init(_ context: APIContext) { box = Locked(context) }
+
+    var value: APIContext { box.withLock { $0 } }
+
+    func replace(_ context: APIContext) { box.withLock { $0 = context } }
 }
 
 /// A request with its route, found once.

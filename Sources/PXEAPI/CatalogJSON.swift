@@ -1,3 +1,4 @@
+import Foundation
 import PXECatalog
 import PXESettings
 import StrictJSON
@@ -86,5 +87,19 @@ package enum CatalogJSON {
         for (key, value) in extra { body += Array(",\"\(key)\":\(value)".utf8) }
         body.append(UInt8(ascii: "}"))
         return body
+    }
+}
+
+extension CatalogJSON {
+    static func iso8601(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date)
+    }
+
+    static func iso8601Milliseconds(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: date)
     }
 }

@@ -127,8 +127,8 @@ struct HostRoutes: Sendable {
             ("serial", .string(orNull: summary.machine.serial)),
             ("platform", .string(orNull: summary.machine.platform)),
             ("buildarch", .string(orNull: summary.machine.buildarch)),
-            ("first_seen", .string(CatalogAPI.iso8601Milliseconds(Date(timeIntervalSince1970: summary.firstSeen)))),
-            ("last_seen", .string(CatalogAPI.iso8601Milliseconds(Date(timeIntervalSince1970: summary.lastSeen)))),
+            ("first_seen", .string(CatalogJSON.iso8601Milliseconds(Date(timeIntervalSince1970: summary.firstSeen)))),
+            ("last_seen", .string(CatalogJSON.iso8601Milliseconds(Date(timeIntervalSince1970: summary.lastSeen)))),
             ("last_entry", .string(orNull: summary.lastEntry)),
             ("boots", .int(Int64(summary.boots))),
             ("requests", .int(Int64(summary.requests))),
@@ -139,16 +139,16 @@ struct HostRoutes: Sendable {
     static func nextBootJSON(_ boot: NextBoot) -> JSONValue {
         .object([
             ("entry_id", .string(boot.entry)),
-            ("expires", .string(CatalogAPI.iso8601Milliseconds(Date(timeIntervalSince1970: TimeInterval(boot.expiresAt))))),
+            ("expires", .string(CatalogJSON.iso8601Milliseconds(Date(timeIntervalSince1970: TimeInterval(boot.expiresAt))))),
             ("set_by", .string(boot.actor)),
-            ("set_at", .string(CatalogAPI.iso8601Milliseconds(Date(timeIntervalSince1970: TimeInterval(boot.createdAt))))),
+            ("set_at", .string(CatalogJSON.iso8601Milliseconds(Date(timeIntervalSince1970: TimeInterval(boot.createdAt))))),
         ])
     }
 
     static func eventJSON(_ event: BootEvent) -> JSONValue {
         .object([
             ("id", .int(event.id)),
-            ("time", .string(CatalogAPI.iso8601Milliseconds(Date(timeIntervalSince1970: event.time)))),
+            ("time", .string(CatalogJSON.iso8601Milliseconds(Date(timeIntervalSince1970: event.time)))),
             ("mac", .string(orNull: event.machine.mac)),
             ("hostname", .string(orNull: event.machine.hostname)),
             ("uuid", .string(orNull: event.machine.uuid)),
@@ -193,7 +193,7 @@ struct HostRoutes: Sendable {
     func nextBoot(_ text: String, request: HTTPRequest, actor: String) throws(APIError) -> HTTPResponse {
         let mac = try Self.pathMAC(text)
         if request.method == "DELETE" {
-            let removed = try CatalogAPI.saving { () throws(SettingsChangeError) in try nextBoots.cancel(mac: mac, actor: actor) }
+            let removed = try APIError.saving { () throws(SettingsChangeError) in try nextBoots.cancel(mac: mac, actor: actor) }
             guard let removed else { throw APIError(.notFound, "Machine \(mac) has no next boot to cancel.") }
             audit("\(actor) cancelled the next boot of \(mac) (entry \(removed.entry))")
             return .json(.object([("success", .bool(true)), ("mac", .string(mac)), ("cancelled", Self.nextBootJSON(removed))]))
@@ -222,7 +222,7 @@ struct HostRoutes: Sendable {
         guard let enabled = isEnabled(entry) else { throw .noSuchContainer }
         guard enabled else { throw APIError(.conflict, "Container \(entry) is disabled for network boot; enable it first.") }
         let expiresAt = Int64(Date().timeIntervalSince1970) + seconds
-        let boot = try CatalogAPI.saving { () throws(SettingsChangeError) in try nextBoots.set(mac: mac, entry: entry, expiresAt: expiresAt, actor: actor) }
+        let boot = try APIError.saving { () throws(SettingsChangeError) in try nextBoots.set(mac: mac, entry: entry, expiresAt: expiresAt, actor: actor) }
         audit("\(actor) set the next boot of \(mac) to \(entry) for \(seconds) s")
         return .json(.object([("success", .bool(true)), ("mac", .string(mac)), ("next_boot", Self.nextBootJSON(boot))]))
     }
@@ -246,7 +246,7 @@ struct HostRoutes: Sendable {
         }
         if request.method == "DELETE" {
             guard rules.stored[name] != nil else { throw APIError(.notFound, "No host rule named \(name) was made through the API.") }
-            _ = try CatalogAPI.saving { () throws(SettingsChangeError) in try rules.set(name: name, body: nil, actor: actor) }
+            _ = try APIError.saving { () throws(SettingsChangeError) in try rules.set(name: name, body: nil, actor: actor) }
             audit("\(actor) removed host rule \(name)")
             return .json(.object([("success", .bool(true)), ("name", .string(name)), ("removed", .bool(true))]))
         }
@@ -282,7 +282,7 @@ struct HostRoutes: Sendable {
             throw APIError(.conflict, "The rule cannot be saved: \(conflict). Nothing was changed.")
         }
         let body = JSONValue.object(members).serializedString()
-        let existed = try CatalogAPI.saving { () throws(SettingsChangeError) in try rules.set(name: name, body: body, actor: actor) }
+        let existed = try APIError.saving { () throws(SettingsChangeError) in try rules.set(name: name, body: body, actor: actor) }
         audit("\(actor) \(existed ? "replaced" : "made") host rule \(name)")
         return .json(made.json, status: existed ? 200 : 201)
     }

@@ -5,7 +5,14 @@ import StrictJSON
 
 /// The admin endpoints that change state: refresh, toggle, menu settings. Each is authorised by
 /// `CatalogAPI.respond` before it runs and writes one audit line.
-extension CatalogAPI {
+struct ChangeRoutes: Sendable {
+    /// Rescanned by `POST /catalog/refresh`; read to check that an entry exists.
+    let store: CatalogStore
+    /// The entries' settings: admin changes go here and come back (not through the catalog).
+    let settings: SettingsReplica
+    /// Receives one line per admin change (who did what), for the log.
+    let audit: @Sendable (String) -> Void
+
     static let menuNameLimit = 80
     static let menuDescriptionLimit = 200
 
@@ -13,7 +20,7 @@ extension CatalogAPI {
         let summary = store.refresh()
         audit("\(actor) refreshed the catalog: \(summary.count) containers, \(summary.added) added, \(summary.removed) removed")
         if let error = summary.settingsError {
-            throw Self.settingsFailure(error, prefix: "The catalog was rescanned, but the settings of its new containers could not be saved",
+            throw APIError.settingsFailure(error, prefix: "The catalog was rescanned, but the settings of its new containers could not be saved",
                                        outcome: "Their defaults are served from memory and saved at the next refresh.")
         }
         var message = "Catalog refreshed: \(summary.count) containers (\(summary.added) added, \(summary.removed) removed, \(summary.invalid) invalid)."
@@ -45,7 +52,7 @@ extension CatalogAPI {
             }
         }
         let expected = try Self.expectedRevision(request)
-        let setting = try Self.saving { () throws(SettingsChangeError) in
+        let setting = try APIError.saving { () throws(SettingsChangeError) in
             try settings.setEnabled(enabled, id: id, actor: actor, expectedRevision: expected)
         }
         audit("\(actor) set pxe_enabled=\(setting.enabled) on \(id)")
@@ -93,7 +100,7 @@ extension CatalogAPI {
             }
         }
         let expected = try Self.expectedRevision(request)
-        let setting = try Self.saving { () throws(SettingsChangeError) in
+        let setting = try APIError.saving { () throws(SettingsChangeError) in
             try settings.updateMenu(id: id, name: name, description: description, commandLine: commandLine, bootOrder: bootOrder,
                                     actor: actor, expectedRevision: expected)
         }
@@ -111,40 +118,6 @@ extension CatalogAPI {
         return entry
     }
 
-    /// Runs a store change, turning its failure into the API's refusal.
-    static func saving<Result>(_ change: () throws(SettingsChangeError) -> Result) throws(APIError) -> Result {
-        do {
-            return try change()
-        } catch {
-            switch error {
-            case .unknownEntry: throw .noSuchContainer
-            case let .revisionMismatch(id, current):
-                throw APIError(.preconditionFailed, "Entry \(id) changed meanwhile: it is at revision \(current) now, not the one If-Match names. Fetch it again and repeat the change if it still applies; nothing was changed.",
-                               headers: [("ETag", Self.etag(current))])
-            case let .settingsNotSaved(storeError): throw Self.settingsFailure(storeError)
-            case .ownedByMenuFile: throw APIError(.conflict, error.description + " Nothing was changed.")
-            }
-        }
-    }
-
-    /// 503 while the database is unreachable, 507 when the disk is full (the operator must free
-    /// space), 500 for other failures. The sentence does not repeat the store's (it may name the
-    /// database); the log has it.
-    static func settingsFailure(_ error: SettingsStoreError, prefix: String = "The settings could not be saved",
-                                outcome: String = "Nothing was changed.") -> APIError {
-        switch error.kind {
-        case .unavailable:
-            return APIError(.unavailable, "\(prefix): the settings database is unreachable. \(outcome) Try again when it is back.",
-                            headers: [("Retry-After", "5")])
-        case .outOfSpace:
-            return APIError(.insufficientStorage, "\(prefix): the disk holding the settings is full. \(outcome)")
-        case .newerSchema, .failed:
-            return APIError(.internalError, "\(prefix): the settings store failed (see the server log). \(outcome)")
-        }
-    }
-
-    /// The revision `If-Match` names (`"12"`, `12` or `W/"12"`, up to 18 digits), nil without the
-    /// header or for `*` (any existing entry matches).
     static func expectedRevision(_ request: HTTPRequest) throws(APIError) -> Int64? {
         guard var value = request.headers["if-match"]?.trimmingSpaces(), value != "*" else { return nil }
         if value.hasPrefix("W/") { value.removeFirst(2) }

@@ -3,7 +3,26 @@ import PXECatalog
 /// Downloads: the container files (`/containers/{id}`, `/files/{name}`) and their prepared boot
 /// parts (`/containers/{id}/kernel` ...). The worker never sends file bytes: it answers an
 /// `X-Accel-Redirect` into an nginx `internal` location.
-extension CatalogAPI {
+struct DownloadRoutes: Sendable {
+    let store: CatalogStore
+    let currentContext: CurrentContext
+    var context: APIContext { currentContext.value }
+    let files: any ServedFileChecker
+    /// Download headers per container id, for the current snapshot generation.
+    let downloadHeaderCache = RevisionCache<Int, [String: [(String, String)]]>()
+    /// Download headers of ready boot parts, for the current catalog and boot state: a boot
+    /// storm fetches the same few kernels and initrds thousands of times between two changes.
+    let partHeaderCache = RevisionCache<CatalogRevision, [PartDownload: [(String, String)]]>()
+    struct PartDownload: Hashable, Sendable {
+        var id: String
+        var part: BootPart
+    }
+
+    func invalidate() {
+        downloadHeaderCache.invalidate()
+        partHeaderCache.invalidate()
+    }
+
     /// Seconds a client is told to wait for an entry that is being prepared.
     static let preparingRetrySeconds = 5
 

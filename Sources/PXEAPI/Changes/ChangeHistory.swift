@@ -5,7 +5,9 @@ import StrictJSON
 
 /// `GET /audit?since=&limit=`: the settings' change history, newest first (admin token);
 /// `since` is a record id, so a poller asks for what is newer than the last record it has.
-extension CatalogAPI {
+struct ChangeHistory: Sendable {
+    let settingsStore: any SettingsStore
+
     static let auditLimit = 1000
 
     func auditLog(query: String) throws(APIError) -> HTTPResponse {
@@ -32,15 +34,15 @@ extension CatalogAPI {
         }
         let records: [AuditRecord]
         do {
-            records = try store.settingsStore.audit(auditQuery)
+            records = try settingsStore.audit(auditQuery)
         } catch {
-            throw Self.settingsFailure(error, prefix: "The change history could not be read", outcome: "")
+            throw APIError.settingsFailure(error, prefix: "The change history could not be read", outcome: "")
         }
         let items = records.map { record in
             JSONValue.object([
                 ("id", .int(record.id)),
                 ("revision", .int(record.revision)),
-                ("time", .string(Self.iso8601Milliseconds(record.time))),
+                ("time", .string(CatalogJSON.iso8601Milliseconds(record.time))),
                 ("actor", .string(record.actor)),
                 ("entry_id", .string(orNull: record.entry)),
                 ("field", .string(record.field)),
@@ -49,11 +51,5 @@ extension CatalogAPI {
             ])
         }
         return .json(.object([("records", .array(items)), ("count", .int(Int64(items.count)))]))
-    }
-
-    static func iso8601Milliseconds(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
     }
 }

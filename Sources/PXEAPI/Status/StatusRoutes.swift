@@ -1,10 +1,24 @@
 import Foundation
 import PXECatalog
+import PXEHosts
 import PXESettings
 import StrictJSON
 
 /// `/status` (php-fpm's status page is the model) and `/metrics`.
-extension CatalogAPI {
+struct StatusRoutes: Sendable {
+    let store: CatalogStore
+    let currentContext: CurrentContext
+    var context: APIContext { currentContext.value }
+    let metrics: APIMetrics
+    /// Extra `/status` sections from the process layer (watcher mode, settings file state).
+    let statusSections: @Sendable () -> [(String, JSONValue)]
+    /// Requests in flight, from the transport.
+    let inFlight: @Sendable () -> Int
+    /// The boot cache's counters for `/status` and `/metrics` (nil: no boot cache).
+    let bootCounts: @Sendable () -> BootPreparer.Counts?
+    let bootLog: BootLog
+    let nextBoots: NextBootBook
+
     func status() -> HTTPResponse {
         let state = store.current
         let snapshot = state.snapshot
@@ -13,15 +27,15 @@ extension CatalogAPI {
             ("name", .string(context.serverName)),
             ("version", .string(context.version)),
             ("pid", .int(Int64(getpid()))),
-            ("started_at", .string(Self.iso8601(metrics.startedAt))),
+            ("started_at", .string(CatalogJSON.iso8601(metrics.startedAt))),
             ("uptime_seconds", .int(Int64(uptime))),
             ("catalog", .object([
                 ("count", .int(Int64(snapshot.entries.count))),
                 ("valid", .int(Int64(snapshot.entries.count - snapshot.invalidCount))),
                 ("invalid", .int(Int64(snapshot.invalidCount))),
-                ("pxe_enabled", .int(Int64(Self.pxeEntries(state).count))),
+                ("pxe_enabled", .int(Int64(state.pxeEntries().count))),
                 ("scans", .int(Int64(snapshot.generation))),
-                ("last_scan_at", .string(Self.iso8601(snapshot.scannedAt))),
+                ("last_scan_at", .string(CatalogJSON.iso8601(snapshot.scannedAt))),
                 ("last_scan_duration_ms", .double((APIMetrics.seconds(snapshot.scanDuration) * 1000 * 1000).rounded() / 1000)),
             ])),
             ("requests", .object([
@@ -55,11 +69,5 @@ extension CatalogAPI {
             ("cache_bytes", counts.map { .int($0.cacheBytes) } ?? .null),
             ("cache_budget_bytes", counts.map { .int($0.budgetBytes) } ?? .null),
         ]))
-    }
-
-    static func iso8601(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: date)
     }
 }

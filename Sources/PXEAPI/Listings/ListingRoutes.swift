@@ -2,8 +2,23 @@ import PXECatalog
 import PXESettings
 import StrictJSON
 
-/// `GET /`, `/containers` and `/pxe`.
-extension CatalogAPI {
+/// `GET /`, `/containers` and `/pxe`: what the catalog holds, read from its current state.
+/// Owns the listings' renderings (kept per catalog state) and their validators.
+struct ListingRoutes: Sendable {
+    let store: CatalogStore
+    let currentContext: CurrentContext
+    var context: APIContext { currentContext.value }
+    /// `/containers` items serialised once (10,000+ entries are common) and the full answer.
+    let listingCache = RevisionCache<CatalogRevision, (items: [[UInt8]], full: HTTPResponse)>()
+    let pxeCache = RevisionCache<CatalogRevision, HTTPResponse>()
+    /// This process in the listings' ETags (see `listingTag`).
+    let instanceTag = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+
+    func invalidate() {
+        listingCache.invalidate()
+        pxeCache.invalidate()
+    }
+
     /// Every path with what it does: the previous server's `endpoints` shape (path -> description).
     static let endpoints: [(String, String)] = [
         ("/", "GET: this server, its endpoints and catalog counts"),
@@ -37,7 +52,7 @@ extension CatalogAPI {
 
     func index() -> HTTPResponse {
         let state = store.current
-        let enabled = Self.pxeEntries(state).count
+        let enabled = state.pxeEntries().count
         return .json(.object([
             ("server", .string(context.serverName)),
             ("name", .string(context.serverName)),
@@ -111,20 +126,12 @@ extension CatalogAPI {
         return HTTPResponse(status: 304, headers: [("ETag", tag), ("Cache-Control", "no-cache")])
     }
 
-    /// Enabled, valid entries of the current snapshot in boot order.
-    static func pxeEntries(_ state: CatalogState) -> [(CatalogEntry, PXESetting)] {
-        state.snapshot.entries.compactMap { entry -> (CatalogEntry, PXESetting)? in
-            guard entry.isValid, let setting = state.settings[entry.id], setting.enabled else { return nil }
-            return (entry, setting)
-        }.sorted { $0.1.bootOrder < $1.1.bootOrder }
-    }
-
     func listPXE(_ request: HTTPRequest) -> HTTPResponse {
         let state = store.current
         let tag = listingTag(state.revisionKey)
         if let unchanged = notModified(request, tag: tag) { return unchanged }
         return pxeCache.value(for: state.revisionKey) {
-            let items = Self.pxeEntries(state).map { CatalogJSON.pxe($0.0, $0.1, boot: state.bootStatus($0.0.id)) }
+            let items = state.pxeEntries().map { CatalogJSON.pxe($0.0, $0.1, boot: state.bootStatus($0.0.id)) }
             var response = HTTPResponse.json(.object([("pxe_containers", .array(items)), ("count", .int(Int64(items.count)))]))
             response.headers.append(("ETag", tag))
             return response

@@ -6,7 +6,32 @@ import PXESettings
 /// The iPXE scripts: `/pxe/boot.ipxe`, `/pxe/menu.ipxe` and `/pxe/{id}/boot.ipxe`. The menu
 /// and entry scripts are shaped by the machine that asks (its host rule, its one-shot next
 /// boot) and carry its identity on every URI they fetch.
-extension CatalogAPI {
+struct ScriptRoutes: Sendable {
+    let store: CatalogStore
+    let currentContext: CurrentContext
+    var context: APIContext { currentContext.value }
+    /// One-shot next boots: the menu of a machine that has one boots it (and takes it).
+    let nextBoots: NextBootBook
+    /// Shape the menu per machine (default, timeout, extra command line).
+    let hostRules: HostRuleBook
+
+    /// Renderings kept per catalog state: a boot storm asks for the same answers thousands of
+    /// times between two changes.
+    struct MenuKey: Equatable, Sendable {
+        var revision: CatalogRevision
+        /// The absolute base `sanboot` URLs were rendered with (from the request's Host).
+        var sanBase: String?
+    }
+    /// Menus of one catalog state, one per host rule that shapes them (nil: no rule) and per
+    /// attribution (whether URIs carry the machine's identity).
+    struct MenuVariant: Hashable, Sendable {
+        var rule: String?
+        var attributed: Bool
+    }
+    let menuCache = RevisionCache<MenuKey, [MenuVariant: HTTPResponse]>()
+
+    func invalidate() { menuCache.invalidate() }
+
     /// `mac=${net0/mac:hexhyp}&uuid=${uuid}&...`: what `boot.ipxe` asks iPXE to send.
     static let identityQueryTemplate = IdentityField.allCases.map { "\($0.rawValue)=\($0.ipxeExpansion)" }.joined(separator: "&")
 
@@ -45,7 +70,7 @@ extension CatalogAPI {
     func menuScript(_ request: HTTPRequest) -> HTTPResponse {
         let machine = request.query.isEmpty ? MachineIdentity() : MachineIdentity(query: request.query)
         let context = self.context
-        let rule = machine.isEmpty ? nil : hostRuleBook.effective.rule(for: machine)
+        let rule = machine.isEmpty ? nil : hostRules.effective.rule(for: machine)
         // A one-shot first, then the rule's direct boot: a script that hands over to the entry.
         // The one-shot is taken only when its entry can boot now (a worker that just started
         // may still be preparing it); otherwise it waits for the machine's next boot.
@@ -79,7 +104,7 @@ extension CatalogAPI {
             let variant = MenuVariant(rule: rule?.name, attributed: attributed)
             if let cached = variants[variant] { return cached }
             let state = store.current
-            var entries = Self.pxeEntries(state)
+            var entries = state.pxeEntries()
             if let offered = rule?.policy.entries {
                 let allowed = Set(offered)
                 entries.removeAll { !allowed.contains($0.0.id) }
@@ -98,7 +123,7 @@ extension CatalogAPI {
     /// the machine's identity on); nil when the entry cannot boot now.
     private func directBoot(_ id: String, machine: MachineIdentity) -> HTTPResponse? {
         let state = store.current
-        guard let (entry, setting) = Self.pxeEntries(state).first(where: { $0.0.id == id }),
+        guard let (entry, setting) = state.pxeEntries().first(where: { $0.0.id == id }),
               let menuEntry = Self.menuEntry(entry, setting, state: state, context: context, rule: nil), menuEntry.isBootable else { return nil }
         let query = machine.isEmpty ? "" : "?" + machine.query
         return .text("""
@@ -114,12 +139,12 @@ extension CatalogAPI {
     func entryScript(id: String, request: HTTPRequest) throws(APIError) -> HTTPResponse {
         let state = store.current
         guard CatalogEntry.isWellFormedID(id),
-              let (entry, setting) = Self.pxeEntries(state).first(where: { $0.0.id == id }) else {
+              let (entry, setting) = state.pxeEntries().first(where: { $0.0.id == id }) else {
             throw APIError(.notFound, "No bootable container with that id: it is unknown, invalid or disabled.")
         }
         let machine = request.query.isEmpty ? MachineIdentity() : MachineIdentity(query: request.query)
         let context = self.context
-        let rule = machine.isEmpty ? nil : hostRuleBook.effective.rule(for: machine)
+        let rule = machine.isEmpty ? nil : hostRules.effective.rule(for: machine)
         let status = state.bootStatus(id)
         let menuEntry = Self.menuEntry(entry, setting, state: state, context: context, rule: rule)
             ?? MenuEntry(id: id, name: setting.menuName ?? entry.displayName, size: entry.size, distro: entry.metadata.distro,
