@@ -22,7 +22,6 @@ package final class CatalogAPI: Sendable {
     let listings: ListingRoutes
     let downloads: DownloadRoutes
     let changes: ChangeRoutes
-    let changeHistory: ChangeHistory
     let scripts: ScriptRoutes
     let status: StatusRoutes
     let machines: HostRoutes
@@ -44,8 +43,8 @@ package final class CatalogAPI: Sendable {
         hostRuleBook = hostRules
         listings = ListingRoutes(store: store, currentContext: currentContext)
         downloads = DownloadRoutes(store: store, currentContext: currentContext, files: files)
-        changes = ChangeRoutes(store: store, settings: store.settings, audit: audit)
-        changeHistory = ChangeHistory(settingsStore: store.settingsStore)
+        changes = ChangeRoutes(store: store, settings: store.settings, audit: audit,
+                               history: ChangeHistory(settingsStore: store.settingsStore))
         scripts = ScriptRoutes(store: store, currentContext: currentContext, nextBoots: nextBoots, hostRules: hostRules)
         status = StatusRoutes(store: store, currentContext: currentContext, metrics: metrics, statusSections: statusSections,
                               inFlight: inFlight, bootCounts: bootCounts, bootLog: bootLog, nextBoots: nextBoots)
@@ -88,7 +87,7 @@ package final class CatalogAPI: Sendable {
         }
         let elapsed = ContinuousClock.now - started
         var downloadID: String?
-        if case let .container(id)? = route, response.status == 200 { downloadID = id }
+        if case let .download(.container(id))? = route, response.status == 200 { downloadID = id }
         metrics.record(route: route?.metricName ?? "unknown", status: response.status,
                        seconds: APIMetrics.seconds(elapsed), downloadID: downloadID)
         if let note = response.bootEvent ?? route?.bootEvent {
@@ -110,23 +109,11 @@ package final class CatalogAPI: Sendable {
         var actor = ""
         if route.needsAdmin { actor = try authorizer.admit(request) }
         switch route {
-        case .index: return listings.index()
-        case .containers: return try listings.listContainers(request)
-        case .pxe: return listings.listPXE(request)
-        case let .container(id): return try downloads.downloadContainer(id: id)
-        case let .containerPart(id, part): return try downloads.downloadPart(id: id, part: part)
-        case let .thumbnail(id): return try downloads.downloadThumbnail(id: id)
-        case let .file(name): return try downloads.downloadFile(name: name)
-        case .refresh: return try changes.refresh(actor: actor)
-        case let .toggle(id): return try changes.toggle(id: id, request: request, actor: actor)
-        case let .editMenu(id): return try changes.editMenu(id: id, request: request, actor: actor)
-        case .audit: return try changeHistory.auditLog(query: request.query)
-        case .bootScript: return scripts.bootScript()
-        case .menuScript: return scripts.menuScript(request)
-        case let .entryScript(id): return try scripts.entryScript(id: id, request: request)
-        case .status: return status.status()
-        case .metrics: return status.metricsText()
-        case .healthz: return .json(.object([("status", .string("ok"))]))
+        case let .listing(route): return try listings.respond(route, request: request)
+        case let .download(route): return try downloads.respond(route)
+        case let .change(route): return try changes.respond(route, request: request, actor: actor)
+        case let .script(route): return try scripts.respond(route, request: request)
+        case let .status(route): return status.respond(route)
         case let .machines(route): return try machines.respond(route, request: request, actor: actor)
         }
     }
@@ -152,7 +139,7 @@ package struct RoutedRequest: Sendable {
     /// Whether answering it can take long (a catalog refresh scans every file): the transport
     /// then answers it on a thread of its own.
     package var runsLong: Bool {
-        guard request.method == "POST", case .refresh? = route else { return false }
+        guard request.method == "POST", case .change(.refresh)? = route else { return false }
         return true
     }
 }

@@ -3,6 +3,38 @@ import PXECatalog
 import PXESettings
 import StrictJSON
 
+/// The admin's changes: `POST /catalog/refresh`, `POST /pxe/{id}/toggle`, `POST /pxe/{id}/menu`,
+/// and their history, `GET /audit`.
+enum ChangeRoute: Equatable, Sendable {
+    case refresh, toggle(String), editMenu(String), history
+
+    init?(path: String) {
+        switch path {
+        case "/catalog/refresh": self = .refresh
+        case "/audit": self = .history
+        default:
+            guard let (id, tail) = Route.entryPath(path) else { return nil }
+            switch tail {
+            case "toggle": self = .toggle(id)
+            case "menu": self = .editMenu(id)
+            default: return nil
+            }
+        }
+    }
+
+    var metricName: String {
+        switch self {
+        case .refresh: return "refresh"
+        case .toggle: return "toggle"
+        case .editMenu: return "edit_menu"
+        case .history: return "audit"
+        }
+    }
+
+    /// Whether the route changes state (the history only reads it).
+    var isChange: Bool { self != .history }
+}
+
 /// The admin endpoints that change state: refresh, toggle, menu settings. Each is authorised by
 /// `CatalogAPI.respond` before it runs and writes one audit line.
 struct ChangeRoutes: Sendable {
@@ -12,6 +44,16 @@ struct ChangeRoutes: Sendable {
     let settings: SettingsReplica
     /// Receives one line per admin change (who did what), for the log.
     let audit: @Sendable (String) -> Void
+    let history: ChangeHistory
+
+    func respond(_ route: ChangeRoute, request: HTTPRequest, actor: String) throws(APIError) -> HTTPResponse {
+        switch route {
+        case .refresh: return try refresh(actor: actor)
+        case let .toggle(id): return try toggle(id: id, request: request, actor: actor)
+        case let .editMenu(id): return try editMenu(id: id, request: request, actor: actor)
+        case .history: return try history.auditLog(query: request.query)
+        }
+    }
 
     static let menuNameLimit = 80
     static let menuDescriptionLimit = 200

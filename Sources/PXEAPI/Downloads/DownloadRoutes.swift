@@ -1,5 +1,53 @@
 import PXECatalog
 
+/// A container file (`/containers/{id}`, `/files/{name}`), a prepared boot part
+/// (`/containers/{id}/kernel`, ...) or a thumbnail: headers only, nginx sends the bytes.
+enum DownloadRoute: Equatable, Sendable {
+    case container(String), part(String, BootPart), thumbnail(String), file(String)
+
+    init?(path: String) {
+        if path.utf8.starts(with: "/containers/".utf8) {
+            // On the UTF-8 view: dropping Characters would walk grapheme clusters.
+            let rest = path.utf8.dropFirst(12)
+            guard let slash = rest.firstIndex(of: UInt8(ascii: "/")) else {
+                self = .container(String(Substring(rest)))
+                return
+            }
+            let id = String(Substring(rest[..<slash])), tail = String(Substring(rest[rest.index(after: slash)...]))
+            if tail == "thumbnail.png" {
+                self = .thumbnail(id)
+                return
+            }
+            guard let part = BootPart(rawValue: tail) else { return nil }
+            self = .part(id, part)
+        } else if path.hasPrefix("/files/") {
+            self = .file(String(path.dropFirst(7)))
+        } else {
+            return nil
+        }
+    }
+
+    var metricName: String {
+        switch self {
+        case .container: return "container"
+        case .part: return "container_part"
+        case .thumbnail: return "thumbnail"
+        case .file: return "file"
+        }
+    }
+
+    /// A kernel, initrd or disk fetched is a step of a boot.
+    var bootEvent: BootEventNote? {
+        guard case let .part(id, part) = self else { return nil }
+        switch part {
+        case .kernel: return BootEventNote(kind: .kernel, entry: id)
+        case .initrd: return BootEventNote(kind: .initrd, entry: id)
+        case .disk: return BootEventNote(kind: .disk, entry: id)
+        case .payload: return nil
+        }
+    }
+}
+
 /// Downloads: the container files (`/containers/{id}`, `/files/{name}`) and their prepared boot
 /// parts (`/containers/{id}/kernel` ...). The worker never sends file bytes: it answers an
 /// `X-Accel-Redirect` into an nginx `internal` location.
@@ -21,6 +69,15 @@ struct DownloadRoutes: Sendable {
     func invalidate() {
         downloadHeaderCache.invalidate()
         partHeaderCache.invalidate()
+    }
+
+    func respond(_ route: DownloadRoute) throws(APIError) -> HTTPResponse {
+        switch route {
+        case let .container(id): return try downloadContainer(id: id)
+        case let .part(id, part): return try downloadPart(id: id, part: part)
+        case let .thumbnail(id): return try downloadThumbnail(id: id)
+        case let .file(name): return try downloadFile(name: name)
+        }
     }
 
     /// Seconds a client is told to wait for an entry that is being prepared.

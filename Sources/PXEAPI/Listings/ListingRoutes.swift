@@ -2,6 +2,28 @@ import PXECatalog
 import PXESettings
 import StrictJSON
 
+/// `GET /`, `GET /containers` (whole or paged) and `GET /pxe`.
+enum ListingRoute: Equatable, Sendable {
+    case index, containers, pxe
+
+    init?(path: String) {
+        switch path {
+        case "/": self = .index
+        case "/containers": self = .containers
+        case "/pxe": self = .pxe
+        default: return nil
+        }
+    }
+
+    var metricName: String {
+        switch self {
+        case .index: return "index"
+        case .containers: return "containers"
+        case .pxe: return "pxe"
+        }
+    }
+}
+
 /// `GET /`, `/containers` and `/pxe`: what the catalog holds, read from its current state.
 /// Owns the listings' renderings (kept per catalog state) and their validators.
 struct ListingRoutes: Sendable {
@@ -17,6 +39,14 @@ struct ListingRoutes: Sendable {
     func invalidate() {
         listingCache.invalidate()
         pxeCache.invalidate()
+    }
+
+    func respond(_ route: ListingRoute, request: HTTPRequest) throws(APIError) -> HTTPResponse {
+        switch route {
+        case .index: return index()
+        case .containers: return try listContainers(request)
+        case .pxe: return listPXE(request)
+        }
     }
 
     /// Every path with what it does: the previous server's `endpoints` shape (path -> description).

@@ -3,6 +3,35 @@ import PXECatalog
 import PXEHosts
 import PXESettings
 
+/// `/pxe/boot.ipxe`, `/pxe/menu.ipxe` and `/pxe/{id}/boot.ipxe`.
+enum ScriptRoute: Equatable, Sendable {
+    case boot, menu, entry(String)
+
+    init?(path: String) {
+        switch path {
+        case "/pxe/boot.ipxe": self = .boot
+        case "/pxe/menu.ipxe": self = .menu
+        default:
+            guard let (id, tail) = Route.entryPath(path), tail == "boot.ipxe" else { return nil }
+            self = .entry(id)
+        }
+    }
+
+    var metricName: String {
+        switch self {
+        case .boot: return "boot_script"
+        case .menu: return "menu_script"
+        case .entry: return "entry_script"
+        }
+    }
+
+    /// The entry script is a step of a boot whatever its answer; the others note their own.
+    var bootEvent: BootEventNote? {
+        guard case let .entry(id) = self else { return nil }
+        return BootEventNote(kind: .entryScript, entry: id)
+    }
+}
+
 /// The iPXE scripts: `/pxe/boot.ipxe`, `/pxe/menu.ipxe` and `/pxe/{id}/boot.ipxe`. The menu
 /// and entry scripts are shaped by the machine that asks (its host rule, its one-shot next
 /// boot) and carry its identity on every URI they fetch.
@@ -31,6 +60,14 @@ struct ScriptRoutes: Sendable {
     let menuCache = RevisionCache<MenuKey, [MenuVariant: HTTPResponse]>()
 
     func invalidate() { menuCache.invalidate() }
+
+    func respond(_ route: ScriptRoute, request: HTTPRequest) throws(APIError) -> HTTPResponse {
+        switch route {
+        case .boot: return bootScript()
+        case .menu: return menuScript(request)
+        case let .entry(id): return try entryScript(id: id, request: request)
+        }
+    }
 
     /// `mac=${net0/mac:hexhyp}&uuid=${uuid}&...`: what `boot.ipxe` asks iPXE to send.
     static let identityQueryTemplate = IdentityField.allCases.map { "\($0.rawValue)=\($0.ipxeExpansion)" }.joined(separator: "&")

@@ -4,6 +4,28 @@ import PXEHosts
 import PXESettings
 import StrictJSON
 
+/// `/status`, `/metrics` and `/healthz`.
+enum StatusRoute: Equatable, Sendable {
+    case status, metrics, health
+
+    init?(path: String) {
+        switch path {
+        case "/status": self = .status
+        case "/metrics": self = .metrics
+        case "/healthz": self = .health
+        default: return nil
+        }
+    }
+
+    var metricName: String {
+        switch self {
+        case .status: return "status"
+        case .metrics: return "metrics"
+        case .health: return "healthz"
+        }
+    }
+}
+
 /// `/status` (php-fpm's status page is the model) and `/metrics`.
 struct StatusRoutes: Sendable {
     let store: CatalogStore
@@ -18,6 +40,14 @@ struct StatusRoutes: Sendable {
     let bootCounts: @Sendable () -> BootPreparer.Counts?
     let bootLog: BootLog
     let nextBoots: NextBootBook
+
+    func respond(_ route: StatusRoute) -> HTTPResponse {
+        switch route {
+        case .status: return status()
+        case .metrics: return metricsText()
+        case .health: return .json(.object([("status", .string("ok"))]))
+        }
+    }
 
     func status() -> HTTPResponse {
         let state = store.current
