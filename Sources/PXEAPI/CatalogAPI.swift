@@ -16,8 +16,6 @@ package final class CatalogAPI: Sendable {
     package let metrics = APIMetrics()
     /// Recent boot requests and what is known of each machine.
     package let bootLog: BootLog
-    /// The host rules in force.
-    package let hostRuleBook: HostRuleBook
 
     let listings: ListingRoutes
     let downloads: DownloadRoutes
@@ -26,29 +24,29 @@ package final class CatalogAPI: Sendable {
     let status: StatusRoutes
     let machines: HostRoutes
 
-    /// `nextBoots` and `hostRules`: the worker's books (nil: new ones over the catalog's settings).
+    /// `nextBoots` and `rules` (the host rules in force): the worker's books (nil: new ones over
+    /// the catalog's settings).
     package init(store: CatalogStore, context: APIContext, authorizer: AdminAuthorizer,
-                nextBoots: NextBootBook? = nil, hostRules: HostRuleBook? = nil,
+                nextBoots: NextBootBook? = nil, rules: HostRuleBook? = nil,
                 files: any ServedFileChecker = LiveFileChecker(), audit: @escaping @Sendable (String) -> Void = { _ in },
                 statusSections: @escaping @Sendable () -> [(String, JSONValue)] = { [] },
                 inFlight: @escaping @Sendable () -> Int = { 0 },
                 bootCounts: @escaping @Sendable () -> BootPreparer.Counts? = { nil },
                 bootLog: BootLog = BootLog(clock: { Date().timeIntervalSince1970 })) {
         let nextBoots = nextBoots ?? NextBootBook(settings: store.settings)
-        let hostRules = hostRules ?? HostRuleBook(settings: store.settings, isEntryID: CatalogEntry.isWellFormedID)
+        let rules = rules ?? HostRuleBook(settings: store.settings, isEntryID: CatalogEntry.isWellFormedID)
         let currentContext = CurrentContext(context)
         self.currentContext = currentContext
         self.authorizer = authorizer
         self.bootLog = bootLog
-        hostRuleBook = hostRules
         listings = ListingRoutes(store: store, currentContext: currentContext)
         downloads = DownloadRoutes(store: store, currentContext: currentContext, files: files)
         changes = ChangeRoutes(store: store, settings: store.settings, audit: audit,
                                history: ChangeHistory(settingsStore: store.settingsStore))
-        scripts = ScriptRoutes(store: store, currentContext: currentContext, nextBoots: nextBoots, hostRules: hostRules)
+        scripts = ScriptRoutes(store: store, currentContext: currentContext, nextBoots: nextBoots, rules: rules)
         status = StatusRoutes(store: store, currentContext: currentContext, metrics: metrics, statusSections: statusSections,
                               inFlight: inFlight, bootCounts: bootCounts, bootLog: bootLog, nextBoots: nextBoots)
-        machines = HostRoutes(bootLog: bootLog, nextBoots: nextBoots, rules: hostRules, isEnabled: { id in
+        machines = HostRoutes(bootLog: bootLog, nextBoots: nextBoots, rules: rules, isEnabled: { id in
             let state = store.current
             guard state.snapshot.entry(id: id) != nil else { return nil }
             return state.settings[id]?.enabled == true

@@ -33,7 +33,7 @@ final class APIFixture: @unchecked Sendable {
         api = CatalogAPI(store: store, context: APIContext(
             version: "9.9.9", catalogRoots: [root.path], filesRoot: root.path, internalPrefix: "/_pxe_internal/",
             scanner: scanner, publicConfig: [("file_pattern", .string("*.rts.png"))]),
-            authorizer: AdminAuthorizer(policy: policy), nextBoots: nextBoots, hostRules: hostRuleBook, audit: { [auditLines] line in
+            authorizer: AdminAuthorizer(policy: policy), nextBoots: nextBoots, rules: hostRuleBook, audit: { [auditLines] line in
                 auditLines.append(line)
                 onAudit?(line)
             })

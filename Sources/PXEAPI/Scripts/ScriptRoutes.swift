@@ -42,7 +42,7 @@ struct ScriptRoutes: Sendable {
     /// One-shot next boots: the menu of a machine that has one boots it (and takes it).
     let nextBoots: NextBootBook
     /// Shape the menu per machine (default, timeout, extra command line).
-    let hostRules: HostRuleBook
+    let rules: HostRuleBook
 
     /// Renderings kept per catalog state: a boot storm asks for the same answers thousands of
     /// times between two changes.
@@ -107,7 +107,7 @@ struct ScriptRoutes: Sendable {
     func menuScript(_ request: HTTPRequest) -> HTTPResponse {
         let machine = request.query.isEmpty ? MachineIdentity() : MachineIdentity(query: request.query)
         let context = self.context
-        let rule = machine.isEmpty ? nil : hostRules.effective.rule(for: machine)
+        let rule = machine.isEmpty ? nil : rules.effective.rule(for: machine)
         // A one-shot first, then the rule's direct boot: a script that hands over to the entry.
         // The one-shot is taken only when its entry can boot now (a worker that just started
         // may still be preparing it); otherwise it waits for the machine's next boot.
@@ -181,7 +181,7 @@ struct ScriptRoutes: Sendable {
         }
         let machine = request.query.isEmpty ? MachineIdentity() : MachineIdentity(query: request.query)
         let context = self.context
-        let rule = machine.isEmpty ? nil : hostRules.effective.rule(for: machine)
+        let rule = machine.isEmpty ? nil : rules.effective.rule(for: machine)
         let status = state.bootStatus(id)
         let menuEntry = Self.menuEntry(entry, setting, state: state, context: context, rule: rule)
             ?? MenuEntry(id: id, name: setting.menuName ?? entry.displayName, size: entry.size, distro: entry.metadata.distro,

@@ -22,6 +22,8 @@ package final class WorkerApplication: Sendable {
     let logger: Logger
     let store: CatalogStore
     let api: CatalogAPI
+    /// The host rules in force: the configuration's (replaced on SIGHUP), the menu file's, the API's.
+    let rules: HostRuleBook
     let bootPreparer: BootPreparer
     let transport = Shared<FastCGIServer?>(nil)
     let watcher: ReconfigurableService<CatalogWatcher>
@@ -74,10 +76,12 @@ package final class WorkerApplication: Sendable {
         let transport = self.transport
         let watcher = self.watcher
         let loadNote = saved.loadNote
+        let rules = HostRuleBook(settings: store.settings, fixed: configuration.hostRules, isEntryID: CatalogEntry.isWellFormedID)
+        self.rules = rules
         api = CatalogAPI(
             store: store, context: configuration.apiContext(scanner: scanner, version: Self.version), authorizer: authorizer,
             nextBoots: NextBootBook(settings: store.settings),
-            hostRules: HostRuleBook(settings: store.settings, fixed: configuration.hostRules, isEntryID: CatalogEntry.isWellFormedID),
+            rules: rules,
             audit: { logger.notice("admin change: \($0)") },
             statusSections: {
                 let health = store.settingsStore.health
@@ -255,7 +259,7 @@ package final class WorkerApplication: Sendable {
         api.authorizer.replacePolicy(policy)
         let scanner = applied.scanner
         store.replaceScanner(scanner)
-        api.hostRuleBook.replaceFixed(applied.hostRules)
+        rules.replaceFixed(applied.hostRules)
         api.replaceContext(applied.apiContext(scanner: scanner, version: Self.version))
         do {
             if old.catalog != new.catalog { try watcher.restart(applied) }
