@@ -55,6 +55,9 @@ package final class CatalogAPI: Sendable {
 
     package var context: APIContext { currentContext.value }
 
+    /// GRUB's files for the TFTP root as they should be now (see `GRUBTree`).
+    package func grubTree() -> GRUBTree { scripts.grubTree() }
+
     /// Applies a reloaded configuration to requests that start after this call.
     package func replaceContext(_ context: APIContext) {
         currentContext.replace(context)

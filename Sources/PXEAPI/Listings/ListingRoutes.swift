@@ -67,6 +67,7 @@ struct ListingRoutes: Sendable {
         ("/pxe/boot.ipxe", "GET: the iPXE script that loads the menu"),
         ("/pxe/menu.ipxe", "GET: the iPXE boot menu"),
         ("/pxe/{id}/boot.ipxe", "GET: the iPXE script that boots one entry"),
+        ("/pxe/grub.cfg", "GET: the GRUB menu UEFI machines read by TFTP under Secure Boot (shim + GRUB)"),
         ("/audit", "GET (admin): the settings' change history, newest first (?since=&limit=)"),
         ("/hosts", "GET (admin): the machines that booted from this node, with their policy"),
         ("/hosts/{mac}", "GET (admin): one machine: its policy, one-shot next boot and recent boots"),

@@ -5,12 +5,13 @@ import PXESettings
 
 /// `/pxe/boot.ipxe`, `/pxe/menu.ipxe` and `/pxe/{id}/boot.ipxe`.
 enum ScriptRoute: Equatable, Sendable {
-    case boot, menu, entry(String)
+    case boot, menu, entry(String), grubMenu
 
     init?(path: String) {
         switch path {
         case "/pxe/boot.ipxe": self = .boot
         case "/pxe/menu.ipxe": self = .menu
+        case "/pxe/grub.cfg": self = .grubMenu
         default:
             guard let (id, tail) = Route.entryPath(path), tail == "boot.ipxe" else { return nil }
             self = .entry(id)
@@ -22,6 +23,7 @@ enum ScriptRoute: Equatable, Sendable {
         case .boot: return "boot_script"
         case .menu: return "menu_script"
         case .entry: return "entry_script"
+        case .grubMenu: return "grub_menu"
         }
     }
 
@@ -66,6 +68,7 @@ struct ScriptRoutes: Sendable {
         case .boot: return bootScript()
         case .menu: return menuScript(request)
         case let .entry(id): return try entryScript(id: id, request: request)
+        case .grubMenu: return grubMenuResponse()
         }
     }
 
