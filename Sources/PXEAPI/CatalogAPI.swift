@@ -58,6 +58,9 @@ package final class CatalogAPI: Sendable {
     /// GRUB's files for the TFTP root as they should be now (see `GRUBTree`).
     package func grubTree() -> GRUBTree { scripts.grubTree() }
 
+    /// What GRUB's tree is made from, cheap to compare: the tree changes only when this does.
+    package func grubTreeVersion() -> GRUBTreeVersion { scripts.grubTreeVersion() }
+
     /// Applies a reloaded configuration to requests that start after this call.
     package func replaceContext(_ context: APIContext) {
         currentContext.replace(context)
@@ -127,9 +130,16 @@ final class CurrentContext: Sendable {
 
     init(_ context: APIContext) { box = Locked(context) }
 
-    var value: APIContext { box.withLock { $0 } }
+    private let replaced = Locked(0)
 
-    func replace(_ context: APIContext) { box.withLock { $0 = context } }
+    var value: APIContext { box.withLock { $0 } }
+    /// How many times the configuration was replaced (renderings made before are stale).
+    var generation: Int { replaced.withLock { $0 } }
+
+    func replace(_ context: APIContext) {
+        box.withLock { $0 = context }
+        replaced.withLock { $0 += 1 }
+    }
 }
 
 /// A request with its route, found once.

@@ -6,6 +6,8 @@ import Foundation
 public struct LabMachine: Sendable {
     public enum Firmware: String, Sendable {
         case uefiPXE = "UEFI PXE", uefiHTTPBoot = "UEFI HTTP Boot", bios = "BIOS"
+        /// OVMF with Microsoft's keys enrolled and Secure Boot on (SMM, secure flash).
+        case uefiSecureBootPXE = "UEFI PXE, Secure Boot"
     }
 
     public var firmware: Firmware
@@ -52,6 +54,13 @@ public struct LabMachine: Sendable {
             case .bios:
                 arguments += ["-machine", "pc,graphics=off", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-boot", "n",
                               "-device", "virtio-net-pci,netdev=n0,mac=\(machine.mac)"]
+            case .uefiSecureBootPXE:
+                let variables = name + ".vars.fd"
+                try FileManager.default.copyItem(atPath: "/usr/share/OVMF/OVMF_VARS_4M.ms.fd", toPath: variables)
+                arguments += ["-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on",
+                              "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.ms.fd",
+                              "-drive", "if=pflash,format=raw,unit=1,file=\(variables)",
+                              "-device", "virtio-net-pci,netdev=n0,mac=\(machine.mac),romfile="]
             case .uefiPXE, .uefiHTTPBoot:
                 let variables = name + ".vars.fd"
                 if machine.firmware == .uefiHTTPBoot {

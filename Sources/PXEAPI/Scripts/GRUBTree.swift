@@ -20,7 +20,19 @@ package struct GRUBTree: Sendable, Equatable {
     }
 }
 
+/// What a `GRUBTree` is made from, compared four times a second by the worker that writes it.
+package struct GRUBTreeVersion: Sendable, Equatable {
+    var catalog: CatalogRevision
+    var rules: HostRules
+    var nextBoots: [String: NextBoot]
+    var configuration: Int
+}
+
 extension ScriptRoutes {
+    func grubTreeVersion() -> GRUBTreeVersion {
+        GRUBTreeVersion(catalog: store.revision, rules: rules.effective, nextBoots: nextBoots.pending, configuration: currentContext.generation)
+    }
+
     /// The tree as it should be now.
     package func grubTree() -> GRUBTree {
         let state = store.current

@@ -142,7 +142,7 @@ struct DnsmasqReload: ParsableCommand {
 struct TFTPRootCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tftp-root",
-        abstract: "Create dhcp.tftp_root and link the boot loaders from dhcp.loader_directory into it.",
+        abstract: "Create dhcp.tftp_root and link the boot loaders into it (iPXE from dhcp.loader_directory; shim and GRUB with dhcp.uefi_boot shim-grub).",
         discussion: "Idempotent: links already in place are left alone. Says what it did, one line each.")
 
     @OptionGroup var options: ConfigOption
@@ -150,13 +150,13 @@ struct TFTPRootCommand: ParsableCommand {
     func run() throws {
         let configuration = try PXECatalogCommand.loadConfiguration(options.config, checkDirectories: false)
         let dhcp = configuration.dhcp
-        for name in [dhcp.biosLoader, dhcp.uefiLoader, dhcp.httpBootLoader] where access(dhcp.loaderDirectory + "/" + name, R_OK) != 0 {
-            PXECatalogCommand.printError("\(name) is not in \(dhcp.loaderDirectory) (dhcp.loader_directory); install Debian's ipxe package.")
+        for (name, target) in dhcp.tftpLinks where access(target, R_OK) != 0 {
+            let package = name == Configuration.DHCP.shimName ? "shim-signed" : name == Configuration.DHCP.grubName ? "grub-efi-amd64-signed" : "ipxe"
+            PXECatalogCommand.printError("\(name): \(target) does not exist; install Debian's \(package) package.")
             throw ExitCode.failure
         }
         do {
-            let changes = try TFTPRoot.prepare(root: configuration.effectiveTFTPRoot, source: dhcp.loaderDirectory,
-                                               loaders: [dhcp.biosLoader, dhcp.uefiLoader, dhcp.httpBootLoader])
+            let changes = try TFTPRoot.prepare(root: configuration.effectiveTFTPRoot, links: dhcp.tftpLinks)
             for change in changes { print("\(configuration.effectiveTFTPRoot): \(change)") }
         } catch {
             PXECatalogCommand.printError(error.description)

@@ -134,6 +134,35 @@ package struct Configuration: Sendable, Equatable {
         package var biosLoader = "undionly.kpxe"
         package var uefiLoader = "snponly.efi"
         package var httpBootLoader = "ipxe.efi"
+        /// What x86-64 UEFI PXE clients boot.
+        package enum UEFIBoot: String, Sendable, Equatable, CaseIterable {
+            /// iPXE (`uefi_loader`), which firmware with Secure Boot on refuses (it is not signed).
+            case ipxe
+            /// Debian's signed shim and network GRUB, which read GRUB menus, kernels and initrds
+            /// by TFTP: boots with Secure Boot on and off.
+            case shimGRUB = "shim-grub"
+        }
+        package var uefiBoot = UEFIBoot.ipxe
+        /// Debian's `shim-signed` (signed by Microsoft's UEFI CA), linked as `shimx64.efi`.
+        package var shimLoader = "/usr/lib/shim/shimx64.efi.signed"
+        /// Debian's signed network GRUB (trusted by shim), linked as `grubx64.efi` beside it.
+        package var grubLoader = "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed"
+
+        /// The loaders linked into the TFTP root: their names there and the files they point at.
+        package var tftpLinks: [(name: String, target: String)] {
+            var links = [(biosLoader, loaderDirectory + "/" + biosLoader), (httpBootLoader, loaderDirectory + "/" + httpBootLoader)]
+            switch uefiBoot {
+            case .ipxe: links.append((uefiLoader, loaderDirectory + "/" + uefiLoader))
+            case .shimGRUB: links += [(Self.shimName, shimLoader), (Self.grubName, grubLoader)]
+            }
+            return links
+        }
+
+        /// The file UEFI PXE clients are told to load.
+        package var uefiFirstLoader: String { uefiBoot == .shimGRUB ? Self.shimName : uefiLoader }
+        /// shim loads `grubx64.efi` from the directory it came from.
+        package static let shimName = "shimx64.efi"
+        package static let grubName = "grubx64.efi"
         /// Whether a BIOS machine whose iPXE is not Debian's `undionly.kpxe` (a NIC's option ROM)
         /// loads that one by TFTP first.
         package var biosChainload = false

@@ -344,6 +344,22 @@ struct ConfigurationKey: Sendable {
                          summary: "The loader UEFI HTTP Boot clients get, as an `http://` URL nginx serves from the TFTP root (`snponly.efi` does not start under OVMF's HTTP Boot).") {
             $0.dhcp.httpBootLoader = try loaderName($1, "dhcp.http_boot_loader", $2)
         },
+        ConfigurationKey(path: "dhcp.uefi_boot", kind: .string, defaultText: "\"ipxe\"",
+                         summary: "What x86-64 UEFI PXE clients boot: `ipxe` (`dhcp.uefi_loader`; firmware with Secure Boot on refuses it: it is not signed) or `shim-grub` (Debian's signed shim and network GRUB, `dhcp.shim_loader` and `dhcp.grub_loader`: boots with Secure Boot on and off; GRUB reads the menu, kernels and initrds by TFTP from files the worker keeps in the TFTP root). BIOS and UEFI HTTP Boot keep iPXE.") {
+            let text = try string($1, "dhcp.uefi_boot", $2)
+            guard let choice = Configuration.DHCP.UEFIBoot(rawValue: text) else {
+                throw ConfigurationError(source: $2, key: "dhcp.uefi_boot", reason: "must be \"ipxe\" or \"shim-grub\", not \"\(text)\"")
+            }
+            $0.dhcp.uefiBoot = choice
+        },
+        ConfigurationKey(path: "dhcp.shim_loader", kind: .string, defaultText: "\"/usr/lib/shim/shimx64.efi.signed\"",
+                         summary: "Debian's signed shim (package `shim-signed`), linked into the TFTP root as `shimx64.efi` when `dhcp.uefi_boot` is `shim-grub`.") {
+            $0.dhcp.shimLoader = try string($1, "dhcp.shim_loader", $2)
+        },
+        ConfigurationKey(path: "dhcp.grub_loader", kind: .string, defaultText: "\"/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed\"",
+                         summary: "Debian's signed network GRUB (package `grub-efi-amd64-signed`), linked as `grubx64.efi` beside shim, which loads it from there.") {
+            $0.dhcp.grubLoader = try string($1, "dhcp.grub_loader", $2)
+        },
         ConfigurationKey(path: "dhcp.bios_chainload", kind: .boolean, defaultText: "false",
                          summary: "Whether a BIOS machine running another iPXE (a NIC's option ROM) loads `dhcp.bios_loader` by TFTP first. DHCP cannot tell the two apart; the boot script does, from `${net0/chip}`, so the loader is loaded once, not in a loop.") {
             $0.dhcp.biosChainload = try boolean($1, "dhcp.bios_chainload", $2)

@@ -132,6 +132,8 @@ package enum ConfigurationLoader {
         configuration.nginx.tlsCertificateKey = configuration.nginx.tlsCertificateKey.map { absolute($0, base: base) }
         configuration.dhcp.tftpRoot = configuration.dhcp.tftpRoot.map { absolute($0, base: base) }
         configuration.dhcp.loaderDirectory = absolute(configuration.dhcp.loaderDirectory, base: base)
+        configuration.dhcp.shimLoader = absolute(configuration.dhcp.shimLoader, base: base)
+        configuration.dhcp.grubLoader = absolute(configuration.dhcp.grubLoader, base: base)
         configuration.dhcp.logFile = absolute(configuration.dhcp.logFile, base: base)
     }
 

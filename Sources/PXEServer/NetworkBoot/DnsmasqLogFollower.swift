@@ -36,7 +36,7 @@ final class DnsmasqLogFollower: BackgroundService, Sendable {
     /// The follower for `configuration` (nil when `dhcp.mode` is off).
     static func make(_ configuration: Configuration, bootLog: BootLog, logger: Logger) -> DnsmasqLogFollower? {
         guard configuration.dhcp.mode != .off else { return nil }
-        let reader = DnsmasqLogReader(loaders: .init(bios: configuration.dhcp.biosLoader, uefi: configuration.dhcp.uefiLoader),
+        let reader = DnsmasqLogReader(loaders: .init(bios: configuration.dhcp.biosLoader, uefi: configuration.dhcp.uefiFirstLoader),
                                       tftpRoot: configuration.effectiveTFTPRoot, neighbour: NeighbourTable.mac(of:))
         return DnsmasqLogFollower(path: configuration.dhcp.logFile, reader: reader, bootLog: bootLog, logger: logger)
     }

@@ -78,7 +78,17 @@ package struct NetworkBootPlan: Sendable, Equatable {
                 throw Problem(key: "dhcp.router_advertisements", reason: "needs an IPv6 address on \(interface) other than its link-local one (a unique local one such as fd00:77::1/64 will do): dnsmasq advertises that address's /64")
             }
         }
-        for (key, name) in [("dhcp.bios_loader", dhcp.biosLoader), ("dhcp.uefi_loader", dhcp.uefiLoader), ("dhcp.http_boot_loader", dhcp.httpBootLoader)] {
+        var ipxeLoaders = [("dhcp.bios_loader", dhcp.biosLoader), ("dhcp.http_boot_loader", dhcp.httpBootLoader)]
+        switch dhcp.uefiBoot {
+        case .ipxe:
+            ipxeLoaders.insert(("dhcp.uefi_loader", dhcp.uefiLoader), at: 1)
+        case .shimGRUB:
+            for (key, path, package) in [("dhcp.shim_loader", dhcp.shimLoader, "shim-signed"), ("dhcp.grub_loader", dhcp.grubLoader, "grub-efi-amd64-signed")]
+            where !fileExists(path) {
+                throw Problem(key: key, reason: "is \(path), which does not exist; install Debian's \(package) package (dhcp.uefi_boot is \"shim-grub\")")
+            }
+        }
+        for (key, name) in ipxeLoaders {
             let path = dhcp.loaderDirectory + "/" + name
             guard fileExists(path) else {
                 throw Problem(key: key, reason: "is \(name), which is not in \(dhcp.loaderDirectory) (dhcp.loader_directory); Debian's ipxe package installs undionly.kpxe, snponly.efi and ipxe.efi there")
@@ -87,7 +97,7 @@ package struct NetworkBootPlan: Sendable, Equatable {
         return NetworkBootPlan(
             mode: dhcp.mode, interface: interface, subnet: subnet, range: range, leaseSeconds: dhcp.leaseSeconds,
             serverAddress: server, baseURL: baseURL(configuration, server: server), tftpRoot: configuration.effectiveTFTPRoot,
-            biosLoader: dhcp.biosLoader, uefiLoader: dhcp.uefiLoader, httpBootLoader: dhcp.httpBootLoader,
+            biosLoader: dhcp.biosLoader, uefiLoader: dhcp.uefiFirstLoader, httpBootLoader: dhcp.httpBootLoader,
             routerAdvertisements: dhcp.routerAdvertisements, logFile: dhcp.logFile,
             leaseFile: configuration.state.directory + "/dnsmasq.leases", user: dhcp.user)
     }

@@ -1,6 +1,7 @@
 import Foundation
 
-/// The TFTP root's boot loaders: links to the files of Debian's `ipxe` package (never copies,
+/// The TFTP root's boot loaders: links to the files of Debian's `ipxe` package, or its
+/// `shim-signed` and `grub-efi-amd64-signed` (never copies,
 /// so a package upgrade reaches the machines), made by `pxe-catalog tftp-root` and the
 /// pxe-catalog-dnsmasq unit before dnsmasq starts. nginx serves the same directory at `/boot/`.
 package enum TFTPRoot {
@@ -23,10 +24,16 @@ package enum TFTPRoot {
         package let description: String
     }
 
-    /// Creates `root` (mode 0755) and links each of `loaders` from `source` into it; a file of
-    /// that name that is not the right link is replaced. Doing it twice changes nothing.
+    /// Creates `root` (mode 0755) and links each of `loaders` from `source` into it.
     @discardableResult
     package static func prepare(root: String, source: String, loaders: [String]) throws(Failure) -> [Change] {
+        try prepare(root: root, links: loaders.map { ($0, source + "/" + $0) })
+    }
+
+    /// Creates `root` (mode 0755) and makes each link `name` -> `target` in it; a file of that
+    /// name that is not the right link is replaced. Doing it twice changes nothing.
+    @discardableResult
+    package static func prepare(root: String, links: [(name: String, target: String)]) throws(Failure) -> [Change] {
         let manager = FileManager.default
         do {
             try manager.createDirectory(atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
@@ -34,8 +41,10 @@ package enum TFTPRoot {
             throw Failure(description: "Cannot create the TFTP root \(root) (dhcp.tftp_root): \(error.localizedDescription)")
         }
         var changes: [Change] = []
-        for name in Array(Set(loaders)).sorted() {
-            let link = root + "/" + name, target = source + "/" + name
+        var targets: [String: String] = [:]
+        for (name, target) in links { targets[name] = target }
+        for (name, target) in targets.sorted(by: { $0.key < $1.key }) {
+            let link = root + "/" + name
             let current = try? manager.destinationOfSymbolicLink(atPath: link)
             if current == target {
                 changes.append(.unchanged(name: name))

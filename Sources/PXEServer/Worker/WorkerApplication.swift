@@ -33,6 +33,8 @@ package final class WorkerApplication: Sendable {
     let hostSummaries: HostSummaryWriter
     /// Reads dnsmasq's log into the boot log while `dhcp.mode` is not off.
     let dnsmasqLog: ReconfigurableService<DnsmasqLogFollower>
+    /// Keeps GRUB's menus and the boot parts' links in the TFTP root (`dhcp.uefi_boot` shim-grub).
+    let grubTree: ReconfigurableService<GRUBTreeWriter>
 
     var configuration: Configuration { configurationBox.withLock { $0 } }
 
@@ -101,6 +103,10 @@ package final class WorkerApplication: Sendable {
                              clock: { Date().timeIntervalSince1970 }))
         hostSummaries = HostSummaryWriter(bootLog: api.bootLog, store: saved.store, logger: logger)
         let bootLog = api.bootLog
+        let builtAPI = api
+        grubTree = ReconfigurableService(name: "grub-tree", configuration: { configurationBox.withLock { $0 } }) { configuration in
+            GRUBTreeWriter.make(configuration, api: builtAPI, logger: logger)
+        }
         dnsmasqLog = ReconfigurableService(name: "dnsmasq-log", configuration: { configurationBox.withLock { $0 } }) { configuration in
             DnsmasqLogFollower.make(configuration, bootLog: bootLog, logger: logger)
         }
@@ -185,7 +191,7 @@ package final class WorkerApplication: Sendable {
         if let localCopy { services.append(localCopy) }
         services += [settingsWatch, hostSummaries, bootPreparer,
                      FastCGITransport(server: server, shutdownTimeout: .seconds(configuration.worker.shutdownTimeoutSeconds)),
-                     watcher, dnsmasqLog]
+                     watcher, dnsmasqLog, grubTree]
         return ServiceGroup(services) { event in
             switch event {
             case let .started(name): logger.debug("started \(name)")
@@ -263,7 +269,10 @@ package final class WorkerApplication: Sendable {
         api.replaceContext(applied.apiContext(scanner: scanner, version: Self.version))
         do {
             if old.catalog != new.catalog { try watcher.restart(applied) }
-            if old.dhcp != new.dhcp || old.effectiveTFTPRoot != new.effectiveTFTPRoot { try dnsmasqLog.restart(applied) }
+            if old.dhcp != new.dhcp || old.effectiveTFTPRoot != new.effectiveTFTPRoot {
+                try dnsmasqLog.restart(applied)
+                try grubTree.restart(applied)
+            }
         } catch {
             logger.error("SIGHUP: \(error)")
         }
