@@ -45,4 +45,97 @@ extension RealNetworkTests {
         }
         #expect(events.first { $0["kind"]?.stringValue == "dhcp" }?["outcome"]?.stringValue == "uefi: shimx64.efi", "\(Self.summary(events))")
     }
+
+    /// A copy of `kernel` without its Authenticode signature: the PE certificate table's entry
+    /// (data directory 4) zeroed and the table cut off the end, as an unsigned build would be.
+    static func unsignedCopy(of kernel: String, to path: String) throws {
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: kernel)))
+        func u32(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 | Int(bytes[at + 2]) << 16 | Int(bytes[at + 3]) << 24 }
+        let pe = u32(0x3C)
+        try #require(Array(bytes[pe..<pe + 4]) == [0x50, 0x45, 0, 0], "a PE image")
+        let optional = pe + 24
+        try #require(bytes[optional] == 0x0B && bytes[optional + 1] == 0x02, "PE32+")
+        let entry = optional + 112 + 4 * 8
+        let (offset, size) = (u32(entry), u32(entry + 4))
+        try #require(offset > 0 && size > 0 && offset + size <= bytes.count, "Debian's kernel is signed")
+        for index in entry..<entry + 8 { bytes[index] = 0 }
+        bytes.removeSubrange(offset..<min(offset + size, bytes.count))
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+    }
+
+    static let unsignedMarker = "PXE-CATALOG-BOOTED name=lab-unsigned"
+
+    /// The stack with a second container whose kernel is unsigned, and a one-shot that boots it
+    /// on `mac`; answers its id once GRUB's tree has the machine's file.
+    static func unsignedOneShot(_ stack: Stack, mac: String) throws -> String {
+        let bootParts = IPXEFirmwareTests.bootParts
+        let server = stack.server
+        let kernel = server.directory.path + "/vmlinuz-unsigned"
+        try unsignedCopy(of: bootParts + "/vmlinuz", to: kernel)
+        let container = server.catalogRoot + "/unsigned.rts.png"
+        let packed = try TestServer.run(TestServer.binary, ["pack", container, "--kernel", kernel, "--initrd", bootParts + "/initrd.img",
+                                                            "--cmdline", "console=ttyS0 panic=-1 no_timer_check pxe_name=lab-unsigned", "--name", "Unsigned Linux"])
+        try #require(packed.status == 0, "\(packed.stderr)")
+        // POSTs carry the admin token by themselves.
+        _ = try server.request("POST", "/catalog/refresh", body: "")
+        let id = CatalogEntry.id(forRealPath: container)
+        let tftp = server.directory.path + "/tftp"
+        try #require(TestServer.waitFor(seconds: 120) { FileManager.default.fileExists(atPath: tftp + "/pxe-catalog/\(id)/kernel") }, "the unsigned container was prepared")
+        let set = try server.request("POST", "/hosts/\(mac)/next-boot", headers: ["Content-Type: application/json"], body: #"{"entry": "\#(id)"}"#)
+        try #require(set.status == 200, "\(set.text)")
+        let own = tftp + "/grub/host-" + mac.replacingOccurrences(of: ":", with: "-") + ".cfg"
+        try #require(TestServer.waitFor(seconds: 10) {
+            ((try? String(contentsOfFile: own, encoding: .utf8)) ?? "").contains("set timeout=0")
+        }, "the machine's own GRUB menu boots the one-shot at once")
+        return id
+    }
+
+    /// The one-shot was taken when GRUB fetched its kernel: the boot log says so, the machine's
+    /// file is gone and the shared menu no longer sends it there.
+    static func expectOneShotTaken(_ stack: Stack, mac: String, entry: String) throws {
+        let events = waitForBootLog(stack.server, mac: mac) { events in
+            events.contains { $0["kind"]?.stringValue == "kernel" && $0["outcome"]?.stringValue == "tftp, next-boot" }
+        }
+        #expect(events.contains { $0["kind"]?.stringValue == "kernel" && $0["entry_id"]?.stringValue == entry && $0["outcome"]?.stringValue == "tftp, next-boot" },
+                "\(summary(events))")
+        let host = try JSONParser.parse(stack.server.request("GET", "/hosts/\(mac)", headers: ["Authorization: Bearer \(TestServer.adminToken)"]).body)
+        #expect(host["next_boot"] == .null, "taken once")
+        let tftp = stack.server.directory.path + "/tftp"
+        #expect(TestServer.waitFor(seconds: 10) {
+            !FileManager.default.fileExists(atPath: tftp + "/grub/host-" + mac.replacingOccurrences(of: ":", with: "-") + ".cfg")
+        }, "its next boot gets the shared menu")
+    }
+
+    @Test func aSecureBootMachineRefusesAnUnsignedKernelAndSaysSo() throws {
+        let lab = try NetworkLab()
+        let stack = try Self.stack(lab, dhcp: Self.serverMode + ", " + Self.shimGRUB)
+        defer { stack.server.stop() }
+        let mac = "52:54:00:77:30:02"
+        let unsigned = try Self.unsignedOneShot(stack, mac: mac)
+        var machine = LabMachine(.uefiSecureBootPXE, mac: mac)
+        machine.memoryMiB = 1024
+        let serial = try LabMachine.boot([machine], in: lab, directory: stack.server.directory.path, seconds: 300) {
+            $0.contains("bad shim signature") || $0.contains("PXE-CATALOG-BOOTED")
+        }[0]
+        #expect(serial.contains("bad shim signature"), "shim refused it, on the console:\n\(serial.suffix(3000))")
+        #expect(!serial.contains("PXE-CATALOG-BOOTED"))
+        try Self.expectOneShotTaken(stack, mac: mac, entry: unsigned)
+    }
+
+    /// Secure Boot off: the same shim and GRUB boot a kernel that is not signed.
+    @Test func withSecureBootOffShimAndGRUBBootAnUnsignedKernel() throws {
+        let lab = try NetworkLab()
+        let stack = try Self.stack(lab, dhcp: Self.serverMode + ", " + Self.shimGRUB)
+        defer { stack.server.stop() }
+        let mac = "52:54:00:77:30:03"
+        let unsigned = try Self.unsignedOneShot(stack, mac: mac)
+        var machine = LabMachine(.uefiPXE, mac: mac)
+        machine.memoryMiB = 1024
+        let serial = try LabMachine.boot([machine], in: lab, directory: stack.server.directory.path, seconds: 300) {
+            LabMachine.hasLine(Self.unsignedMarker, in: $0)
+        }[0]
+        #expect(serial.contains(Self.unsignedMarker), "serial:\n\(serial.suffix(3000))")
+        #expect(serial.contains("NBP filename is shimx64.efi"))
+        try Self.expectOneShotTaken(stack, mac: mac, entry: unsigned)
+    }
 }

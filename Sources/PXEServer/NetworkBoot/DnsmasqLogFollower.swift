@@ -1,4 +1,5 @@
 import BackgroundServices
+import BootScripts
 import Foundation
 import Locking
 import Logging
@@ -23,22 +24,25 @@ final class DnsmasqLogFollower: BackgroundService, Sendable {
     private let bootLog: BootLog
     private let logger: Logger
     private let readerTemplate: DnsmasqLogReader
+    private let nextBoots: NextBootBook?
     private let stopping = Locked(false)
     private let thread = Locked<ServiceThread?>(nil)
 
-    init(path: String, reader: DnsmasqLogReader, bootLog: BootLog, logger: Logger) {
+    /// `nextBoots`: the one-shots a machine takes when GRUB fetches its entry's kernel by TFTP.
+    init(path: String, reader: DnsmasqLogReader, bootLog: BootLog, nextBoots: NextBootBook? = nil, logger: Logger) {
         self.path = path
         readerTemplate = reader
         self.bootLog = bootLog
+        self.nextBoots = nextBoots
         self.logger = logger
     }
 
     /// The follower for `configuration` (nil when `dhcp.mode` is off).
-    static func make(_ configuration: Configuration, bootLog: BootLog, logger: Logger) -> DnsmasqLogFollower? {
+    static func make(_ configuration: Configuration, bootLog: BootLog, nextBoots: NextBootBook? = nil, logger: Logger) -> DnsmasqLogFollower? {
         guard configuration.dhcp.mode != .off else { return nil }
         let reader = DnsmasqLogReader(loaders: .init(bios: configuration.dhcp.biosLoader, uefi: configuration.dhcp.uefiFirstLoader),
                                       tftpRoot: configuration.effectiveTFTPRoot, neighbour: NeighbourTable.mac(of:))
-        return DnsmasqLogFollower(path: configuration.dhcp.logFile, reader: reader, bootLog: bootLog, logger: logger)
+        return DnsmasqLogFollower(path: configuration.dhcp.logFile, reader: reader, bootLog: bootLog, nextBoots: nextBoots, logger: logger)
     }
 
     func start() {
@@ -131,7 +135,32 @@ final class DnsmasqLogFollower: BackgroundService, Sendable {
     }
 
     private func record(_ events: [NetworkBootEvent]) {
-        for event in events { bootLog.record(event) }
+        for event in events {
+            bootLog.record(event)
+            if let (entry, part) = Self.bootPart(event) { recordBootPart(event, entry: entry, part: part) }
+        }
+    }
+
+    /// The entry and part (`kernel`, `initrd`) of a boot part GRUB fetched by TFTP
+    /// (`pxe-catalog/<id>/kernel`); nil for any other event.
+    static func bootPart(_ event: NetworkBootEvent) -> (entry: String, part: String)? {
+        guard event.kind == .tftp, let given = event.given, given.hasPrefix(GRUBScripts.partsDirectory + "/") else { return nil }
+        let pieces = given.split(separator: "/", omittingEmptySubsequences: false)
+        guard pieces.count == 3, pieces[2] == "kernel" || pieces[2] == "initrd" else { return nil }
+        return (String(pieces[1]), String(pieces[2]))
+    }
+
+    /// A kernel or initrd sent by TFTP is a step of a boot, as its HTTP download is; the kernel
+    /// takes the machine's one-shot when it is for that entry (once: its file goes back to the
+    /// shared menu, which the GRUB tree writer sees).
+    private func recordBootPart(_ event: NetworkBootEvent, entry: String, part: String) {
+        var outcome = "tftp"
+        if part == "kernel", event.status == 200, let nextBoots, nextBoots.pending[event.mac]?.entry == entry,
+           nextBoots.take(mac: event.mac) != nil {
+            outcome = "tftp, next-boot"
+        }
+        bootLog.record(MachineIdentity(mac: event.mac, platform: "efi"), kind: part == "kernel" ? .kernel : .initrd, entry: entry,
+                       status: event.status, outcome: outcome, address: event.address)
     }
 }
 

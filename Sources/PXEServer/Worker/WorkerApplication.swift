@@ -80,9 +80,10 @@ package final class WorkerApplication: Sendable {
         let loadNote = saved.loadNote
         let rules = HostRuleBook(settings: store.settings, fixed: configuration.hostRules, isEntryID: CatalogEntry.isWellFormedID)
         self.rules = rules
+        let nextBoots = NextBootBook(settings: store.settings)
         api = CatalogAPI(
             store: store, context: configuration.apiContext(scanner: scanner, version: Self.version), authorizer: authorizer,
-            nextBoots: NextBootBook(settings: store.settings),
+            nextBoots: nextBoots,
             rules: rules,
             audit: { logger.notice("admin change: \($0)") },
             statusSections: {
@@ -108,7 +109,7 @@ package final class WorkerApplication: Sendable {
             GRUBTreeWriter.make(configuration, api: builtAPI, logger: logger)
         }
         dnsmasqLog = ReconfigurableService(name: "dnsmasq-log", configuration: { configurationBox.withLock { $0 } }) { configuration in
-            DnsmasqLogFollower.make(configuration, bootLog: bootLog, logger: logger)
+            DnsmasqLogFollower.make(configuration, bootLog: bootLog, nextBoots: nextBoots, logger: logger)
         }
     }
 
