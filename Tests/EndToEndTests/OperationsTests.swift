@@ -133,7 +133,7 @@ import Testing
         let log = server.workerLog
         let listed = log.split(separator: "\n").first { $0.contains("services, in start order: ") }
         let names = listed.map { $0.components(separatedBy: "services, in start order: ")[1].components(separatedBy: ", ") } ?? []
-        #expect(names == ["settings-watch", "host-summaries", "boot-preparer", "fastcgi", "catalog-watcher", "dnsmasq-log"], "\(log)")
+        #expect(names == ["settings-watch", "host-summaries", "boot-preparer", "fastcgi", "catalog-watcher", "dnsmasq-log", "grub-tree"], "\(log)")
         let stops = log.split(separator: "\n").compactMap { line in names.first { line.contains("stopped \($0) (") } }
         #expect(stops == names.reversed(), "each stopped once, in reverse: \(log)")
     }
