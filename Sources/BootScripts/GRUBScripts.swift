@@ -69,8 +69,11 @@ package enum GRUBScripts {
                 // No `initrd=initrd` (iPXE's name for its initrd): GRUB hands the initrd over
                 // itself, and an EFI stub would look for a file of that name.
                 let arguments = commandLine.split(separator: " ").map { GRUBText.quoted(String($0)) }
+                let title = entry.kernelSigned == false
+                    ? "\(number). \(IPXEText.sanitize(entry.name)) (unsigned kernel: needs Secure Boot off)"
+                    : IPXEScripts.itemText(entry, number: number)
                 lines += [
-                    "menuentry \(GRUBText.quoted(IPXEScripts.itemText(entry, number: number))) --id \(label) {",
+                    "menuentry \(GRUBText.quoted(title)) --id \(label) {",
                     "\techo \(GRUBText.quoted("Booting")) \(name) \(GRUBText.quoted("..."))",
                     "\tlinux /\(partPath(id: entry.id, part: "kernel"))" + (arguments.isEmpty ? "" : " " + arguments.joined(separator: " ")),
                 ]

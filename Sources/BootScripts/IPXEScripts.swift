@@ -48,6 +48,9 @@ package struct MenuEntry: Sendable, Equatable {
     package var size: Int64
     package var distro: String?
     package var boot: Boot
+    /// Whether a Linux entry's kernel carries a signature (nil: not known). GRUB's menu marks
+    /// unsigned ones: a Secure Boot machine refuses them after the download.
+    package var kernelSigned: Bool?
 
     package init(id: String, name: String, description: String? = nil, size: Int64, distro: String?, boot: Boot) {
         self.id = id

@@ -54,7 +54,23 @@ package enum CatalogJSON {
             ("problem", .string(orNull: status.problem)),
             ("parts", .object(parts)),
             ("cmdline", .string(orNull: status.kind == .linux ? entry.metadata.kernelCommandLine : nil)),
+            ("secure_boot", secureBoot(status)),
+            ("secure_boot_signer", .string(orNull: status.kernelSignature.flatMap { signature in
+                if case let .signed(signer) = signature { return signer }
+                return nil
+            })),
         ])
+    }
+
+    /// `signed` or `unsigned` for a prepared Linux entry's kernel (what it claims: the machine's
+    /// firmware and shim decide whether they trust it), `not_applicable` for a disk image, null
+    /// until known.
+    static func secureBoot(_ status: BootStatus) -> JSONValue {
+        switch (status.kind, status.kernelSignature) {
+        case (.linux?, let signature?): return .string(signature.isSigned ? "signed" : "unsigned")
+        case (.disk?, _): return .string("not_applicable")
+        default: return .null
+        }
     }
 
     /// An entry of `/pxe`: its name is the menu name when one is set (as the previous boot-menu

@@ -27,6 +27,8 @@ package struct BootCacheDirectory: Sendable {
         /// the same payload is decoded and verified itself before it shares them (a tampered copy
         /// must not borrow a good one's verdict); a listed one, after a restart, is not decoded again.
         package var verifiedContainers: [String]
+        /// Whether a Linux payload's kernel carries an Authenticode signature (nil: not Linux).
+        package var kernelSignature: KernelSignature? = nil
 
         package static let maximumVerifiedContainers = 64
 
@@ -208,7 +210,12 @@ package struct BootCacheDirectory: Sendable {
             ("data_hash", .string(manifest.dataHash)), ("reason", .string(orNull: manifest.reason)),
             ("transposed", .bool(manifest.transposed)), ("prepared_at", .int(manifest.preparedAt)),
             ("verified_containers", .array(manifest.verifiedContainers.map(JSONValue.string))),
-        ])
+        ] + (manifest.kernelSignature.map { signature in
+            switch signature {
+            case let .signed(signer): return [("kernel_signature", .object([("signed", .bool(true)), ("signer", .string(orNull: signer))]))]
+            case let .unsigned(problem): return [("kernel_signature", .object([("signed", .bool(false)), ("problem", .string(orNull: problem))]))]
+            }
+        } ?? []))
         try OutputFiles.write(document.serialized(pretty: true), to: path)
     }
 
@@ -224,9 +231,17 @@ package struct BootCacheDirectory: Sendable {
         }
         var verified: [String] = []
         if case let .array(items)? = document["verified_containers"] { verified = items.compactMap(\.stringValue) }
-        return Manifest(kind: kind, parts: parts, dataHash: hash, reason: document["reason"]?.stringValue,
-                        transposed: document["transposed"] == .bool(true), preparedAt: document["prepared_at"]?.intValue ?? 0,
-                        verifiedContainers: verified)
+        var manifest = Manifest(kind: kind, parts: parts, dataHash: hash, reason: document["reason"]?.stringValue,
+                                transposed: document["transposed"] == .bool(true), preparedAt: document["prepared_at"]?.intValue ?? 0,
+                                verifiedContainers: verified)
+        if let signature = document["kernel_signature"] {
+            manifest.kernelSignature = signature["signed"] == .bool(true)
+                ? .signed(signer: signature["signer"]?.stringValue) : .unsigned(problem: signature["problem"]?.stringValue)
+        } else if kind == .linux, parts[.kernel] != nil {
+            // Prepared by a version that did not look: look now (headers and the table only).
+            manifest.kernelSignature = KernelSignature.read(path: (path as NSString).deletingLastPathComponent + "/" + BootPart.kernel.fileName)
+        }
+        return manifest
     }
 
     func syncDirectory(_ directory: String) {

@@ -297,6 +297,7 @@ package final class BootPreparer: BackgroundService, Sendable {
                 if let manifest = state.manifests[key] {
                     status = BootStatus(state: .ready, kind: manifest.kind, problem: manifest.reason, parts: manifest.parts,
                                         commandLine: nil, cacheKey: key)
+                    status.kernelSignature = manifest.kernelSignature
                 } else {
                     status = .pending
                 }
@@ -479,9 +480,13 @@ package final class BootPreparer: BackgroundService, Sendable {
         if let kernel = plan.kernel { try place(.kernel, kernel) }
         if let initrd = plan.initrd { try place(.initrd, initrd) }
         if let disk = plan.disk { try place(.disk, disk, minimum: settings.minimumDiskBytes) }
-        return BootCacheDirectory.Manifest(kind: plan.kind, parts: parts, dataHash: result.sha256, reason: plan.reason,
-                                           transposed: result.transposed, preparedAt: Int64(Date().timeIntervalSince1970),
-                                           verifiedContainers: [])
+        var manifest = BootCacheDirectory.Manifest(kind: plan.kind, parts: parts, dataHash: result.sha256, reason: plan.reason,
+                                                   transposed: result.transposed, preparedAt: Int64(Date().timeIntervalSince1970),
+                                                   verifiedContainers: [])
+        if plan.kind == .linux, parts[.kernel] != nil {
+            manifest.kernelSignature = KernelSignature.read(path: directory + "/" + BootPart.kernel.fileName)
+        }
+        return manifest
     }
 
     /// SHA-256 of the whole container file (what a manifest lists as verified); nil when stopped

@@ -39,6 +39,8 @@ package struct BootStatus: Sendable, Equatable {
     package var thumbnailProblem: String?
     /// What the analyzer said of the picture (catalog.analyzer), once it did.
     package var analysis: ContainerAnalyzer.Result?
+    /// Whether a ready Linux entry's kernel is signed (Authenticode), for Secure Boot machines.
+    package var kernelSignature: KernelSignature?
 
     package init(state: State, kind: BootPlan.Kind? = nil, problem: String? = nil, parts: [BootPart: Int64] = [:],
                 commandLine: String? = nil, cacheKey: String? = nil) {

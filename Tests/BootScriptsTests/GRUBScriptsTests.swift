@@ -37,6 +37,19 @@ import Testing
         #expect(GRUBWords.commands(disk).contains(["set", "default=local"]))
     }
 
+    /// A kernel that is not signed is marked: a Secure Boot machine would refuse it after the
+    /// download. Signed and unknown ones are not.
+    @Test func anUnsignedKernelIsMarkedInTheMenu() {
+        var unsigned = Self.linux
+        unsigned.kernelSigned = false
+        var signed = Self.kernelOnly
+        signed.kernelSigned = true
+        let titles = GRUBWords.commands(GRUBScripts.menu([unsigned, signed, Self.pending], options: MenuOptions()))
+            .filter { $0.first == "menuentry" }.map { $0[1] }
+        #expect(titles == ["1. Alpine Linux 3.20 (unsigned kernel: needs Secure Boot off)", "2. Kernel only (linux, 8.6 MiB)",
+                           "Big image (being prepared, not ready to boot yet)", "Boot from local disk"])
+    }
+
     @Test func machineFilesAreNamedByTheirMAC() {
         #expect(GRUBScripts.hostPath(mac: "52:54:00:12:34:56") == "grub/host-52-54-00-12-34-56.cfg")
         // Anything but a normalised MAC never reaches the menu's comparisons.

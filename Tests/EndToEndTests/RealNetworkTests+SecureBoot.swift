@@ -112,6 +112,15 @@ extension RealNetworkTests {
         defer { stack.server.stop() }
         let mac = "52:54:00:77:30:02"
         let unsigned = try Self.unsignedOneShot(stack, mac: mac)
+        // The catalog says which kernel is signed, and the shared menu marks the other.
+        let listing = try JSONParser.parse(stack.server.request("GET", "/containers").body)
+        guard case let .array(containers)? = listing["containers"] else { Issue.record("no containers"); return }
+        let boot = { (id: String) in containers.first { $0["id"]?.stringValue == id }?["boot"] }
+        #expect(boot(stack.linux)?["secure_boot"] == .string("signed"))
+        #expect(boot(stack.linux)?["secure_boot_signer"]?.stringValue?.contains("Debian Secure Boot") == true)
+        #expect(boot(unsigned)?["secure_boot"] == .string("unsigned") && boot(unsigned)?["secure_boot_signer"] == .null)
+        let shared = try String(contentsOfFile: stack.server.directory.path + "/tftp/grub/grub.cfg", encoding: .utf8)
+        #expect(shared.contains("Unsigned Linux (unsigned kernel: needs Secure Boot off)'"), "\(shared)")
         var machine = LabMachine(.uefiSecureBootPXE, mac: mac)
         machine.memoryMiB = 1024
         let serial = try LabMachine.boot([machine], in: lab, directory: stack.server.directory.path, seconds: 300) {

@@ -88,7 +88,7 @@ import Testing
         fixture.store.publishBoot([id: BootStatus(state: .ready, kind: .linux, parts: [.kernel: 3, .initrd: 2, .payload: 5],
                                                   cacheKey: "0123456789abcdef0123456789abcdef")])
         let boot = try JSONParser.parse(fixture.call("GET", "/containers").body)["containers"]?[0]?["boot"]
-        #expect(boot?.serializedString() == #"{"kind":"linux","ready":true,"state":"ready","verified":true,"problem":null,"parts":{"kernel":{"size":3,"url":"/containers/\#(id)/kernel"},"initrd":{"size":2,"url":"/containers/\#(id)/initrd"},"payload":{"size":5,"url":"/containers/\#(id)/payload"}},"cmdline":null}"#)
+        #expect(boot?.serializedString() == #"{"kind":"linux","ready":true,"state":"ready","verified":true,"problem":null,"parts":{"kernel":{"size":3,"url":"/containers/\#(id)/kernel"},"initrd":{"size":2,"url":"/containers/\#(id)/initrd"},"payload":{"size":5,"url":"/containers/\#(id)/payload"}},"cmdline":null,"secure_boot":null,"secure_boot_signer":null}"#)
         let status = try JSONParser.parse(fixture.call("GET", "/status").body)["boot"]
         #expect(status?["ready"] == .int(1) && status?["pending"] == .int(0))
         #expect(fixture.call("GET", "/metrics").bodyText.contains("pxe_catalog_boot_entries{state=\"ready\"} 1\n"))

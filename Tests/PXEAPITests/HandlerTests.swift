@@ -34,12 +34,12 @@ import Testing
         "kernel_version":null,"distro":"alpine","architecture":null,"grid_size":8,"format":"PixelRTS-2.0","format_version":2,\
         "type":null,"description":null,"content_version":null,"data_size":100,"data_hash":"\(hash)","valid":true,"problem":null,\
         "warnings":[],"pxe_enabled":true,"boot_order":0,"revision":1,"visual_description":null,"detected_objects":[],"analysis_problem":null,\
-        "boot":{"kind":null,"ready":false,"state":"pending","verified":null,"problem":null,"parts":{},"cmdline":null}},\
+        "boot":{"kind":null,"ready":false,"state":"pending","verified":null,"problem":null,"parts":{},"cmdline":null,"secure_boot":null,"secure_boot_signer":null}},\
         {"id":"\(plain)","name":"plain","filename":"plain.rts.png","size":\(plainSize),"url":"/containers/\(plain)","thumbnail":null,\
         "kernel_version":null,"distro":null,"architecture":null,"grid_size":null,"format":null,"format_version":null,\
         "type":null,"description":null,"content_version":null,"data_size":null,"data_hash":null,"valid":true,"problem":null,\
         "warnings":[],"pxe_enabled":true,"boot_order":1,"revision":1,"visual_description":null,"detected_objects":[],"analysis_problem":null,\
-        "boot":{"kind":null,"ready":false,"state":"pending","verified":null,"problem":null,"parts":{},"cmdline":null}}\
+        "boot":{"kind":null,"ready":false,"state":"pending","verified":null,"problem":null,"parts":{},"cmdline":null,"secure_boot":null,"secure_boot_signer":null}}\
         ],"count":2}
         """)
     }

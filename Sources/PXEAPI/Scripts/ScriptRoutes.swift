@@ -214,8 +214,10 @@ struct ScriptRoutes: Sendable {
         }
         // The description set through the API (or the menu file), else the container's own, as
         // the name falls back to the container's.
-        return MenuEntry(id: entry.id, name: setting.menuName ?? entry.displayName, description: setting.menuDescription ?? entry.metadata.description,
-                         size: entry.size, distro: entry.metadata.distro, boot: boot)
+        var menuEntry = MenuEntry(id: entry.id, name: setting.menuName ?? entry.displayName, description: setting.menuDescription ?? entry.metadata.description,
+                                  size: entry.size, distro: entry.metadata.distro, boot: boot)
+        menuEntry.kernelSigned = status.kernelSignature?.isSigned
+        return menuEntry
     }
 
     /// The command line a Linux entry boots with: the entry's own (set through the API) or the
