@@ -107,7 +107,7 @@ export class CatalogView {
       element("td", {}, entry.kernel_version || ""),
       element("td", {}, entry.architecture || ""),
       element("td", { className: "number" }, byteSize(entry.size)),
-      element("td", { className: `boot boot-${boot.ready ? "ready" : boot.state}` }, bootText),
+      element("td", { className: `boot boot-${boot.ready ? "ready" : boot.state}` }, bootText, secureBootNote(boot)),
       element("td", {}, verified),
       element("td", { className: "problems" }, problems.map((text) => element("div", {}, text))),
       element("td", { className: "analysis" }, analysis.map((text) => element("div", {}, text))),
@@ -149,4 +149,18 @@ export class CatalogView {
 
 function problemsOf(entry) {
   return [entry.problem, entry.boot.problem, ...(entry.warnings || [])].filter(Boolean);
+}
+
+// What a Secure Boot machine will make of the kernel: the signature the file carries (whether
+// the machine trusts its signer is the firmware's and shim's decision, not the server's).
+function secureBootNote(boot) {
+  if (boot.secure_boot === "signed") {
+    return element("div", { className: "secure-boot", title: "The kernel carries an Authenticode signature" },
+      `signed${boot.secure_boot_signer ? ` by ${boot.secure_boot_signer}` : ""}`);
+  }
+  if (boot.secure_boot === "unsigned") {
+    return element("div", { className: "secure-boot unsigned", title: "Secure Boot machines refuse this kernel" },
+      "unsigned: needs Secure Boot off");
+  }
+  return null;
 }

@@ -364,6 +364,10 @@ class DemoCatalogShot(ConsoleTests):
             "every thumbnail shows")
         names = [row.find_element(By.CSS_SELECTOR, ".name").text for row in self.rows()]
         self.assertIn("Demo Linux (Debian kernel, busybox)", names)
+        # Debian's kernel is signed: the row says by whom (what Secure Boot machines will check).
+        demo = next(row for row in self.rows() if row.find_element(By.CSS_SELECTOR, ".name").text == "Demo Linux (Debian kernel, busybox)")
+        note = demo.find_element(By.CSS_SELECTOR, ".secure-boot").text
+        self.assertTrue(note.startswith("signed by Debian Secure Boot"), note)
         # Let the sign-in notice go, so the picture shows the catalog as it stays.
         self.wait(lambda: not self.driver.find_elements(By.CSS_SELECTOR, "#notices .message"), "the notice faded")
         self.shot("console")
