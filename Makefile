@@ -118,13 +118,14 @@ bench: build
 	@deploy/dev/install-deps.sh bench
 	python3 bench/run.py $(BENCH_ARGS)
 
-# libFuzzer on the PNG metadata reader and on the payload decoder, FUZZ_SECONDS each; crashes land
+# libFuzzer on the PNG metadata reader, the payload decoder and the kernel signature reader,
+# FUZZ_SECONDS each; crashes land
 # in $(FUZZ_DIR)/artifacts. The format's sources are compiled into each fuzzer as one module
 # (their `import StrictJSON` dropped), with the C modules' headers.
 FUZZ_SOURCES = Sources/StrictJSON/*.swift Sources/PixelRTS/*.swift
 FUZZ_FLAGS = -sanitize=fuzzer,address -parse-as-library -swift-version 6 -O -I Sources/CZlib -I Sources/CZstd -I Sources/CDeflate -I Sources/CCrypto -lz -lzstd -ldeflate -lcrypto
 fuzz: build
-	rm -rf $(FUZZ_DIR)/src && mkdir -p $(FUZZ_DIR)/src $(FUZZ_DIR)/corpus-metadata $(FUZZ_DIR)/corpus-decoder $(FUZZ_DIR)/seeds $(FUZZ_DIR)/artifacts
+	rm -rf $(FUZZ_DIR)/src && mkdir -p $(FUZZ_DIR)/src $(FUZZ_DIR)/corpus-metadata $(FUZZ_DIR)/corpus-decoder $(FUZZ_DIR)/corpus-kernel $(FUZZ_DIR)/seeds $(FUZZ_DIR)/seeds-kernel $(FUZZ_DIR)/artifacts
 	for file in $(FUZZ_SOURCES); do sed '/^import StrictJSON$$/d' $$file > $(FUZZ_DIR)/src/$$(basename $$file); done
 	$(RELEASE_BIN) demo-catalog $(FUZZ_DIR)/seeds-tree >/dev/null
 	find $(FUZZ_DIR)/seeds-tree -name '*.png' -size -256k -exec cp {} $(FUZZ_DIR)/seeds/ \;
@@ -137,6 +138,10 @@ fuzz: build
 		-max_len=65536 -timeout=10 -rss_limit_mb=4096 -artifact_prefix=$(FUZZ_DIR)/artifacts/ -print_final_stats=1
 	$(FUZZ_DIR)/payload-decoder $(FUZZ_DIR)/corpus-decoder $(FUZZ_DIR)/seeds -max_total_time=$(FUZZ_SECONDS) \
 		-max_len=262144 -timeout=10 -rss_limit_mb=4096 -artifact_prefix=$(FUZZ_DIR)/artifacts/ -print_final_stats=1
+	deploy/dev/boot-parts.sh .build/boot-parts && /usr/bin/python3 Fuzz/kernel_seed.py .build/boot-parts/vmlinuz $(FUZZ_DIR)/seeds-kernel/debian
+	swiftc $(FUZZ_FLAGS) -package-name pxe-catalog -module-name KernelFuzz Fuzz/KernelSignatureFuzzer.swift Sources/PXECatalog/KernelSignature.swift -o $(FUZZ_DIR)/kernel-signature
+	$(FUZZ_DIR)/kernel-signature $(FUZZ_DIR)/corpus-kernel $(FUZZ_DIR)/seeds-kernel -max_total_time=$(FUZZ_SECONDS) \
+		-max_len=16384 -timeout=10 -rss_limit_mb=4096 -artifact_prefix=$(FUZZ_DIR)/artifacts/ -print_final_stats=1
 
 # The unit and end-to-end tests under ThreadSanitizer (separate build folder); the end-to-end
 # tests then drive a ThreadSanitizer build of the worker too. The QEMU boots ran in the plain pass.
