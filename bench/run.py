@@ -24,6 +24,7 @@ import time
 import urllib.request
 
 import real_network
+import tftp
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(REPO, ".build/release/pxe-catalog")
@@ -335,6 +336,9 @@ def main():
     checkpoint(report)
     print("cold refresh ...", flush=True)
     report["cold_refresh"] = cold_refresh_benchmark(work, files, c_binary, 10000, max(5, args.rounds))
+    checkpoint(report)
+    print("kernel and initrd by TFTP and HTTP ...", flush=True)
+    report["tftp"] = tftp.compare(work, os.path.join(files, "vmlinuz"), 8 << 20 if args.quick else 40 << 20, 1 if args.quick else 3)
     checkpoint(report)
     print("decoding and preparing ...", flush=True)
     report["decode"] = decode_benchmarks(work, files, c_binary, args)
@@ -748,6 +752,12 @@ def write_report(report, args):
               "and an audit record in one SQLite transaction, and publishes the catalog; each round is a fresh worker, "
               "find and the refresh alternate in order."]
     chart.append(("cold refresh 10k: find / refresh x5", 5 * find_s / refresh_s, 1.0))
+    if report.get("tftp"):
+        lines += ["", "## Kernel and initrd by TFTP (what shim + GRUB machines fetch under Secure Boot) and by HTTP", "",
+                  tftp.markdown(report["tftp"]), "",
+                  "dnsmasq's TFTP and nginx over one network namespace's loopback, the same files, medians of interleaved rounds. "
+                  "TFTP waits for each block's acknowledgement: a real network's round trip adds (size / block size) round trips. "
+                  "Debian's signed GRUB asks for 1024-byte blocks and no window (and may load no module under Secure Boot)."]
     decode = report["decode"]
     times = decode["times"]
     floor, decoded = median(times["floor"]), median(times["decode"])
