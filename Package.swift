@@ -76,7 +76,7 @@ let package = Package(
         .testTarget(name: "PXEAPITests", dependencies: ["PXEAPI", "PXEHosts", "PXECatalog", "PXESettings", "PXESettingsSQLite", "BootScripts", "PixelRTS", "StrictJSON", "TestSupport"]),
         // Golden/ holds expected generated files, read by path in the tests.
         .testTarget(name: "PXEServerTests", dependencies: ["PXEServer", "PXECatalog", "PXESettings", "StrictJSON", "TestSupport"], exclude: ["Golden"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["PXECatalog", "PXESettings", "PXESettingsSQLite", "PXESettingsPostgres", "BootScripts", "PixelRTS", "StrictJSON", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["PXECatalog", "PXESettings", "Locking", "PXESettingsSQLite", "PXESettingsPostgres", "BootScripts", "PixelRTS", "StrictJSON", "TestSupport"]),
     ]
 )
 

@@ -15,7 +15,8 @@ struct FleetTests {
         let nodes: [TestServer]
         let ids: [String]
 
-        init(nodes count: Int, entries: Int = 4) throws {
+        /// `extraConfig`: more members of a node's configuration (by its index).
+        init(nodes count: Int, entries: Int = 4, extraConfig: (TestServer) -> String = { _ in "" }) throws {
             database = try PostgresServer()
             try database.start()
             let url = try database.createDatabase()
@@ -26,7 +27,10 @@ struct FleetTests {
             nodes = (0..<count).map { _ in
                 TestServer(catalogRoot: catalog.path, stateConfig: #""backend": "postgresql", "postgresql_url": "\#(url)""#)
             }
-            for node in nodes { try node.start() }
+            for node in nodes {
+                node.extraConfig = extraConfig(node)
+                try node.start()
+            }
         }
 
         func stop() {
@@ -64,6 +68,34 @@ struct FleetTests {
         guard case let .array(items)? = list["containers"] else { return nil }
         for item in items where item["id"] == .string(id) { if case let .int(revision)? = item["revision"] { return revision } }
         return nil
+    }
+
+    /// Each node keeps GRUB's tree on its own disk, from the settings they share: a one-shot set
+    /// on one node gives the machine its own menu on every node, and cancelling it removes it.
+    @Test func everyNodesGRUBTreeFollowsAChangeMadeOnAnother() throws {
+        let fleet = try Fleet(nodes: 2) { node in
+            let directory = node.directory.path
+            return #""dhcp": {"mode": "server", "interface": "lo", "range": "127.0.0.100-127.0.0.199", "uefi_boot": "shim-grub", "user": "root", "#
+                + #""tftp_root": "\#(directory)/tftp", "log_file": "\#(directory)/dnsmasq.log"}"#
+        }
+        defer { fleet.stop() }
+        let mac = "52:54:00:77:40:01"
+        let own = "/tftp/grub/host-52-54-00-77-40-01.cfg"
+        func shared(_ node: TestServer) -> String { (try? String(contentsOfFile: node.directory.path + "/tftp/grub/grub.cfg", encoding: .utf8)) ?? "" }
+        for node in fleet.nodes {
+            #expect(TestServer.waitFor(seconds: 20) { shared(node).contains("menuentry 'Boot from local disk'") }, "each node wrote its menu")
+        }
+        let set = try fleet.nodes[0].request("POST", "/hosts/\(mac)/next-boot", headers: ["Content-Type: application/json"],
+                                            body: #"{"entry": "\#(fleet.ids[1])"}"#)
+        try #require(set.status == 200, "\(set.text)")
+        for node in fleet.nodes {
+            #expect(TestServer.waitFor(seconds: 20) { FileManager.default.fileExists(atPath: node.directory.path + own) }, "\(node.directory.path)")
+            #expect(shared(node).contains("configfile /grub/host-52-54-00-77-40-01.cfg"))
+        }
+        #expect(try fleet.nodes[1].request("DELETE", "/hosts/\(mac)/next-boot").status == 200, "cancelled on the other node")
+        for node in fleet.nodes {
+            #expect(TestServer.waitFor(seconds: 20) { !FileManager.default.fileExists(atPath: node.directory.path + own) && !shared(node).contains(mac) })
+        }
     }
 
     @Test func changesMadeOnOneNodeReachTheOthersAndConcurrentMovesStayDense() throws {
