@@ -74,7 +74,7 @@ import Testing
         let loaders = directory.subdirectory("loaders")
         for loader in ["undionly.kpxe", "snponly.efi", "ipxe.efi"] { directory.write(Array("loader".utf8), to: "loaders/\(loader)") }
         func config(_ dhcp: String) -> String {
-            directory.write(Array(#"{"state": {"directory": "\#(directory.path)/state"}, "dhcp": {"loader_directory": "\#(loaders)", "user": "root", \#(dhcp)}}"#.utf8),
+            directory.write(Array(#"{"state": {"directory": "\#(directory.path)/state"}, "dhcp": {"loader_directory": "\#(loaders)", "uefi_boot": "ipxe", "user": "root", \#(dhcp)}}"#.utf8),
                             to: "config.json")
         }
         let server = #""mode": "server", "interface": "lo", "range": "127.0.0.100-127.0.0.199""#

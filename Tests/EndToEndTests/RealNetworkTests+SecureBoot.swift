@@ -11,7 +11,8 @@ extension RealNetworkTests {
     static var secureBootLoaders: String { TestServer.repositoryRoot + "/.build/secure-boot" }
 
     static var shimGRUB: String {
-        #""uefi_boot": "shim-grub", "shim_loader": "\#(secureBootLoaders)/shimx64.efi.signed", "grub_loader": "\#(secureBootLoaders)/grubnetx64.efi.signed""#
+        // The default uefi_boot, with the loaders `make secure-boot-loaders` unpacked (nothing installed).
+        #""shim_loader": "\#(secureBootLoaders)/shimx64.efi.signed", "grub_loader": "\#(secureBootLoaders)/grubnetx64.efi.signed""#
     }
 
     @Test func aSecureBootMachineBootsTheSignedKernelThroughShimAndGRUB() throws {

@@ -56,6 +56,8 @@ struct RealNetworkTests {
     }
 
     static let serverMode = #""mode": "server", "range": "\#(NetworkLab.range)", "router_advertisements": true"#
+    /// UEFI machines get iPXE (the default is shim + GRUB: RealNetworkTests+SecureBoot).
+    static let serverModeIPXE = serverMode + #", "uefi_boot": "ipxe""#
 
     /// The boot log of one machine, oldest first, through the API.
     static func bootLog(_ server: TestServer, mac: String) throws -> [JSONValue] {
@@ -82,7 +84,7 @@ struct RealNetworkTests {
 
     @Test func uefiFirmwarePXEBootsThroughServerModeDHCP() throws {
         let lab = try NetworkLab()
-        let stack = try Self.stack(lab, dhcp: Self.serverMode)
+        let stack = try Self.stack(lab, dhcp: Self.serverModeIPXE)
         defer { stack.server.stop() }
         let mac = "52:54:00:77:10:01"
         let serial = try LabMachine.boot([LabMachine(.uefiPXE, mac: mac)], in: lab, directory: stack.server.directory.path, seconds: 240) {
@@ -108,7 +110,7 @@ struct RealNetworkTests {
 
     @Test func uefiFirmwarePXEBootsThroughProxyDHCPBesideTheSitesServer() throws {
         let lab = try NetworkLab()
-        let stack = try Self.stack(lab, dhcp: #""mode": "proxy", "server_address": "\#(NetworkLab.serverAddress)""#, site: true)
+        let stack = try Self.stack(lab, dhcp: #""mode": "proxy", "server_address": "\#(NetworkLab.serverAddress)", "uefi_boot": "ipxe""#, site: true)
         defer { stack.server.stop() }
         let mac = "52:54:00:77:10:02"
         let serial = try LabMachine.boot([LabMachine(.uefiPXE, mac: mac)], in: lab, directory: stack.server.directory.path, seconds: 240) {
@@ -127,7 +129,7 @@ struct RealNetworkTests {
 
     @Test func biosIPXEROMGetsTheBootScriptAtOnce() throws {
         let lab = try NetworkLab()
-        let stack = try Self.stack(lab, dhcp: Self.serverMode)
+        let stack = try Self.stack(lab, dhcp: Self.serverModeIPXE)
         defer { stack.server.stop() }
         let mac = "52:54:00:77:10:03"
         let serial = try LabMachine.boot([LabMachine(.bios, mac: mac)], in: lab, directory: stack.server.directory.path, seconds: 180) {
@@ -143,7 +145,7 @@ struct RealNetworkTests {
     /// undionly goes on to the menu (DHCP alone could not tell them apart: a loop).
     @Test func biosIPXEROMChainloadsUndionlyOnceWhenAsked() throws {
         let lab = try NetworkLab()
-        let stack = try Self.stack(lab, dhcp: Self.serverMode + #", "bios_chainload": true"#)
+        let stack = try Self.stack(lab, dhcp: Self.serverModeIPXE + #", "bios_chainload": true"#)
         defer { stack.server.stop() }
         let mac = "52:54:00:77:10:04"
         let serial = try LabMachine.boot([LabMachine(.bios, mac: mac)], in: lab, directory: stack.server.directory.path, seconds: 240) {
@@ -161,7 +163,7 @@ struct RealNetworkTests {
 
     @Test func uefiHTTPBootLoadsTheLoaderFromNginx() throws {
         let lab = try NetworkLab()
-        let stack = try Self.stack(lab, dhcp: Self.serverMode)
+        let stack = try Self.stack(lab, dhcp: Self.serverModeIPXE)
         defer { stack.server.stop() }
         let mac = "52:54:00:77:10:05"
         let serial = try LabMachine.boot([LabMachine(.uefiHTTPBoot, mac: mac)], in: lab, directory: stack.server.directory.path, seconds: 240) {
@@ -179,7 +181,7 @@ struct RealNetworkTests {
     /// Eight UEFI machines power on together: real DHCP, TFTP and HTTP for all of them.
     @Test func eightUEFIMachinesBootTogether() throws {
         let lab = try NetworkLab()
-        let stack = try Self.stack(lab, dhcp: Self.serverMode)
+        let stack = try Self.stack(lab, dhcp: Self.serverModeIPXE)
         defer { stack.server.stop() }
         let machines = (1...8).map { LabMachine(.uefiPXE, mac: String(format: "52:54:00:77:20:%02x", $0)) }
         let started = Date()

@@ -13,11 +13,16 @@ import Testing
     }
 
     /// A machine with `lab0` at 10.77.0.1/24 (and a unique local IPv6 address) and Debian's loaders.
-    func plan(_ configuration: Configuration, ipv6: Bool = true, loaders: Set<String> = ["undionly.kpxe", "snponly.efi", "ipxe.efi"])
+    func plan(_ configuration: Configuration, ipv6: Bool = true, loaders: Set<String> = ["undionly.kpxe", "snponly.efi", "ipxe.efi", "shimx64.efi.signed", "grubnetx64.efi.signed"])
         throws(NetworkBootPlan.Problem) -> NetworkBootPlan? {
         try NetworkBootPlan.resolve(configuration, interfaces: { $0 == "lab0" ? [IPv4Network(address: IPv4Address("10.77.0.1")!, prefixLength: 24)] : $0 == "down0" ? [] : nil },
                                     hasRoutableIPv6: { _ in ipv6 },
-                                    fileExists: { loaders.contains(($0 as NSString).lastPathComponent) && $0.hasPrefix("/usr/lib/ipxe/") })
+                                    fileExists: { path in
+                                        // Debian's ipxe, shim-signed and grub-efi-amd64-signed where they install them.
+                                        let name = (path as NSString).lastPathComponent
+                                        return loaders.contains(name) && (path.hasPrefix("/usr/lib/ipxe/") || path == "/usr/lib/shim/" + name
+                                                                          || path == "/usr/lib/grub/x86_64-efi-signed/" + name)
+                                    })
     }
 
     static func golden(_ name: String) throws -> String {
@@ -64,7 +69,7 @@ import Testing
          "is 10.77.0.1-10.77.0.50, which holds the server's own address 10.77.0.1"),
         (#""mode": "proxy", "interface": "lab0", "server_address": "192.168.9.9""#, true, "dhcp.server_address",
          "is 192.168.9.9, which is not in the subnet of lab0 (10.77.0.0/24)"),
-        (#""mode": "server", "interface": "lab0", "range": "10.77.0.100-10.77.0.199", "uefi_loader": "grubx64.efi""#, true, "dhcp.uefi_loader",
+        (#""mode": "server", "interface": "lab0", "range": "10.77.0.100-10.77.0.199", "uefi_boot": "ipxe", "uefi_loader": "grubx64.efi""#, true, "dhcp.uefi_loader",
          "is grubx64.efi, which is not in /usr/lib/ipxe (dhcp.loader_directory); Debian's ipxe package installs undionly.kpxe, snponly.efi and ipxe.efi there"),
         (#""mode": "server", "interface": "lab0", "range": "10.77.0.100-10.77.0.199", "router_advertisements": true"#, false, "dhcp.router_advertisements",
          "needs an IPv6 address on lab0 other than its link-local one"),

@@ -39,7 +39,9 @@ ip -n "$namespace" -6 addr add fd77::1/64 dev "$bridge" nodad
 ip -n "$namespace" link set "$bridge" up
 
 mkdir -p "$state_dir/log"
-export EXTRA_CONFIG="\"dhcp\": { \"mode\": \"server\", \"interface\": \"$bridge\", \"range\": \"10.77.0.100-10.77.0.199\", \"router_advertisements\": true, \"user\": \"root\", \"log_file\": \"$state_dir/log/dnsmasq.log\", \"tftp_root\": \"$state_dir/tftp\" }"
+# UEFI machines get iPXE here (by HTTP): try-boot's machines have 256 MiB, too little for a
+# Debian kernel after shim + GRUB (docs/secure-boot.md).
+export EXTRA_CONFIG="\"dhcp\": { \"mode\": \"server\", \"interface\": \"$bridge\", \"range\": \"10.77.0.100-10.77.0.199\", \"router_advertisements\": true, \"uefi_boot\": \"ipxe\", \"user\": \"root\", \"log_file\": \"$state_dir/log/dnsmasq.log\", \"tftp_root\": \"$state_dir/tftp\" }"
 STATE_DIR="$state_dir" LISTEN=10.77.0.1 PORT=80 ip netns exec "$namespace" "$(dirname "$0")/run.sh" "$binary" &
 run_pid=$!
 for _ in $(seq 600); do [ -S "$state_dir/worker.sock" ] && break; kill -0 "$run_pid" 2>/dev/null || exit 1; sleep 0.1; done

@@ -344,8 +344,8 @@ struct ConfigurationKey: Sendable {
                          summary: "The loader UEFI HTTP Boot clients get, as an `http://` URL nginx serves from the TFTP root (`snponly.efi` does not start under OVMF's HTTP Boot).") {
             $0.dhcp.httpBootLoader = try loaderName($1, "dhcp.http_boot_loader", $2)
         },
-        ConfigurationKey(path: "dhcp.uefi_boot", kind: .string, defaultText: "\"ipxe\"",
-                         summary: "What x86-64 UEFI PXE clients boot: `ipxe` (`dhcp.uefi_loader`; firmware with Secure Boot on refuses it: it is not signed) or `shim-grub` (Debian's signed shim and network GRUB, `dhcp.shim_loader` and `dhcp.grub_loader`: boots with Secure Boot on and off; GRUB reads the menu, kernels and initrds by TFTP from files the worker keeps in the TFTP root). BIOS and UEFI HTTP Boot keep iPXE.") {
+        ConfigurationKey(path: "dhcp.uefi_boot", kind: .string, defaultText: "\"shim-grub\"",
+                         summary: "What x86-64 UEFI PXE clients boot: `shim-grub` (Debian's signed shim and network GRUB, `dhcp.shim_loader` and `dhcp.grub_loader`: boots with Secure Boot on and off; GRUB reads the menu, kernels and initrds by TFTP from files the worker keeps in the TFTP root; docs/secure-boot.md) or `ipxe` (`dhcp.uefi_loader`, which fetches by HTTP and is faster, but firmware with Secure Boot on refuses it: it is not signed). BIOS and UEFI HTTP Boot keep iPXE.") {
             let text = try string($1, "dhcp.uefi_boot", $2)
             guard let choice = Configuration.DHCP.UEFIBoot(rawValue: text) else {
                 throw ConfigurationError(source: $2, key: "dhcp.uefi_boot", reason: "must be \"ipxe\" or \"shim-grub\", not \"\(text)\"")
