@@ -45,5 +45,8 @@ import Testing
         let result = seen.withLock { $0 }
         #expect(result.torn.isEmpty, "half-written menus were read: \(result.torn.prefix(3))")
         #expect(result.withAlpha > 0 && result.withoutAlpha > 0, "the reader saw both versions: \(result.reads) reads")
+        // The same text over HTTP, through nginx.
+        let http = try server.request("GET", "/pxe/grub.cfg")
+        #expect(http.status == 200 && http.text == read())
     }
 }

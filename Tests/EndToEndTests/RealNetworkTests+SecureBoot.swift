@@ -132,20 +132,22 @@ extension RealNetworkTests {
         try Self.expectOneShotTaken(stack, mac: mac, entry: unsigned)
     }
 
-    /// Secure Boot off: the same shim and GRUB boot a kernel that is not signed.
-    @Test func withSecureBootOffShimAndGRUBBootAnUnsignedKernel() throws {
+    /// Secure Boot off: the same shim and GRUB boot both kernels, the unsigned one (a one-shot)
+    /// and the signed one (the menu's default), on two machines at once.
+    @Test func withSecureBootOffShimAndGRUBBootSignedAndUnsignedKernels() throws {
         let lab = try NetworkLab()
         let stack = try Self.stack(lab, dhcp: Self.serverMode + ", " + Self.shimGRUB)
         defer { stack.server.stop() }
         let mac = "52:54:00:77:30:03"
         let unsigned = try Self.unsignedOneShot(stack, mac: mac)
-        var machine = LabMachine(.uefiPXE, mac: mac)
-        machine.memoryMiB = 1024
-        let serial = try LabMachine.boot([machine], in: lab, directory: stack.server.directory.path, seconds: 300) {
-            LabMachine.hasLine(Self.unsignedMarker, in: $0)
-        }[0]
-        #expect(serial.contains(Self.unsignedMarker), "serial:\n\(serial.suffix(3000))")
-        #expect(serial.contains("NBP filename is shimx64.efi"))
+        var machines = [LabMachine(.uefiPXE, mac: mac), LabMachine(.uefiPXE, mac: "52:54:00:77:30:04")]
+        for index in machines.indices { machines[index].memoryMiB = 1024 }
+        let serials = try LabMachine.boot(machines, in: lab, directory: stack.server.directory.path, seconds: 300) {
+            LabMachine.hasLine("PXE-CATALOG-BOOTED", in: $0)
+        }
+        #expect(serials[0].contains(Self.unsignedMarker), "the one-shot's unsigned kernel:\n\(serials[0].suffix(3000))")
+        #expect(serials[1].contains(Self.marker), "the menu's signed kernel:\n\(serials[1].suffix(3000))")
+        #expect(serials.allSatisfy { $0.contains("NBP filename is shimx64.efi") && !$0.contains("Secure boot enabled") })
         try Self.expectOneShotTaken(stack, mac: mac, entry: unsigned)
     }
 }
