@@ -87,14 +87,14 @@ boot-demo: build
 	@deploy/dev/install-deps.sh boot-demo
 ifeq ($(NET),lab)
 	@$(if $(HTTPBOOT),deploy/dev/http-boot-vars.sh .build/boot-demo/http-boot-vars.fd)
-	$(RELEASE_BIN) try-boot http://10.77.0.1/ --lab pxe-lab $(if $(UEFI)$(HTTPBOOT),--uefi) $(if $(HTTPBOOT),--uefi-vars .build/boot-demo/http-boot-vars.fd)
+	$(RELEASE_BIN) try-boot http://10.77.0.1/ --lab pxe-lab $(if $(UEFI)$(HTTPBOOT)$(SECUREBOOT),--uefi --memory 1024) $(if $(SECUREBOOT),--secure-boot) $(if $(HTTPBOOT),--uefi-vars .build/boot-demo/http-boot-vars.fd)
 else
 	$(RELEASE_BIN) try-boot http://$(if $(filter 0.0.0.0,$(LISTEN)),127.0.0.1,$(LISTEN)):$(PORT)/ $(if $(ENTRY),--entry $(ENTRY)) $(if $(UEFI),--uefi)
 endif
 
 # A boot network of its own (root): a network namespace with a bridge, the worker, nginx and
 # dnsmasq on it (DHCP in server mode); `make boot-demo NET=lab` boots machines on it.
-lab: build boot-parts
+lab: build boot-parts secure-boot-loaders
 	@deploy/dev/install-deps.sh boot-demo
 	@deploy/dev/lab.sh "$(RELEASE_BIN)"
 

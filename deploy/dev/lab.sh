@@ -39,9 +39,10 @@ ip -n "$namespace" -6 addr add fd77::1/64 dev "$bridge" nodad
 ip -n "$namespace" link set "$bridge" up
 
 mkdir -p "$state_dir/log"
-# UEFI machines get iPXE here (by HTTP): try-boot's machines have 256 MiB, too little for a
-# Debian kernel after shim + GRUB (docs/secure-boot.md).
-export EXTRA_CONFIG="\"dhcp\": { \"mode\": \"server\", \"interface\": \"$bridge\", \"range\": \"10.77.0.100-10.77.0.199\", \"router_advertisements\": true, \"uefi_boot\": \"ipxe\", \"user\": \"root\", \"log_file\": \"$state_dir/log/dnsmasq.log\", \"tftp_root\": \"$state_dir/tftp\" }"
+# UEFI machines get Debian's signed shim + GRUB (the default), from the files `make
+# secure-boot-loaders` unpacked: nothing is installed on this machine.
+loaders="$(cd "$(dirname "$0")/../.." && pwd)/.build/secure-boot"
+export EXTRA_CONFIG="\"dhcp\": { \"mode\": \"server\", \"interface\": \"$bridge\", \"range\": \"10.77.0.100-10.77.0.199\", \"router_advertisements\": true, \"shim_loader\": \"$loaders/shimx64.efi.signed\", \"grub_loader\": \"$loaders/grubnetx64.efi.signed\", \"user\": \"root\", \"log_file\": \"$state_dir/log/dnsmasq.log\", \"tftp_root\": \"$state_dir/tftp\" }"
 STATE_DIR="$state_dir" LISTEN=10.77.0.1 PORT=80 ip netns exec "$namespace" "$(dirname "$0")/run.sh" "$binary" &
 run_pid=$!
 for _ in $(seq 600); do [ -S "$state_dir/worker.sock" ] && break; kill -0 "$run_pid" 2>/dev/null || exit 1; sleep 0.1; done
@@ -55,7 +56,8 @@ cat >&2 <<TEXT
 The lab is up: network namespace $namespace, bridge $bridge (10.77.0.1/24), pxe-catalog on
 http://10.77.0.1/ inside it, dnsmasq answering DHCP (server mode) and TFTP on the bridge.
   make boot-demo NET=lab                  # a BIOS machine on the bridge: real DHCP, the NIC's iPXE ROM
-  make boot-demo NET=lab UEFI=1           # UEFI: the firmware's own PXE, snponly.efi by TFTP
+  make boot-demo NET=lab UEFI=1           # UEFI: the firmware's own PXE, shim + GRUB by TFTP
+  make boot-demo NET=lab SECUREBOOT=1     # the same with Secure Boot on (Microsoft's keys)
   make boot-demo NET=lab UEFI=1 HTTPBOOT=1   # UEFI HTTP Boot: ipxe.efi from nginx
   ip netns exec $namespace curl -s http://10.77.0.1/pxe
 dnsmasq's log: $state_dir/log/dnsmasq.log (the boot log shows it: GET /boots). Ctrl-C stops the lab.
