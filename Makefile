@@ -87,7 +87,7 @@ boot-demo: build
 	@deploy/dev/install-deps.sh boot-demo
 ifeq ($(NET),lab)
 	@$(if $(HTTPBOOT),deploy/dev/http-boot-vars.sh .build/boot-demo/http-boot-vars.fd)
-	$(RELEASE_BIN) try-boot http://10.77.0.1/ --lab pxe-lab $(if $(UEFI)$(HTTPBOOT)$(SECUREBOOT),--uefi --memory 1024) $(if $(SECUREBOOT),--secure-boot) $(if $(HTTPBOOT),--uefi-vars .build/boot-demo/http-boot-vars.fd)
+	$(RELEASE_BIN) try-boot http://10.77.0.1/ --lab pxe-lab $(if $(UEFI)$(HTTPBOOT)$(SECUREBOOT),--uefi) $(if $(SECUREBOOT),--secure-boot) $(if $(HTTPBOOT),--uefi-vars .build/boot-demo/http-boot-vars.fd)
 else
 	$(RELEASE_BIN) try-boot http://$(if $(filter 0.0.0.0,$(LISTEN)),127.0.0.1,$(LISTEN)):$(PORT)/ $(if $(ENTRY),--entry $(ENTRY)) $(if $(UEFI),--uefi)
 endif

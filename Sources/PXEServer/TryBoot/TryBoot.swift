@@ -28,7 +28,8 @@ struct TryBoot: ParsableCommand {
     @Flag(help: "Boot with UEFI firmware (Debian's OVMF and iPXE's EFI ROM) instead of BIOS.") var uefi = false
     @Option(help: ArgumentHelp("Seconds to wait for the guest.", valueName: "seconds")) var timeout = 240
     @Option(help: ArgumentHelp("The machine's MAC address.", valueName: "mac")) var mac = "52:54:00:12:34:56"
-    @Option(help: ArgumentHelp("Memory of the machine in MiB.", valueName: "mib")) var memory = 256
+    @Option(help: ArgumentHelp("Memory of the machine in MiB (default 256; 1024 for --lab --uefi, whose machines boot Debian's shim and GRUB: a Debian kernel does not unpack itself in 256 MiB after them).", valueName: "mib"))
+    var memory: Int?
     @Option(name: .customLong("success"), help: ArgumentHelp("Another line that means success; repeat for more.", valueName: "text"))
     var successMarkers: [String] = []
     @Flag(help: "Do not show the console, only the verdict.") var quiet = false
@@ -38,7 +39,7 @@ struct TryBoot: ParsableCommand {
     @Option(help: ArgumentHelp("With --lab: the bridge the machine's tap joins.", valueName: "bridge")) var bridge = "pxelab0"
     @Option(help: ArgumentHelp("With --lab --uefi: the OVMF variable store to start from (one with an HTTP Boot BootNext makes the machine boot by UEFI HTTP Boot).", valueName: "file"))
     var uefiVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
-    @Flag(help: "With --lab --uefi: Secure Boot on (Debian's OVMF with Microsoft's keys enrolled); the machine boots Debian's signed shim and GRUB. Give it --memory 1024: a Debian kernel does not unpack itself in 256 MiB after shim and GRUB.")
+    @Flag(help: "With --lab --uefi: Secure Boot on (Debian's OVMF with Microsoft's keys enrolled); the machine boots Debian's signed shim and GRUB.")
     var secureBoot = false
 
     static let defaultSuccessMarkers = ["PXE-CATALOG-BOOTED", "PXE-CATALOG-DISK-BOOTED"]
@@ -51,6 +52,7 @@ struct TryBoot: ParsableCommand {
 
     func validate() throws {
         if lab != nil && entry != nil { throw ValidationError("--entry cannot go with --lab: the lab's DHCP server decides what the machine boots (the menu).") }
+        if let memory, !(64...65536).contains(memory) { throw ValidationError("--memory \(memory) is not a machine's memory: give 64 to 65536 MiB.") }
         if secureBoot && (lab == nil || !uefi) { throw ValidationError("--secure-boot goes with --lab and --uefi: Secure Boot machines boot Debian's shim and GRUB from the lab's TFTP server.") }
         if let lab, lab.isEmpty || !lab.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) { throw ValidationError("--lab \(lab) is not a network namespace name.") }
         guard Self.target(url) != nil else { throw ValidationError("\(url) is not an http:// URL with a host (https is not something iPXE here can boot from).") }
@@ -96,7 +98,8 @@ struct TryBoot: ParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let serialPath = scratch + "/serial.log"
         var bootFile = "http://\(Self.guestAddress)\(path)/pxe/\(entry.map { "\($0)/" } ?? "")boot.ipxe"
-        var arguments = ["-m", String(memory), "-display", "none", "-monitor", "none", "-serial", "file:\(serialPath)", "-boot", "n", "-no-reboot"]
+        let memoryMiB = memory ?? (lab != nil && uefi ? 1024 : 256)
+        var arguments = ["-m", String(memoryMiB), "-display", "none", "-monitor", "none", "-serial", "file:\(serialPath)", "-boot", "n", "-no-reboot"]
         var executable = qemu
         var tap: String?
         if let lab {
