@@ -1,4 +1,5 @@
 import Foundation
+import Locking
 
 /// A part of the worker that runs on threads of its own (the boot preparer, the catalog
 /// watcher, the settings store's watch, the FastCGI transport, ...): all share this one shape,
@@ -42,5 +43,35 @@ public final class ServiceThread: Sendable {
         guard finished.wait(timeout: .now() + .nanoseconds(nanoseconds)) == .success else { return false }
         finished.signal()   // for the next caller
         return true
+    }
+}
+
+/// A thread that runs `body` every `interval` until it is stopped: the shape of the services
+/// that look for work on a timer (the host summaries, GRUB's tree). `stop` wakes it at once;
+/// with `finalRun`, `body` runs once more before the thread ends (to save what is pending).
+public final class PeriodicThread: Sendable {
+    private let stopped = Locked(false)
+    private let wake = DispatchSemaphore(value: 0)
+    private let thread: ServiceThread
+
+    public init(name: String, interval: DispatchTimeInterval, finalRun: Bool, _ body: @escaping @Sendable () -> Void) {
+        let (stopped, wake) = (self.stopped, self.wake)
+        thread = ServiceThread(name: name) {
+            while true {
+                _ = wake.wait(timeout: .now() + interval)
+                if stopped.withLock({ $0 }) {
+                    if finalRun { body() }
+                    return
+                }
+                body()
+            }
+        }
+    }
+
+    /// Asks the thread to end and waits for it, at most until `deadline`; answers whether it ended.
+    public func stop(deadline: ContinuousClock.Instant) -> Bool {
+        stopped.withLock { $0 = true }
+        wake.signal()
+        return thread.waitUntilFinished(deadline: deadline)
     }
 }

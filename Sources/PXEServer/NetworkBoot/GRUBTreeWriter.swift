@@ -22,9 +22,7 @@ final class GRUBTreeWriter: BackgroundService, Sendable {
     private let cacheDirectory: String
     private let api: CatalogAPI
     private let logger: Logger
-    private let stopped = Locked(false)
-    private let wake = DispatchSemaphore(value: 0)
-    private let thread = Locked<ServiceThread?>(nil)
+    private let thread = Locked<PeriodicThread?>(nil)
     /// What the tree on disk was made from, and the tree.
     private let written = Locked<(version: GRUBTreeVersion, tree: GRUBTree)?>(nil)
 
@@ -51,21 +49,11 @@ final class GRUBTreeWriter: BackgroundService, Sendable {
             throw GRUBTreeError(description: "Cannot create GRUB's directories in the TFTP root \(root) (dhcp.tftp_root): \(error.localizedDescription)")
         }
         updateIfChanged()
-        thread.withLock { $0 = ServiceThread(name: name) { [self] in run() } }
+        thread.withLock { $0 = PeriodicThread(name: name, interval: Self.interval, finalRun: false) { [self] in updateIfChanged() } }
     }
 
     func stop(deadline: ContinuousClock.Instant) -> Bool {
-        stopped.withLock { $0 = true }
-        wake.signal()
-        return thread.withLock { $0 }?.waitUntilFinished(deadline: deadline) ?? true
-    }
-
-    private func run() {
-        while true {
-            _ = wake.wait(timeout: .now() + Self.interval)
-            if stopped.withLock({ $0 }) { return }
-            updateIfChanged()
-        }
+        thread.withLock { $0 }?.stop(deadline: deadline) ?? true
     }
 
     /// Renders and writes the tree when what it is made from changed since the last write.

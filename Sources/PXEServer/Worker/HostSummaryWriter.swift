@@ -11,14 +11,12 @@ import PXESettings
 /// The boot path only updates the boot log in memory; it never waits for this.
 final class HostSummaryWriter: BackgroundService, Sendable {
     let name = "host-summaries"
-    static let interval: UInt32 = 5
+    static let interval: DispatchTimeInterval = .seconds(5)
 
     private let bootLog: BootLog
     private let store: any SettingsStore
     private let logger: Logger
-    private let stopped = Locked(false)
-    private let wake = DispatchSemaphore(value: 0)
-    private let thread = Locked<ServiceThread?>(nil)
+    private let thread = Locked<PeriodicThread?>(nil)
     private let failing = Locked(false)
 
     /// Loads the summaries the store kept into `bootLog` (an unreachable store is not an error:
@@ -35,7 +33,7 @@ final class HostSummaryWriter: BackgroundService, Sendable {
     }
 
     func start() {
-        thread.withLock { $0 = ServiceThread(name: name) { [self] in run() } }
+        thread.withLock { $0 = PeriodicThread(name: name, interval: Self.interval, finalRun: true) { [self] in saveNow() } }
     }
 
     static func summary(_ record: HostRecord) -> HostSummary {
@@ -65,16 +63,6 @@ final class HostSummaryWriter: BackgroundService, Sendable {
 
     /// Saves what is pending and stops the thread.
     func stop(deadline: ContinuousClock.Instant) -> Bool {
-        stopped.withLock { $0 = true }
-        wake.signal()
-        return thread.withLock { $0 }?.waitUntilFinished(deadline: deadline) ?? true
-    }
-
-    private func run() {
-        while true {
-            let stopping = wake.wait(timeout: .now() + .seconds(Int(Self.interval))) == .success || stopped.withLock { $0 }
-            saveNow()
-            if stopping && stopped.withLock({ $0 }) { break }
-        }
+        thread.withLock { $0 }?.stop(deadline: deadline) ?? true
     }
 }
