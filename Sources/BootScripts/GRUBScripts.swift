@@ -26,7 +26,7 @@ package enum GRUBScripts {
         // GRUB boots an entry only by its kernel and initrd: a disk image (iPXE's SAN boot) is
         // listed with why it cannot boot here, never as a choice that fails after a download.
         let bootable = entries.filter { entry in
-            if case .linux = entry.boot { return EntryPaths.isSafe(entry.id) }
+            if case .linux = entry.boot { return Hex.isLowercase(entry.id) }
             return false
         }
         let labels = Dictionary(uniqueKeysWithValues: bootable.enumerated().map { ($1.id, "entry\($0 + 1)") })
@@ -106,10 +106,11 @@ package enum GRUBScripts {
         return lines.joined(separator: "\n")
     }
 
-    /// What may appear in a TFTP path unquoted: ids are 12 or more lowercase hex digits.
-    enum EntryPaths {
-        static func isSafe(_ id: String) -> Bool {
-            !id.isEmpty && id.utf8.count <= 64 && id.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+    /// Lowercase hex digits: what entry ids and MAC bytes are, and so what may appear unquoted
+    /// in a TFTP path or a comparison.
+    enum Hex {
+        static func isLowercase(_ text: String) -> Bool {
+            !text.isEmpty && text.utf8.count <= 64 && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
         }
     }
 
@@ -117,7 +118,7 @@ package enum GRUBScripts {
         /// `52:54:00:12:34:56`: six pairs of lowercase hex digits.
         static func isNormalised(_ mac: String) -> Bool {
             let pairs = mac.split(separator: ":", omittingEmptySubsequences: false)
-            return pairs.count == 6 && pairs.allSatisfy { $0.utf8.count == 2 && EntryPaths.isSafe(String($0)) }
+            return pairs.count == 6 && pairs.allSatisfy { $0.utf8.count == 2 && Hex.isLowercase(String($0)) }
         }
     }
 }

@@ -126,19 +126,16 @@ package final class CatalogAPI: Sendable {
 /// The configuration the handlers answer with, replaced as a whole on reload; shared by the
 /// features that render from it.
 final class CurrentContext: Sendable {
-    private let box: Locked<APIContext>
+    /// The configuration, and how many times it was replaced (renderings made before are stale).
+    private let box: Locked<(context: APIContext, generation: Int)>
 
-    init(_ context: APIContext) { box = Locked(context) }
+    init(_ context: APIContext) { box = Locked((context, 0)) }
 
-    private let replaced = Locked(0)
-
-    var value: APIContext { box.withLock { $0 } }
-    /// How many times the configuration was replaced (renderings made before are stale).
-    var generation: Int { replaced.withLock { $0 } }
+    var value: APIContext { box.withLock { $0.context } }
+    var generation: Int { box.withLock { $0.generation } }
 
     func replace(_ context: APIContext) {
-        box.withLock { $0 = context }
-        replaced.withLock { $0 += 1 }
+        box.withLock { $0 = (context, $0.generation + 1) }
     }
 }
 

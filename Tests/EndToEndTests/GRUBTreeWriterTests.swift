@@ -23,7 +23,9 @@ import Testing
 
         let reading = Locked(true)
         let seen = Locked<(reads: Int, torn: [String], withAlpha: Int, withoutAlpha: Int)>((0, [], 0, 0))
+        let readerEnded = DispatchSemaphore(value: 0)
         let reader = Thread {
+            defer { readerEnded.signal() }
             while reading.withLock({ $0 }) {
                 let text = read()
                 seen.withLock { state in
@@ -41,7 +43,7 @@ import Testing
             #expect(TestServer.waitFor(seconds: 20) { read().contains("Alpha (") == enabled }, "round \(round)")
         }
         reading.withLock { $0 = false }
-        while !reader.isFinished { usleep(1000) }
+        #expect(readerEnded.wait(timeout: .now() + 30) == .success, "the reader stopped")
         let result = seen.withLock { $0 }
         #expect(result.torn.isEmpty, "half-written menus were read: \(result.torn.prefix(3))")
         #expect(result.withAlpha > 0 && result.withoutAlpha > 0, "the reader saw both versions: \(result.reads) reads")

@@ -73,7 +73,7 @@ import Testing
             }
             answers[Self.inspect(bytes).isSigned, default: 0] += 1
         }
-        #expect((answers[true] ?? 0) + (answers[false] ?? 0) == 400)
         #expect((answers[false] ?? 0) > 0, "some mutations break the structure: \(answers)")
+        #expect((answers[true] ?? 0) > 0, "bytes the reader does not depend on leave the signature found: \(answers)")
     }
 }

@@ -8,16 +8,16 @@ import PXESettings
 /// per machine that a host rule or a one-shot next boot shapes, and where each ready Linux
 /// entry's kernel and initrd are in the boot cache.
 package struct GRUBTree: Sendable, Equatable {
+    /// A boot part in the cache: its directory's key and the file in it.
+    package struct Part: Sendable, Equatable {
+        package var key: String
+        package var file: String
+    }
+
     /// Menus by path relative to the TFTP root (`grub/grub.cfg`, `grub/host-<mac>.cfg`).
     package var menus: [String: String]
-    /// Boot parts by path relative to the TFTP root (`pxe-catalog/<id>/kernel`): the cache
-    /// directory's key and the file in it.
-    package var parts: [String: (key: String, file: String)]
-
-    package static func == (lhs: GRUBTree, rhs: GRUBTree) -> Bool {
-        lhs.menus == rhs.menus && lhs.parts.count == rhs.parts.count
-            && lhs.parts.allSatisfy { path, part in rhs.parts[path].map { $0 == part } ?? false }
-    }
+    /// Boot parts by path relative to the TFTP root (`pxe-catalog/<id>/kernel`).
+    package var parts: [String: Part]
 }
 
 /// What a `GRUBTree` is made from, compared four times a second by the worker that writes it.
@@ -33,54 +33,57 @@ extension ScriptRoutes {
         GRUBTreeVersion(catalog: store.revision, rules: rules.effective, nextBoots: nextBoots.pending, configuration: currentContext.generation)
     }
 
+    /// A machine GRUB can tell apart with what shapes its menu.
+    private struct ShapedMachine {
+        var mac: String
+        var rule: HostRule?
+        var bootAtOnce: String?
+    }
+
+    /// The machines that get a menu of their own: GRUB knows its MAC and nothing else of
+    /// itself, so these are the MACs that rules, labels and one-shots name. (Rules that match on
+    /// a hostname, UUID or serial shape the menus iPXE serves, not these.)
+    private func shapedMachines() -> [ShapedMachine] {
+        let pending = nextBoots.pending
+        let effective = rules.effective
+        var macs = Set(pending.keys).union(effective.labels.keys)
+        for rule in effective.rules { macs.formUnion(rule.selector.macs) }
+        return macs.sorted().compactMap { mac in
+            let rule = effective.rule(for: MachineIdentity(mac: mac, platform: "efi", buildarch: "x86_64"))
+            let oneShot = pending[mac]?.entry
+            guard rule != nil || oneShot != nil else { return nil }
+            return ShapedMachine(mac: mac, rule: rule, bootAtOnce: oneShot ?? rule?.policy.boot)
+        }
+    }
+
     /// The tree as it should be now.
     package func grubTree() -> GRUBTree {
         let state = store.current
         let context = self.context
-        let pending = nextBoots.pending
-        let effective = rules.effective
-        // The machines GRUB can tell apart: by MAC, the one thing it knows of itself. Rules
-        // that match on a hostname, UUID or serial shape the menus iPXE serves, not these.
-        var macs = Set(pending.keys).union(effective.labels.keys)
-        for rule in effective.rules { macs.formUnion(rule.selector.macs) }
-        var menus = [GRUBScripts.menuPath: grubMenu(state: state, context: context, rule: nil, bootAtOnce: nil, machines: [])]
-        var machines: [String] = []
-        for mac in macs.sorted() {
-            let rule = effective.rule(for: MachineIdentity(mac: mac, platform: "efi", buildarch: "x86_64"))
-            let oneShot = pending[mac]?.entry
-            guard rule != nil || oneShot != nil else { continue }
-            machines.append(mac)
-            menus[GRUBScripts.hostPath(mac: mac)] = grubMenu(state: state, context: context, rule: rule,
-                                                             bootAtOnce: oneShot ?? rule?.policy.boot, machines: [])
+        let machines = shapedMachines()
+        var menus = [GRUBScripts.menuPath: grubMenu(state: state, context: context, rule: nil, machines: machines.map(\.mac))]
+        for machine in machines {
+            menus[GRUBScripts.hostPath(mac: machine.mac)] = grubMenu(state: state, context: context, rule: machine.rule, bootAtOnce: machine.bootAtOnce)
         }
-        if !machines.isEmpty {
-            menus[GRUBScripts.menuPath] = grubMenu(state: state, context: context, rule: nil, bootAtOnce: nil, machines: machines)
-        }
-        var parts: [String: (key: String, file: String)] = [:]
+        var parts: [String: GRUBTree.Part] = [:]
         for (entry, _) in state.pxeEntries() {
             let status = state.bootStatus(entry.id)
             guard status.state == .ready, status.kind == .linux, let key = status.cacheKey else { continue }
             for part in [BootPart.kernel, .initrd] where status.parts[part] != nil {
-                parts[GRUBScripts.partPath(id: entry.id, part: part.rawValue)] = (key, part.fileName)
+                parts[GRUBScripts.partPath(id: entry.id, part: part.rawValue)] = GRUBTree.Part(key: key, file: part.fileName)
             }
         }
         return GRUBTree(menus: menus, parts: parts)
     }
 
-    func grubMenu(state: CatalogState, context: APIContext, rule: HostRule?, bootAtOnce: String?, machines: [String]) -> String {
-        var entries = state.pxeEntries()
-        if let offered = rule?.policy.entries {
-            let allowed = Set(offered)
-            entries.removeAll { !allowed.contains($0.0.id) }
-        }
-        let menuEntries = entries.compactMap { Self.menuEntry($0.0, $0.1, state: state, context: context, rule: rule) }
-        return GRUBScripts.menu(menuEntries, options: Self.options(context.menu, rule: rule, attributed: false),
-                                machines: machines, bootAtOnce: bootAtOnce)
+    private func grubMenu(state: CatalogState, context: APIContext, rule: HostRule?, bootAtOnce: String? = nil, machines: [String] = []) -> String {
+        GRUBScripts.menu(menuEntries(state: state, context: context, rule: rule), options: Self.options(context.menu, rule: rule, attributed: false),
+                         machines: machines, bootAtOnce: bootAtOnce)
     }
 
     /// `GET /pxe/grub.cfg`: the shared GRUB menu, for inspection and for GRUBs that can read
     /// HTTP (the TFTP tree holds the same text).
     func grubMenuResponse() -> HTTPResponse {
-        .text(grubTree().menus[GRUBScripts.menuPath] ?? "")
+        .text(grubMenu(state: store.current, context: context, rule: nil, machines: shapedMachines().map(\.mac)))
     }
 }

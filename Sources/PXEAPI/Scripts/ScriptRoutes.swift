@@ -144,19 +144,24 @@ struct ScriptRoutes: Sendable {
             let variant = MenuVariant(rule: rule?.name, attributed: attributed)
             if let cached = variants[variant] { return cached }
             let state = store.current
-            var entries = state.pxeEntries()
-            if let offered = rule?.policy.entries {
-                let allowed = Set(offered)
-                entries.removeAll { !allowed.contains($0.0.id) }
-            }
-            let menuEntries = entries.compactMap { Self.menuEntry($0.0, $0.1, state: state, context: context, rule: rule) }
-            let rendered = HTTPResponse.text(IPXEScripts.menuScript(menuEntries, options: Self.options(context.menu, rule: rule, attributed: attributed),
+            let rendered = HTTPResponse.text(IPXEScripts.menuScript(menuEntries(state: state, context: context, rule: rule), options: Self.options(context.menu, rule: rule, attributed: attributed),
                                                                     sanBaseURL: base))
             variants[variant] = rendered
             return rendered
         }
         if attributed { response.body = Array(IPXEScripts.attributed(response.bodyText, query: machine.query).utf8) }
         return response
+    }
+
+    /// What a menu (iPXE's or GRUB's) offers a machine under `rule`: the enabled entries in
+    /// boot order, only those the rule offers.
+    func menuEntries(state: CatalogState, context: APIContext, rule: HostRule?) -> [MenuEntry] {
+        var entries = state.pxeEntries()
+        if let offered = rule?.policy.entries {
+            let allowed = Set(offered)
+            entries.removeAll { !allowed.contains($0.0.id) }
+        }
+        return entries.compactMap { Self.menuEntry($0.0, $0.1, state: state, context: context, rule: rule) }
     }
 
     /// A script that boots entry `id` at once (it chains the entry's own script, which carries

@@ -73,19 +73,20 @@ final class GRUBTreeWriter: BackgroundService, Sendable {
 
     private func write(_ tree: GRUBTree, over previous: GRUBTree?) throws(GRUBTreeError) {
         for (path, text) in tree.menus where previous?.menus[path] != text || !FileManager.default.fileExists(atPath: root + "/" + path) {
-            try replaceFile(root + "/" + path, with: text)
+            // Whole or not at all (written beside it, renamed over it): dnsmasq never sends half a menu.
+            do {
+                try Data(text.utf8).write(to: URL(fileURLWithPath: root + "/" + path), options: .atomic)
+            } catch {
+                throw GRUBTreeError(description: "Cannot write \(path) in the TFTP root \(root): \(error.localizedDescription)")
+            }
         }
         for (path, part) in tree.parts {
             let target = cacheDirectory + "/" + part.key + "/" + part.file
             let link = root + "/" + path
             if (try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == target { continue }
-            let directory = (link as NSString).deletingLastPathComponent
-            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
-            let temporary = directory + "/.\(part.file).\(getpid())"
-            unlink(temporary)
-            guard symlink(target, temporary) == 0, rename(temporary, link) == 0 else {
-                let reason = String(cString: strerror(errno))
-                unlink(temporary)
+            try? FileManager.default.createDirectory(atPath: (link as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
+                                                     attributes: [.posixPermissions: 0o755])
+            if let reason = TFTPRoot.replaceLink(link, target: target) {
                 throw GRUBTreeError(description: "Cannot link \(link) to the boot cache in the TFTP root: \(reason)")
             }
         }
@@ -105,33 +106,6 @@ final class GRUBTreeWriter: BackgroundService, Sendable {
             let files = (try? manager.contentsOfDirectory(atPath: parts + "/" + id)) ?? []
             for file in files where tree.parts["\(GRUBScripts.partsDirectory)/\(id)/\(file)"] == nil { unlink(parts + "/" + id + "/" + file) }
             rmdir(parts + "/" + id)   // only when empty
-        }
-    }
-
-    /// `text` at `path`, whole or not at all: written beside it, flushed, renamed over it.
-    private func replaceFile(_ path: String, with text: String) throws(GRUBTreeError) {
-        let temporary = path + ".\(getpid()).tmp"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else {
-            throw GRUBTreeError(description: "Cannot write \(temporary) in the TFTP root: \(String(cString: strerror(errno)))")
-        }
-        let bytes = Array(text.utf8)
-        let complete = bytes.withUnsafeBytes { buffer in
-            var done = 0
-            while done < buffer.count {
-                let n = Glibc.write(descriptor, buffer.baseAddress! + done, buffer.count - done)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return false }
-                done += n
-            }
-            return true
-        }
-        let flushed = complete && fsync(descriptor) == 0
-        close(descriptor)
-        guard flushed, rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw GRUBTreeError(description: "Cannot write \(path) in the TFTP root: \(reason)")
         }
     }
 }

@@ -24,12 +24,6 @@ package enum TFTPRoot {
         package let description: String
     }
 
-    /// Creates `root` (mode 0755) and links each of `loaders` from `source` into it.
-    @discardableResult
-    package static func prepare(root: String, source: String, loaders: [String]) throws(Failure) -> [Change] {
-        try prepare(root: root, links: loaders.map { ($0, source + "/" + $0) })
-    }
-
     /// Creates `root` (mode 0755) and makes each link `name` -> `target` in it; a file of that
     /// name that is not the right link is replaced. Doing it twice changes nothing.
     @discardableResult
@@ -51,16 +45,24 @@ package enum TFTPRoot {
                 continue
             }
             let existed = current != nil || manager.fileExists(atPath: link)
-            // A new link under a temporary name, renamed over the old: TFTP never sees a gap.
-            let temporary = root + "/.\(name).\(getpid())"
-            unlink(temporary)
-            guard symlink(target, temporary) == 0, rename(temporary, link) == 0 else {
-                let reason = String(cString: strerror(errno))
-                unlink(temporary)
+            if let reason = replaceLink(link, target: target) {
                 throw Failure(description: "Cannot link \(link) to \(target) in the TFTP root: \(reason)")
             }
             changes.append(existed ? .relinked(name: name, target: target) : .linked(name: name, target: target))
         }
         return changes
+    }
+
+    /// Makes `link` point at `target`: a new link under a temporary name beside it, renamed
+    /// over the old one, so TFTP never sees a gap. Answers why not when it fails.
+    static func replaceLink(_ link: String, target: String) -> String? {
+        let temporary = (link as NSString).deletingLastPathComponent + "/.\((link as NSString).lastPathComponent).\(getpid())"
+        unlink(temporary)
+        guard symlink(target, temporary) == 0, rename(temporary, link) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            return reason
+        }
+        return nil
     }
 }
