@@ -114,8 +114,13 @@ import Testing
         defer { server.stop() }
         let worker = try #require(server.workerProcess)
 
-        #expect(TestServer.waitFor(seconds: 120) { (try? String(contentsOfFile: pidFile, encoding: .utf8)) != nil }, "the analyzer started")
-        let analyzerPID = pid_t((try? String(contentsOfFile: pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        // The shell creates the file before it writes the PID into it: wait for the whole line.
+        func writtenPID() -> pid_t? {
+            guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8), text.hasSuffix("\n") else { return nil }
+            return pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        #expect(TestServer.waitFor(seconds: 120) { writtenPID() != nil }, "the analyzer started")
+        let analyzerPID = writtenPID() ?? 0
         try #require(analyzerPID > 0 && kill(analyzerPID, 0) == 0)
         let fd = try FastCGIClient.open(socket: server.directory.path + "/worker.sock")
         defer { close(fd) }

@@ -72,7 +72,11 @@ final class GRUBTreeWriter: BackgroundService, Sendable {
     }
 
     private func write(_ tree: GRUBTree, over previous: GRUBTree?) throws(GRUBTreeError) {
-        for (path, text) in tree.menus where previous?.menus[path] != text || !FileManager.default.fileExists(atPath: root + "/" + path) {
+        // Machines' menus before the shared one that sends machines to them (it is last in this
+        // order), and stale ones removed only after it: GRUB never turns to a file not there.
+        let paths = tree.menus.keys.sorted { ($0 == GRUBScripts.menuPath ? 1 : 0, $0) < ($1 == GRUBScripts.menuPath ? 1 : 0, $1) }
+        for path in paths {
+            guard let text = tree.menus[path], previous?.menus[path] != text || !FileManager.default.fileExists(atPath: root + "/" + path) else { continue }
             // Whole or not at all (written beside it, renamed over it): dnsmasq never sends half a menu.
             do {
                 try Data(text.utf8).write(to: URL(fileURLWithPath: root + "/" + path), options: .atomic)
