@@ -36,7 +36,7 @@ TOOLS         := .build/tools/bin
 # Where the end-to-end tests record every response they receive, for the contract check.
 RESPONSES_DIR := .build/contract/responses
 
-.PHONY: all deps test-deps boot-parts secure-boot-loaders static static-check build build-debug run boot-demo lab test contract bench fuzz check-concurrency install install-files clean
+.PHONY: all deps test-deps boot-parts installer-parts secure-boot-loaders static static-check build build-debug run boot-demo lab test contract bench fuzz check-concurrency install install-files clean
 
 all: build
 
@@ -51,6 +51,10 @@ test-deps:
 # Debian's kernel and a busybox initramfs for the containers that boot (demo and tests), once.
 boot-parts: deps
 	@deploy/dev/boot-parts.sh .build/boot-parts
+
+# Debian 12's netboot installer (kernel and initrd), unpacked, for the unattended-install tests.
+installer-parts: deps
+	@deploy/dev/installer-parts.sh .build/installer
 
 # Debian's signed shim and network GRUB, unpacked (never installed), for the Secure Boot tests.
 secure-boot-loaders: deps
@@ -100,7 +104,7 @@ lab: build boot-parts secure-boot-loaders
 
 # Every test, then every response the end-to-end tests received checked against
 # docs/openapi.yaml, then every test again under ThreadSanitizer (worker included).
-test: build-debug boot-parts secure-boot-loaders
+test: build-debug boot-parts secure-boot-loaders installer-parts
 	rm -rf $(RESPONSES_DIR) && mkdir -p $(RESPONSES_DIR)
 	E2E_RESPONSES_DIR=$(CURDIR)/$(RESPONSES_DIR) $(SWIFT) test --skip-build
 	$(MAKE) --no-print-directory contract

@@ -9,6 +9,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // Answer-file templates: logic-less Mustache (spec-conformant, no dependencies, Sendable).
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // C libraries, each behind its own system-library module.
@@ -48,8 +50,10 @@ let package = Package(
         .target(name: "PXECatalog", dependencies: ["PixelRTS", "PXESettings", "BackgroundServices", "StrictJSON", "Locking"]),
         // Machines: identity from iPXE's query, host rules and their precedence, the boot log.
         .target(name: "PXEHosts", dependencies: ["PXESettings", "StrictJSON", "Locking"]),
-        // iPXE text sanitising and every script the server renders; knows nothing of the catalog.
-        .target(name: "BootScripts"),
+        // Everything a machine is handed as text: iPXE scripts, GRUB configs, answer files (the
+        // only importer of Mustache); the quoting rules of each language live here. Knows nothing
+        // of the catalog.
+        .target(name: "BootScripts", dependencies: [.product(name: "Mustache", package: "swift-mustache")]),
         // HTTP API: handlers from request values to response values.
         .target(name: "PXEAPI", dependencies: ["PXECatalog", "PXESettings", "PXEHosts", "BootScripts", "PixelRTS", "StrictJSON", "Locking"]),
         // Configuration, command line, nginx config generation and process wiring (signals,
@@ -70,7 +74,7 @@ let package = Package(
         .testTarget(name: "PXECatalogTests", dependencies: ["PXECatalog", "PXESettings", "PixelRTS", "StrictJSON", "Locking", "TestSupport"]),
         .testTarget(name: "PXESettingsTests", dependencies: ["PXESettings", "PXEHosts", "PXESettingsSQLite", "PXESettingsPostgres", "PXECatalog", "StrictJSON", "TestSupport"]),
         // Golden/ holds expected scripts, read by path in the tests.
-        .testTarget(name: "BootScriptsTests", dependencies: ["BootScripts", "TestSupport"], exclude: ["Golden"]),
+        .testTarget(name: "BootScriptsTests", dependencies: ["BootScripts", "StrictJSON", "TestSupport"], exclude: ["Golden"]),
         // DnsmasqLogs/ holds dnsmasq's own log lines, read by path in the tests.
         .testTarget(name: "PXEHostsTests", dependencies: ["PXEHosts", "StrictJSON"], exclude: ["DnsmasqLogs"]),
         .testTarget(name: "PXEAPITests", dependencies: ["PXEAPI", "PXEHosts", "PXECatalog", "PXESettings", "PXESettingsSQLite", "BootScripts", "PixelRTS", "StrictJSON", "TestSupport"]),

@@ -51,6 +51,9 @@ package struct MenuEntry: Sendable, Equatable {
     /// Whether a Linux entry's kernel carries a signature (nil: not known). GRUB's menu marks
     /// unsigned ones: a Secure Boot machine refuses them after the download.
     package var kernelSigned: Bool?
+    /// Its command line carries the machine's own answer-file URL, made when the entry's script
+    /// is rendered for that machine: the menu hands over to that script instead of booting it.
+    package var bootsThroughEntryScript = false
 
     package init(id: String, name: String, description: String? = nil, size: Int64, distro: String?, boot: Boot) {
         self.id = id
@@ -205,6 +208,10 @@ package enum IPXEScripts {
     static func bootLines(_ entry: MenuEntry, name: String, prefix: String, failed: String, options: MenuOptions, sanBaseURL: String?) -> [String] {
         let suffix = options.attributed ? "?${pxe_machine}" : ""
         let part = { (file: String) in url("containers/\(entry.id)/\(file)", relative: "\(prefix)containers/\(entry.id)/\(file)", options) + suffix }
+        if entry.bootsThroughEntryScript, case .linux = entry.boot {
+            return ["echo Booting \(name) ...",
+                    "chain --replace --autofree \(url("pxe/\(entry.id)/boot.ipxe", relative: "\(prefix)pxe/\(entry.id)/boot.ipxe", options))\(suffix) || goto \(failed)"]
+        }
         switch entry.boot {
         case let .linux(commandLine, hasInitrd):
             // `initrd=initrd` names the initrd for EFI stub kernels; BIOS kernels ignore it.

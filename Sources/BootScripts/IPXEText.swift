@@ -78,9 +78,17 @@ package enum IPXEText {
 
     static let commandSeparators: Set<String> = ["&&", "||", ";"]
 
+    /// Where a Linux entry's command line takes the machine's answer-file URL (Debian's
+    /// `url=${provision_url}`, `inst.ks=`, `ds=nocloud-net;s=`, `ignition.config.url=`): the
+    /// server puts the URL in (or nothing) before the line is sanitised, so it is the one `${`
+    /// a command line may hold.
+    package static let answerURLPlaceholder = "${provision_url}"
+
     /// Why `text` cannot be a kernel command line as given (for the API, which refuses rather
-    /// than changes what an admin typed); nil when `commandLine(text)` would keep it as it is.
+    /// than changes what an admin typed); nil when `commandLine(text)` would keep it as it is
+    /// (once `answerURLPlaceholder` is filled in).
     package static func commandLineProblem(_ text: String) -> String? {
+        let text = text.replacingOccurrences(of: answerURLPlaceholder, with: "")
         if text.utf8.count > maximumCommandLineBytes { return "must be at most \(maximumCommandLineBytes) bytes" }
         if text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value >= 0x7F }) {
             return "must be printable ASCII (no control characters or non-ASCII letters)"

@@ -17,6 +17,8 @@ package struct APIContext: Sendable {
     package var menu: MenuOptions
     /// Appended to every Linux entry's kernel command line (`boot.cmdline_append`).
     package var commandLineAppend: String
+    /// Answer files: the templates, which one an entry gets, how long their URLs work.
+    package var answers = AnswerSettings()
 
     package init(serverName: String = "pxe-catalog", version: String, catalogRoots: [String], filesRoot: String,
                 internalPrefix: String, scanner: CatalogScanner, publicConfig: [(String, JSONValue)] = [],
@@ -30,5 +32,14 @@ package struct APIContext: Sendable {
         self.publicConfig = publicConfig
         self.menu = menu
         self.commandLineAppend = commandLineAppend
+    }
+}
+
+extension APIContext {
+    /// The same context with `answers` set.
+    package func with(answers: AnswerSettings) -> APIContext {
+        var copy = self
+        copy.answers = answers
+        return copy
     }
 }

@@ -17,6 +17,8 @@ package struct APIError: Error, Sendable {
         case conflict
         /// `If-Match` named a revision the entry is no longer at.
         case preconditionFailed
+        /// Existed, and never will again (an answer-file URL used up or expired).
+        case gone
         case payloadTooLarge
         /// Try again later (an entry being prepared); `Retry-After` says when.
         case unavailable
@@ -33,6 +35,7 @@ package struct APIError: Error, Sendable {
             case .notFound: return 404
             case .methodNotAllowed: return 405
             case .conflict: return 409
+            case .gone: return 410
             case .preconditionFailed: return 412
             case .payloadTooLarge: return 413
             case .internalError: return 500

@@ -23,6 +23,9 @@ package final class CatalogAPI: Sendable {
     let scripts: ScriptRoutes
     let status: StatusRoutes
     let machines: HostRoutes
+    let provision: ProvisionRoutes
+    /// Answer-file tokens: minted by the scripts, used by the installers' fetches.
+    let answerTokens: AnswerTokenBook
 
     /// `nextBoots` and `rules` (the host rules in force): the worker's books (nil: new ones over
     /// the catalog's settings).
@@ -36,6 +39,8 @@ package final class CatalogAPI: Sendable {
         let nextBoots = nextBoots ?? NextBootBook(settings: store.settings)
         let rules = rules ?? HostRuleBook(settings: store.settings, isEntryID: CatalogEntry.isWellFormedID)
         let currentContext = CurrentContext(context)
+        let answerTokens = AnswerTokenBook(policy: context.answers.tokenPolicy, clock: { Date().timeIntervalSince1970 })
+        self.answerTokens = answerTokens
         self.currentContext = currentContext
         self.authorizer = authorizer
         self.bootLog = bootLog
@@ -43,7 +48,9 @@ package final class CatalogAPI: Sendable {
         downloads = DownloadRoutes(store: store, currentContext: currentContext, files: files)
         changes = ChangeRoutes(store: store, settings: store.settings, audit: audit,
                                history: ChangeHistory(settingsStore: store.settingsStore))
-        scripts = ScriptRoutes(store: store, currentContext: currentContext, nextBoots: nextBoots, rules: rules)
+        let scripts = ScriptRoutes(store: store, currentContext: currentContext, nextBoots: nextBoots, rules: rules, tokens: answerTokens)
+        self.scripts = scripts
+        provision = ProvisionRoutes(store: store, currentContext: currentContext, rules: rules, tokens: answerTokens, scripts: scripts)
         status = StatusRoutes(store: store, currentContext: currentContext, metrics: metrics, statusSections: statusSections,
                               inFlight: inFlight, bootCounts: bootCounts, bootLog: bootLog, nextBoots: nextBoots)
         machines = HostRoutes(bootLog: bootLog, nextBoots: nextBoots, rules: rules, isEnabled: { id in
@@ -64,6 +71,7 @@ package final class CatalogAPI: Sendable {
     /// Applies a reloaded configuration to requests that start after this call.
     package func replaceContext(_ context: APIContext) {
         currentContext.replace(context)
+        answerTokens.setPolicy(context.answers.tokenPolicy)
         listings.invalidate()
         downloads.invalidate()
         scripts.invalidate()
@@ -119,6 +127,7 @@ package final class CatalogAPI: Sendable {
         case let .script(route): return try scripts.respond(route, request: request)
         case let .status(route): return status.respond(route)
         case let .machines(route): return try machines.respond(route, request: request, actor: actor)
+        case let .provision(route): return try provision.respond(route, request: request)
         }
     }
 }

@@ -12,7 +12,8 @@ package struct HTTPRequest: Sendable {
     /// The decoded, normalised path (nginx's `DOCUMENT_URI`); nil when it is not valid UTF-8.
     package var path: String?
     package var query: String
-    /// Request headers the API uses (`authorization`), with lowercased names.
+    /// Request headers the API uses (`authorization`), with lowercased names; `remote-addr` is
+    /// the peer's address (nginx's `REMOTE_ADDR`), not a header a client can send.
     package var headers: [String: String]
     package var body: [UInt8]
     package var bodyProblem: BodyProblem?

@@ -12,6 +12,8 @@ enum Route: Equatable {
     case status(StatusRoute)
     /// The machines' routes (see `HostRoute`).
     case machines(HostRoute)
+    /// Answer files and their templates.
+    case provision(ProvisionRoute)
 
     /// Routes on the path's bytes: this runs for every request of a boot storm, so the
     /// commonest (downloads, then the scripts) are tried first.
@@ -28,6 +30,8 @@ enum Route: Equatable {
             self = .status(route)
         } else if let route = HostRoute(path: path) {
             self = .machines(route)
+        } else if let route = ProvisionRoute(path: path) {
+            self = .provision(route)
         } else {
             return nil
         }
@@ -42,6 +46,7 @@ enum Route: Equatable {
         case let .script(route): return route.metricName
         case let .status(route): return route.metricName
         case let .machines(route): return route.metricName
+        case let .provision(route): return route.metricName
         }
     }
 
@@ -72,6 +77,7 @@ enum Route: Equatable {
     var needsAdmin: Bool {
         switch self {
         case .change, .machines: return true
+        case let .provision(route): return route.needsAdmin
         default: return false
         }
     }

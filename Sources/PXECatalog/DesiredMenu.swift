@@ -43,6 +43,9 @@ package struct DesiredMenu: Sendable, Equatable {
         package var name: FieldChange<String> = .keep
         package var description: FieldChange<String> = .keep
         package var commandLine: FieldChange<String> = .keep
+        /// The answer-file template its entries' machines get (not a setting: the file alone
+        /// says it, see `answerTemplate(for:)`).
+        package var answers: String?
 
         package init(selector: Selector, enabled: Bool? = nil, name: FieldChange<String> = .keep,
                      description: FieldChange<String> = .keep, commandLine: FieldChange<String> = .keep) {
@@ -80,6 +83,9 @@ package struct DesiredMenu: Sendable, Equatable {
 
     /// The index of the item an entry belongs to.
     package func itemIndex(for entry: CatalogEntry) -> Int? { items.firstIndex { $0.selector.matches(entry) } }
+
+    /// The answer-file template the file gives `entry` (its item's `answers`), if any.
+    package func answerTemplate(for entry: CatalogEntry) -> String? { itemIndex(for: entry).flatMap { items[$0].answers } }
 
     /// The fields of `entry` that only the file may change (empty when the file does not list it).
     package func ownedFields(of entry: CatalogEntry) -> Set<Field> {

@@ -3,6 +3,8 @@ import Locking
 /// What a booting machine asked for.
 public enum BootRequestKind: String, Sendable, CaseIterable {
     case bootScript = "boot_script", menu, entryScript = "entry_script", kernel, initrd, disk
+    /// An answer file (preseed, kickstart, cloud-init, Ignition) fetched by the installer.
+    case answers
     /// What dnsmasq answered (`NetworkBootEvent`): a DHCP answer, a TFTP transfer.
     case dhcp, tftp
 }

@@ -25,7 +25,7 @@ extension HostRules {
         for (index, item) in items.enumerated() {
             let at = "\(key)[\(index)]"
             guard case let .object(members) = item else { throw HostRulesError(key: at, reason: "must be an object, not a \(item.typeName)") }
-            for (name, _) in members where !["name", "match", "default", "timeout", "entries", "boot", "cmdline_append"].contains(name) {
+            for (name, _) in members where !["name", "match", "default", "timeout", "entries", "boot", "cmdline_append", "answers", "vars"].contains(name) {
                 throw HostRulesError(key: "\(at).\(name)", reason: "is not a known key of a host rule")
             }
             guard let name = item["name"]?.stringValue, (1...64).contains(name.utf8.count),
@@ -63,9 +63,41 @@ extension HostRules {
                 }
                 policy.commandLineAppend = text
             }
+            if let value = item["answers"] {
+                guard let template = value.stringValue, (1...64).contains(template.utf8.count), template.first != ".",
+                      template.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
+                    throw HostRulesError(key: "\(at).answers", reason: "must name an answer-file template (1 to 64 letters, digits, '-', '_' or '.')")
+                }
+                policy.answers = template
+            }
+            if let value = item["vars"] {
+                policy.variables = try variables(value, key: "\(at).vars")
+            }
             rules.append(HostRule(name: name, selector: selector, policy: policy))
         }
         return rules
+    }
+
+    /// Limits on a rule's answer-file variables: they are written into answer files, not stored
+    /// documents.
+    static let maximumVariables = 64
+    static let maximumVariableBytes = 4096
+
+    /// `{"role": "web", "hostname": "web-1"}`: names of letters, digits, '_' and '-'; text values.
+    static func variables(_ value: JSONValue, key: String) throws(HostRulesError) -> [String: String] {
+        guard case let .object(members) = value else { throw HostRulesError(key: key, reason: "must be an object of names to text, not a \(value.typeName)") }
+        guard members.count <= maximumVariables else { throw HostRulesError(key: key, reason: "may hold at most \(maximumVariables) variables") }
+        var variables: [String: String] = [:]
+        for (name, member) in members {
+            guard (1...64).contains(name.utf8.count), name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) else {
+                throw HostRulesError(key: key, reason: "holds \"\(name.prefix(40))\", which is not a variable name (1 to 64 letters, digits, '_' or '-')")
+            }
+            guard let text = member.stringValue, text.utf8.count <= maximumVariableBytes else {
+                throw HostRulesError(key: "\(key).\(name)", reason: "must be text of at most \(maximumVariableBytes) bytes")
+            }
+            variables[name] = text
+        }
+        return variables
     }
 
     static func parseSelector(_ value: JSONValue, key: String) throws(HostRulesError) -> HostSelector {
@@ -190,6 +222,8 @@ extension HostRule {
         if let entries = policy.entries { members.append(("entries", .array(entries.map { .string($0) }))) }
         if let boot = policy.boot { members.append(("boot", .string(boot))) }
         if let text = policy.commandLineAppend { members.append(("cmdline_append", .string(text))) }
+        if let template = policy.answers { members.append(("answers", .string(template))) }
+        if !policy.variables.isEmpty { members.append(("vars", .object(policy.variables.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))) }
         return .object(members)
     }
 }

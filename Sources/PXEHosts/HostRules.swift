@@ -87,9 +87,16 @@ public struct HostPolicy: Sendable, Equatable, Hashable {
     public var boot: String?
     /// Appended to the kernel command line of every Linux entry, for these machines.
     public var commandLineAppend: String?
+    /// The answer-file template these machines get, whatever the entry's own (`answers`).
+    public var answers: String?
+    /// Free variables of their answer files (`vars`: `{{vars.role}}`; `hostname` also fills
+    /// `{{hostname}}`).
+    public var variables: [String: String] = [:]
 
     public init(defaultChoice: String? = nil, timeoutSeconds: Int? = nil, entries: [String]? = nil, boot: String? = nil,
-                commandLineAppend: String? = nil) {
+                commandLineAppend: String? = nil, answers: String? = nil, variables: [String: String] = [:]) {
+        self.answers = answers
+        self.variables = variables
         self.defaultChoice = defaultChoice
         self.timeoutSeconds = timeoutSeconds
         self.entries = entries

@@ -31,7 +31,7 @@ import Testing
 
     @Test(arguments: [
         (#"{"worker": {"treads": 2}}"#, "worker.treads", "is not a known key"),
-        (#"{"workers": {}}"#, "workers", "is not a known section; known sections are worker, catalog, files, nginx, state, admin, menu, boot, status, hosts, dhcp, log"),
+        (#"{"workers": {}}"#, "workers", "is not a known section; known sections are worker, catalog, files, nginx, state, admin, menu, boot, status, hosts, provision, dhcp, log"),
         (#"{"worker": {"threads": "2"}}"#, "worker.threads", "must be an integer, not a string"),
         (#"{"worker": {"threads": 1000}}"#, "worker.threads", "must be between 0 and 256, not 1000"),
         (#"{"catalog": {"roots": "/srv"}}"#, "catalog.roots", "must be a list of strings, not a string"),

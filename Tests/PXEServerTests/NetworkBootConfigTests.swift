@@ -143,3 +143,16 @@ import Testing
         #expect(NetworkBootPlan.listenPort(listen) == port)
     }
 }
+
+/// `dhcp.dns_servers`: handed out in server mode (installers need name servers), refused elsewhere.
+@Suite struct DNSServersConfigTests {
+    @Test func serverModeHandsOutTheNameServersAndOtherModesRefuseThem() throws {
+        let tests = NetworkBootConfigTests()
+        let server = try tests.load(#""mode": "server", "interface": "lab0", "range": "10.77.0.100-10.77.0.199", "dns_servers": ["10.77.0.1", "192.0.2.53"]"#)
+        let text = DnsmasqConfigGenerator.config(try #require(try tests.plan(server)), sourceName: "config.json")
+        #expect(text.contains("\ndhcp-option=option:dns-server,10.77.0.1,192.0.2.53\n"))
+        let proxy = try tests.load(#""mode": "proxy", "interface": "lab0", "server_address": "10.77.0.1", "dns_servers": ["10.77.0.1"]"#)
+        #expect(throws: NetworkBootPlan.Problem.self) { _ = try tests.plan(proxy) }
+        #expect(throws: ConfigurationError.self) { _ = try tests.load(#""mode": "server", "dns_servers": ["dns.example"]"#) }
+    }
+}

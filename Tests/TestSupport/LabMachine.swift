@@ -13,6 +13,9 @@ public struct LabMachine: Sendable {
     public var firmware: Firmware
     public var mac: String
     public var memoryMiB = 256
+    /// BIOS only: boot this kernel, initrd and command line straight away (QEMU's `-kernel`),
+    /// with the network card on the bridge, as a machine does that was handed a boot earlier.
+    public var directKernel: (kernel: String, initrd: String, commandLine: String)?
 
     public init(_ firmware: Firmware, mac: String) {
         self.firmware = firmware
@@ -52,8 +55,13 @@ public struct LabMachine: Sendable {
                              "-netdev", "tap,id=n0,ifname=\(tap),script=no,downscript=no"]
             switch machine.firmware {
             case .bios:
-                arguments += ["-machine", "pc,graphics=off", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-boot", "n",
+                arguments += ["-machine", "pc,graphics=off", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
                               "-device", "virtio-net-pci,netdev=n0,mac=\(machine.mac)"]
+                if let direct = machine.directKernel {
+                    arguments += ["-kernel", direct.kernel, "-initrd", direct.initrd, "-append", direct.commandLine]
+                } else {
+                    arguments += ["-boot", "n"]
+                }
             case .uefiSecureBootPXE:
                 let variables = name + ".vars.fd"
                 try FileManager.default.copyItem(atPath: "/usr/share/OVMF/OVMF_VARS_4M.ms.fd", toPath: variables)

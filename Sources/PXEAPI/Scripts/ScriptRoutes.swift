@@ -45,6 +45,8 @@ struct ScriptRoutes: Sendable {
     let nextBoots: NextBootBook
     /// Shape the menu per machine (default, timeout, extra command line).
     let rules: HostRuleBook
+    /// Answer-file tokens: an entry script minted for a machine carries its URL.
+    let tokens: AnswerTokenBook
 
     /// Renderings kept per catalog state: a boot storm asks for the same answers thousands of
     /// times between two changes.
@@ -191,26 +193,43 @@ struct ScriptRoutes: Sendable {
         let context = self.context
         let rule = machine.isEmpty ? nil : rules.effective.rule(for: machine)
         let status = state.bootStatus(id)
-        let menuEntry = Self.menuEntry(entry, setting, state: state, context: context, rule: rule)
+        let base = sanBaseURL(request)
+        // The machine's own answer-file URL, with a token minted for it and this entry.
+        var answersURL: String?
+        var outcome: String?
+        if let template = Self.answerTemplate(entry, setting, context: context, rule: rule) {
+            if let mac = machine.mac, let base {
+                let token = tokens.mint(machine: machine, mac: mac, entry: id, template: template.name)
+                answersURL = ProvisionRoutes.url(base: base, mac: mac, token: token, template: template)
+                outcome = "answers: \(template.name)"
+            } else {
+                outcome = "answers: none (the machine sent no MAC address, or the Host header is unusable)"
+            }
+        }
+        var menuEntry = Self.menuEntry(entry, setting, state: state, context: context, rule: rule, answersURL: answersURL)
             ?? MenuEntry(id: id, name: setting.menuName ?? entry.displayName, size: entry.size, distro: entry.metadata.distro,
                          boot: .notReady(reason: status.problem ?? "it boots nothing"))
+        menuEntry.bootsThroughEntryScript = false
         let script = IPXEScripts.entryScript(menuEntry, options: Self.options(context.menu, rule: nil, attributed: !machine.isEmpty),
-                                             sanBaseURL: sanBaseURL(request))
+                                             sanBaseURL: base)
         var response = HTTPResponse.text(machine.isEmpty ? script : IPXEScripts.attributed(script, query: machine.query))
-        response.bootEvent = BootEventNote(kind: .entryScript, entry: id)
+        response.bootEvent = BootEventNote(kind: .entryScript, entry: id, outcome: outcome)
         return response
     }
 
     /// What the menu offers for an entry: its boot when ready and bootable, a "being prepared"
     /// line while pending, nothing when it cannot boot (failed, not prepared, boots nothing).
-    static func menuEntry(_ entry: CatalogEntry, _ setting: PXESetting, state: CatalogState, context: APIContext, rule: HostRule? = nil) -> MenuEntry? {
+    /// `answersURL`: the machine's answer-file URL for the command line (nil: not known here;
+    /// an entry that wants one is then booted through its own script, which makes it).
+    static func menuEntry(_ entry: CatalogEntry, _ setting: PXESetting, state: CatalogState, context: APIContext, rule: HostRule? = nil,
+                          answersURL: String? = nil) -> MenuEntry? {
         let status = state.bootStatus(entry.id)
         let boot: MenuEntry.Boot
         switch (status.state, status.kind) {
         case (.pending, _), (.preparing, _):
             boot = .notReady(reason: "it is being prepared, try again shortly")
         case (.ready, .linux?):
-            boot = .linux(commandLine: commandLine(entry, setting, context: context, hostAppend: rule?.policy.commandLineAppend),
+            boot = .linux(commandLine: commandLine(entry, setting, context: context, hostAppend: rule?.policy.commandLineAppend, answersURL: answersURL),
                           hasInitrd: status.parts[.initrd] != nil)
         case (.ready, .disk?):
             boot = .disk
@@ -222,14 +241,34 @@ struct ScriptRoutes: Sendable {
         var menuEntry = MenuEntry(id: entry.id, name: setting.menuName ?? entry.displayName, description: setting.menuDescription ?? entry.metadata.description,
                                   size: entry.size, distro: entry.metadata.distro, boot: boot)
         menuEntry.kernelSigned = status.kernelSignature?.isSigned
+        if answersURL == nil, case .linux = boot, answerTemplate(entry, setting, context: context, rule: rule) != nil {
+            menuEntry.bootsThroughEntryScript = true
+        }
         return menuEntry
     }
 
     /// The command line a Linux entry boots with: the entry's own (set through the API) or the
-    /// container's, then `boot.cmdline_append`, then the machine's host rule's; sanitised for
-    /// the `kernel` line.
-    static func commandLine(_ entry: CatalogEntry, _ setting: PXESetting, context: APIContext, hostAppend: String? = nil) -> String {
+    /// container's, then `boot.cmdline_append`, then the machine's host rule's; the answer-file
+    /// URL put in where it asks for it (`${provision_url}`; nothing when there is none);
+    /// sanitised for the `kernel` line.
+    static func commandLine(_ entry: CatalogEntry, _ setting: PXESetting, context: APIContext, hostAppend: String? = nil, answersURL: String? = nil) -> String {
+        var line = rawCommandLine(entry, setting, context: context, hostAppend: hostAppend)
+        if line.utf8.contains(UInt8(ascii: "$")) {
+            line = line.replacingOccurrences(of: IPXEText.answerURLPlaceholder, with: answersURL ?? "")
+        }
+        return IPXEText.commandLine(line)
+    }
+
+    static func rawCommandLine(_ entry: CatalogEntry, _ setting: PXESetting, context: APIContext, hostAppend: String?) -> String {
         let own = setting.commandLine ?? entry.metadata.kernelCommandLine ?? ""
-        return IPXEText.commandLine([own, context.commandLineAppend, hostAppend ?? ""].filter { !$0.isEmpty }.joined(separator: " "))
+        return [own, context.commandLineAppend, hostAppend ?? ""].filter { !$0.isEmpty }.joined(separator: " ")
+    }
+
+    /// The loaded template whose URL the entry's command line asks for, for a machine under
+    /// `rule`; nil when the line does not ask or no template applies.
+    static func answerTemplate(_ entry: CatalogEntry, _ setting: PXESetting, context: APIContext, rule: HostRule?) -> AnswerTemplate? {
+        guard !context.answers.templates.templates.isEmpty, let name = context.answers.templateName(for: entry, rule: rule), let template = context.answers.templates[name],
+              rawCommandLine(entry, setting, context: context, hostAppend: rule?.policy.commandLineAppend).contains(IPXEText.answerURLPlaceholder) else { return nil }
+        return template
     }
 }

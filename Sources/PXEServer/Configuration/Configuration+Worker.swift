@@ -1,7 +1,8 @@
 import Foundation
+import Logging
 import PXEAPI
 import PXECatalog
-import Logging
+import PXEHosts
 
 /// What the worker's parts are built from, derived from the configuration in one place (at
 /// start and again on SIGHUP).
@@ -28,6 +29,14 @@ extension Configuration {
                 ("range_requests", .bool(true)),
             ],
             menu: menuOptions, commandLineAppend: boot.commandLineAppend)
+            .with(answers: answerSettings)
+    }
+
+    var answerSettings: AnswerSettings {
+        let menu = menuFile?.menu
+        return AnswerSettings(templates: provision.templates,
+                              tokenPolicy: AnswerTokenBook.Policy(lifetimeSeconds: Double(provision.tokenMinutes * 60), fetchesPerFile: provision.tokenFetches),
+                              entryTemplate: { entry in menu?.answerTemplate(for: entry) })
     }
 
     func bootPreparerSettings(logger: Logger) -> BootPreparer.Settings {

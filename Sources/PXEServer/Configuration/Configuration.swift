@@ -107,6 +107,16 @@ package struct Configuration: Sendable, Equatable {
         package var bootLogSize = 10_000
     }
 
+    /// Unattended installs: answer-file templates and the tokens that open them.
+    package struct Provision: Sendable, Equatable {
+        /// The templates directory (nil: no answer files).
+        package var templatesDirectory: String?
+        package var tokenMinutes = 60
+        package var tokenFetches = 1
+        /// The templates in it, read when the configuration is loaded.
+        package var templates = AnswerTemplateSet()
+    }
+
     /// Network boot for real machines: the dnsmasq that answers their firmware's DHCP (as the
     /// network's server, or as a proxy beside the site's) and serves the boot loaders by TFTP.
     /// pxe-catalog generates its configuration (`dnsmasq-config`) and follows its log.
@@ -171,6 +181,8 @@ package struct Configuration: Sendable, Equatable {
         /// Router advertisements without a default route (server mode), so that iPXE's IPv6
         /// autoconfiguration finishes at once instead of waiting for its timeout.
         package var routerAdvertisements = false
+        /// Server mode: the name servers DHCP hands out (`dhcp.dns_servers`); none by default.
+        package var dnsServers: [String] = []
         /// dnsmasq's log (its DHCP and TFTP details), which the worker follows for the boot log.
         package var logFile = "/var/log/pxe-catalog/dnsmasq.log"
         /// The user dnsmasq runs as once it has bound its ports (it writes the log and the leases).
@@ -194,6 +206,7 @@ package struct Configuration: Sendable, Equatable {
     package var status = Status()
     package var hosts = Hosts()
     package var dhcp = DHCP()
+    package var provision = Provision()
     /// The menu file `menu.file` names, read when the configuration is loaded.
     package var menuFile: MenuFile?
 

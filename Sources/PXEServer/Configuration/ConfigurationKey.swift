@@ -284,6 +284,18 @@ struct ConfigurationKey: Sendable {
                 throw ConfigurationError(source: $2, key: error.key, reason: error.reason)
             }
         },
+        ConfigurationKey(path: "provision.templates", kind: .string, defaultText: "none (no answer files)",
+                         summary: "Directory of answer-file templates (Mustache; `.preseed`/`.cfg`, `.ks`, `.yaml`/`.yml`, `.json`/`.ign`; a subdirectory is one template of several files, e.g. cloud-init's user-data and meta-data). Each is checked when the configuration is loaded (start, SIGHUP, check-config): a template that does not parse or names a variable no machine has is refused, naming file and line. See docs/provisioning.md.") {
+            $0.provision.templatesDirectory = try string($1, "provision.templates", $2)
+        },
+        ConfigurationKey(path: "provision.token_minutes", kind: .integer, defaultText: "60",
+                         summary: "Minutes an answer-file URL works after the machine's entry script was rendered.") {
+            $0.provision.tokenMinutes = try integer($1, "provision.token_minutes", $2, in: 1...10_080)
+        },
+        ConfigurationKey(path: "provision.token_fetches", kind: .integer, defaultText: "1",
+                         summary: "How many times an answer-file URL gives each file; 0: any number within `provision.token_minutes`.") {
+            $0.provision.tokenFetches = try integer($1, "provision.token_fetches", $2, in: 0...1000)
+        },
         ConfigurationKey(path: "hosts.boot_log_size", kind: .integer, defaultText: "10000",
                          summary: "Boot events kept in memory for `GET /boots` (the oldest go first); host summaries are kept for up to ten times as many machines.") {
             $0.hosts.bootLogSize = try integer($1, "hosts.boot_log_size", $2, in: 1...1_000_000)
@@ -367,6 +379,14 @@ struct ConfigurationKey: Sendable {
         ConfigurationKey(path: "dhcp.router_advertisements", kind: .boolean, defaultText: "false",
                          summary: "Server mode: dnsmasq sends IPv6 router advertisements that announce no route, so iPXE's IPv6 autoconfiguration ends at once (it otherwise waits about 10 s per start). For isolated networks only.") {
             $0.dhcp.routerAdvertisements = try boolean($1, "dhcp.router_advertisements", $2)
+        },
+        ConfigurationKey(path: "dhcp.dns_servers", kind: .stringList, defaultText: "[] (none)",
+                         summary: "Server mode: the name servers (IPv4) DHCP hands out. Installers need them: Debian's asks for name servers when DHCP gives none, which stops an unattended install.") {
+            let servers = try stringList($1, "dhcp.dns_servers", $2)
+            for server in servers where IPv4Address(server) == nil {
+                throw ConfigurationError(source: $2, key: "dhcp.dns_servers", reason: "must list IPv4 addresses such as \"10.77.0.1\", not \"\(server)\"")
+            }
+            $0.dhcp.dnsServers = servers
         },
         ConfigurationKey(path: "dhcp.log_file", kind: .string, defaultText: "\"/var/log/pxe-catalog/dnsmasq.log\"",
                          summary: "dnsmasq's log: the worker follows it and puts each machine's DHCP answer and TFTP transfer into the boot log (`/boots`, `/hosts/{mac}`).") {

@@ -1,3 +1,4 @@
+import BootScripts
 import Foundation
 import PXECatalog
 import StrictJSON
@@ -37,7 +38,36 @@ package enum ConfigurationLoader {
                 throw ConfigurationError(source: .file(path), key: "hosts.rules", reason: "is ambiguous with the configuration's rules: \(conflict)")
             }
         }
+        try loadAnswerTemplates(&configuration, sources: sources)
         return configuration
+    }
+
+    /// Reads `provision.templates` and checks that every template a rule or the menu file names
+    /// is there; any error names the file (and line) at fault, and the configuration is refused
+    /// as a whole (a reload keeps the running one).
+    static func loadAnswerTemplates(_ configuration: inout Configuration, sources: [String: ConfigurationError.Source]) throws(ConfigurationError) {
+        if let directory = configuration.provision.templatesDirectory {
+            do {
+                configuration.provision.templates = try AnswerTemplateSet.load(directory: directory)
+            } catch {
+                let at = error.file.hasPrefix("(") ? directory : directory + "/" + error.file
+                throw ConfigurationError(source: .file(at), key: "provision.templates",
+                                         reason: error.line.map { "line \($0): \(error.reason)" } ?? error.reason)
+            }
+        }
+        let templates = configuration.provision.templates
+        for rule in configuration.hostRules.rules {
+            if let name = rule.policy.answers, templates[name] == nil {
+                throw ConfigurationError(source: sources["hosts.rules"] ?? .file(configuration.menu.file ?? "(menu file)"), key: "hosts.rules (rule \"\(rule.name)\").answers",
+                                         reason: "names template \"\(name)\", which provision.templates does not hold\(templates.names.isEmpty ? "" : " (it holds \(templates.names.joined(separator: ", ")))")")
+            }
+        }
+        for (index, item) in (configuration.menuFile?.menu.items ?? []).enumerated() {
+            if let name = item.answers, templates[name] == nil {
+                throw ConfigurationError(source: .file(configuration.menu.file ?? "(menu file)"), key: "entries[\(index)].answers",
+                                         reason: "names template \"\(name)\", which provision.templates does not hold\(templates.names.isEmpty ? "" : " (it holds \(templates.names.joined(separator: ", ")))")")
+            }
+        }
     }
 
     static func apply(document: JSONValue, to configuration: inout Configuration, source: ConfigurationError.Source,
@@ -126,6 +156,7 @@ package enum ConfigurationLoader {
         configuration.state.directory = absolute(configuration.state.directory, base: base)
         configuration.admin.tokenFile = configuration.admin.tokenFile.map { absolute($0, base: base) }
         configuration.menu.file = configuration.menu.file.map { absolute($0, base: base) }
+        configuration.provision.templatesDirectory = configuration.provision.templatesDirectory.map { absolute($0, base: base) }
         configuration.boot.cacheDirectory = configuration.boot.cacheDirectory.map { absolute($0, base: base) }
         configuration.nginx.staticRoot = configuration.nginx.staticRoot.map { absolute($0, base: base) }
         configuration.nginx.tlsCertificate = configuration.nginx.tlsCertificate.map { absolute($0, base: base) }

@@ -135,8 +135,13 @@ package struct MenuFile: Sendable, Equatable {
                 let change = try text(fieldValue, at: at, limit: 4096, fail: fail)
                 if case let .set(line) = change, let problem = IPXEText.commandLineProblem(line) { throw fail(at, problem) }
                 item.commandLine = change
+            case "answers":
+                guard case let .string(template) = fieldValue, AnswerTemplateSet.isTemplateName(template) else {
+                    throw fail(at, "must name an answer-file template of provision.templates (1 to 64 letters, digits, '-', '_' or '.'), not \(shown(fieldValue))")
+                }
+                item.answers = template
             default:
-                throw fail(at, "is not a known key; use id or path, enabled, name, description, cmdline")
+                throw fail(at, "is not a known key; use id or path, enabled, name, description, cmdline, answers")
             }
         }
         guard let selector else { throw fail(key, "needs \"id\" or \"path\" to say which entries it is about") }

@@ -36,6 +36,10 @@ package enum DnsmasqConfigGenerator {
                 "# No ping before an offer (it costs each machine about 3 s); every address of the range is ours to give.",
                 "no-ping",
             ]
+            if !plan.dnsServers.isEmpty {
+                lines += ["# Name servers for the machines (dhcp.dns_servers): installers look up their mirrors.",
+                          "dhcp-option=option:dns-server,\(plan.dnsServers.joined(separator: ","))"]
+            }
             if plan.routerAdvertisements {
                 lines += [
                     "# IPv6 router advertisements of the interface's own /64 with no route (router lifetime 0), so",

@@ -19,6 +19,8 @@ package struct NetworkBootPlan: Sendable, Equatable {
     package var uefiLoader: String
     package var httpBootLoader: String
     package var routerAdvertisements: Bool
+    /// Server mode: name servers handed out with the address.
+    package var dnsServers: [String] = []
     package var logFile: String
     package var leaseFile: String
     package var user: String
@@ -78,6 +80,9 @@ package struct NetworkBootPlan: Sendable, Equatable {
                 throw Problem(key: "dhcp.router_advertisements", reason: "needs an IPv6 address on \(interface) other than its link-local one (a unique local one such as fd00:77::1/64 will do): dnsmasq advertises that address's /64")
             }
         }
+        if !dhcp.dnsServers.isEmpty, dhcp.mode != .server {
+            throw Problem(key: "dhcp.dns_servers", reason: "is only for server mode: beside the site's DHCP server, that server hands out the name servers")
+        }
         var ipxeLoaders = [("dhcp.bios_loader", dhcp.biosLoader), ("dhcp.http_boot_loader", dhcp.httpBootLoader)]
         switch dhcp.uefiBoot {
         case .ipxe:
@@ -94,12 +99,14 @@ package struct NetworkBootPlan: Sendable, Equatable {
                 throw Problem(key: key, reason: "is \(name), which is not in \(dhcp.loaderDirectory) (dhcp.loader_directory); Debian's ipxe package installs undionly.kpxe, snponly.efi and ipxe.efi there")
             }
         }
-        return NetworkBootPlan(
+        var plan = NetworkBootPlan(
             mode: dhcp.mode, interface: interface, subnet: subnet, range: range, leaseSeconds: dhcp.leaseSeconds,
             serverAddress: server, baseURL: baseURL(configuration, server: server), tftpRoot: configuration.effectiveTFTPRoot,
             biosLoader: dhcp.biosLoader, uefiLoader: dhcp.uefiFirstLoader, httpBootLoader: dhcp.httpBootLoader,
             routerAdvertisements: dhcp.routerAdvertisements, logFile: dhcp.logFile,
             leaseFile: configuration.state.directory + "/dnsmasq.leases", user: dhcp.user)
+        plan.dnsServers = dhcp.dnsServers
+        return plan
     }
 
     /// `menu.public_base_url` when set, else `http://` the server's address and nginx's port

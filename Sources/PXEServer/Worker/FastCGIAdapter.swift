@@ -5,7 +5,7 @@ import PXEAPI
 /// only place that knows both the transport's and the API's types.
 enum FastCGIAdapter {
     /// Every CGI param `httpRequest(from:)` reads; the transport copies only these.
-    static let paramsRead = ["HTTP_AUTHORIZATION", "HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH", "HTTP_HOST", "SERVER_PORT", "REQUEST_METHOD", "DOCUMENT_URI", "SCRIPT_NAME", "QUERY_STRING"]
+    static let paramsRead = ["HTTP_AUTHORIZATION", "HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH", "HTTP_HOST", "SERVER_PORT", "REQUEST_METHOD", "DOCUMENT_URI", "SCRIPT_NAME", "QUERY_STRING", "REMOTE_ADDR"]
 
     /// Slow requests are answered on a thread of their own (see `RoutedRequest.runsLong`).
     static func reply(to request: FastCGIRequest, api: CatalogAPI) -> FastCGIServer.Reply {
@@ -30,9 +30,13 @@ enum FastCGIAdapter {
         }
         let bodyProblem: HTTPRequest.BodyProblem? = request.bodyExceedsLimit ? .tooLarge
             : request.bodyShorterThanDeclared ? .shorterThanDeclared : nil
+        let path = request.param("DOCUMENT_URI") ?? request.param("SCRIPT_NAME")
+        // The peer's address as nginx saw it, for answer files only (templates get it, the boot
+        // log records who fetched them); never a forwarded header, which the client could write.
+        if path?.utf8.starts(with: "/provision/".utf8) == true, let address = request.param("REMOTE_ADDR") { headers["remote-addr"] = address }
         return HTTPRequest(
             method: request.param("REQUEST_METHOD") ?? "GET",
-            path: request.param("DOCUMENT_URI") ?? request.param("SCRIPT_NAME"),
+            path: path,
             query: request.param("QUERY_STRING") ?? "",
             headers: headers, body: request.body, bodyProblem: bodyProblem)
     }
