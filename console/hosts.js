@@ -1,5 +1,6 @@
-// Machines that booted and boots as they happen (polling /boots?since=<last id>), and the
-// settings' change history. All of it needs the admin token.
+// Machines that booted and boots as they happen (polling /boots?since=<last id>), the
+// answer-file templates and who uses each, and the settings' change history. All of it needs
+// the admin token.
 import { request, token } from "./api.js";
 import { element, replaceChildren, localTime } from "./dom.js";
 
@@ -11,6 +12,7 @@ export class HostsView {
     this.lastBoot = null;
     this.hostRows = document.getElementById("host-rows");
     this.bootRows = document.getElementById("boot-rows");
+    this.answerRows = document.getElementById("answer-rows");
   }
 
   async load() {
@@ -24,6 +26,14 @@ export class HostsView {
       element("td", { className: "number" }, host.boots),
       element("td", {}, localTime(host.last_seen)),
       element("td", { className: "mono" }, host.next_boot ? host.next_boot.entry_id : ""))));
+    const answers = await request("GET", "/provision/templates", { admin: true });
+    replaceChildren(this.answerRows, answers.templates.length
+      ? answers.templates.map((template) => element("tr", {},
+        element("td", { className: "mono" }, template.name),
+        element("td", {}, template.files.map((file) => `${file.name} (${file.format})`).join(", ")),
+        element("td", { className: "mono" }, template.entries.join(" ")),
+        element("td", {}, template.rules.join(", "))))
+      : element("tr", {}, element("td", { colspan: 4 }, "No answer-file templates (provision.templates).")));
     await this.poll();
   }
 
@@ -48,6 +58,7 @@ export class HostsView {
     this.lastBoot = null;
     replaceChildren(this.hostRows);
     replaceChildren(this.bootRows);
+    replaceChildren(this.answerRows);
   }
 }
 

@@ -266,6 +266,9 @@ class ConsoleTests(unittest.TestCase):
         self.wait(lambda: any("52:54:00:aa:bb:cc" in row.text for row in self.driver.find_elements(By.CSS_SELECTOR, "#boot-rows tr")),
                   "the boot shows up live")
         self.shot("9-boots")
+        self.wait(lambda: any("debian.preseed (preseed)" in row.text and "lab-installs" in row.text
+                              for row in self.driver.find_elements(By.CSS_SELECTOR, "#answer-rows tr")),
+                  "the answer-file template and the rule that uses it")
         self.section("audit")
         _, audit = api("GET", "/audit?limit=200", token=ARGS.token)
         toggles = [record for record in audit["records"] if record["old"] == "true" and record["new"] == "false"]

@@ -30,6 +30,10 @@ import Testing
         try Self.packLinux(server, to: server.catalogRoot + "/hostile.rts.png", name: Self.hostileName, description: Self.hostileDescription, seed: 4)
         let spare = server.directory.subdirectory("inputs") + "/delta.rts.png"
         try Self.packLinux(server, to: spare, name: "Delta", seed: 5)
+        // An answer-file template a host rule gives its machines: the hosts section lists it.
+        let answers = server.directory.subdirectory("answers")
+        try "d-i netcfg/get_hostname string {{hostname}}\n".write(toFile: answers + "/debian.preseed", atomically: true, encoding: .utf8)
+        server.extraConfig = #""provision": {"templates": "\#(answers)"}, "hosts": {"rules": [{"name": "lab-installs", "match": {"mac_prefix": "52:54:00"}, "answers": "debian"}]}"#
         // As admins run it: the console and the admin API over TLS (a self-signed certificate).
         let tls = try server.makeSelfSignedCertificate()
         server.tls = tls
