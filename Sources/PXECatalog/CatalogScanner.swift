@@ -199,6 +199,17 @@ package struct CatalogScanner: Sendable {
             problems.append("catalog root \(root) cannot be read: \(String(cString: strerror(errno)))")
             return
         }
+        // Walk down (one thread) until there are enough directories for every core: a root
+        // that holds one directory of many (`images/batch-*/`) is otherwise walked by one.
+        var depth = 0
+        while !subtrees.isEmpty, subtrees.count < Self.parallelWalkWidth, depth < Self.serialWalkDepth {
+            var next: [String] = []
+            for directory in subtrees {
+                found += walkDirectory(root: root, rootIndex: rootIndex, start: directory, recurse: false, subdirectories: &next) ?? []
+            }
+            subtrees = next
+            depth += 1
+        }
         let results = ParallelResults<[Candidate]>(count: subtrees.count)
         let scanner = self
         let work = subtrees
@@ -221,6 +232,11 @@ package struct CatalogScanner: Sendable {
         }
         candidates += found
     }
+
+    /// Directories to have before walking them in parallel, and how many levels to walk down by
+    /// one thread to find them.
+    static let parallelWalkWidth = max(4, 2 * ProcessInfo.processInfo.activeProcessorCount)
+    static let serialWalkDepth = 3
 
     /// Files matching the pattern below `start` (relative to `root`); subdirectories are walked
     /// when `recurse`, else returned in `subdirectories`. nil when `start` cannot be opened.

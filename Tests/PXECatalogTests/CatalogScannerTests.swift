@@ -20,6 +20,21 @@ import Testing
         #expect(result.rootProblems.isEmpty)
     }
 
+    /// A root that holds one directory, which holds the rest at several depths (the walk goes
+    /// down by one thread before it spreads over the cores): every file once, in path order.
+    @Test func aRootWithOneDirectoryOfManyIsWalkedWhole() {
+        let root = TemporaryDirectory()
+        var written: [String] = []
+        for path in ["images/top.rts.png", "images/x/mid.rts.png", "images/x/y/z/deep.rts.png", "images/x/y/z/w/deeper.rts.png"]
+            + (0..<12).flatMap({ batch in (0..<3).map { "images/batch-\(batch)/image-\($0).rts.png" } }) {
+            root.write(PNGFixtures.named(path), to: path)
+            written.append(path)
+        }
+        let result = CatalogScanner(roots: [root.path]).scan()
+        #expect(result.entries.map(\.relativePath) == written.sorted())
+        #expect(result.rootProblems.isEmpty)
+    }
+
     @Test func sidecarsAreNeverContainersEvenWithABroadPattern() {
         let scanner = CatalogScanner(roots: [], pattern: "*")
         #expect(!scanner.matches(fileName: "x.rts.png.meta.json"))
