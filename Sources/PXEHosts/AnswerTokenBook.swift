@@ -47,6 +47,8 @@ public final class AnswerTokenBook: Sendable {
     struct State {
         var grants: [String: Grant] = [:]
         var newest: [Key: String] = [:]
+        /// Fetches granted so far.
+        var used = 0
     }
 
     /// Bounds memory whatever machines claim to be: the oldest grants go first.
@@ -70,26 +72,52 @@ public final class AnswerTokenBook: Sendable {
     /// A new token for `machine` (which has a MAC) booting `entry` with `template`; the
     /// machine's previous token for that entry stops working.
     public func mint(machine: MachineIdentity, mac: String, entry: String, template: String) -> String {
+        let now = clock()
+        let lifetime = policy.lifetimeSeconds
+        return state.withLock { state in Self.mint(&state, machine: machine, mac: mac, entry: entry, template: template, now: now, lifetime: lifetime) }
+    }
+
+    /// For menus written ahead of the boot (GRUB's, read by TFTP): the machine's token for
+    /// `entry` while it has not been used and has at least half its lifetime left, else a new
+    /// one. The menu is rewritten when a token is used or ages (see `epoch`).
+    public func lasting(machine: MachineIdentity, mac: String, entry: String, template: String) -> String {
+        let now = clock()
+        let lifetime = policy.lifetimeSeconds
+        return state.withLock { state in
+            if let token = state.newest[Key(mac: mac, entry: entry)], let grant = state.grants[token], grant.template == template,
+               grant.fetches.isEmpty, now - grant.issued < lifetime / 2 {
+                return token
+            }
+            return Self.mint(&state, machine: machine, mac: mac, entry: entry, template: template, now: now, lifetime: lifetime)
+        }
+    }
+
+    /// Changes when a token is used and every half lifetime: when menus written ahead need
+    /// their tokens renewed.
+    public func epoch() -> [Int] {
+        let now = clock()
+        let half = max(1, policy.lifetimeSeconds / 2)
+        return [state.withLock { $0.used }, Int(now / half)]
+    }
+
+    private static func mint(_ state: inout State, machine: MachineIdentity, mac: String, entry: String, template: String,
+                             now: Double, lifetime: Double) -> String {
         var generator = SystemRandomNumberGenerator()
         let token = (0..<2).map { _ in
             let hex = String(generator.next() as UInt64, radix: 16)
             return String(repeating: "0", count: 16 - hex.count) + hex
         }.joined()
-        let now = clock()
-        let lifetime = policy.lifetimeSeconds
-        state.withLock { state in
-            let key = Key(mac: mac, entry: entry)
-            if let previous = state.newest[key] { state.grants[previous] = nil }
-            if state.grants.count >= Self.maximumTokens {
-                state.grants = state.grants.filter { now - $0.value.issued < lifetime }
-                while state.grants.count >= Self.maximumTokens, let oldest = state.grants.min(by: { $0.value.issued < $1.value.issued }) {
-                    state.grants[oldest.key] = nil
-                }
-                state.newest = state.newest.filter { state.grants[$0.value] != nil }
+        let key = Key(mac: mac, entry: entry)
+        if let previous = state.newest[key] { state.grants[previous] = nil }
+        if state.grants.count >= Self.maximumTokens {
+            state.grants = state.grants.filter { now - $0.value.issued < lifetime }
+            while state.grants.count >= Self.maximumTokens, let oldest = state.grants.min(by: { $0.value.issued < $1.value.issued }) {
+                state.grants[oldest.key] = nil
             }
-            state.grants[token] = Grant(machine: machine, entry: entry, template: template, issued: now)
-            state.newest[key] = token
+            state.newest = state.newest.filter { state.grants[$0.value] != nil }
         }
+        state.grants[token] = Grant(machine: machine, entry: entry, template: template, issued: now)
+        state.newest[key] = token
         return token
     }
 
@@ -107,7 +135,10 @@ public final class AnswerTokenBook: Sendable {
         let policy = self.policy
         return state.withLock { state in
             let verdict = Self.verdict(state.grants[token], mac: mac, file: file, now: now, policy: policy)
-            if case .granted = verdict { state.grants[token]?.fetches[file, default: 0] += 1 }
+            if case .granted = verdict {
+                state.grants[token]?.fetches[file, default: 0] += 1
+                state.used += 1
+            }
             return verdict
         }
     }

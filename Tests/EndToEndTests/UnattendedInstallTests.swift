@@ -127,4 +127,66 @@ struct UnattendedInstallTests {
         let again = try server.request("GET", "/provision/" + machines[0].path + "/" + token + "/debian.preseed")
         #expect(again.status == 410, "\(again.status) \(again.text)")
     }
+
+    /// A UEFI machine with Secure Boot on: shim and GRUB read its own menu by TFTP, which the
+    /// worker wrote with the machine's answer-file URL in it (GRUB has no HTTP); Debian's signed
+    /// installer kernel boots and fetches its answers once; the menu then gets a new URL.
+    @Test func aSecureBootMachineInstallsWithTheURLItsGRUBMenuCarries() throws {
+        try #require(FileManager.default.fileExists(atPath: Self.installer + "/initrd.gz"),
+                     "make installer-parts (part of make test) unpacks Debian's netboot installer")
+        try #require(FileManager.default.fileExists(atPath: RealNetworkTests.secureBootLoaders + "/shimx64.efi.signed"),
+                     "make secure-boot-loaders (part of make test) unpacks Debian's signed shim and GRUB")
+        let machine = Machine(mac: "52:54:00:77:40:11", hostname: "uefi-1", nonce: UUID().uuidString.prefix(8).lowercased())
+        let lab = try NetworkLab()
+        defer { withExtendedLifetime(lab) {} }
+        let server = TestServer(namespace: lab.namespace)
+        server.listensOnAllAddresses = true
+        let directory = server.directory.path
+        let container = server.catalogRoot + "/installer.rts.png"
+        let packed = try TestServer.run(TestServer.binary, ["pack", container, "--kernel", Self.installer + "/linux", "--initrd", Self.installer + "/initrd.gz",
+                                                            "--name", "Debian 12 installer"])
+        try #require(packed.status == 0, "\(packed.stderr)")
+        let id = CatalogEntry.id(forRealPath: container)
+        try FileManager.default.createDirectory(atPath: directory + "/answers", withIntermediateDirectories: true)
+        try Self.preseed.write(toFile: directory + "/answers/debian.preseed", atomically: true, encoding: .utf8)
+        try """
+            {"entries": [{"path": "installer.rts.png", "cmdline": "\(Self.commandLine)", "answers": "debian"}],
+             "hosts": {"rules": [{"name": "uefi", "match": {"mac": "\(machine.mac)"}, "boot": "\(id)", "vars": {"hostname": "\(machine.hostname)", "nonce": "\(machine.nonce)"}}]}}
+            """.write(toFile: directory + "/menu.json", atomically: true, encoding: .utf8)
+        server.extraConfig = """
+            "menu": {"file": "\(directory)/menu.json"},
+            "provision": {"templates": "\(directory)/answers"},
+            "dhcp": {"interface": "\(NetworkLab.bridge)", "user": "root", "log_file": "\(directory)/dnsmasq.log", "tftp_root": "\(directory)/tftp", "dns_servers": ["\(NetworkLab.serverAddress)"], \(RealNetworkTests.serverMode), \(RealNetworkTests.shimGRUB)}
+            """
+        try server.start()
+        defer { server.stop() }
+        let own = directory + "/tftp/" + "grub/host-\(machine.path).cfg"
+        let prefix = "url=http://\(NetworkLab.serverAddress):\(server.port)/provision/\(machine.path)/"
+        var menu = ""
+        try #require(TestServer.waitFor(seconds: 180) {
+            menu = (try? String(contentsOfFile: own, encoding: .utf8)) ?? ""
+            return menu.contains(prefix)
+        }, "the machine's GRUB menu carries its URL:\n\(menu)")
+        let dnsmasq = try LabDnsmasq(lab: lab, server: server)
+        defer { withExtendedLifetime(dnsmasq) {} }
+
+        var labMachine = LabMachine(.uefiSecureBootPXE, mac: machine.mac)
+        labMachine.memoryMiB = 1024
+        let started = Date()
+        let serial = try LabMachine.boot([labMachine], in: lab, directory: directory, seconds: 900) {
+            $0.contains("PXE-ANSWERS") && $0.contains("Power down") || $0.contains("Failed to retrieve the preconfiguration file")
+        }[0]
+        print("Debian installer, UEFI with Secure Boot through shim and GRUB: answers in \(Int(Date().timeIntervalSince(started))) s")
+        #expect(LabMachine.hasLine(machine.marker, in: serial), "\(serial.suffix(3000))")
+        #expect(serial.contains("Secure boot enabled"), "the installer's kernel says Secure Boot is on")
+        let events = RealNetworkTests.waitForBootLog(server, mac: machine.mac) { $0.contains { $0["kind"]?.stringValue == "answers" } }
+        #expect(events.contains { $0["kind"]?.stringValue == "answers" && $0["status"] == .int(200) }, "\(RealNetworkTests.summary(events))")
+        // Used: the machine's menu gets a new URL for its next install.
+        let used = try #require(menu.split(separator: "\n").first { $0.contains(prefix) }.flatMap { line in
+            line.split(separator: " ").first { $0.contains(prefix) } }).replacingOccurrences(of: "'", with: "")
+        #expect(TestServer.waitFor(seconds: 10) {
+            let now = (try? String(contentsOfFile: own, encoding: .utf8)) ?? ""
+            return now.contains(prefix) && !now.contains(used)
+        }, "a new URL after the old one was used")
+    }
 }

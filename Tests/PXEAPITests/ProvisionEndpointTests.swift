@@ -133,4 +133,26 @@ import Testing
         let url = try #require(Self.answersURL(Self.entryScript(fixture, a, mac: Self.first).bodyText))
         #expect(Self.fetch(fixture, url).status == 200)
     }
+
+    /// GRUB reads files written ahead: a machine's own menu (a MAC rule names it) carries its
+    /// URL; the shared menu none; using the URL renews it at the next writing.
+    @Test func aMachinesOwnGRUBMenuCarriesItsURLAndGetsANewOneOnceUsed() throws {
+        let (fixture, _, _, _) = try Self.fixture()
+        var context = fixture.api.context
+        context.answers.tftpMachinesBaseURL = "http://10.0.0.1:8080"
+        fixture.api.replaceContext(context)
+        let tree = fixture.api.grubTree()
+        let own = try #require(tree.menus["grub/host-\(Self.hyphenated(Self.first)).cfg"])
+        let url = try #require(own.split(separator: " ").first { $0.hasPrefix("'url=http://10.0.0.1:8080/provision/\(Self.hyphenated(Self.first))/") }
+            .map { String($0.dropFirst(5).dropLast()) }, "\(own)")
+        #expect(url.hasSuffix("/debian.preseed"))
+        #expect(!(tree.menus["grub/grub.cfg"] ?? "").contains("/provision/"), "the shared menu names no machine")
+        // Written again without a change: the same URL; used: the version moves and a new one comes.
+        let version = fixture.api.grubTreeVersion()
+        #expect(fixture.api.grubTree() == tree)
+        #expect(Self.fetch(fixture, url).status == 200)
+        #expect(fixture.api.grubTreeVersion() != version)
+        let renewed = fixture.api.grubTree().menus["grub/host-\(Self.hyphenated(Self.first)).cfg"] ?? ""
+        #expect(renewed.contains("/provision/\(Self.hyphenated(Self.first))/") && !renewed.contains(url))
+    }
 }

@@ -73,4 +73,24 @@ import Testing
         }
         #expect(granted == 1)
     }
+
+    /// Menus written ahead (GRUB's) keep a token while it is unused and young, and get a new
+    /// one once it is used or half its lifetime is gone; the epoch says when to rewrite them.
+    @Test func aLastingTokenIsRenewedWhenUsedOrHalfAged() {
+        let clock = Clock()
+        let book = AnswerTokenBook(policy: .init(lifetimeSeconds: 600, fetchesPerFile: 1), clock: clock.read)
+        let first = book.lasting(machine: Self.machine, mac: Self.mac, entry: "0123456789ab", template: "debian")
+        let epoch = book.epoch()
+        #expect(book.lasting(machine: Self.machine, mac: Self.mac, entry: "0123456789ab", template: "debian") == first)
+        guard case .granted = book.use(token: first, mac: Self.mac, file: "debian.preseed") else { Issue.record("refused"); return }
+        #expect(book.epoch() != epoch, "a use moves the epoch")
+        let second = book.lasting(machine: Self.machine, mac: Self.mac, entry: "0123456789ab", template: "debian")
+        #expect(second != first)
+        let afterUse = book.epoch()
+        clock.advance(299)
+        #expect(book.lasting(machine: Self.machine, mac: Self.mac, entry: "0123456789ab", template: "debian") == second)
+        clock.advance(2)
+        #expect(book.epoch() != afterUse, "half a lifetime moves the epoch")
+        #expect(book.lasting(machine: Self.machine, mac: Self.mac, entry: "0123456789ab", template: "debian") != second)
+    }
 }

@@ -26,11 +26,16 @@ package struct GRUBTreeVersion: Sendable, Equatable {
     var rules: HostRules
     var nextBoots: [String: NextBoot]
     var configuration: Int
+    /// Answer-file tokens in machines' menus: renewed when one is used or ages.
+    var answerTokens: [Int]
 }
 
 extension ScriptRoutes {
     func grubTreeVersion() -> GRUBTreeVersion {
-        GRUBTreeVersion(catalog: store.revision, rules: rules.effective, nextBoots: nextBoots.pending, configuration: currentContext.generation)
+        let context = self.context
+        let answers = context.answers.templates.templates.isEmpty || context.answers.tftpMachinesBaseURL == nil ? [] : tokens.epoch()
+        return GRUBTreeVersion(catalog: store.revision, rules: rules.effective, nextBoots: nextBoots.pending, configuration: currentContext.generation,
+                               answerTokens: answers)
     }
 
     /// A machine GRUB can tell apart with what shapes its menu.
@@ -49,7 +54,7 @@ extension ScriptRoutes {
         var macs = Set(pending.keys).union(effective.labels.keys)
         for rule in effective.rules { macs.formUnion(rule.selector.macs) }
         return macs.sorted().compactMap { mac in
-            let rule = effective.rule(for: MachineIdentity(mac: mac, platform: "efi", buildarch: "x86_64"))
+            let rule = effective.rule(for: Self.grubMachine(mac))
             let oneShot = pending[mac]?.entry
             guard rule != nil || oneShot != nil else { return nil }
             return ShapedMachine(mac: mac, rule: rule, bootAtOnce: oneShot ?? rule?.policy.boot)
@@ -63,7 +68,8 @@ extension ScriptRoutes {
         let machines = shapedMachines()
         var menus = [GRUBScripts.menuPath: grubMenu(state: state, context: context, rule: nil, machines: machines.map(\.mac))]
         for machine in machines {
-            menus[GRUBScripts.hostPath(mac: machine.mac)] = grubMenu(state: state, context: context, rule: machine.rule, bootAtOnce: machine.bootAtOnce)
+            menus[GRUBScripts.hostPath(mac: machine.mac)] = grubMenu(state: state, context: context, rule: machine.rule, bootAtOnce: machine.bootAtOnce,
+                                                                     answersFor: machine.mac)
         }
         var parts: [String: GRUBTree.Part] = [:]
         for (entry, _) in state.pxeEntries() {
@@ -76,10 +82,24 @@ extension ScriptRoutes {
         return GRUBTree(menus: menus, parts: parts)
     }
 
-    private func grubMenu(state: CatalogState, context: APIContext, rule: HostRule?, bootAtOnce: String? = nil, machines: [String] = []) -> String {
-        GRUBScripts.menu(menuEntries(state: state, context: context, rule: rule), options: Self.options(context.menu, rule: rule, attributed: false),
-                         machines: machines, bootAtOnce: bootAtOnce)
+    /// `answersFor`: the machine whose own menu this is: entries that ask for its answer-file
+    /// URL get one (a token that lasts; see `AnswerTokenBook.lasting`). The shared menu has none.
+    private func grubMenu(state: CatalogState, context: APIContext, rule: HostRule?, bootAtOnce: String? = nil, machines: [String] = [],
+                          answersFor mac: String? = nil) -> String {
+        var answersURL: ((CatalogEntry, PXESetting) -> String?)?
+        if let mac, let base = context.answers.tftpMachinesBaseURL {
+            answersURL = { entry, setting in
+                guard let template = Self.answerTemplate(entry, setting, context: context, rule: rule) else { return nil }
+                let token = tokens.lasting(machine: Self.grubMachine(mac), mac: mac, entry: entry.id, template: template.name)
+                return ProvisionRoutes.url(base: base, mac: mac, token: token, template: template)
+            }
+        }
+        return GRUBScripts.menu(menuEntries(state: state, context: context, rule: rule, answersURL: answersURL),
+                                options: Self.options(context.menu, rule: rule, attributed: false), machines: machines, bootAtOnce: bootAtOnce)
     }
+
+    /// What GRUB can say of the machine it runs on.
+    static func grubMachine(_ mac: String) -> MachineIdentity { MachineIdentity(mac: mac, platform: "efi", buildarch: "x86_64") }
 
     /// `GET /pxe/grub.cfg`: the shared GRUB menu, for inspection and for GRUBs that can read
     /// HTTP (the TFTP tree holds the same text).

@@ -157,13 +157,15 @@ struct ScriptRoutes: Sendable {
 
     /// What a menu (iPXE's or GRUB's) offers a machine under `rule`: the enabled entries in
     /// boot order, only those the rule offers.
-    func menuEntries(state: CatalogState, context: APIContext, rule: HostRule?) -> [MenuEntry] {
+    /// `answersURL`: the machine's answer-file URL for an entry (GRUB's own menus of machines).
+    func menuEntries(state: CatalogState, context: APIContext, rule: HostRule?,
+                     answersURL: ((CatalogEntry, PXESetting) -> String?)? = nil) -> [MenuEntry] {
         var entries = state.pxeEntries()
         if let offered = rule?.policy.entries {
             let allowed = Set(offered)
             entries.removeAll { !allowed.contains($0.0.id) }
         }
-        return entries.compactMap { Self.menuEntry($0.0, $0.1, state: state, context: context, rule: rule) }
+        return entries.compactMap { Self.menuEntry($0.0, $0.1, state: state, context: context, rule: rule, answersURL: answersURL?($0.0, $0.1)) }
     }
 
     /// A script that boots entry `id` at once (it chains the entry's own script, which carries

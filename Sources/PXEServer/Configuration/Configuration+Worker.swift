@@ -34,9 +34,11 @@ extension Configuration {
 
     var answerSettings: AnswerSettings {
         let menu = menuFile?.menu
+        // GRUB's menus are files: the base URL its machines reach nginx at is the network boot's.
+        let plan = provision.templates.templates.isEmpty ? nil : (try? NetworkBootPlan.resolve(self)) ?? nil
         return AnswerSettings(templates: provision.templates,
                               tokenPolicy: AnswerTokenBook.Policy(lifetimeSeconds: Double(provision.tokenMinutes * 60), fetchesPerFile: provision.tokenFetches),
-                              entryTemplate: { entry in menu?.answerTemplate(for: entry) })
+                              entryTemplate: { entry in menu?.answerTemplate(for: entry) }, tftpMachinesBaseURL: plan?.baseURL)
     }
 
     func bootPreparerSettings(logger: Logger) -> BootPreparer.Settings {
