@@ -57,7 +57,7 @@ package final class CatalogAPI: Sendable {
             let state = store.current
             guard state.snapshot.entry(id: id) != nil else { return nil }
             return state.settings[id]?.enabled == true
-        }, audit: audit)
+        }, answerTemplates: { currentContext.value.answers.templates.names }, audit: audit)
     }
 
     package var context: APIContext { currentContext.value }

@@ -155,4 +155,23 @@ import Testing
         let renewed = fixture.api.grubTree().menus["grub/host-\(Self.hyphenated(Self.first)).cfg"] ?? ""
         #expect(renewed.contains("/provision/\(Self.hyphenated(Self.first))/") && !renewed.contains(url))
     }
+
+    /// A rule made through the API gives its machines a template and variables; it may name
+    /// only a template that is loaded.
+    @Test func aRuleMadeThroughTheAPIGivesATemplateAndVariables() throws {
+        let (fixture, a, _, _) = try Self.fixture()
+        let missing = fixture.call("PUT", "/host-rules/kiosk", body: #"{"match": {"mac": "52:54:00:00:00:99"}, "answers": "rocky"}"#)
+        #expect(missing.status == 400)
+        let sentence = try JSONParser.parse(missing.body)["error"]?.stringValue ?? ""
+        #expect(sentence.contains("template rocky") && sentence.contains("debian, other"), "\(sentence)")
+        let badVars = fixture.call("PUT", "/host-rules/kiosk", body: #"{"match": {"mac": "52:54:00:00:00:99"}, "vars": {"no spaces": "x"}}"#)
+        #expect(badVars.status == 400)
+        let made = fixture.call("PUT", "/host-rules/kiosk", body: #"{"match": {"mac": "52:54:00:00:00:99"}, "answers": "other", "vars": {"hostname": "kiosk-99"}}"#)
+        #expect(made.status == 201, "\(made.bodyText)")
+        let url = try #require(Self.answersURL(Self.entryScript(fixture, a, mac: "52:54:00:00:00:99").bodyText))
+        #expect(url.hasSuffix("/other.ks"))
+        #expect(Self.fetch(fixture, url).bodyText == "network --hostname=kiosk-99\n")
+        let listing = try JSONParser.parse(fixture.call("GET", "/provision/templates").body)
+        #expect(listing["templates"]?[1]?["rules"] == .array([.string("m2"), .string("kiosk")]), "\(listing)")
+    }
 }

@@ -66,6 +66,8 @@ struct HostRoutes: Sendable {
     let rules: HostRuleBook
     /// Whether container `id` is enabled for network boot; nil when it is not in the catalog.
     let isEnabled: @Sendable (String) -> Bool?
+    /// The answer-file templates loaded now (a rule may name only those).
+    let answerTemplates: @Sendable () -> [String]
     /// Receives one line per admin change (who did what), for the log.
     let audit: @Sendable (String) -> Void
 
@@ -273,6 +275,13 @@ struct HostRoutes: Sendable {
             // Stricter than the configuration: no character iPXE could read as syntax at all.
             if text.contains(where: { "#&;|{}".contains($0) }) {
                 throw APIError(.badRequest, "Field 'cmdline_append' must not contain #, &, ;, |, { or }.")
+            }
+        }
+        if let template = rule.policy.answers {
+            let loaded = answerTemplates()
+            guard loaded.contains(template) else {
+                throw APIError(.badRequest, "Field 'answers' names template \(template), which provision.templates does not hold"
+                               + (loaded.isEmpty ? " (no templates are loaded)." : " (it holds \(loaded.joined(separator: ", "))).") + " Nothing was changed.")
             }
         }
         var made = rule
