@@ -1,3 +1,4 @@
+import Foundation
 import PXECatalog
 import StrictJSON
 
@@ -12,14 +13,17 @@ package struct HTTPRequest: Sendable {
     /// The decoded, normalised path (nginx's `DOCUMENT_URI`); nil when it is not valid UTF-8.
     package var path: String?
     package var query: String
-    /// Request headers the API uses (`authorization`), with lowercased names; `remote-addr` is
-    /// the peer's address (nginx's `REMOTE_ADDR`), not a header a client can send.
+    /// Request headers the API uses (`authorization`), with lowercased names.
     package var headers: [String: String]
+    /// The peer's address as nginx saw it (`REMOTE_ADDR`); the transport fills it in only for
+    /// the routes that use it (answer files).
+    package var remoteAddress: String?
     package var body: [UInt8]
     package var bodyProblem: BodyProblem?
 
     package init(method: String, path: String?, query: String = "", headers: [String: String] = [:],
-                body: [UInt8] = [], bodyProblem: BodyProblem? = nil) {
+                body: [UInt8] = [], bodyProblem: BodyProblem? = nil, remoteAddress: String? = nil) {
+        self.remoteAddress = remoteAddress
         self.method = method
         self.path = path
         self.query = query
@@ -30,6 +34,17 @@ package struct HTTPRequest: Sendable {
 }
 
 /// An HTTP response value; the transport turns it into CGI headers and a body.
+extension HTTPRequest {
+    /// The percent-decoded value of `key` in the query string (the first one), nil without it.
+    package func queryValue(_ key: String) -> String? {
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            if parts.count == 2, parts[0] == key { return String(parts[1]).removingPercentEncoding }
+        }
+        return nil
+    }
+}
+
 package struct HTTPResponse: Sendable {
     package var status: Int
     package var headers: [(String, String)]

@@ -82,9 +82,9 @@ enum Route: Equatable {
         }
     }
 
-    /// A method name fit for an error message (bounded, printable ASCII).
-    static func printable(_ text: String) -> String {
-        let cleaned = String(text.unicodeScalars.filter { $0.isASCII && $0.value >= 0x21 && $0.value < 0x7F }.prefix(16).map(Character.init))
+    /// A method name or path segment fit for an error message (bounded, printable ASCII).
+    static func printable(_ text: String, limit: Int = 16) -> String {
+        let cleaned = String(text.unicodeScalars.filter { $0.isASCII && $0.value >= 0x21 && $0.value < 0x7F }.prefix(limit).map(Character.init))
         return cleaned.isEmpty ? "(empty)" : cleaned
     }
 

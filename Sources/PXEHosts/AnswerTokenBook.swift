@@ -63,9 +63,7 @@ public final class AnswerTokenBook: Sendable {
         policyBox = Locked(policy)
     }
 
-    public var policy: Policy {
-        get { policyBox.withLock { $0 } }
-    }
+    public var policy: Policy { policyBox.withLock { $0 } }
 
     public func setPolicy(_ policy: Policy) { policyBox.withLock { $0 = policy } }
 

@@ -129,7 +129,7 @@ import Testing
         "web-1\nd-i preseed/late_command string reboot",
         "a\r\nb", "line\u{2028}separator", "next\u{85}line", "tab\there", "nul\u{0}byte",
         #"quote" and 'single' and \backslash"#, "${provision_url} ${HOME} $(touch /tmp/pwned-by-template) `id`",
-        "; reboot; #", "x || shutdown && y | z > /etc/passwd",
+        "; reboot; #", "x || shutdown && y | z > /etc/passwd", "tag\u{E0041}character",
     ]
 
     /// The characters that end a line in some reader, as the line formats write them.

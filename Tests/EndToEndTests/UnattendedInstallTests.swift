@@ -30,6 +30,36 @@ struct UnattendedInstallTests {
         var marker: String { "PXE-ANSWERS host=\(hostname) nonce=\(nonce) mac=\(mac)" }
     }
 
+    /// The server on `lab` (not started): the installer packed into a container, the preseed
+    /// template, a menu file whose entry asks for `${provision_url}` and gives template
+    /// `debian`, a rule per machine (boot the installer, with its hostname and nonce), and
+    /// dnsmasq's `dhcp` members (name servers included: the installer asks for them otherwise).
+    static func installerServer(in lab: NetworkLab, machines: [Machine], dhcp: String) throws -> (server: TestServer, id: String) {
+        let server = TestServer(namespace: lab.namespace)
+        server.listensOnAllAddresses = true
+        let directory = server.directory.path
+        let container = server.catalogRoot + "/installer.rts.png"
+        let packed = try TestServer.run(TestServer.binary, ["pack", container, "--kernel", installer + "/linux", "--initrd", installer + "/initrd.gz",
+                                                            "--name", "Debian 12 installer"])
+        try #require(packed.status == 0, "\(packed.stderr)")
+        let id = CatalogEntry.id(forRealPath: container)
+        try FileManager.default.createDirectory(atPath: directory + "/answers", withIntermediateDirectories: true)
+        try preseed.write(toFile: directory + "/answers/debian.preseed", atomically: true, encoding: .utf8)
+        let rules = machines.enumerated().map { index, machine in
+            #"{"name": "m\#(index + 1)", "match": {"mac": "\#(machine.mac)"}, "boot": "\#(id)", "vars": {"hostname": "\#(machine.hostname)", "nonce": "\#(machine.nonce)"}}"#
+        }
+        try """
+            {"entries": [{"path": "installer.rts.png", "cmdline": "\(commandLine)", "answers": "debian"}],
+             "hosts": {"rules": [\(rules.joined(separator: ", "))]}}
+            """.write(toFile: directory + "/menu.json", atomically: true, encoding: .utf8)
+        server.extraConfig = """
+            "menu": {"file": "\(directory)/menu.json"},
+            "provision": {"templates": "\(directory)/answers"},
+            "dhcp": {"interface": "\(NetworkLab.bridge)", "user": "root", "log_file": "\(directory)/dnsmasq.log", "tftp_root": "\(directory)/tftp", "dns_servers": ["\(NetworkLab.serverAddress)"], \(dhcp)}
+            """
+        return (server, id)
+    }
+
     @Test func eachMachineInstallsWithItsOwnAnswersAndAUsedURLGivesNone() throws {
         try #require(FileManager.default.fileExists(atPath: Self.installer + "/initrd.gz"),
                      "make installer-parts (part of make test) unpacks Debian's netboot installer")
@@ -41,29 +71,8 @@ struct UnattendedInstallTests {
         let lab = try NetworkLab()
         // The namespace (and dnsmasq, below) must outlive every request the test makes.
         defer { withExtendedLifetime(lab) {} }
-        let server = TestServer(namespace: lab.namespace)
-        server.listensOnAllAddresses = true
+        let (server, id) = try Self.installerServer(in: lab, machines: machines, dhcp: RealNetworkTests.serverModeIPXE)
         let directory = server.directory.path
-        let container = server.catalogRoot + "/installer.rts.png"
-        let packed = try TestServer.run(TestServer.binary, ["pack", container, "--kernel", Self.installer + "/linux", "--initrd", Self.installer + "/initrd.gz",
-                                                            "--name", "Debian 12 installer"])
-        try #require(packed.status == 0, "\(packed.stderr)")
-        let id = CatalogEntry.id(forRealPath: container)
-        try FileManager.default.createDirectory(atPath: directory + "/answers", withIntermediateDirectories: true)
-        try Self.preseed.write(toFile: directory + "/answers/debian.preseed", atomically: true, encoding: .utf8)
-        // Each machine has a rule of the menu file: boot the installer, with its own variables.
-        let rules = machines.enumerated().map { index, machine in
-            #"{"name": "m\#(index + 1)", "match": {"mac": "\#(machine.mac)"}, "boot": "\#(id)", "vars": {"hostname": "\#(machine.hostname)", "nonce": "\#(machine.nonce)"}}"#
-        }
-        try """
-            {"entries": [{"path": "installer.rts.png", "cmdline": "\(Self.commandLine)", "answers": "debian"}],
-             "hosts": {"rules": [\(rules.joined(separator: ", "))]}}
-            """.write(toFile: directory + "/menu.json", atomically: true, encoding: .utf8)
-        server.extraConfig = """
-            "menu": {"file": "\(directory)/menu.json"},
-            "provision": {"templates": "\(directory)/answers"},
-            "dhcp": {"interface": "\(NetworkLab.bridge)", "user": "root", "log_file": "\(directory)/dnsmasq.log", "tftp_root": "\(directory)/tftp", "dns_servers": ["\(NetworkLab.serverAddress)"], \(RealNetworkTests.serverModeIPXE)}
-            """
         try server.start()
         defer { server.stop() }
         try #require(TestServer.waitFor(seconds: 180) {
@@ -139,25 +148,8 @@ struct UnattendedInstallTests {
         let machine = Machine(mac: "52:54:00:77:40:11", hostname: "uefi-1", nonce: UUID().uuidString.prefix(8).lowercased())
         let lab = try NetworkLab()
         defer { withExtendedLifetime(lab) {} }
-        let server = TestServer(namespace: lab.namespace)
-        server.listensOnAllAddresses = true
+        let (server, _) = try Self.installerServer(in: lab, machines: [machine], dhcp: RealNetworkTests.serverMode + ", " + RealNetworkTests.shimGRUB)
         let directory = server.directory.path
-        let container = server.catalogRoot + "/installer.rts.png"
-        let packed = try TestServer.run(TestServer.binary, ["pack", container, "--kernel", Self.installer + "/linux", "--initrd", Self.installer + "/initrd.gz",
-                                                            "--name", "Debian 12 installer"])
-        try #require(packed.status == 0, "\(packed.stderr)")
-        let id = CatalogEntry.id(forRealPath: container)
-        try FileManager.default.createDirectory(atPath: directory + "/answers", withIntermediateDirectories: true)
-        try Self.preseed.write(toFile: directory + "/answers/debian.preseed", atomically: true, encoding: .utf8)
-        try """
-            {"entries": [{"path": "installer.rts.png", "cmdline": "\(Self.commandLine)", "answers": "debian"}],
-             "hosts": {"rules": [{"name": "uefi", "match": {"mac": "\(machine.mac)"}, "boot": "\(id)", "vars": {"hostname": "\(machine.hostname)", "nonce": "\(machine.nonce)"}}]}}
-            """.write(toFile: directory + "/menu.json", atomically: true, encoding: .utf8)
-        server.extraConfig = """
-            "menu": {"file": "\(directory)/menu.json"},
-            "provision": {"templates": "\(directory)/answers"},
-            "dhcp": {"interface": "\(NetworkLab.bridge)", "user": "root", "log_file": "\(directory)/dnsmasq.log", "tftp_root": "\(directory)/tftp", "dns_servers": ["\(NetworkLab.serverAddress)"], \(RealNetworkTests.serverMode), \(RealNetworkTests.shimGRUB)}
-            """
         try server.start()
         defer { server.stop() }
         let own = directory + "/tftp/" + "grub/host-\(machine.path).cfg"

@@ -61,10 +61,11 @@ final class APIFixture: @unchecked Sendable {
 
     /// Calls the API; POSTs carry the fixture's admin token unless `authorization` says otherwise.
     func call(_ method: String, _ path: String?, query: String = "", body: String = "", bodyProblem: HTTPRequest.BodyProblem? = nil,
-              authorization: String? = "Bearer " + APIFixture.token, headers extra: [String: String] = [:]) -> HTTPResponse {
+              authorization: String? = "Bearer " + APIFixture.token, headers extra: [String: String] = [:], remoteAddress: String? = nil) -> HTTPResponse {
         var headers = authorization.map { ["authorization": $0] } ?? [:]
         headers.merge(extra) { $1 }
-        return api.handle(HTTPRequest(method: method, path: path, query: query, headers: headers, body: Array(body.utf8), bodyProblem: bodyProblem))
+        return api.handle(HTTPRequest(method: method, path: path, query: query, headers: headers, body: Array(body.utf8), bodyProblem: bodyProblem,
+                                      remoteAddress: remoteAddress))
     }
 }
 

@@ -45,7 +45,7 @@ import Testing
 
     static func fetch(_ fixture: APIFixture, _ url: String, from address: String = "10.0.0.50") -> HTTPResponse {
         let path = url.replacingOccurrences(of: "http://10.0.0.1:8080", with: "")
-        return fixture.call("GET", path, authorization: nil, headers: ["remote-addr": address, "host": "10.0.0.1:8080"])
+        return fixture.call("GET", path, authorization: nil, headers: ["host": "10.0.0.1:8080"], remoteAddress: address)
     }
 
     @Test func eachMachinesEntryScriptCarriesItsOwnOneTimeURL() throws {

@@ -35,8 +35,8 @@ package enum AnswerFormat: String, Sendable, CaseIterable {
     /// A value as this format gets it. Line formats: control and line-separator characters
     /// become spaces (the value stays on its line; what the line's own program makes of the
     /// rest is the template's business: `{{shell(...)}}` quotes for a shell). Quoted formats:
-    /// the contents of a JSON string (`\`, `"`, every control or line-separator character
-    /// escaped), which is also a valid YAML double-quoted scalar.
+    /// the contents of a double-quoted string (`\`, `"`, every control or line-separator
+    /// character escaped), JSON's or YAML's (the same but for characters beyond the BMP).
     package func escape(_ text: String) -> String {
         var out = ""
         out.reserveCapacity(text.utf8.count)
@@ -55,9 +55,12 @@ package enum AnswerFormat: String, Sendable, CaseIterable {
                 case "\t": out += "\\t"
                 default:
                     if Self.breaksLine(scalar) {
-                        for unit in String(scalar).utf16 {
-                            let hex = String(unit, radix: 16)
-                            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                        // Beyond the BMP (tag characters are format characters): JSON writes
+                        // a surrogate pair, YAML its 8-digit escape (it reads no pairs).
+                        if self == .yaml, scalar.value > 0xFFFF {
+                            out += "\\U" + Self.hex(scalar.value, digits: 8)
+                        } else {
+                            for unit in String(scalar).utf16 { out += "\\u" + Self.hex(UInt32(unit), digits: 4) }
                         }
                     } else {
                         out.unicodeScalars.append(scalar)
@@ -66,6 +69,11 @@ package enum AnswerFormat: String, Sendable, CaseIterable {
             }
         }
         return out
+    }
+
+    static func hex(_ value: UInt32, digits: Int) -> String {
+        let text = String(value, radix: 16)
+        return String(repeating: "0", count: max(0, digits - text.count)) + text
     }
 
     /// Control characters (C0, DEL, C1: NEL ends a line in YAML 1.1), format characters and

@@ -1,5 +1,5 @@
-import Foundation
 import BootScripts
+import Foundation
 import PXECatalog
 import PXEHosts
 import PXESettings
@@ -74,7 +74,7 @@ struct ProvisionRoutes: Sendable {
     /// machine the path names and the address that asked.
     func answers(macText: String, token: String, file: String, request: HTTPRequest) -> HTTPResponse {
         let mac = MachineIdentity.normalisedMAC(macText.replacingOccurrences(of: "-", with: ":"))
-        var note = BootEventNote(kind: .answers, machine: MachineIdentity(mac: mac), address: request.headers["remote-addr"])
+        var note = BootEventNote(kind: .answers, machine: MachineIdentity(mac: mac), address: request.remoteAddress)
         func refuse(_ error: APIError, _ why: String) -> HTTPResponse {
             var response = error.response
             response.headers.removeAll { $0.0 == "Cache-Control" }
@@ -95,14 +95,14 @@ struct ProvisionRoutes: Sendable {
         case .expired:
             return refuse(APIError(.gone, "This answer-file URL for machine \(mac) expired \(Int(policy.lifetimeSeconds / 60)) minutes after it was issued (provision.token_minutes). Boot the machine again for a new one."), "expired")
         case .spent:
-            return refuse(APIError(.gone, "This answer-file URL for machine \(mac) was already used for \(Self.printable(file)) (provision.token_fetches allows \(policy.fetchesPerFile)). Boot the machine again for a new one."), "already used")
+            return refuse(APIError(.gone, "This answer-file URL for machine \(mac) was already used for \(Route.printable(file, limit: 64)) (provision.token_fetches allows \(policy.fetchesPerFile)). Boot the machine again for a new one."), "already used")
         case let .granted(grant):
             note.entry = grant.entry
             guard let template = context.answers.templates[grant.template] else {
                 return refuse(APIError(.notFound, "Template \(grant.template) of machine \(mac) is no longer loaded (provision.templates changed); boot the machine again."), "template gone")
             }
             guard let answerFile = template.file(named: file) else {
-                return refuse(APIError(.notFound, "Template \(template.name) has no file \(Self.printable(file)); it has \(template.files.map(\.servedName).joined(separator: ", "))."), "no such file")
+                return refuse(APIError(.notFound, "Template \(template.name) has no file \(Route.printable(file, limit: 64)); it has \(template.files.map(\.servedName).joined(separator: ", "))."), "no such file")
             }
             let state = store.current
             guard let (entry, setting) = state.pxeEntries().first(where: { $0.0.id == grant.entry }) else {
@@ -112,7 +112,7 @@ struct ProvisionRoutes: Sendable {
             guard case .granted = tokens.use(token: token, mac: mac, file: file) else {
                 return refuse(APIError(.gone, "This answer-file URL for machine \(mac) was just used by another request."), "already used")
             }
-            let variables = self.variables(machine: grant.machine, address: request.headers["remote-addr"], entry: entry, setting: setting,
+            let variables = self.variables(machine: grant.machine, address: request.remoteAddress, entry: entry, setting: setting,
                                            template: template.name, request: request)
             var response = HTTPResponse.text(answerFile.render(variables), contentType: answerFile.format.contentType)
             note.outcome = "served \(answerFile.servedName) (\(template.name))"
@@ -171,7 +171,7 @@ struct ProvisionRoutes: Sendable {
     func preview(id: String, request: HTTPRequest) throws(APIError) -> HTTPResponse {
         let state = store.current
         guard CatalogEntry.isWellFormedID(id), let (entry, setting) = state.pxeEntries().first(where: { $0.0.id == id }) else {
-            throw APIError(.notFound, "No entry with id \(Self.printable(id)) is in the menu.")
+            throw APIError(.notFound, "No entry with id \(Route.printable(id, limit: 64)) is in the menu.")
         }
         let machine = request.query.isEmpty ? MachineIdentity() : MachineIdentity(query: request.query)
         let rule = machine.isEmpty ? nil : rules.effective.rule(for: machine)
@@ -181,26 +181,12 @@ struct ProvisionRoutes: Sendable {
         guard let template = context.answers.templates[name] else {
             throw APIError(.notFound, "Template \(name) is not in provision.templates.")
         }
-        let wanted = Self.queryValue("file", in: request.query)
+        let wanted = request.queryValue("file")
         guard let file = wanted.map({ template.file(named: $0) }) ?? template.files.first else {
-            throw APIError(.notFound, "Template \(name) has no file \(Self.printable(wanted ?? "")); it has \(template.files.map(\.servedName).joined(separator: ", ")).")
+            throw APIError(.notFound, "Template \(name) has no file \(Route.printable(wanted ?? "", limit: 64)); it has \(template.files.map(\.servedName).joined(separator: ", ")).")
         }
-        let variables = self.variables(machine: machine, address: Self.queryValue("ip", in: request.query), entry: entry, setting: setting,
+        let variables = self.variables(machine: machine, address: request.queryValue("ip"), entry: entry, setting: setting,
                                        template: name, request: request)
         return .text(file.render(variables), contentType: file.format.contentType)
-    }
-
-    static func queryValue(_ key: String, in query: String) -> String? {
-        for pair in query.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1)
-            if parts.count == 2, parts[0] == key { return String(parts[1]).removingPercentEncoding }
-        }
-        return nil
-    }
-
-    /// A path segment fit for a sentence (bounded, printable ASCII).
-    static func printable(_ text: String) -> String {
-        let cleaned = String(text.unicodeScalars.filter { $0.isASCII && $0.value >= 0x21 && $0.value < 0x7F }.prefix(64).map(Character.init))
-        return cleaned.isEmpty ? "(empty)" : cleaned
     }
 }

@@ -33,12 +33,12 @@ enum FastCGIAdapter {
         let path = request.param("DOCUMENT_URI") ?? request.param("SCRIPT_NAME")
         // The peer's address as nginx saw it, for answer files only (templates get it, the boot
         // log records who fetched them); never a forwarded header, which the client could write.
-        if path?.utf8.starts(with: "/provision/".utf8) == true, let address = request.param("REMOTE_ADDR") { headers["remote-addr"] = address }
+        let remoteAddress = path?.utf8.starts(with: "/provision/".utf8) == true ? request.param("REMOTE_ADDR") : nil
         return HTTPRequest(
             method: request.param("REQUEST_METHOD") ?? "GET",
             path: path,
             query: request.param("QUERY_STRING") ?? "",
-            headers: headers, body: request.body, bodyProblem: bodyProblem)
+            headers: headers, body: request.body, bodyProblem: bodyProblem, remoteAddress: remoteAddress)
     }
 
     static func fastCGIResponse(_ response: HTTPResponse) -> FastCGIResponse {
